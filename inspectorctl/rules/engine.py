@@ -1,0 +1,138 @@
+"""The evaluation engine: ``(snapshot, rules, tailoring) -> results``. Pure, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from inspectorctl.collect.interface import CollectionFailure, HostResult
+from inspectorctl.models.common import Status
+from inspectorctl.models.finding import Evidence, RuleResult
+from inspectorctl.models.rule import Platform, Rule, RulePack
+from inspectorctl.models.snapshot import HostSnapshot
+from inspectorctl.rules.checks import CHECKS, EvalContext, Outcome, UnknownFact, error
+from inspectorctl.rules.expression import ExpressionRuntimeError
+from inspectorctl.rules.facts import facts_for
+
+
+class Selection:
+    """Rules selected from packs, each with its pack's effective tailoring values."""
+
+    def __init__(
+        self,
+        packs: Sequence[RulePack],
+        tailoring: Mapping[str, Any] | None = None,
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        framework: str | None = None,
+    ) -> None:
+        import fnmatch
+
+        inc, exc = list(include), list(exclude)
+        self.packs = list(packs)
+        self.rules: list[tuple[Rule, dict[str, Any]]] = []
+        tailoring = dict(tailoring or {})
+        for pack in packs:
+            values = pack.defaults()
+            for k, v in tailoring.items():
+                # "pack.var" targets one pack; a bare name every pack defining it
+                if "." in k:
+                    p, _, var = k.partition(".")
+                    if p == pack.id and var in values:
+                        values[var] = v
+                elif k in values:
+                    values[k] = v
+            for rule in pack.rules:
+                if inc and not any(fnmatch.fnmatch(rule.id, g) for g in inc):
+                    continue
+                if any(fnmatch.fnmatch(rule.id, g) for g in exc):
+                    continue
+                if framework and not rule.references.framework_ids(framework):
+                    continue
+                self.rules.append((rule, values))
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @property
+    def rule_list(self) -> list[Rule]:
+        return [r for r, _ in self.rules]
+
+
+def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
+    """None when the rule applies; otherwise NOT_APPLICABLE (or ERROR when unknowable)."""
+    if not (p.families or p.os_ids or p.packages_any or p.not_in_container):
+        return None
+    if s.os is None:
+        return error(f"cannot tell the platform: {s.unknown.get('os', 'os not collected')}")
+    os_ = s.os
+    if p.families and os_.family not in p.families:
+        return Outcome(Status.NOT_APPLICABLE,
+                       reason=f"applies to {'/'.join(p.families)} family; host is "
+                              f"{os_.id} {os_.version_id or ''}".rstrip())
+    if p.os_ids and os_.id not in p.os_ids:
+        return Outcome(Status.NOT_APPLICABLE,
+                       reason=f"applies to {'/'.join(p.os_ids)}; host is {os_.id}")
+    if p.not_in_container and os_.container:
+        return Outcome(Status.NOT_APPLICABLE,
+                       reason="not applicable inside a container (owned by the container host)")
+    if p.packages_any:
+        from inspectorctl.rules.checks import _package_index
+
+        try:
+            index = _package_index(s, ctx)
+        except UnknownFact as e:
+            return error(str(e))
+        if not any(n in index for n in p.packages_any):
+            return Outcome(Status.NOT_APPLICABLE,
+                           reason=f"none of {', '.join(p.packages_any)} is installed")
+    return None
+
+
+def evaluate_rule(rule: Rule, snapshot: HostSnapshot, ctx: EvalContext) -> Outcome:
+    for name in facts_for(rule):
+        if name in snapshot.unknown:
+            return error(f"fact '{name}' could not be collected: {snapshot.unknown[name]}")
+    try:
+        out = _platform(rule.platform, snapshot, ctx)
+        if out is not None:
+            return out
+        return CHECKS[rule.check.kind](rule.check, snapshot, ctx)
+    except UnknownFact as e:
+        return error(str(e))
+    except ExpressionRuntimeError as e:
+        return error(str(e))
+
+
+def _result(rule: Rule, host: str, out: Outcome) -> RuleResult:
+    # internal values are already valid: skip re-validation on this hot path
+    return RuleResult.model_construct(
+        rule_id=rule.id,
+        pack=rule.pack,
+        host=host,
+        status=out.status,
+        severity=rule.severity,
+        title=rule.title,
+        evidence=out.evidence,
+        reason=out.reason,
+    )
+
+
+def evaluate_host(result: HostResult, selection: Selection) -> list[RuleResult]:
+    """Every selected rule on one host; a host that could not be probed is ERROR throughout."""
+    if isinstance(result, CollectionFailure):
+        out = Outcome(Status.ERROR, reason=f"host could not be assessed: {result.reason}")
+        return [_result(rule, result.host, out) for rule, _ in selection.rules]
+    host = result.host.name
+    contexts: dict[int, EvalContext] = {}
+    results = []
+    for rule, values in selection.rules:
+        ctx = contexts.get(id(values))
+        if ctx is None:
+            shared = next(iter(contexts.values())).cache if contexts else {}
+            ctx = contexts[id(values)] = EvalContext(variables=values, cache=shared)
+        results.append(_result(rule, host, evaluate_rule(rule, result, ctx)))
+    return results
+
+
+__all__ = ["Evidence", "Selection", "evaluate_host", "evaluate_rule"]

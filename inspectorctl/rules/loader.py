@@ -1,0 +1,175 @@
+"""Load and validate rulepacks (YAML files under ``rulepacks/`` or given by path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from inspectorctl.errors import InputError
+from inspectorctl.models.rule import CHECK_KINDS, RemediationRef, Rule, RulePack, VarRef
+from inspectorctl.paths import data_dir
+from inspectorctl.rules.facts import facts_for
+from inspectorctl.yamlfile import YamlDocument, describe_validation_error, read_yaml
+
+_TAGS = frozenset(CHECK_KINDS)
+
+
+class RulepackError(InputError):
+    """A rulepack is malformed or inconsistent."""
+
+
+def shipped_pack_files() -> list[Path]:
+    root = data_dir("rulepacks")
+    return sorted(p for p in root.glob("*.y*ml") if p.suffix in (".yml", ".yaml"))
+
+
+def shipped_pack_ids() -> dict[str, Path]:
+    """Pack id -> file, for the packs that ship with inspectorctl (file stem = pack id)."""
+    return {p.stem: p for p in shipped_pack_files()}
+
+
+DEFAULT_PACKS: tuple[str, ...] = ("cis-linux", "aws-best-practices")
+
+
+def resolve_pack(name: str) -> Path:
+    """A shipped pack id or a path to a YAML file."""
+    p = Path(name)
+    if p.suffix in (".yml", ".yaml") or "/" in name:
+        if not p.is_file():
+            raise RulepackError(f"{name}: no such rulepack file")
+        return p
+    shipped = shipped_pack_ids()
+    if name not in shipped:
+        raise RulepackError(
+            f"unknown rulepack {name!r}; shipped packs: {', '.join(sorted(shipped)) or '(none)'}"
+            " (or give a path to a .yml file)"
+        )
+    return shipped[name]
+
+
+def load_pack(path: Path) -> RulePack:
+    doc = read_yaml(path)
+    return _pack_from_doc(doc)
+
+
+def _pack_from_doc(doc: YamlDocument) -> RulePack:
+    data = doc.data
+    path = doc.path
+    if not isinstance(data, dict):
+        raise RulepackError(f"{path}:1: a rulepack is a mapping with id, version, title, "
+                            "description, variables and rules")
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise RulepackError(
+            f"{path}:{doc.line_of(['rules']) or 1}: rules: expected a non-empty list of rules"
+        )
+    pack_id = str(data.get("id", ""))
+    rules: list[Rule] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_rules):
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        ctx = f"rule {rid}" if rid else f"rule #{i + 1}"
+        if not isinstance(raw, dict):
+            raise RulepackError(f"{path}:{doc.line_of(['rules', i])}: {ctx}: expected a mapping")
+        try:
+            rule = Rule.model_validate({**raw, "pack": pack_id})
+        except ValidationError as e:
+            raise RulepackError(
+                describe_validation_error(doc, e, ctx, prefix=["rules", i], union_tags=_TAGS)
+            ) from e
+        if rule.id in seen:
+            raise RulepackError(
+                f"{path}:{doc.line_of(['rules', i, 'id'])}: rule {rule.id}: duplicate rule id "
+                f"(first defined at line {seen[rule.id]})"
+            )
+        seen[rule.id] = doc.line_of(["rules", i, "id"]) or 0
+        rules.append(rule)
+    header = {k: v for k, v in data.items() if k != "rules"}
+    try:
+        pack = RulePack.model_validate({**header, "rules": [], "source": str(path)})
+    except ValidationError as e:
+        raise RulepackError(describe_validation_error(doc, e, f"pack {pack_id}")) from e
+    pack = pack.model_copy(update={"rules": rules})
+    _check_consistency(pack, doc)
+    return pack
+
+
+def _var_refs(value: Any) -> Iterable[str]:
+    if isinstance(value, VarRef):
+        yield value.var
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _var_refs(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _var_refs(v)
+    elif hasattr(value, "model_fields"):
+        for name in type(value).model_fields:
+            yield from _var_refs(getattr(value, name))
+
+
+def _check_consistency(pack: RulePack, doc: YamlDocument) -> None:
+    from inspectorctl.remediate.catalog import available_playbooks, available_ssm_documents
+
+    playbooks = available_playbooks()
+    documents = available_ssm_documents()
+    for i, rule in enumerate(pack.rules):
+        for var in _var_refs(rule.check):
+            if var not in pack.variables:
+                _fail(doc, ["rules", i, "check"], rule.id,
+                      f"check uses variable {var!r}, which the pack does not define "
+                      f"(defined: {', '.join(sorted(pack.variables)) or 'none'})")
+        if rule.check.kind == "expression" and not rule.facts:
+            _fail(doc, ["rules", i, "check"], rule.id,
+                  "an expression check must declare the facts it reads in 'facts'")
+        rem = rule.remediation
+        if rem is not None:
+            _check_remediation(doc, i, rule.id, rem, pack, playbooks, documents)
+        facts_for(rule)  # raises on a fact name the check cannot derive
+
+
+def _check_remediation(
+    doc: YamlDocument,
+    i: int,
+    rule_id: str,
+    rem: RemediationRef,
+    pack: RulePack,
+    playbooks: set[str],
+    documents: set[str],
+) -> None:
+    if rem.playbook and rem.playbook not in playbooks:
+        _fail(doc, ["rules", i, "remediation", "playbook"], rule_id,
+              f"remediation playbook {rem.playbook!r} does not exist; available: "
+              f"{', '.join(sorted(playbooks)) or 'none'}")
+    if rem.ssm_document and rem.ssm_document not in documents:
+        _fail(doc, ["rules", i, "remediation", "ssm_document"], rule_id,
+              f"SSM document {rem.ssm_document!r} does not exist; available: "
+              f"{', '.join(sorted(documents)) or 'none'}")
+    for var in _var_refs(rem.params):
+        if var not in pack.variables:
+            _fail(doc, ["rules", i, "remediation", "params"], rule_id,
+                  f"remediation uses variable {var!r}, which the pack does not define")
+
+
+def _fail(doc: YamlDocument, loc: Sequence[str | int], rule_id: str, msg: str) -> None:
+    line = doc.line_of(loc)
+    field = ".".join(str(p) for p in loc[2:])
+    raise RulepackError(f"{doc.path}:{line}: rule {rule_id}: {field}: {msg}")
+
+
+def load_packs(names: Sequence[str]) -> list[RulePack]:
+    """Load packs by shipped id or path; rule ids must be unique across them."""
+    packs = [load_pack(resolve_pack(n)) for n in names]
+    owner: dict[str, str] = {}
+    for pack in packs:
+        for rule in pack.rules:
+            if rule.id in owner:
+                raise RulepackError(
+                    f"{pack.source}: rule {rule.id}: duplicate rule id, also defined in "
+                    f"{owner[rule.id]}"
+                )
+            owner[rule.id] = pack.source
+    return packs

@@ -1,0 +1,103 @@
+"""Read YAML files for pydantic models with errors that name the file, line and field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from inspectorctl.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class YamlDocument:
+    """A parsed YAML file that can say on which line a given path (keys/indexes) starts."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+        try:
+            self.node = yaml.compose(text, Loader=yaml.SafeLoader)
+            self.data: Any = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(e, "problem", None) or str(e)
+            raise InputError(f"{where}: invalid YAML: {problem}") from e
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """1-based line where the value at ``loc`` starts (the deepest node that exists)."""
+        node = self.node
+        line = node.start_mark.line + 1 if node is not None else None
+        for key in loc:
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                        node = v
+                        line = k.start_mark.line + 1
+                        break
+                else:
+                    return line
+            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+                if key >= len(node.value):
+                    return line
+                node = node.value[key]
+                line = node.start_mark.line + 1
+            else:
+                return line
+        return line
+
+
+def read_yaml(path: Path) -> YamlDocument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise InputError(f"{path}: no such file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from e
+    return YamlDocument(path, text)
+
+
+def describe_validation_error(
+    doc: YamlDocument,
+    exc: ValidationError,
+    context: str = "",
+    *,
+    prefix: Sequence[str | int] = (),
+    union_tags: frozenset[str] = frozenset(),
+) -> str:
+    """One message for the first error: ``file:line: [context] field: problem``.
+
+    ``union_tags`` are discriminator values pydantic inserts into error locations (such as
+    a check kind); they are not keys of the file, so they are dropped.
+    """
+    err = exc.errors()[0]
+    loc = [*prefix, *(p for p in err["loc"] if p not in union_tags)]
+    line = doc.line_of(loc)
+    where = f"{doc.path}:{line}" if line else str(doc.path)
+    field = ".".join(str(p) for p in loc) or "(document)"
+    msg = err["msg"]
+    if err["type"] == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        msg = (f"unknown check kind {ctx.get('tag')!r}; valid kinds: "
+               f"{ctx.get('expected_tags')}")
+    elif err["type"] == "extra_forbidden":
+        msg = "unknown field (check its spelling)"
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    ctx_s = f"{context}: " if context else ""
+    return f"{where}: {ctx_s}{field}: {msg}{tail}"
+
+
+def load_model(path: Path, model: type[M], context: str = "") -> M:
+    doc = read_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise InputError(f"{path}:1: expected a mapping at the top level")
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as e:
+        raise InputError(describe_validation_error(doc, e, context)) from e
