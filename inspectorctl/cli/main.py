@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from inspectorctl.cli import lab
+from inspectorctl import __version__
+from inspectorctl.cli import assess, lab
 
 app = typer.Typer(
     name="inspectorctl",
@@ -12,7 +13,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"inspectorctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """Assess Linux fleets, plan fixes, apply only what was approved, prove the fix."""
+
+
+assess.register(app)
 app.add_typer(lab.app, name="lab")
 
 

@@ -1,0 +1,395 @@
+"""``assess``, ``collect``, ``findings``, ``runs`` and ``rulepacks`` commands."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from inspectorctl.assess import (
+    AssessOptions,
+    options_from_template,
+    run_assessment,
+    save_snapshots,
+    select,
+)
+from inspectorctl.cli._common import abort, console, err_console, guarded
+from inspectorctl.collect.interface import ProgressCallback, Targets
+from inspectorctl.errors import InputError
+from inspectorctl.models.common import Severity, Status
+from inspectorctl.models.finding import FindingState
+from inspectorctl.models.rule import FRAMEWORKS
+from inspectorctl.paths import default_db_path
+from inspectorctl.report.summary import (
+    assessment_json,
+    framework_compliance,
+    render_assessment,
+    render_finding,
+    render_findings,
+)
+from inspectorctl.rules.loader import DEFAULT_PACKS, load_pack, load_packs, shipped_pack_ids
+from inspectorctl.store.db import Store
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", help="SQLite database [default: $INSPECTORCTL_DB or "
+                 "$XDG_DATA_HOME/inspectorctl/findings.db]", show_default=False),
+]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def open_store(db: Path | None) -> Store:
+    return Store(db or default_db_path())
+
+
+def _parse_tailoring(values: list[str]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set {v!r}: expected NAME=VALUE (e.g. --set pass_max_days=90)")
+        out[key.strip()] = val.strip()
+    return out
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    counts = {"ok": 0, "failed": 0, "unreachable": 0, "started": 0}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("Collecting", total=None)
+
+        def on_event(host: str, event: str) -> None:
+            counts[event] = counts.get(event, 0) + 1
+            done = counts["ok"] + counts["failed"] + counts["unreachable"]
+            progress.update(task, description=(
+                f"Collecting: {done}/{max(counts['started'], done)} host(s), "
+                f"{counts['failed'] + counts['unreachable']} failed (last: {host} {event})"))
+
+        yield on_event
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(assess)
+    app.command()(collect)
+    findings = typer.Typer(help="Stored findings.", no_args_is_help=True)
+    findings.command("list")(findings_list)
+    findings.command("show")(findings_show)
+    app.add_typer(findings, name="findings")
+    runs = typer.Typer(help="Recorded runs.", no_args_is_help=True)
+    runs.command("list")(runs_list)
+    app.add_typer(runs, name="runs")
+    packs = typer.Typer(help="Rulepacks.", no_args_is_help=True)
+    packs.command("list")(rulepacks_list)
+    packs.command("show")(rulepacks_show)
+    packs.command("validate")(rulepacks_validate)
+    app.add_typer(packs, name="rulepacks")
+
+
+def _options(
+    template: Path | None,
+    packs: list[str] | None,
+    rules: list[str] | None,
+    exclude: list[str] | None,
+    framework: str | None,
+    tailoring: list[str] | None,
+    inventory: Path | None,
+    limit: str | None,
+    become: bool | None,
+    forks: int | None,
+    transport: str | None,
+) -> AssessOptions:
+    if framework is not None and framework not in FRAMEWORKS:
+        raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
+    if inventory is not None and not inventory.is_file():
+        raise InputError(f"{inventory}: no such inventory file")
+    base = options_from_template(template) if template else AssessOptions()
+    t = base.targets
+    targets = Targets(
+        inventory=inventory if inventory is not None else t.inventory,
+        limit=limit if limit is not None else t.limit,
+        become=become if become is not None else t.become,
+        forks=forks if forks is not None else t.forks,
+    )
+    return base.model_copy(update={
+        "packs": tuple(packs) if packs else base.packs,
+        "include": tuple(rules) if rules else base.include,
+        "exclude": tuple(exclude) if exclude else base.exclude,
+        "framework": framework or base.framework,
+        "tailoring": {**base.tailoring, **_parse_tailoring(tailoring or [])},
+        "targets": targets,
+        "transport": transport or base.transport,
+    })
+
+
+PackOpt = Annotated[list[str] | None, typer.Option(
+    "--pack", "-p", help=f"Rulepack id or file (repeatable) [default: {', '.join(DEFAULT_PACKS)}]")]
+RuleOpt = Annotated[list[str] | None, typer.Option(
+    "--rule", "-r", help="Only rules whose id matches this glob (repeatable).")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option(
+    "--exclude", help="Skip rules whose id matches this glob (repeatable).")]
+FrameworkOpt = Annotated[str | None, typer.Option(
+    "--framework", help=f"Select rules mapped to a framework: {', '.join(FRAMEWORKS)}.")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="Tailoring value NAME=VALUE (repeatable; PACK.NAME for one pack).")]
+InventoryOpt = Annotated[Path | None, typer.Option(
+    "--inventory", "-i", help="Ansible inventory [default: this machine].")]
+LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Ansible host pattern.")]
+BecomeOpt = Annotated[bool | None, typer.Option(
+    "--become/--no-become", help="Run the probe with privilege escalation.",
+    show_default=False)]
+ForksOpt = Annotated[int | None, typer.Option("--forks", min=1, max=500,
+                                              help="Parallel hosts [default: 20].")]
+TransportOpt = Annotated[str | None, typer.Option(
+    "--transport", help="ansible (default) or local (this machine without Ansible).")]
+TemplateOpt = Annotated[Path | None, typer.Option(
+    "--template", "-t", help="Assessment template (YAML).")]
+
+
+@guarded
+def assess(
+    template: TemplateOpt = None,
+    pack: PackOpt = None,
+    rule: RuleOpt = None,
+    exclude: ExcludeOpt = None,
+    framework: FrameworkOpt = None,
+    set_: SetOpt = None,
+    inventory: InventoryOpt = None,
+    limit: LimitOpt = None,
+    become: BecomeOpt = None,
+    forks: ForksOpt = None,
+    transport: TransportOpt = None,
+    from_snapshots: Annotated[Path | None, typer.Option(
+        "--from-snapshots", help="Evaluate saved snapshots (from `collect --out`) offline.")
+    ] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    fail_on: Annotated[Severity | None, typer.Option(
+        "--fail-on", help="Exit 1 when any FAIL is at or above this severity.")] = None,
+    db: DbOpt = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not record the run.")
+                        ] = False,
+) -> None:
+    """Assess hosts against rulepacks and record the findings."""
+    opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
+                    forks, transport)
+    if from_snapshots is not None:
+        opts = opts.model_copy(update={"from_snapshots": from_snapshots})
+    select(opts)  # validate the selection before opening the store or touching hosts
+    store = None if no_store else open_store(db)
+    try:
+        with progress_bar(fmt is OutputFormat.table) as cb:
+            result = run_assessment(opts, store, cb)
+    finally:
+        if store is not None:
+            store.close()
+    rows = (framework_compliance(result.results, result.selection.rule_list, opts.framework)
+            if opts.framework else None)
+    if fmt is OutputFormat.json:
+        typer.echo(assessment_json(result.run, result.results, rows, result.timings))
+    else:
+        render_assessment(console, result.run, result.results, framework_rows=rows,
+                          framework=opts.framework, timings=result.timings)
+    if fail_on is not None and result.fails_at(fail_on):
+        raise typer.Exit(1)
+
+
+@guarded
+def collect(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the snapshots.")],
+    template: TemplateOpt = None,
+    pack: PackOpt = None,
+    rule: RuleOpt = None,
+    exclude: ExcludeOpt = None,
+    framework: FrameworkOpt = None,
+    inventory: InventoryOpt = None,
+    limit: LimitOpt = None,
+    become: BecomeOpt = None,
+    forks: ForksOpt = None,
+    transport: TransportOpt = None,
+) -> None:
+    """Collect host snapshots (the facts the selected rules need) and save them as JSON."""
+    from inspectorctl.assess import collect as do_collect
+
+    opts = _options(template, pack, rule, exclude, framework, None, inventory, limit, become,
+                    forks, transport)
+    selection = select(opts)
+    with progress_bar(True) as cb:
+        results = do_collect(opts, selection, cb)
+    written = save_snapshots(results, out)
+    for p in written:
+        console.print(f"saved {p}", highlight=False)
+    failed = [r for r in results if not hasattr(r, "collected_at")]
+    for f in failed:
+        err_console.print(f"error: {f.host}: {getattr(f, 'reason', '')}", markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@guarded
+def findings_list(
+    host: Annotated[list[str] | None, typer.Option("--host", help="Host (repeatable).")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Rule id (repeatable).")
+                    ] = None,
+    severity: Annotated[Severity | None, typer.Option(
+        "--severity", help="At or above this severity.")] = None,
+    status: Annotated[list[Status] | None, typer.Option(
+        "--status", help="Last result (repeatable).")] = None,
+    state: Annotated[list[FindingState] | None, typer.Option(
+        "--state", help="Lifecycle state (repeatable) [default: active].")] = None,
+    framework: FrameworkOpt = None,
+    run: Annotated[str | None, typer.Option("--run", help="Findings evaluated in this run.")
+                   ] = None,
+    all_states: Annotated[bool, typer.Option("--all", help="Every state.")] = False,
+    fmt: FormatOpt = OutputFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """List findings (active ones by default)."""
+    states = [] if all_states else (state or [FindingState.ACTIVE])
+    with open_store(db) as store:
+        if run is not None and store.run(run) is None:
+            raise InputError(f"no run {run!r} in {store.path}; see `inspectorctl runs list`")
+        rows = store.findings(hosts=host or [], rules=rule or [], min_severity=severity,
+                              statuses=status or [], states=states, run_id=run)
+    if framework:
+        if framework not in FRAMEWORKS:
+            raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
+        mapped = _framework_rule_ids(framework)
+        rows = [f for f in rows if f.rule_id in mapped]
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([f.model_dump(mode="json") for f in rows], indent=2))
+    else:
+        render_findings(console, rows)
+
+
+def _framework_rule_ids(framework: str) -> set[str]:
+    ids = set()
+    for p in shipped_pack_ids().values():
+        for r in load_pack(p).rules:
+            if r.references.framework_ids(framework):
+                ids.add(r.id)
+    return ids
+
+
+@guarded
+def findings_show(
+    finding_id: Annotated[str, typer.Argument(metavar="ID", help="Finding id (f-...).")],
+    fmt: FormatOpt = OutputFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """Show one finding with its evidence, rationale and fix."""
+    with open_store(db) as store:
+        f = store.finding(finding_id)
+    if f is None:
+        abort(f"no finding {finding_id!r}; see `inspectorctl findings list`", 2)
+    if fmt is OutputFormat.json:
+        typer.echo(f.model_dump_json(indent=2))
+        return
+    rule = None
+    with contextlib.suppress(InputError):
+        packs = shipped_pack_ids()
+        if f.pack in packs:
+            rule = next((r for r in load_pack(packs[f.pack]).rules if r.id == f.rule_id), None)
+    render_finding(console, f, rule)
+
+
+@guarded
+def runs_list(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many.")] = 20,
+    fmt: FormatOpt = OutputFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """List recorded runs, newest first."""
+    from rich.table import Table
+
+    with open_store(db) as store:
+        runs = store.runs(limit)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
+        return
+    if not runs:
+        console.print("No runs recorded.")
+        return
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("Run", "Kind", "Started", "Hosts", "Rules", "Pass", "Fail", "Error", "N/A"):
+        t.add_column(col, no_wrap=True)
+    for r in runs:
+        c = r.counts
+        t.add_row(r.id, r.kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), str(c.hosts),
+                  str(c.rules), str(c.passed), str(c.failed), str(c.errors),
+                  str(c.not_applicable))
+    console.print(t)
+
+
+@guarded
+def rulepacks_list(fmt: FormatOpt = OutputFormat.table) -> None:
+    """List the shipped rulepacks."""
+    from rich.table import Table
+
+    packs = load_packs(sorted(shipped_pack_ids()))
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([{"id": p.id, "version": p.version, "title": p.title,
+                                "rules": len(p.rules)} for p in packs], indent=2))
+        return
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("Pack", "Version", "Rules", "Title"):
+        t.add_column(col)
+    for p in packs:
+        t.add_row(p.id, p.version, str(len(p.rules)), p.title)
+    console.print(t)
+
+
+@guarded
+def rulepacks_show(
+    pack: Annotated[str, typer.Argument(help="Pack id or file.")],
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Show a rulepack's rules and variables."""
+    from rich.table import Table
+
+    (p,) = load_packs([pack])
+    if fmt is OutputFormat.json:
+        typer.echo(p.model_dump_json(indent=2))
+        return
+    console.print(f"{p.id} {p.version}: {p.title}", highlight=False)
+    console.print(p.description.strip(), highlight=False)
+    if p.variables:
+        console.print("Variables:", highlight=False)
+        for k, v in p.variables.items():
+            console.print(f"  {k} = {v.default!r}  {v.description}", highlight=False,
+                          markup=False)
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("Rule", "Severity", "Check", "Fix", "Title"):
+        t.add_column(col, overflow="fold")
+    for r in p.rules:
+        rem = r.remediation
+        fix = "manual" if rem and rem.manual else (rem.playbook or rem.ssm_document or "-"
+                                                   ) if rem else "-"
+        t.add_row(r.id, r.severity.value, r.check.kind, fix, r.title)
+    console.print(t)
+
+
+@guarded
+def rulepacks_validate(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Rulepack files [default: the shipped packs].")] = None,
+) -> None:
+    """Validate rulepack files: schema, check kinds, facts, variables, remediations, ids."""
+    paths = [str(f) for f in files] if files else sorted(shipped_pack_ids())
+    packs = load_packs(paths)
+    for p in packs:
+        console.print(f"ok: {p.source}: pack {p.id}, {len(p.rules)} rules", highlight=False)

@@ -1,0 +1,204 @@
+"""Human and machine renderings of an assessment and of stored findings."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from inspectorctl.models.common import Severity, Status
+from inspectorctl.models.finding import Finding, RuleResult, RunRecord
+from inspectorctl.models.rule import Rule
+
+_STATUS_STYLE = {
+    Status.PASS: "green",
+    Status.FAIL: "red",
+    Status.ERROR: "yellow",
+    Status.NOT_APPLICABLE: "dim",
+}
+_SEV_ORDER = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW,
+              Severity.INFORMATIONAL]
+
+
+def framework_compliance(
+    results: Sequence[RuleResult], rules: Sequence[Rule], framework: str
+) -> list[dict[str, Any]]:
+    """Per requirement: rules mapped to it, hosts failing it, compliant or not.
+
+    A requirement is compliant when every mapped rule is PASS or NOT_APPLICABLE on every host;
+    an ERROR makes it ``unknown`` (never compliant for something not seen).
+    """
+    by_rule: dict[str, list[str]] = {r.id: r.references.framework_ids(framework) for r in rules}
+    req_rules: dict[str, set[str]] = defaultdict(set)
+    for rid, reqs in by_rule.items():
+        for req in reqs:
+            req_rules[req].add(rid)
+    status_by: dict[str, dict[str, list[RuleResult]]] = defaultdict(lambda: defaultdict(list))
+    for res in results:
+        for req in by_rule.get(res.rule_id, ()):
+            status_by[req][res.status.value].append(res)
+    rows = []
+    for req in sorted(req_rules, key=_req_key):
+        st = status_by[req]
+        failing_hosts = sorted({r.host for r in st.get("FAIL", [])})
+        error_hosts = sorted({r.host for r in st.get("ERROR", [])})
+        state = "non-compliant" if failing_hosts else "unknown" if error_hosts else "compliant"
+        rows.append({
+            "requirement": req,
+            "rules": sorted(req_rules[req]),
+            "state": state,
+            "passed": len(st.get("PASS", [])),
+            "failed": len(st.get("FAIL", [])),
+            "errors": len(st.get("ERROR", [])),
+            "not_applicable": len(st.get("NOT_APPLICABLE", [])),
+            "failing_hosts": failing_hosts,
+        })
+    return rows
+
+
+def _req_key(req: str) -> tuple[Any, ...]:
+    parts = []
+    for p in req.replace("(", ".").replace(")", "").split("."):
+        parts.append((0, int(p), "") if p.isdigit() else (1, 0, p))
+    return tuple(parts)
+
+
+def render_assessment(
+    console: Console,
+    run: RunRecord,
+    results: Sequence[RuleResult],
+    *,
+    framework_rows: list[dict[str, Any]] | None = None,
+    framework: str | None = None,
+    max_failures: int = 25,
+    timings: dict[str, float] | None = None,
+) -> None:
+    hosts: dict[str, dict[Status, int]] = defaultdict(lambda: dict.fromkeys(Status, 0))
+    for r in results:
+        hosts[r.host][r.status] += 1
+    c = run.counts
+    secs = f" in {timings['total']:.1f} s" if timings else ""
+    console.print(f"Run {run.id}: {c.hosts} host(s), {c.rules} rule(s){secs}", highlight=False)
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    table.add_column("Host")
+    for s, label in ((Status.PASS, "Pass"), (Status.FAIL, "Fail"), (Status.ERROR, "Error"),
+                     (Status.NOT_APPLICABLE, "N/A")):
+        table.add_column(label, justify="right", style=_STATUS_STYLE[s])
+    for host in sorted(hosts):
+        h = hosts[host]
+        table.add_row(host, *(str(h[s]) for s in (Status.PASS, Status.FAIL, Status.ERROR,
+                                                  Status.NOT_APPLICABLE)))
+    console.print(table)
+    fails = [r for r in results if r.status is Status.FAIL]
+    fails.sort(key=lambda r: (-r.severity.rank, r.host, r.rule_id))
+    by_sev = {s: sum(1 for r in fails if r.severity is s) for s in _SEV_ORDER}
+    console.print(
+        "Failed by severity: " + ", ".join(f"{s.value} {by_sev[s]}" for s in _SEV_ORDER),
+        highlight=False,
+    )
+    if fails:
+        ft = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for col in ("Severity", "Host", "Rule", "Title"):
+            ft.add_column(col, overflow="fold")
+        for r in fails[:max_failures]:
+            ft.add_row(r.severity.value, r.host, r.rule_id, r.title)
+        console.print(ft)
+        if len(fails) > max_failures:
+            console.print(f"... and {len(fails) - max_failures} more: "
+                          f"inspectorctl findings list --run {run.id}", highlight=False)
+    errors = [r for r in results if r.status is Status.ERROR]
+    if errors:
+        by_reason: dict[str, int] = defaultdict(int)
+        for r in errors:
+            by_reason[f"{r.host}: {r.reason}"] += 1
+        console.print(f"Errors ({len(errors)}):", highlight=False)
+        for reason, n in sorted(by_reason.items())[:10]:
+            console.print(f"  {reason} ({n} rule{'s' if n > 1 else ''})", highlight=False,
+                          markup=False)
+    if framework_rows is not None and framework:
+        render_framework(console, framework, framework_rows)
+    console.print(f"New findings: {c.new}, closed: {c.closed}", highlight=False)
+
+
+def render_framework(console: Console, framework: str, rows: list[dict[str, Any]]) -> None:
+    ok = sum(1 for r in rows if r["state"] == "compliant")
+    console.print(f"{framework} compliance: {ok} of {len(rows)} requirement(s) compliant",
+                  highlight=False)
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("Requirement", "State", "Rules", "Fail", "Error", "Failing hosts"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        style = {"compliant": "green", "non-compliant": "red", "unknown": "yellow"}[r["state"]]
+        t.add_row(r["requirement"], f"[{style}]{r['state']}[/]", str(len(r["rules"])),
+                  str(r["failed"]), str(r["errors"]), ", ".join(r["failing_hosts"]))
+    console.print(t)
+
+
+def assessment_json(
+    run: RunRecord,
+    results: Sequence[RuleResult],
+    framework_rows: list[dict[str, Any]] | None = None,
+    timings: dict[str, float] | None = None,
+) -> str:
+    doc: dict[str, Any] = {
+        "run": run.model_dump(mode="json"),
+        "results": [
+            {**r.model_dump(mode="json"), "finding_id": r.finding_id, "score": r.score}
+            for r in results
+        ],
+    }
+    if framework_rows is not None:
+        doc["compliance"] = framework_rows
+    if timings is not None:
+        doc["timings"] = {k: round(v, 4) for k, v in timings.items()}
+    return json.dumps(doc, indent=2)
+
+
+def render_findings(console: Console, findings: Sequence[Finding]) -> None:
+    if not findings:
+        console.print("No findings match.")
+        return
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("ID", "Severity", "Status", "State", "Host", "Rule", "Last seen"):
+        t.add_column(col, overflow="fold")
+    for f in findings:
+        t.add_row(f.id, f.severity.value, f.status.value, f.state.value, f.host, f.rule_id,
+                  f.last_seen.strftime("%Y-%m-%d %H:%M"))
+    console.print(t)
+    console.print(f"{len(findings)} finding(s)", highlight=False)
+
+
+def render_finding(console: Console, f: Finding, rule: Rule | None) -> None:
+    lines = [
+        f"Finding   {f.id}",
+        f"Rule      {f.rule_id} ({f.pack})",
+        f"Title     {f.title}",
+        f"Host      {f.host}",
+        f"Severity  {f.severity.value} (score {f.score:g})",
+        f"Status    {f.status.value}, {f.state.value}",
+        f"First     {f.first_seen.isoformat(timespec='seconds')} (run {f.first_run})",
+        f"Last      {f.last_seen.isoformat(timespec='seconds')} (run {f.last_run})",
+    ]
+    if f.closed_at:
+        lines.append(f"Closed    {f.closed_at.isoformat(timespec='seconds')}")
+    if f.evidence:
+        lines.append(f"Expected  {f.evidence.expected}")
+        lines.append(f"Found     {f.evidence.found}")
+        if f.evidence.source:
+            lines.append(f"Source    {f.evidence.source}")
+    if f.reason:
+        lines.append(f"Reason    {f.reason}")
+    if rule is not None:
+        lines.append(f"Rationale {rule.rationale.strip()}")
+        if rule.remediation is not None:
+            rem = rule.remediation
+            fix = rem.manual or ", ".join(
+                x for x in (f"playbook {rem.playbook}" if rem.playbook else "",
+                            f"SSM document {rem.ssm_document}" if rem.ssm_document else "") if x)
+            lines.append(f"Fix       {fix}")
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)

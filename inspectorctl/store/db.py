@@ -1,0 +1,379 @@
+"""SQLite store: runs, per-run results, findings with a lifecycle, and later plans/approvals.
+
+One connection per ``Store``; WAL; foreign keys on; versioned migrations (``PRAGMA
+user_version``). A run is recorded in one transaction: either all of it or none.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from inspectorctl.errors import InspectorctlError
+from inspectorctl.models.common import Severity, Status
+from inspectorctl.models.finding import (
+    Evidence,
+    Finding,
+    FindingState,
+    RuleResult,
+    RunCounts,
+    RunRecord,
+)
+
+
+class StoreError(InspectorctlError):
+    """The database cannot be opened, is corrupt, locked, or from a newer inspectorctl."""
+
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated DDL inside the current transaction (``executescript`` would commit)."""
+    for stmt in script.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def _m1(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'assess',
+            template TEXT,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            targets TEXT NOT NULL DEFAULT '{}',
+            packs TEXT NOT NULL DEFAULT '[]',
+            counts TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE findings (
+            id TEXT PRIMARY KEY,
+            rule_id TEXT NOT NULL,
+            pack TEXT NOT NULL,
+            host TEXT NOT NULL,
+            title TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            score REAL NOT NULL,
+            status TEXT NOT NULL,
+            state TEXT NOT NULL,
+            evidence TEXT,
+            reason TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            closed_at TEXT,
+            first_run TEXT NOT NULL REFERENCES runs(id),
+            last_run TEXT NOT NULL REFERENCES runs(id)
+        );
+        CREATE INDEX findings_host ON findings(host);
+        CREATE INDEX findings_rule ON findings(rule_id);
+        CREATE INDEX findings_state ON findings(state);
+        CREATE TABLE results (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            rule_id TEXT NOT NULL,
+            pack TEXT NOT NULL,
+            host TEXT NOT NULL,
+            status TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            title TEXT NOT NULL,
+            evidence TEXT,
+            reason TEXT,
+            PRIMARY KEY (run_id, rule_id, host)
+        );
+        CREATE INDEX results_host ON results(host, rule_id);
+        """
+    )
+
+
+#: migration N (1-based) brings user_version from N-1 to N. Later features append here.
+MIGRATIONS: list[Migration] = [_m1]
+
+
+def register_migration(fn: Migration) -> None:
+    """Append a migration (used by modules that own their own tables, e.g. remediate)."""
+    if fn not in MIGRATIONS:
+        MIGRATIONS.append(fn)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(d: datetime | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def _dt(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
+
+
+def _evidence_json(e: Evidence | None) -> str | None:
+    return e.model_dump_json() if e is not None else None
+
+
+class Store:
+    def __init__(self, path: Path, *, timeout: float = 5.0) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open the database {path}: {e}") from e
+        self.db.row_factory = sqlite3.Row
+        try:
+            self.db.execute("PRAGMA foreign_keys = ON")
+            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                self.db.execute("PRAGMA journal_mode = DELETE")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise StoreError(self._explain(e)) from e
+
+    def _explain(self, e: sqlite3.Error) -> str:
+        msg = str(e)
+        if "locked" in msg or "busy" in msg:
+            return (f"the database {self.path} is locked by another inspectorctl process; "
+                    "wait for it to finish or use another --db")
+        if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
+            return (f"the database {self.path} is corrupt or not an inspectorctl database "
+                    f"({msg}); move it aside or use another --db")
+        return f"database error in {self.path}: {msg}"
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the database {self.path} has schema version {version}, newer than this "
+                f"inspectorctl knows ({len(MIGRATIONS)}); upgrade inspectorctl"
+            )
+        for n in range(version, len(MIGRATIONS)):
+            with self.transaction():
+                MIGRATIONS[n](self.db)
+                self.db.execute(f"PRAGMA user_version = {n + 1}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreError(self._explain(e)) from e
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as e:
+                self.db.execute("ROLLBACK")
+                raise StoreError(self._explain(e)) from e
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(self._explain(e)) from e
+
+    # --------------------------------------------------------------------------------- runs
+
+    def record_run(self, run: RunRecord, results: Iterable[RuleResult]) -> RunRecord:
+        """Store a run and its results, update the findings lifecycle; one transaction."""
+        results = list(results)
+        ts = run.ended_at or now()
+        counts = _count(results, run.counts)
+        try:
+            with self.transaction() as db:
+                db.execute(
+                    "INSERT INTO runs(id, kind, template, started_at, ended_at, targets, packs,"
+                    " counts) VALUES (?,?,?,?,?,?,?,?)",
+                    (run.id, run.kind, run.template, _ts(run.started_at), _ts(ts),
+                     json.dumps(run.targets), json.dumps(run.packs), "{}"),
+                )
+                db.executemany(
+                    "INSERT INTO results(run_id, rule_id, pack, host, status, severity, title,"
+                    " evidence, reason) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(run.id, r.rule_id, r.pack, r.host, r.status.value, r.severity.value,
+                      r.title, _evidence_json(r.evidence), r.reason) for r in results],
+                )
+                new, closed = self._update_findings(db, run.id, ts, results)
+                counts = counts.model_copy(update={"new": new, "closed": closed})
+                db.execute("UPDATE runs SET counts=? WHERE id=?",
+                           (counts.model_dump_json(), run.id))
+        except sqlite3.DatabaseError as e:
+            raise StoreError(self._explain(e)) from e
+        return run.model_copy(update={"counts": counts, "ended_at": ts})
+
+    def _update_findings(
+        self, db: sqlite3.Connection, run_id: str, ts: datetime, results: list[RuleResult]
+    ) -> tuple[int, int]:
+        hosts = sorted({r.host for r in results})
+        marks = ",".join("?" * len(hosts))
+        existing = {
+            row["id"]: row
+            for row in db.execute(f"SELECT id, state FROM findings WHERE host IN ({marks})", hosts)
+        }
+        new = closed = 0
+        t = _ts(ts)
+        for r in results:
+            fid = r.finding_id
+            row = existing.get(fid)
+            problem = r.status in (Status.FAIL, Status.ERROR)
+            if row is None:
+                if problem:
+                    new += 1
+                    db.execute(
+                        "INSERT INTO findings(id, rule_id, pack, host, title, severity, score,"
+                        " status, state, evidence, reason, first_seen, last_seen, first_run,"
+                        " last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (fid, r.rule_id, r.pack, r.host, r.title, r.severity.value, r.score,
+                         r.status.value, FindingState.ACTIVE.value, _evidence_json(r.evidence),
+                         r.reason, t, t, run_id, run_id),
+                    )
+                continue
+            state = row["state"]
+            if problem:
+                new_state = state if state == FindingState.SUPPRESSED.value else (
+                    FindingState.ACTIVE.value)
+                if state == FindingState.CLOSED.value:
+                    new += 1
+                db.execute(
+                    "UPDATE findings SET status=?, state=?, evidence=?, reason=?, last_seen=?,"
+                    " last_run=?, closed_at=NULL, severity=?, score=?, title=? WHERE id=?",
+                    (r.status.value, new_state, _evidence_json(r.evidence), r.reason, t, run_id,
+                     r.severity.value, r.score, r.title, fid),
+                )
+            else:
+                if state == FindingState.ACTIVE.value:
+                    closed += 1
+                    db.execute(
+                        "UPDATE findings SET status=?, state=?, evidence=?, reason=?,"
+                        " last_seen=?, last_run=?, closed_at=? WHERE id=?",
+                        (r.status.value, FindingState.CLOSED.value, _evidence_json(r.evidence),
+                         r.reason, t, run_id, t, fid),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE findings SET status=?, evidence=?, reason=?, last_seen=?,"
+                        " last_run=? WHERE id=?",
+                        (r.status.value, _evidence_json(r.evidence), r.reason, t, run_id, fid),
+                    )
+        return new, closed
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        rows = self.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
+        return [_run(r) for r in rows]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def latest_run(self, kind: str = "assess") -> RunRecord | None:
+        row = self.execute(
+            "SELECT * FROM runs WHERE kind=? ORDER BY started_at DESC LIMIT 1", (kind,)
+        ).fetchone()
+        return _run(row) if row else None
+
+    def results(self, run_id: str) -> list[RuleResult]:
+        rows = self.execute("SELECT * FROM results WHERE run_id=? ORDER BY host, rule_id",
+                            (run_id,))
+        return [
+            RuleResult(rule_id=r["rule_id"], pack=r["pack"], host=r["host"],
+                       status=Status(r["status"]), severity=Severity(r["severity"]),
+                       title=r["title"],
+                       evidence=Evidence.model_validate_json(r["evidence"])
+                       if r["evidence"] else None,
+                       reason=r["reason"])
+            for r in rows
+        ]
+
+    # ----------------------------------------------------------------------------- findings
+
+    def findings(
+        self,
+        *,
+        hosts: Sequence[str] = (),
+        rules: Sequence[str] = (),
+        min_severity: Severity | None = None,
+        statuses: Sequence[Status] = (),
+        states: Sequence[FindingState] = (),
+        run_id: str | None = None,
+        ids: Sequence[str] = (),
+    ) -> list[Finding]:
+        where: list[str] = []
+        params: list[Any] = []
+
+        def any_of(column: str, values: Sequence[str]) -> None:
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+
+        any_of("host", list(hosts))
+        any_of("rule_id", list(rules))
+        any_of("status", [s.value for s in statuses])
+        any_of("state", [s.value for s in states])
+        any_of("id", list(ids))
+        if min_severity is not None:
+            allowed = [s.value for s in Severity if s.rank >= min_severity.rank]
+            any_of("severity", allowed)
+        if run_id is not None:
+            # findings the run evaluated (its results), whatever their state now
+            where.append("EXISTS (SELECT 1 FROM results r WHERE r.run_id = ? AND"
+                         " r.rule_id = findings.rule_id AND r.host = findings.host)")
+            params.append(run_id)
+        sql = "SELECT * FROM findings"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY score DESC, host, rule_id"
+        return [_finding(r) for r in self.execute(sql, params)]
+
+    def finding(self, fid: str) -> Finding | None:
+        rows = self.findings(ids=[fid])
+        return rows[0] if rows else None
+
+
+def _count(results: list[RuleResult], base: RunCounts) -> RunCounts:
+    c = {s: 0 for s in Status}
+    for r in results:
+        c[r.status] += 1
+    return base.model_copy(update={
+        "passed": c[Status.PASS], "failed": c[Status.FAIL], "errors": c[Status.ERROR],
+        "not_applicable": c[Status.NOT_APPLICABLE],
+    })
+
+
+def _run(r: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=r["id"], kind=r["kind"], template=r["template"], started_at=_dt(r["started_at"]),
+        ended_at=_dt(r["ended_at"]), targets=json.loads(r["targets"]),
+        packs=json.loads(r["packs"]), counts=RunCounts.model_validate_json(r["counts"] or "{}"),
+    )
+
+
+def _finding(r: sqlite3.Row) -> Finding:
+    return Finding(
+        id=r["id"], rule_id=r["rule_id"], pack=r["pack"], host=r["host"], title=r["title"],
+        severity=Severity(r["severity"]), score=r["score"], status=Status(r["status"]),
+        state=FindingState(r["state"]),
+        evidence=Evidence.model_validate_json(r["evidence"]) if r["evidence"] else None,
+        reason=r["reason"], first_seen=_dt(r["first_seen"]), last_seen=_dt(r["last_seen"]),
+        closed_at=_dt(r["closed_at"]), first_run=r["first_run"], last_run=r["last_run"],
+    )
