@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from inspectorctl.errors import InputError
 from inspectorctl.models.rule import CHECK_KINDS, RemediationRef, Rule, RulePack, VarRef
@@ -106,7 +106,7 @@ def _var_refs(value: Any) -> Iterable[str]:
     elif isinstance(value, (list, tuple)):
         for v in value:
             yield from _var_refs(v)
-    elif hasattr(value, "model_fields"):
+    elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
             yield from _var_refs(getattr(value, name))
 

@@ -1,0 +1,183 @@
+"""Exact-output tests of the assessment commands (offline: saved snapshots, a tiny pack)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from inspectorctl.cli.main import app
+from tests.fixtures import snapshot_dict, write_mini
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INSPECTORCTL_DB", str(tmp_path / "findings.db"))
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+def run_id(output: str) -> str:
+    m = re.search(r"Run (r-\w+):", output)
+    assert m, output
+    return m.group(1)
+
+
+def test_assess_from_snapshots_summary(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {
+        "web-1": snapshot_dict("web-1", root_login="yes", tries="6"),
+        "web-2": snapshot_dict("web-2"),
+    })
+    res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
+    assert res.exit_code == 0, res.output
+    rid = run_id(res.output)
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith(f"Run {rid}: 2 host(s), 3 rule(s) in ")
+    assert lines[1:] == [
+        "Host   Pass  Fail  Error  N/A",
+        "web-1     1     2      0    0",
+        "web-2     3     0      0    0",
+        "Failed by severity: critical 0, high 1, medium 1, low 0, informational 0",
+        "Severity  Host   Rule            Title                      ",
+        "high      web-1  mini-ssh-root   SSH root login is disabled ",
+        "medium    web-1  mini-ssh-tries  SSH MaxAuthTries is limited",
+        "New findings: 2, closed: 0",
+    ]
+
+
+def test_fail_on_threshold_and_tailoring(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", tries="6")})
+    base = ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)]
+    assert runner.invoke(app, [*base, "--fail-on", "high"]).exit_code == 0
+    assert runner.invoke(app, [*base, "--fail-on", "medium"]).exit_code == 1
+    # tailoring raises the limit: the medium finding passes and closes
+    res = runner.invoke(app, [*base, "--set", "max_tries=6", "--fail-on", "medium"])
+    assert res.exit_code == 0, res.output
+    assert "New findings: 0, closed: 1" in res.stdout
+
+
+def test_json_output_is_complete(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", forward="1")})
+    res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps),
+                              "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    by_rule = {r["rule_id"]: r for r in doc["results"]}
+    assert by_rule["mini-ip-forward"]["status"] == "FAIL"
+    assert by_rule["mini-ip-forward"]["evidence"] == {
+        "expected": "net.ipv4.ip_forward = 0",
+        "found": "runtime 1; configured 1",
+        "source": "/proc/sys, /etc/sysctl.d/60-x.conf:1",
+    }
+    assert by_rule["mini-ssh-root"]["status"] == "PASS"
+    assert doc["run"]["counts"]["failed"] == 1
+
+
+def test_framework_view_reports_per_requirement(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", tries="9")})
+    res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps),
+                              "--framework", "pci-dss"])
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "3 rule(s)" not in out and "2 rule(s)" in out  # ip-forward has no PCI mapping
+    assert "pci-dss compliance: 1 of 2 requirement(s) compliant" in out
+    assert re.search(r"^2\.2\.6\s+non-compliant\s+2\s+1\s+0\s+h\s*$", out, re.M)
+    assert re.search(r"^8\.2\.2\s+compliant\s+1\s+0\s+0\s*$", out, re.M)
+
+
+def test_findings_list_show_and_runs(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", root_login="yes")})
+    res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
+    rid = run_id(res.output)
+    res = runner.invoke(app, ["findings", "list", "--format", "json"])
+    assert res.exit_code == 0
+    (f,) = json.loads(res.stdout)
+    assert (f["rule_id"], f["host"], f["state"], f["status"]) == (
+        "mini-ssh-root", "h", "active", "FAIL")
+    res = runner.invoke(app, ["findings", "show", f["id"]])
+    assert res.exit_code == 0
+    assert f"Finding   {f['id']}\n" in res.stdout
+    assert "Expected  permitrootlogin = no\n" in res.stdout
+    assert "Found     permitrootlogin yes\n" in res.stdout
+    res = runner.invoke(app, ["runs", "list"])
+    assert rid in res.stdout
+    res = runner.invoke(app, ["findings", "list", "--severity", "critical"])
+    assert res.stdout == "No findings match.\n"
+
+
+def test_unknown_finding_and_run(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["findings", "show", "f-nope"])
+    assert res.exit_code == 2
+    assert res.stderr == "error: no finding 'f-nope'; see `inspectorctl findings list`\n"
+    res = runner.invoke(app, ["findings", "list", "--run", "r-nope"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: no run 'r-nope' in ")
+
+
+def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h")})
+    db = tmp_path / "findings.db"
+    cases = [
+        (["--pack", "no-such-pack"], "error: unknown rulepack 'no-such-pack'; shipped packs: "),
+        (["--pack", str(pack), "--framework", "sox"],
+         "error: unknown framework 'sox'; valid: cis, pci-dss, hipaa, nist-800-53, aws\n"),
+        (["--pack", str(pack), "--set", "nope"],
+         "error: --set 'nope': expected NAME=VALUE (e.g. --set pass_max_days=90)\n"),
+        (["--pack", str(pack), "--set", "nope=1"],
+         "error: unknown tailoring variable(s) nope; the selected packs define: max_tries, "
+         "mini.max_tries\n"),
+        (["--pack", str(pack), "--rule", "zzz*"],
+         "error: no rule matches the selection (check --pack, --rule, --exclude and "
+         "--framework)\n"),
+        (["--pack", str(pack), "--inventory", str(tmp_path / "none.yml")],
+         f"error: {tmp_path / 'none.yml'}: no such inventory file\n"),
+        (["--pack", str(pack), "--template", str(tmp_path / "none.yml")],
+         f"error: {tmp_path / 'none.yml'}: no such file\n"),
+    ]
+    for args, message in cases:
+        res = runner.invoke(app, ["assess", *args, "--from-snapshots", str(snaps)])
+        assert res.exit_code == 2, (args, res.output)
+        assert res.stderr.startswith(message), (args, res.stderr)
+        assert res.stdout == ""
+    assert not db.exists()
+
+
+def test_bad_snapshot_file_names_the_file(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h")})
+    (snaps / "zz-broken.json").write_text('{"host": {"name": "x"}}')
+    res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
+    assert res.exit_code == 2
+    assert res.stderr == (f"error: {snaps / 'zz-broken.json'}: not a valid snapshot: "
+                          "collected_at: Field required\n")
+    # nothing half-written: the good host was not recorded either
+    res = runner.invoke(app, ["runs", "list"])
+    assert res.stdout == "No runs recorded.\n"
+
+
+def test_bad_template(tmp_path: Path) -> None:
+    tpl = tmp_path / "t.yml"
+    tpl.write_text("name: weekly\ntargets:\n  become: true\n  forks: 0\n")
+    res = runner.invoke(app, ["assess", "--template", str(tpl)])
+    assert res.exit_code == 2
+    assert res.stderr == (f"error: {tpl}:4: template: targets.forks: Input should be greater "
+                          "than or equal to 1\n")
+    tpl.write_text("name: weekly\npacks: [cis-linux]\nbogus: 1\n")
+    res = runner.invoke(app, ["assess", "--template", str(tpl)])
+    assert res.exit_code == 2
+    assert res.stderr == f"error: {tpl}:3: template: bogus: unknown field (check its spelling)\n"
+
+
+def test_corrupt_db_is_one_message(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h")})
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 500)
+    res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps),
+                              "--db", str(bad)])
+    assert res.exit_code == 1
+    assert res.stderr.startswith(f"error: the database {bad} is corrupt or not an inspectorctl "
+                                 "database")

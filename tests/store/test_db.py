@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from inspectorctl.models.common import Severity, Status
+from inspectorctl.models.finding import Evidence, FindingState, RuleResult, RunRecord, finding_id
+from inspectorctl.store.db import MIGRATIONS, Store, StoreError
+from tests.fixtures import now
+
+
+def result(rule: str, host: str, status: Status, sev: Severity = Severity.HIGH) -> RuleResult:
+    ev = Evidence(expected="x", found="y") if status in (Status.PASS, Status.FAIL) else None
+    return RuleResult(rule_id=rule, pack="p", host=host, status=status, severity=sev,
+                      title=f"title {rule}", evidence=ev,
+                      reason=None if ev else "could not read")
+
+
+def run(n: int) -> RunRecord:
+    t = now() + timedelta(seconds=n)
+    return RunRecord(id=f"r-{n}", started_at=t, ended_at=t)
+
+
+def test_finding_lifecycle_new_active_closed_reopened(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.db") as st:
+        r1 = st.record_run(run(1), [result("a", "h1", Status.FAIL),
+                                     result("b", "h1", Status.PASS),
+                                     result("c", "h1", Status.ERROR)])
+        assert (r1.counts.new, r1.counts.closed, r1.counts.failed) == (2, 0, 1)
+        active = {f.rule_id: f for f in st.findings(states=[FindingState.ACTIVE])}
+        assert set(active) == {"a", "c"}
+        assert active["a"].id == finding_id("a", "h1")
+        first_seen = active["a"].first_seen
+
+        r2 = st.record_run(run(2), [result("a", "h1", Status.PASS),
+                                     result("b", "h1", Status.PASS),
+                                     result("c", "h1", Status.ERROR)])
+        assert (r2.counts.new, r2.counts.closed) == (0, 1)
+        a = st.finding(finding_id("a", "h1"))
+        assert a is not None and a.state is FindingState.CLOSED and a.closed_at is not None
+        assert a.status is Status.PASS and a.first_seen == first_seen
+
+        r3 = st.record_run(run(3), [result("a", "h1", Status.FAIL)])
+        assert r3.counts.new == 1
+        a = st.finding(finding_id("a", "h1"))
+        assert a is not None and a.state is FindingState.ACTIVE and a.closed_at is None
+        assert a.first_run == "r-1" and a.last_run == "r-3"
+
+
+def test_filters(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.db") as st:
+        st.record_run(run(1), [result("a", "h1", Status.FAIL, Severity.LOW),
+                               result("b", "h2", Status.FAIL, Severity.CRITICAL),
+                               result("c", "h2", Status.ERROR, Severity.MEDIUM)])
+        assert [f.rule_id for f in st.findings(hosts=["h2"])] == ["b", "c"]
+        assert [f.rule_id for f in st.findings(min_severity=Severity.MEDIUM)] == ["b", "c"]
+        assert [f.rule_id for f in st.findings(statuses=[Status.ERROR])] == ["c"]
+        assert [f.rule_id for f in st.findings(rules=["a"])] == ["a"]
+        st.record_run(run(2), [result("a", "h1", Status.FAIL, Severity.LOW)])
+        assert [f.rule_id for f in st.findings(run_id="r-2")] == ["a"]
+        assert len(st.findings(run_id="r-1")) == 3
+
+
+def test_run_is_all_or_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.db") as st:
+        st.record_run(run(1), [result("a", "h1", Status.FAIL)])
+        # the same run id again violates the primary key half-way: nothing of it may remain
+        with pytest.raises(StoreError):
+            st.record_run(run(1), [result("b", "h1", Status.FAIL)])
+        assert [r.id for r in st.runs()] == ["r-1"]
+        assert [f.rule_id for f in st.findings()] == ["a"]
+        assert st.results("r-1")[0].rule_id == "a"
+
+
+def test_wal_and_schema_version(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.db") as st:
+        assert st.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert st.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "bad.db"
+    p.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match=r"corrupt or not an inspectorctl database"):
+        Store(p)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "new.db"
+    db = sqlite3.connect(p)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this inspectorctl knows"):
+        Store(p)
+
+
+def test_locked_database_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "f.db"
+    Store(p).close()
+    holder = sqlite3.connect(p, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        st = Store(p, timeout=0.2)
+        with pytest.raises(StoreError, match="locked by another inspectorctl process"):
+            st.record_run(run(1), [result("a", "h1", Status.FAIL)])
+        st.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Store(p) as st:
+        assert st.runs() == []
