@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -41,6 +41,9 @@ class AssessOptions(Frozen):
     walk_max_seconds: float = 20.0
 
 
+ResultsKept = Literal["all", "problems", "none"]
+
+
 @dataclass
 class AssessmentResult:
     run: RunRecord
@@ -49,6 +52,21 @@ class AssessmentResult:
     snapshots: list[HostSnapshot]
     selection: Selection
     timings: dict[str, float] = field(default_factory=dict)
+    #: host -> status -> count, for every host (whatever ``keep`` was)
+    host_counts: dict[str, dict[Status, int]] = field(default_factory=dict)
+    status_counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
+    probe_seconds: float = 0.0
+
+    def count(self, results: list[RuleResult], keep: ResultsKept) -> None:
+        for r in results:
+            per_host = self.host_counts.get(r.host)
+            if per_host is None:
+                per_host = self.host_counts[r.host] = dict.fromkeys(Status, 0)
+            per_host[r.status] += 1
+            self.status_counts[r.status] += 1
+            if keep == "all" or (keep == "problems" and r.status in (Status.FAIL,
+                                                                     Status.ERROR)):
+                self.results.append(r)
 
     def fails_at(self, severity: Severity) -> list[RuleResult]:
         return [r for r in self.results
@@ -144,56 +162,79 @@ def run_assessment(
     options: AssessOptions,
     store: Store | None,
     progress: ProgressCallback | None = None,
-    on_collected: Callable[[], None] | None = None,
+    *,
+    keep: ResultsKept = "all",
 ) -> AssessmentResult:
-    """Collect (or read saved snapshots), evaluate, and record one run in ``store``."""
+    """Collect (or read saved snapshots), evaluate, and record one run in ``store``.
+
+    Hosts are evaluated and recorded one at a time inside one store transaction, so memory
+    stays bounded for large fleets: ``keep`` says which results the returned object holds
+    ("all", "problems" = FAIL and ERROR only, "none"); counts per host are always kept.
+    """
     t0 = time.perf_counter()
     selection = select(options)
     t_load = time.perf_counter()
     started = now()
     if options.from_snapshots is not None:
-        host_results: list[HostResult] = list(iter_snapshots(options.from_snapshots))
+        host_results: Iterable[HostResult] = iter_snapshots(options.from_snapshots)
     else:
         host_results = collect(options, selection, progress)
-    if on_collected is not None:
-        on_collected()
     t_collect = time.perf_counter()
-    results: list[RuleResult] = []
-    snapshots: list[HostSnapshot] = []
-    failures: list[CollectionFailure] = []
-    for hr in host_results:
-        results.extend(evaluate_host(hr, selection))
-        if isinstance(hr, CollectionFailure):
-            failures.append(hr)
-        else:
-            snapshots.append(hr)
-    t_eval = time.perf_counter()
-    run = RunRecord(
+    draft = RunRecord(
         id=new_run_id(),
         template=options.template,
         started_at=started,
-        ended_at=now(),
         targets=_targets_json(options),
         packs=[p.id for p in selection.packs],
-        counts=RunCounts(hosts=len(host_results), hosts_failed=len(failures),
-                         rules=len(selection)),
+        counts=RunCounts(rules=len(selection)),
     )
-    if store is not None:
-        run = store.record_run(run, results)
-    else:
-        from inspectorctl.store.db import _count
+    out = AssessmentResult(draft, [], [], [], selection)
+    eval_seconds = 0.0
 
-        run = run.model_copy(update={"counts": _count(results, run.counts)})
+    def consume(add: Callable[[list[RuleResult]], None]) -> int:
+        nonlocal eval_seconds
+        n = 0
+        for hr in host_results:
+            n += 1
+            te = time.perf_counter()
+            results = evaluate_host(hr, selection)
+            eval_seconds += time.perf_counter() - te
+            add(results)
+            out.count(results, keep)
+            if isinstance(hr, CollectionFailure):
+                out.failures.append(hr)
+            elif keep == "all":
+                out.snapshots.append(hr)
+            else:
+                out.probe_seconds = max(out.probe_seconds, hr.probe_seconds)
+        return n
+
+    if store is not None:
+        with store.recording(draft) as rec:
+            hosts = consume(rec.add)
+            rec.draft = rec.draft.model_copy(update={"counts": rec.draft.counts.model_copy(
+                update={"hosts": hosts, "hosts_failed": len(out.failures)})})
+        assert rec.run is not None
+        out.run = rec.run
+    else:
+        hosts = consume(lambda _results: None)
+        c = out.status_counts
+        out.run = draft.model_copy(update={"ended_at": now(), "counts": draft.counts.model_copy(
+            update={"hosts": hosts, "hosts_failed": len(out.failures),
+                    "passed": c[Status.PASS], "failed": c[Status.FAIL],
+                    "errors": c[Status.ERROR], "not_applicable": c[Status.NOT_APPLICABLE]})})
     t_end = time.perf_counter()
-    timings = {
+    if options.from_snapshots is not None:
+        # snapshots are read lazily while evaluating: reading counts as collection time
+        t_collect = t_end - eval_seconds
+    out.timings = {
         "load_rules": t_load - t0,
         "collect": t_collect - t_load,
-        "probe_max": max((s.probe_seconds for s in snapshots), default=0.0),
-        "evaluate": t_eval - t_collect,
-        "store": t_end - t_eval,
+        "probe_max": max([s.probe_seconds for s in out.snapshots] + [out.probe_seconds]),
+        "evaluate": eval_seconds,
         "total": t_end - t0,
     }
-    return AssessmentResult(run, results, failures, snapshots, selection, timings)
+    return out
 
 
 def new_run_id() -> str:

@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from inspectorctl.assess import (
     AssessOptions,
+    ResultsKept,
     options_from_template,
     run_assessment,
     save_snapshots,
@@ -193,7 +194,9 @@ def assess(
     store = None if no_store else open_store(db)
     try:
         with progress_bar(fmt is OutputFormat.table) as cb:
-            result = run_assessment(opts, store, cb)
+            keep: ResultsKept = (
+                "all" if (fmt is OutputFormat.json or opts.framework) else "problems")
+            result = run_assessment(opts, store, cb, keep=keep)
     finally:
         if store is not None:
             store.close()
@@ -203,7 +206,8 @@ def assess(
         typer.echo(assessment_json(result.run, result.results, rows, result.timings))
     else:
         render_assessment(console, result.run, result.results, framework_rows=rows,
-                          framework=opts.framework, timings=result.timings)
+                          framework=opts.framework, timings=result.timings,
+                          host_counts=result.host_counts)
     if fail_on is not None and result.fails_at(fail_on):
         raise typer.Exit(1)
 

@@ -76,10 +76,15 @@ def render_assessment(
     framework: str | None = None,
     max_failures: int = 25,
     timings: dict[str, float] | None = None,
+    host_counts: dict[str, dict[Status, int]] | None = None,
 ) -> None:
-    hosts: dict[str, dict[Status, int]] = defaultdict(lambda: dict.fromkeys(Status, 0))
-    for r in results:
-        hosts[r.host][r.status] += 1
+    """The summary table. ``results`` needs at least the FAIL and ERROR results; per-host
+    counts come from ``host_counts`` when given (results may then hold problems only)."""
+    hosts = host_counts
+    if hosts is None:
+        hosts = defaultdict(lambda: dict.fromkeys(Status, 0))
+        for r in results:
+            hosts[r.host][r.status] += 1
     c = run.counts
     secs = f" in {timings['total']:.1f} s" if timings else ""
     console.print(f"Run {run.id}: {c.hosts} host(s), {c.rules} rule(s){secs}", highlight=False)

@@ -197,33 +197,35 @@ class Store:
 
     def record_run(self, run: RunRecord, results: Iterable[RuleResult]) -> RunRecord:
         """Store a run and its results, update the findings lifecycle; one transaction."""
-        results = list(results)
-        ts = run.ended_at or now()
-        counts = _count(results, run.counts)
+        with self.recording(run) as rec:
+            rec.add(list(results))
+        assert rec.run is not None
+        return rec.run
+
+    @contextmanager
+    def recording(self, run: RunRecord) -> Iterator[RunRecorder]:
+        """Record a run host by host inside ONE transaction (streaming, bounded memory).
+
+        Everything is rolled back if the block raises: a run is recorded whole or not at all.
+        ``recorder.run`` holds the final record (with counts) after the block.
+        """
+        rec = RunRecorder(self, run)
         try:
             with self.transaction() as db:
                 db.execute(
                     "INSERT INTO runs(id, kind, template, started_at, ended_at, targets, packs,"
                     " counts) VALUES (?,?,?,?,?,?,?,?)",
-                    (run.id, run.kind, run.template, _ts(run.started_at), _ts(ts),
-                     json.dumps(run.targets), json.dumps(run.packs), "{}"),
+                    (run.id, run.kind, run.template, _ts(run.started_at),
+                     _ts(run.ended_at or now()), json.dumps(run.targets), json.dumps(run.packs),
+                     "{}"),
                 )
-                db.executemany(
-                    "INSERT INTO results(run_id, rule_id, pack, host, status, severity, title,"
-                    " evidence, reason) VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(run.id, r.rule_id, r.pack, r.host, r.status.value, r.severity.value,
-                      r.title, _evidence_json(r.evidence), r.reason) for r in results],
-                )
-                new, closed = self._update_findings(db, run.id, ts, results)
-                counts = counts.model_copy(update={"new": new, "closed": closed})
-                db.execute("UPDATE runs SET counts=? WHERE id=?",
-                           (counts.model_dump_json(), run.id))
+                yield rec
+                rec.finish(db)
         except sqlite3.DatabaseError as e:
             raise StoreError(self._explain(e)) from e
-        return run.model_copy(update={"counts": counts, "ended_at": ts})
 
     def _update_findings(
-        self, db: sqlite3.Connection, run_id: str, ts: datetime, results: list[RuleResult]
+        self, db: sqlite3.Connection, run_id: str, ts: datetime, results: Sequence[RuleResult]
     ) -> tuple[int, int]:
         hosts = sorted({r.host for r in results})
         marks = ",".join("?" * len(hosts))
@@ -348,6 +350,48 @@ class Store:
     def finding(self, fid: str) -> Finding | None:
         rows = self.findings(ids=[fid])
         return rows[0] if rows else None
+
+
+class RunRecorder:
+    """Adds results of one run; made by ``Store.recording``."""
+
+    def __init__(self, store: Store, run: RunRecord) -> None:
+        self.store = store
+        self.draft = run
+        self.run: RunRecord | None = None
+        self.status_counts: dict[Status, int] = dict.fromkeys(Status, 0)
+        self.new = 0
+        self.closed = 0
+        #: one observation time for every finding the run touches
+        self.seen_at = run.ended_at or now()
+
+    def add(self, results: Sequence[RuleResult]) -> None:
+        if not results:
+            return
+        db = self.store.db
+        run_id = self.draft.id
+        db.executemany(
+            "INSERT INTO results(run_id, rule_id, pack, host, status, severity, title,"
+            " evidence, reason) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(run_id, r.rule_id, r.pack, r.host, r.status.value, r.severity.value,
+              r.title, _evidence_json(r.evidence), r.reason) for r in results],
+        )
+        new, closed = self.store._update_findings(db, run_id, self.seen_at, results)
+        self.new += new
+        self.closed += closed
+        for r in results:
+            self.status_counts[r.status] += 1
+
+    def finish(self, db: sqlite3.Connection) -> None:
+        c = self.status_counts
+        counts = self.draft.counts.model_copy(update={
+            "passed": c[Status.PASS], "failed": c[Status.FAIL], "errors": c[Status.ERROR],
+            "not_applicable": c[Status.NOT_APPLICABLE], "new": self.new, "closed": self.closed,
+        })
+        ended = self.draft.ended_at or now()
+        db.execute("UPDATE runs SET counts=?, ended_at=? WHERE id=?",
+                   (counts.model_dump_json(), _ts(ended), self.draft.id))
+        self.run = self.draft.model_copy(update={"counts": counts, "ended_at": ended})
 
 
 def _count(results: list[RuleResult], base: RunCounts) -> RunCounts:
