@@ -307,6 +307,9 @@ class HostSnapshot(Frozen):
     collected_at: datetime
     #: wall seconds the probe itself took on the host
     probe_seconds: float = 0.0
+    #: wall seconds per gathered fact (a fact that waits on a background command includes the
+    #: wait), so slow facts can be spotted; additive, may be empty
+    fact_seconds: dict[str, float] = Field(default_factory=dict)
     #: user the probe ran as (root sees shadow, sshd -T, ...)
     probe_uid: int | None = None
     #: facts that were requested: a requested fact is either set below or listed in unknown.
