@@ -27,8 +27,8 @@ from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import FindingState
 from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.paths import default_db_path
+from inspectorctl.report.formats import FORMATS, Report
 from inspectorctl.report.summary import (
-    assessment_json,
     framework_compliance,
     render_assessment,
     render_finding,
@@ -41,6 +41,8 @@ from inspectorctl.store.db import Store
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
+    junit = "junit"
+    sarif = "sarif"
 
 
 DbOpt = Annotated[
@@ -53,6 +55,15 @@ FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output 
 
 def open_store(db: Path | None) -> Store:
     return Store(db or default_db_path())
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write the report: {e}") from e
 
 
 def _parse_tailoring(values: list[str]) -> dict[str, str]:
@@ -184,8 +195,12 @@ def assess(
     db: DbOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not record the run.")
                         ] = False,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the json/junit/sarif report to this file.")] = None,
 ) -> None:
     """Assess hosts against rulepacks and record the findings."""
+    if output is not None and fmt is OutputFormat.table:
+        raise InputError("--output needs --format json, junit or sarif")
     opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
                     forks, transport)
     if from_snapshots is not None:
@@ -195,19 +210,26 @@ def assess(
     try:
         with progress_bar(fmt is OutputFormat.table) as cb:
             keep: ResultsKept = (
-                "all" if (fmt is OutputFormat.json or opts.framework) else "problems")
+                "all" if (fmt is not OutputFormat.table or opts.framework) else "problems")
             result = run_assessment(opts, store, cb, keep=keep)
     finally:
         if store is not None:
             store.close()
     rows = (framework_compliance(result.results, result.selection.rule_list, opts.framework)
             if opts.framework else None)
-    if fmt is OutputFormat.json:
-        typer.echo(assessment_json(result.run, result.results, rows, result.timings))
-    else:
+    if fmt is OutputFormat.table:
         render_assessment(console, result.run, result.results, framework_rows=rows,
                           framework=opts.framework, timings=result.timings,
                           host_counts=result.host_counts)
+    else:
+        report = Report(result.run, result.results, result.selection.rule_list, rows,
+                        result.timings)
+        text = FORMATS[fmt.value](report)
+        if output is not None:
+            _write_atomic(output, text)
+            err_console.print(f"wrote {output}", highlight=False, markup=False)
+        else:
+            typer.echo(text)
     if fail_on is not None and result.fails_at(fail_on):
         raise typer.Exit(1)
 
