@@ -92,8 +92,14 @@ def _m1(db: sqlite3.Connection) -> None:
     )
 
 
+def _m2_remediation(db: sqlite3.Connection) -> None:
+    from inspectorctl.remediate.schema import migrate
+
+    migrate(db)
+
+
 #: migration N (1-based) brings user_version from N-1 to N. Later features append here.
-MIGRATIONS: list[Migration] = [_m1]
+MIGRATIONS: list[Migration] = [_m1, _m2_remediation]
 
 
 def register_migration(fn: Migration) -> None:
