@@ -1,0 +1,109 @@
+"""Shared by the transports: where the probe lives, its time budget, and turning its JSON output
+into a ``HostSnapshot`` under the identity the transport knows the host by."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from inspectorctl.collect.interface import CollectionFailure, HostResult, Targets
+from inspectorctl.models.snapshot import HostIdentity, HostSnapshot, ProbeRequest
+
+PROBE_PATH = Path(__file__).resolve().with_name("probe.py")
+
+#: seconds allowed for pending-update computation (apt-get -s / dnf -C) on top of the rest
+UPDATES_ALLOWANCE = 120
+
+
+def probe_budget(request: ProbeRequest, targets: Targets) -> int:
+    """Seconds one probe run may take on one host before it is abandoned."""
+    budget = float(targets.timeout)
+    if request.walks:
+        budget += request.walk_max_seconds
+    if "updates" in request.facts:
+        budget += UPDATES_ALLOWANCE
+    return int(budget) + 1
+
+
+def host_python() -> str:
+    """The host's own python3 (the probe targets it), else whatever runs inspectorctl."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("python3") or sys.executable
+
+
+def request_json(request: ProbeRequest) -> str:
+    return request.model_dump_json()
+
+
+def _validation_reason(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    more = f" (+{e.error_count() - 3} more)" if e.error_count() > 3 else ""
+    return "probe output does not match the snapshot schema: " + "; ".join(parts) + more
+
+
+def tags_from(value: Any) -> dict[str, str]:
+    """``inspectorctl_tags`` as a dict: a mapping, a list of ``k=v`` strings, or ``"k=v,k2=v2"``."""
+    if isinstance(value, Mapping):
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    items: list[str]
+    if isinstance(value, str):
+        items = [p for p in value.split(",") if p.strip()]
+    elif isinstance(value, list | tuple):
+        items = [str(p) for p in value]
+    else:
+        return {}
+    out: dict[str, str] = {}
+    for item in items:
+        key, _, val = item.partition("=")
+        if key.strip():
+            out[key.strip()] = val.strip()
+    return out
+
+
+def snapshot_from_probe(
+    data: Any,
+    *,
+    name: str,
+    transport: str,
+    hostvars: Mapping[str, Any] | None = None,
+) -> HostResult:
+    """Validate the probe's JSON object and give it the transport's identity.
+
+    ``hostvars`` (inventory variables) may carry ``inspectorctl_instance_id`` and
+    ``inspectorctl_tags``; otherwise the instance id the probe found (cloud fact) is kept.
+    """
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except ValueError as e:
+            return CollectionFailure(host=name, reason=f"probe output is not JSON: {e}")
+    if not isinstance(data, dict):
+        return CollectionFailure(host=name, reason="probe output is not a JSON object")
+    host_block = data.get("host")
+    reported: dict[str, Any] = host_block if isinstance(host_block, dict) else {}
+    hv = hostvars or {}
+    instance_id = hv.get("inspectorctl_instance_id") or reported.get("instance_id")
+    try:
+        identity = HostIdentity(
+            name=name,
+            hostname=reported.get("hostname"),
+            machine_id=reported.get("machine_id"),
+            instance_id=str(instance_id) if instance_id else None,
+            tags=tags_from(hv.get("inspectorctl_tags")),
+            transport=transport,
+        )
+        return HostSnapshot.model_validate({**data, "host": identity.model_dump()})
+    except ValidationError as e:
+        return CollectionFailure(host=name, reason=_validation_reason(e))
