@@ -233,7 +233,9 @@ class WalkCheck(Frozen):
     """A bounded filesystem walk finds nothing (outside allowed globs)."""
 
     kind: Literal["walk_empty"]
-    walk: Literal["world_writable", "unowned", "suid"]
+    #: see the probe's WALK_KINDS: world_writable (files), world_writable_dirs (without the
+    #: sticky bit), unowned (no user or group), suid, sgid
+    walk: Literal["world_writable", "world_writable_dirs", "unowned", "suid", "sgid"]
     allow: list[str] = Field(default_factory=list)  # fnmatch globs
 
 
@@ -343,6 +345,9 @@ class Platform(Frozen):
     packages_any: list[str] = Field(default_factory=list)
     #: not applicable inside containers (kernel-level settings owned by the container host)
     not_in_container: bool = False
+    #: the rule applies only on these cloud providers (``aws``), read from the ``cloud`` fact;
+    #: a host whose provider cannot be told is ERROR, never silently not applicable
+    cloud: list[Literal["aws"]] = Field(default_factory=list)
 
 
 class RemediationRef(Frozen):

@@ -249,11 +249,18 @@ def check_file_permissions(c: FilePermissionsCheck, s: HostSnapshot, ctx: EvalCo
         return error(f"cannot stat {c.path}: {info.error}")
     if not info.exists:
         return _missing(c.if_missing, c.path, expected)
+    if c.max_mode and info.mode is None:
+        return error(f"the mode of {c.path} is not known" + (f": {info.error}" if info.error
+                                                             else ""))
+    owner = info.owner if info.owner is not None else (
+        str(info.uid) if info.uid is not None else None)
+    group = info.group if info.group is not None else (
+        str(info.gid) if info.gid is not None else None)
+    if (c.owner and owner is None) or (c.group and group is None):
+        return error(f"the owner or group of {c.path} is not known")
     ok = True
     if c.max_mode and info.mode is not None:
         ok = ok and (info.mode & ~int(c.max_mode, 8) & 0o7777) == 0
-    owner = info.owner if info.owner is not None else str(info.uid)
-    group = info.group if info.group is not None else str(info.gid)
     if c.owner:
         ok = ok and owner in c.owner
     if c.group:
@@ -329,40 +336,47 @@ def _version_ok(manager: str, found: str, op: Op, want: str) -> bool:
 
 
 def check_service(c: ServiceCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
+    """Every unit must be in the state (disabled, inactive, absent_or_disabled) or one unit
+    suffices (enabled, active, enabled_and_active). A unit whose state cannot be told is
+    ERROR unless another unit already decides the outcome."""
     services = fact(s, "services")
+    want_all = c.state in ("disabled", "inactive", "absent_or_disabled")
+    needs_active = c.state in ("active", "enabled_and_active", "inactive", "absent_or_disabled")
+    needs_enabled = c.state in ("enabled", "enabled_and_active", "disabled",
+                                "absent_or_disabled")
     found_parts: list[str] = []
     results: list[bool] = []
+    unknown: list[str] = []
     for name in c.names:
         svc = services.items.get(name.removesuffix(".service"))
         if svc is None:
             found_parts.append(f"{name}: no such unit")
-            results.append(c.state in ("absent_or_disabled", "disabled", "inactive"))
+            results.append(want_all)
             continue
         enabled, active = svc.enabled, svc.active
         found_parts.append(
             f"{name}: {svc.unit_file_state or 'unknown'}, "
             f"{'active' if active else 'inactive' if active is False else 'activity unknown'}"
         )
-        if c.state in ("active", "enabled_and_active", "inactive", "absent_or_disabled") and (
-            active is None
-        ):
-            return error(f"cannot tell whether {name} is running ({svc.active_source})")
-        if c.state in ("enabled", "enabled_and_active", "disabled", "absent_or_disabled") and (
-            enabled is None
-        ):
-            return error(f"cannot tell whether {name} is enabled")
-        ok = {
+        if needs_active and active is None:
+            unknown.append(f"cannot tell whether {name} is running ({svc.active_source})")
+            continue
+        if needs_enabled and enabled is None:
+            unknown.append(f"cannot tell whether {name} is enabled")
+            continue
+        results.append({
             "enabled": bool(enabled),
             "active": bool(active),
             "enabled_and_active": bool(enabled and active),
             "disabled": not enabled,
             "inactive": not active,
             "absent_or_disabled": not enabled and not active,
-        }[c.state]
-        results.append(ok)
-    label = c.state.replace("_", " ")
-    want_all = c.state in ("disabled", "inactive", "absent_or_disabled")
+        }[c.state])
+    decided = (not all(results)) if want_all else any(results)
+    if unknown and not decided:
+        return error("; ".join(unknown))
     ok = all(results) if want_all else any(results)
+    label = c.state.replace("_", " ")
     return verdict(ok, f"{', '.join(c.names)}: {label}", "; ".join(found_parts), services.manager)
 
 
@@ -507,10 +521,20 @@ def check_setting(c: KeyValueCheck, s: HostSnapshot, ctx: EvalContext) -> Outcom
 
 
 def _pam_lines(pam: Any, service: str, depth: int = 0) -> list[PamLine]:
+    """The lines of a PAM service with its includes expanded.
+
+    Debian writes ``@include common-auth`` (every type of the included file); Red Hat writes
+    ``auth include system-auth`` / ``auth substack system-auth`` (only that type's lines).
+    """
     lines: list[PamLine] = []
     for line in pam.services.get(service, ()):
-        if line.type in ("@include", "include", "substack") and depth < 8:
-            lines.extend(_pam_lines(pam, line.module, depth + 1))
+        if line.type in ("@include", "include", "substack"):
+            if depth < 8:
+                lines.extend(_pam_lines(pam, line.module, depth + 1))
+        elif line.control in ("include", "substack"):
+            if depth < 8:
+                lines.extend(ln for ln in _pam_lines(pam, line.module, depth + 1)
+                             if ln.type == line.type)
         else:
             lines.append(line)
     return lines
@@ -611,6 +635,9 @@ def check_updates(c: UpdatesCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
 
 def check_imds(c: CloudCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     cloud = fact(s, "cloud")
+    if cloud.provider == "unknown":
+        return error("cannot tell whether the host is an EC2 instance: "
+                     f"{cloud.error or 'the cloud provider could not be determined'}")
     if cloud.provider != "aws":
         return not_applicable(
             f"not an EC2 instance (DMI vendor: {cloud.dmi_vendor or 'unknown'})")

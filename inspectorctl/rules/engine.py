@@ -11,7 +11,7 @@ from inspectorctl.models.finding import Evidence, RuleResult
 from inspectorctl.models.rule import Platform, Rule, RulePack
 from inspectorctl.models.snapshot import HostSnapshot
 from inspectorctl.rules.checks import CHECKS, EvalContext, Outcome, UnknownFact, error
-from inspectorctl.rules.expression import ExpressionRuntimeError
+from inspectorctl.rules.expression import ExpressionError, ExpressionRuntimeError
 from inspectorctl.rules.facts import facts_for
 
 
@@ -61,7 +61,7 @@ class Selection:
 
 def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
     """None when the rule applies; otherwise NOT_APPLICABLE (or ERROR when unknowable)."""
-    if not (p.families or p.os_ids or p.packages_any or p.not_in_container):
+    if not (p.families or p.os_ids or p.packages_any or p.not_in_container or p.cloud):
         return None
     if s.os is None:
         return error(f"cannot tell the platform: {s.unknown.get('os', 'os not collected')}")
@@ -76,6 +76,19 @@ def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
     if p.not_in_container and os_.container:
         return Outcome(Status.NOT_APPLICABLE,
                        reason="not applicable inside a container (owned by the container host)")
+    if p.cloud:
+        cloud = s.cloud
+        wanted = "/".join(p.cloud)
+        if cloud is None:
+            return error(f"cannot tell whether the host runs on {wanted}: "
+                         f"{s.unknown.get('cloud', 'cloud not collected')}")
+        if cloud.provider == "unknown":
+            return error(f"cannot tell whether the host runs on {wanted}: "
+                         f"{cloud.error or 'the cloud provider could not be determined'}")
+        if cloud.provider not in p.cloud:
+            return Outcome(Status.NOT_APPLICABLE,
+                           reason=f"applies to hosts on {wanted}; this host is not "
+                                  f"(DMI vendor: {cloud.dmi_vendor or 'unknown'})")
     if p.packages_any:
         from inspectorctl.rules.checks import _package_index
 
@@ -100,7 +113,7 @@ def evaluate_rule(rule: Rule, snapshot: HostSnapshot, ctx: EvalContext) -> Outco
         return CHECKS[rule.check.kind](rule.check, snapshot, ctx)
     except UnknownFact as e:
         return error(str(e))
-    except ExpressionRuntimeError as e:
+    except (ExpressionRuntimeError, ExpressionError) as e:
         return error(str(e))
 
 

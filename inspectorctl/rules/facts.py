@@ -40,6 +40,8 @@ def facts_for(rule: Rule) -> tuple[str, ...]:
         facts.append("login_defs")
     if rule.platform.packages_any:
         facts.append("packages")
+    if rule.platform.cloud:
+        facts.append("cloud")
     return tuple(dict.fromkeys(facts))
 
 
