@@ -5,13 +5,38 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from inspectorctl.errors import InputError
 from inspectorctl.models.snapshot import FACT_NAMES, HostSnapshot
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+#: limits on the arithmetic a rule may ask for (``10 ** 10 ** 10`` would never return)
+_MAX_EXPONENT = 256
+_MAX_REPEAT = 100_000
+
+
+class _Env(ImmutableSandboxedEnvironment):
+    """The sandbox, also refusing huge powers and sequence repetitions."""
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {_MAX_EXPONENT}")
+            return left**right
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if (isinstance(seq, (str, list, tuple)) and isinstance(n, int)
+                        and len(seq) * n > _MAX_REPEAT):
+                    raise SecurityError(f"repetition longer than {_MAX_REPEAT} items")
+            return left * right
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _Env(undefined=StrictUndefined, autoescape=False)
 
 
 class ExpressionError(InputError):
@@ -31,11 +56,17 @@ def compile_expression(expr: str) -> Any:
 
 
 def evaluate_expression(expr: str, scope: dict[str, Any]) -> Any:
+    """The value of ``expr``; any failure (an undefined name, a refused attribute, a type
+    error...) is an ExpressionRuntimeError naming the expression and the reason."""
     fn = compile_expression(expr)
     try:
-        return fn(**scope)
-    except (TemplateError, TypeError, ValueError, KeyError, AttributeError, IndexError,
-            ZeroDivisionError) as e:
+        value = fn(**scope)
+        if isinstance(value, Undefined):
+            # a bare undefined name or a refused attribute comes back as an Undefined value
+            # that raises only when used; use it here so the reason is reported
+            bool(value)
+        return value
+    except Exception as e:  # whatever a rule's expression does wrong is an ERROR
         raise ExpressionRuntimeError(f"expression {expr!r} failed: {e}") from e
 
 
