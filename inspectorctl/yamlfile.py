@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,25 +68,35 @@ def describe_validation_error(
     context: str = "",
     *,
     prefix: Sequence[str | int] = (),
-    union_tags: frozenset[str] = frozenset(),
+    union_tags: Collection[str] = (),
 ) -> str:
     """One message for the first error: ``file:line: [context] field: problem``.
 
-    ``union_tags`` are discriminator values pydantic inserts into error locations (such as
-    a check kind); they are not keys of the file, so they are dropped.
+    ``prefix`` locates the validated object in the file (``["rules", 3]``); the field is
+    named relative to it (the context names the object). ``union_tags`` are discriminator
+    values pydantic inserts into error locations (such as a check kind); they are not keys
+    of the file, so they are dropped.
     """
     err = exc.errors()[0]
-    loc = [*prefix, *(p for p in err["loc"] if p not in union_tags)]
-    line = doc.line_of(loc)
-    where = f"{doc.path}:{line}" if line else str(doc.path)
-    field = ".".join(str(p) for p in loc) or "(document)"
+    rel = [p for p in err["loc"] if p not in union_tags]
     msg = err["msg"]
-    if err["type"] == "union_tag_invalid":
-        ctx = err.get("ctx", {})
-        msg = (f"unknown check kind {ctx.get('tag')!r}; valid kinds: "
-               f"{ctx.get('expected_tags')}")
+    ctx = err.get("ctx", {})
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        disc = str(ctx.get("discriminator", "kind")).strip("'")
+        rel.append(disc)
+        valid = ", ".join(union_tags) or str(ctx.get("expected_tags", ""))
+        if err["type"] == "union_tag_invalid":
+            msg = f"unknown check {disc} {ctx.get('tag')!r}; valid {disc}s: {valid}"
+        else:
+            msg = f"missing check {disc}; valid {disc}s: {valid}"
     elif err["type"] == "extra_forbidden":
         msg = "unknown field (check its spelling)"
+    elif err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    loc = [*prefix, *rel]
+    line = doc.line_of(loc)
+    where = f"{doc.path}:{line}" if line else str(doc.path)
+    field = ".".join(str(p) for p in rel) or "(document)"
     more = len(exc.errors()) - 1
     tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
     ctx_s = f"{context}: " if context else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
@@ -13,8 +13,6 @@ from inspectorctl.models.rule import CHECK_KINDS, RemediationRef, Rule, RulePack
 from inspectorctl.paths import data_dir
 from inspectorctl.rules.facts import facts_for
 from inspectorctl.yamlfile import YamlDocument, describe_validation_error, read_yaml
-
-_TAGS = frozenset(CHECK_KINDS)
 
 
 class RulepackError(InputError):
@@ -78,11 +76,12 @@ def _pack_from_doc(doc: YamlDocument) -> RulePack:
             rule = Rule.model_validate({**raw, "pack": pack_id})
         except ValidationError as e:
             raise RulepackError(
-                describe_validation_error(doc, e, ctx, prefix=["rules", i], union_tags=_TAGS)
+                describe_validation_error(doc, e, ctx, prefix=["rules", i],
+                                          union_tags=CHECK_KINDS)
             ) from e
         if rule.id in seen:
             raise RulepackError(
-                f"{path}:{doc.line_of(['rules', i, 'id'])}: rule {rule.id}: duplicate rule id "
+                f"{path}:{doc.line_of(['rules', i, 'id'])}: rule {rule.id}: id: duplicate rule id "
                 f"(first defined at line {seen[rule.id]})"
             )
         seen[rule.id] = doc.line_of(["rules", i, "id"]) or 0
@@ -119,16 +118,34 @@ def _check_consistency(pack: RulePack, doc: YamlDocument) -> None:
     for i, rule in enumerate(pack.rules):
         for var in _var_refs(rule.check):
             if var not in pack.variables:
-                _fail(doc, ["rules", i, "check"], rule.id,
+                _fail(doc, _var_location(doc, ["rules", i, "check"], var), rule.id,
                       f"check uses variable {var!r}, which the pack does not define "
                       f"(defined: {', '.join(sorted(pack.variables)) or 'none'})")
-        if rule.check.kind == "expression" and not rule.facts:
-            _fail(doc, ["rules", i, "check"], rule.id,
-                  "an expression check must declare the facts it reads in 'facts'")
+        if rule.check.kind == "expression":
+            if not rule.facts:
+                _fail(doc, ["rules", i, "check"], rule.id,
+                      "an expression check must declare the facts it reads in 'facts'")
+            _check_expressions(doc, i, rule)
         rem = rule.remediation
         if rem is not None:
             _check_remediation(doc, i, rule.id, rem, pack, playbooks, documents)
         facts_for(rule)  # raises on a fact name the check cannot derive
+
+
+def _check_expressions(doc: YamlDocument, i: int, rule: Rule) -> None:
+    """Compile an expression check's expressions now, so a typo fails loading, not a run."""
+    from inspectorctl.rules.expression import ExpressionError, compile_expression
+
+    check = rule.check
+    assert check.kind == "expression"
+    for name in ("expr", "evidence", "not_applicable_if"):
+        text = getattr(check, name)
+        if text is None:
+            continue
+        try:
+            compile_expression(text)
+        except ExpressionError as e:
+            _fail(doc, ["rules", i, "check", name], rule.id, str(e))
 
 
 def _check_remediation(
@@ -150,11 +167,38 @@ def _check_remediation(
               f"{', '.join(sorted(documents)) or 'none'}")
     for var in _var_refs(rem.params):
         if var not in pack.variables:
-            _fail(doc, ["rules", i, "remediation", "params"], rule_id,
+            _fail(doc, _var_location(doc, ["rules", i, "remediation", "params"], var), rule_id,
                   f"remediation uses variable {var!r}, which the pack does not define")
 
 
-def _fail(doc: YamlDocument, loc: Sequence[str | int], rule_id: str, msg: str) -> None:
+def _var_location(doc: YamlDocument, base: list[str | int], var: str) -> list[str | int]:
+    """Where ``{var: NAME}`` is written under ``base`` (``base`` itself if not found)."""
+    node: Any = doc.data
+    for key in base:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return base
+
+    def walk(value: Any, path: list[str | int]) -> list[str | int] | None:
+        if isinstance(value, dict):
+            if set(value) == {"var"} and value["var"] == var:
+                return path
+            items: Iterable[tuple[str | int, Any]] = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            return None
+        for k, v in items:
+            found = walk(v, [*path, k])
+            if found is not None:
+                return found
+        return None
+
+    return walk(node, list(base)) or base
+
+
+def _fail(doc: YamlDocument, loc: Sequence[str | int], rule_id: str, msg: str) -> NoReturn:
     line = doc.line_of(loc)
     field = ".".join(str(p) for p in loc[2:])
     raise RulepackError(f"{doc.path}:{line}: rule {rule_id}: {field}: {msg}")
