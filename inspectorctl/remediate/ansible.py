@@ -1,0 +1,239 @@
+"""AnsibleExecutor: run a catalogue playbook through ansible-runner and read the result as data.
+
+Each call gets its own private data dir (a temp dir, removed afterwards unless
+``keep_artifacts``). The playbook runs from the catalogue in place, with ``ANSIBLE_ROLES_PATH``
+at ``playbooks/roles``; ``items`` and ``inspectorctl_run_id`` travel as extra vars; the hosts
+are the request's hosts (``--limit``). Per-host outcomes come from the runner's ``stats``
+(ok/changed/failures/dark) and failure messages and diffs from the events, which the event
+handler keeps by returning True.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from inspectorctl.remediate.catalog import playbooks_root
+from inspectorctl.remediate.interface import (
+    ExecProgress,
+    ExecRequest,
+    ExecResult,
+    ExecutorError,
+    HostOutcome,
+    HostStatus,
+)
+
+_EVENTS = {
+    "runner_on_start": "started",
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+}
+
+
+def _bin_dir() -> Path | None:
+    here = Path(sys.executable).parent
+    if (here / "ansible-playbook").is_file():
+        return here
+    found = shutil.which("ansible-playbook")
+    return Path(found).parent if found else None
+
+
+def render_diff(diff: Any) -> str:
+    """Ansible's ``diff`` result (a dict, a list of dicts, or ``prepared`` text) as text."""
+    if isinstance(diff, list):
+        return "".join(render_diff(d) for d in diff)
+    if not isinstance(diff, Mapping):
+        return ""
+    if diff.get("prepared"):
+        text = str(diff["prepared"])
+        return text if text.endswith("\n") else text + "\n"
+    before, after = diff.get("before"), diff.get("after")
+    if before is None and after is None:
+        return ""
+    if not isinstance(before, str) or not isinstance(after, str):
+        before, after = _state_text(before), _state_text(after)
+    if before == after:
+        return ""
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True),
+        fromfile=str(diff.get("before_header") or "before"),
+        tofile=str(diff.get("after_header") or "after"))
+    text = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
+    return text
+
+
+def _state_text(v: Any) -> str:
+    if isinstance(v, Mapping):
+        return "".join(f"{k}: {v[k]}\n" for k in sorted(v))
+    return "" if v is None else f"{v}\n"
+
+
+def _failure(res: Mapping[str, Any], task: str) -> str:
+    msg = str(res.get("msg") or "").strip()
+    parts = [msg] if msg else []
+    for key in ("stderr", "module_stderr"):
+        text = str(res.get(key) or "").strip()
+        if text:
+            parts.append(" | ".join(ln for ln in text.splitlines()[-3:] if ln.strip()))
+    detail = "; ".join(parts) or "failed without a message"
+    return f"task {task!r}: {detail}" if task else detail
+
+
+class AnsibleExecutor:
+    name = "ansible"
+
+    def __init__(
+        self,
+        *,
+        keep_artifacts: bool = False,
+        extra_env: Mapping[str, str] | None = None,
+        timeout: int = 1800,
+    ) -> None:
+        self.keep_artifacts = keep_artifacts
+        self.extra_env = dict(extra_env or {})
+        self.timeout = timeout
+        self.last_private_data_dir: Path | None = None
+
+    def _env(self, bin_dir: Path, pdd: Path, request: ExecRequest) -> dict[str, str]:
+        env = {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "ANSIBLE_ROLES_PATH": str(playbooks_root() / "roles"),
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_TIMEOUT": str(request.targets.timeout),
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
+            "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
+            "ANSIBLE_NOCOLOR": "True",
+            "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+        }
+        env.update(self.extra_env)
+        return env
+
+    def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
+        bin_dir = _bin_dir()
+        if bin_dir is None:
+            raise ExecutorError("ansible-playbook not found: install ansible-core")
+        playbook = playbooks_root() / request.playbook / "playbook.yml"
+        if not playbook.is_file():
+            raise ExecutorError(f"playbook {request.playbook} not found at {playbook}")
+        inventory = request.targets.inventory
+        if inventory is None:
+            raise ExecutorError("no inventory: an apply needs the inventory the hosts were "
+                                "assessed through (give --inventory)")
+        if not Path(inventory).is_file():
+            raise ExecutorError(f"{inventory}: no such inventory file")
+        if not request.hosts:
+            return ExecResult(status="successful", rc=0, hosts={}, seconds=0.0)
+        pdd = Path(tempfile.mkdtemp(prefix="inspectorctl-apply-"))
+        (pdd / "tmp").mkdir()
+        self.last_private_data_dir = pdd
+        try:
+            return self._run(request, progress, bin_dir, pdd, playbook, Path(inventory))
+        finally:
+            if not self.keep_artifacts:
+                shutil.rmtree(pdd, ignore_errors=True)
+
+    def _run(self, request: ExecRequest, progress: ExecProgress | None, bin_dir: Path,
+             pdd: Path, playbook: Path, inventory: Path) -> ExecResult:
+        import ansible_runner
+
+        messages: dict[str, str] = {}
+        diffs: dict[str, list[str]] = {}
+        hosts = set(request.hosts)
+
+        def on_event(event: dict[str, Any]) -> bool:
+            kind = _EVENTS.get(str(event.get("event", "")))
+            if kind is None:
+                return True
+            data = event.get("event_data") or {}
+            host = str(data.get("host") or "")
+            if host not in hosts:
+                return True
+            raw = data.get("res")
+            res: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            task = str(data.get("task") or "")
+            if kind == "ok" and res.get("diff"):
+                text = render_diff(res["diff"])
+                if text:
+                    diffs.setdefault(host, []).append(f"# {task}\n{text}" if task else text)
+            elif kind == "failed" and not data.get("ignore_errors"):
+                messages.setdefault(host, _failure(res, task))
+            elif kind == "unreachable":
+                messages.setdefault(host, str(res.get("msg") or "unreachable").strip())
+            if progress is not None and kind in ("started", "failed", "unreachable"):
+                progress(host, kind)
+            return True  # keep the event (None/False would drop it)
+
+        cmdline = []
+        if request.check:
+            cmdline.append("--check")
+        if request.diff or request.check:
+            cmdline.append("--diff")
+        if request.targets.become:
+            cmdline.append("--become")
+        t0 = time.perf_counter()
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=str(pdd),
+                playbook=str(playbook),
+                inventory=str(inventory.resolve()),
+                limit=",".join(request.hosts),
+                extravars={"items": list(request.items),
+                           "inspectorctl_run_id": request.run_id},
+                cmdline=" ".join(cmdline) or None,
+                forks=request.targets.forks,
+                envvars=self._env(bin_dir, pdd, request),
+                quiet=True,
+                event_handler=on_event,
+                timeout=self.timeout,
+                ident="apply",
+            )
+        except Exception as e:
+            raise ExecutorError(f"ansible-runner could not run playbook {request.playbook}: "
+                                f"{e}") from e
+        seconds = time.perf_counter() - t0
+        status = str(getattr(runner, "status", "unknown"))
+        rc = getattr(runner, "rc", None)
+        stats = getattr(runner, "stats", None) or {}
+        outcomes: dict[str, HostOutcome] = {}
+        for host in request.hosts:
+            counts = {k: int((stats.get(k) or {}).get(host, 0))
+                      for k in ("ok", "changed", "failures", "dark", "skipped", "rescued",
+                                "ignored")}
+            processed = host in (stats.get("processed") or {})
+            if counts["dark"]:
+                st = HostStatus.UNREACHABLE
+            elif counts["failures"] or not processed:
+                st = HostStatus.FAILED
+            elif counts["changed"]:
+                st = HostStatus.CHANGED
+            else:
+                st = HostStatus.OK
+            msg = messages.get(host, "")
+            if not processed and not msg:
+                msg = (f"ansible did not run on this host (status {status}, rc {rc}): "
+                       + _stdout_tail(runner))
+            outcomes[host] = HostOutcome(host=host, status=st, stats=counts, message=msg,
+                                         diff="".join(diffs.get(host, [])))
+            if progress is not None:
+                progress(host, st.value)
+        return ExecResult(status=status, rc=rc if isinstance(rc, int) else None,
+                          hosts=outcomes, seconds=seconds)
+
+
+def _stdout_tail(runner: Any, lines: int = 3) -> str:
+    try:
+        text = runner.stdout.read()
+    except Exception:  # the artifact may be gone; the tail is only a hint
+        return "no output"
+    kept = [ln.strip() for ln in text.splitlines() if ln.strip() and not set(ln.strip()) <= {"*"}]
+    return " | ".join(kept[-lines:]) or "no output"

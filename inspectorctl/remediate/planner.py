@@ -1,0 +1,197 @@
+"""The planner: findings + rules + catalogue -> Plan. Pure: no I/O, no clock, no randomness.
+
+Findings (active, status FAIL) are grouped by the playbook that fixes their rule; per host the
+parameters of its rules form one merged item list; hosts with identical item lists form one
+action (so actions = remediation x host set x parameters). Rules fixed by hand become manual
+steps; ERROR findings, rules without a remediation and SSM-only remediations are listed as
+skipped with the reason, never as actions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from inspectorctl.models.common import Frozen, Severity, Status
+from inspectorctl.models.finding import Evidence, Finding
+from inspectorctl.models.plan import (
+    Action,
+    Disruption,
+    ManualStep,
+    Plan,
+    PlanFilters,
+    PlanFinding,
+    PlanSource,
+    Privilege,
+    SkippedFinding,
+    SkipReason,
+    action_id,
+    canonical_json,
+    findings_digest,
+    sha256_hex,
+)
+from inspectorctl.models.rule import Rule, VarRef
+
+
+class RemediationInfo(Frozen):
+    """What the catalogue says of one playbook: its digest and what it needs and disturbs."""
+
+    id: str
+    digest: str
+    disruption: Disruption
+    privilege: Privilege
+    reversible: bool
+    check_mode_supported: bool
+    description: str = ""
+
+
+#: rule id -> (rule, the effective tailoring values of its pack)
+RuleIndex = Mapping[str, tuple[Rule, Mapping[str, Any]]]
+
+
+def evidence_digest(evidence: Evidence | None) -> str:
+    if evidence is None:
+        return sha256_hex("null")
+    return sha256_hex(canonical_json(evidence.model_dump(mode="json")))
+
+
+def resolve_params(params: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace ``{var: NAME}`` by the tailoring value (pack default overridden by the run's)."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, VarRef):
+            out[k] = values[v.var]
+        elif isinstance(v, list):
+            out[k] = [values[x.var] if isinstance(x, VarRef) else x for x in v]
+        else:
+            out[k] = v
+    return out
+
+
+def _plan_finding(f: Finding) -> PlanFinding:
+    return PlanFinding.model_construct(
+        id=f.id, rule_id=f.rule_id, host=f.host, severity=f.severity,
+        evidence_digest=evidence_digest(f.evidence),
+    )
+
+
+def _max_severity(findings: Sequence[PlanFinding]) -> Severity:
+    return max((f.severity for f in findings), key=lambda s: s.rank)
+
+
+def build_plan(
+    findings: Sequence[Finding],
+    rules: RuleIndex,
+    catalog: Mapping[str, RemediationInfo],
+    *,
+    source: PlanSource,
+    plan_id: str,
+    created_at: datetime,
+    filters: PlanFilters | None = None,
+) -> Plan:
+    """Group ``findings`` into actions, manual steps and skipped findings; seal the digest."""
+    # playbook -> host -> canonical item text -> item
+    items: dict[str, dict[str, dict[str, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict))
+    found: dict[str, dict[str, list[PlanFinding]]] = defaultdict(lambda: defaultdict(list))
+    manual: dict[str, list[PlanFinding]] = defaultdict(list)
+    skipped: list[SkippedFinding] = []
+    used: list[PlanFinding] = []
+
+    def skip(f: Finding, reason: SkipReason, detail: str) -> None:
+        skipped.append(SkippedFinding.model_construct(
+            id=f.id, rule_id=f.rule_id, host=f.host, reason=reason, detail=detail))
+
+    for f in findings:
+        if f.status is not Status.FAIL:
+            skip(f, SkipReason.NOT_FAILING,
+                 f"status {f.status.value}: {f.reason or 'the rule could not be checked'}; "
+                 "assess again once the host can be checked")
+            continue
+        entry = rules.get(f.rule_id)
+        if entry is None:
+            skip(f, SkipReason.UNKNOWN_RULE,
+                 f"rule {f.rule_id} is not in the selected rulepacks")
+            continue
+        rule, values = entry
+        rem = rule.remediation
+        if rem is None:
+            skip(f, SkipReason.NO_REMEDIATION, f"rule {f.rule_id} declares no remediation")
+            continue
+        pf = _plan_finding(f)
+        if rem.manual:
+            manual[f.rule_id].append(pf)
+            used.append(pf)
+            continue
+        if rem.playbook is None:
+            skip(f, SkipReason.SSM_ONLY,
+                 f"rule {f.rule_id} is fixed by SSM document {rem.ssm_document}; this "
+                 "inspectorctl applies Ansible playbooks only")
+            continue
+        if rem.playbook not in catalog:
+            skip(f, SkipReason.UNKNOWN_PLAYBOOK,
+                 f"playbook {rem.playbook!r} of rule {f.rule_id} is not in the catalogue")
+            continue
+        item = resolve_params(rem.params, values)
+        items[rem.playbook][f.host][canonical_json(item)] = item
+        found[rem.playbook][f.host].append(pf)
+        used.append(pf)
+
+    actions: list[Action] = []
+    for playbook in sorted(items):
+        info = catalog[playbook]
+        # hosts with the same item list form one action
+        groups: dict[str, list[str]] = defaultdict(list)
+        for host in sorted(items[playbook]):
+            key = canonical_json(sorted(items[playbook][host]))
+            groups[key].append(host)
+        for hosts in groups.values():
+            by_key = items[playbook][hosts[0]]
+            host_items = [by_key[k] for k in sorted(by_key)]
+            afinds = sorted((pf for h in hosts for pf in found[playbook][h]),
+                            key=lambda p: (p.host, p.rule_id))
+            actions.append(Action.model_construct(
+                id=action_id(playbook, hosts, host_items),
+                playbook=playbook,
+                playbook_digest=info.digest,
+                hosts=hosts,
+                items=host_items,
+                findings=afinds,
+                severity=_max_severity(afinds),
+                disruption=info.disruption,
+                privilege=info.privilege,
+                reversible=info.reversible,
+                check_mode_supported=info.check_mode_supported,
+                description=info.description,
+                preview=None,
+                preview_note=None,
+            ))
+    actions.sort(key=lambda a: (-a.severity.rank, a.playbook, a.hosts))
+
+    steps: list[ManualStep] = []
+    for rule_id in sorted(manual):
+        rule = rules[rule_id][0]
+        pfs = sorted(manual[rule_id], key=lambda p: p.host)
+        steps.append(ManualStep(
+            rule_id=rule_id, title=rule.title, severity=rule.severity,
+            hosts=sorted({p.host for p in pfs}), text=(rule.remediation.manual or "").strip()
+            if rule.remediation else "", findings=pfs,
+        ))
+    skipped.sort(key=lambda s: (s.host, s.rule_id))
+    plan = Plan.model_construct(
+        version=1,
+        kind=Plan.model_fields["kind"].default,
+        plan_id=plan_id,
+        created_at=created_at,
+        source=source,
+        filters=filters or PlanFilters(),
+        actions=actions,
+        manual_steps=steps,
+        skipped=skipped,
+        rollback_of=None,
+        findings_digest=findings_digest(used),
+        digest="",
+    )
+    return plan.sealed()

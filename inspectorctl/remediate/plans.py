@@ -1,0 +1,232 @@
+"""Making, reading, writing and previewing plans (the I/O around the pure planner)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from inspectorctl.assess import options_from_template, select
+from inspectorctl.errors import InputError
+from inspectorctl.models.common import Frozen, Severity, Status
+from inspectorctl.models.finding import FindingState, RunRecord
+from inspectorctl.models.plan import (
+    Action,
+    HostPreview,
+    Plan,
+    PlanFilters,
+    PlanKind,
+    PlanSource,
+    findings_digest,
+)
+from inspectorctl.models.rule import FRAMEWORKS
+from inspectorctl.remediate import audit, records
+from inspectorctl.remediate.audit import AuditEvent
+from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
+from inspectorctl.remediate.planner import RemediationInfo, RuleIndex, build_plan
+from inspectorctl.store.db import Store
+
+
+class PlanFileError(InputError):
+    """A plan file cannot be read or is not a valid plan."""
+
+
+class PlanOptions(Frozen):
+    run_id: str | None = None
+    min_severity: Severity | None = None
+    rules: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    framework: str | None = None
+    #: rulepacks to read the rules from (ids or files) [default: the run's packs]
+    packs: tuple[str, ...] = ()
+    template: Path | None = None
+    tailoring: dict[str, Any] = Field(default_factory=dict)
+
+
+def _source(run: RunRecord, packs: Sequence[str], tailoring: Mapping[str, Any]) -> PlanSource:
+    t = run.targets
+    return PlanSource(
+        run_id=run.id,
+        transport=str(t.get("transport", "ansible")),
+        inventory=t.get("inventory"),
+        limit=t.get("limit"),
+        become=bool(t.get("become", False)),
+        snapshots="snapshots" in t,
+        packs=list(packs),
+        template=run.template,
+        tailoring=dict(tailoring),
+    )
+
+
+def _rule_index(packs: Sequence[str], tailoring: Mapping[str, Any], framework: str | None
+                ) -> RuleIndex:
+    from inspectorctl.assess import AssessOptions
+
+    sel = select(AssessOptions(packs=tuple(packs), tailoring=dict(tailoring),
+                               framework=framework))
+    return {r.id: (r, values) for r, values in sel.rules}
+
+
+def make_plan(
+    store: Store,
+    options: PlanOptions,
+    now: datetime,
+    *,
+    catalog: Mapping[str, RemediationInfo] | None = None,
+    plan_id: str | None = None,
+    actor: str = "",
+) -> Plan:
+    """Plan the active findings of a run (default: the latest assessment)."""
+    if options.framework is not None and options.framework not in FRAMEWORKS:
+        raise InputError(f"unknown framework {options.framework!r}; valid: "
+                         f"{', '.join(FRAMEWORKS)}")
+    if options.run_id is not None:
+        run = store.run(options.run_id)
+        if run is None:
+            raise InputError(f"no run {options.run_id!r} in {store.path}; see "
+                             "`inspectorctl runs list`")
+    else:
+        run = store.latest_run("assess")
+        if run is None:
+            raise InputError(f"no assessment in {store.path} to plan from; run "
+                             "`inspectorctl assess` first")
+    tailoring: dict[str, Any] = {}
+    if options.template is not None:
+        tailoring.update(options_from_template(options.template).tailoring)
+    tailoring.update(options.tailoring)
+    packs = list(options.packs) or list(run.packs)
+    try:
+        rules = _rule_index(packs, tailoring, options.framework)
+    except InputError as e:
+        raise InputError(f"{e} (the rules of run {run.id}: packs {', '.join(run.packs)}; "
+                         "give --pack FILE for a pack that is not shipped)") from e
+    findings = store.findings(run_id=run.id, states=[FindingState.ACTIVE],
+                              statuses=[Status.FAIL, Status.ERROR],
+                              min_severity=options.min_severity)
+    if options.rules:
+        findings = [f for f in findings
+                    if any(fnmatch.fnmatchcase(f.rule_id, g) for g in options.rules)]
+    if options.hosts:
+        findings = [f for f in findings
+                    if any(fnmatch.fnmatchcase(f.host, g) for g in options.hosts)]
+    if options.framework is not None:
+        findings = [f for f in findings if f.rule_id in rules]
+    if catalog is None:
+        from inspectorctl.remediate.remediations import remediation_catalog
+
+        catalog = remediation_catalog()
+    plan = build_plan(
+        findings, rules, catalog,
+        source=_source(run, packs, tailoring),
+        plan_id=plan_id or "p-" + uuid.uuid4().hex[:12],
+        created_at=now,
+        filters=PlanFilters(severity=options.min_severity, rules=list(options.rules),
+                            hosts=list(options.hosts), framework=options.framework),
+    )
+    with store.transaction() as db:
+        records.record_plan(db, plan, now)
+        audit.append(db, AuditEvent.PLAN, actor or "-", now, plan_id=plan.plan_id,
+                     plan_digest=plan.digest, run_id=run.id,
+                     detail={"actions": len(plan.actions), "manual": len(plan.manual_steps),
+                             "skipped": len(plan.skipped)})
+    return plan
+
+
+def preview_plan(plan: Plan, executor: Executor, targets: Any) -> Plan:
+    """Every action in check mode with diff; the per-host result is kept in the plan."""
+    actions: list[Action] = []
+    for a in plan.actions:
+        if not a.check_mode_supported:
+            actions.append(a.model_copy(update={
+                "preview_note": f"playbook {a.playbook} does not support check mode"}))
+            continue
+        request = ExecRequest(playbook=a.playbook, hosts=a.hosts, items=a.items,
+                              run_id=f"preview-{plan.plan_id}", targets=targets, check=True,
+                              diff=True)
+        try:
+            result = executor.run(request)
+        except ExecutorError as e:
+            actions.append(a.model_copy(update={"preview_note": f"preview failed: {e}"}))
+            continue
+        preview = {h: HostPreview(status=o.status.value, diff=o.diff, message=o.message)
+                   for h, o in result.hosts.items()}
+        actions.append(a.model_copy(update={"preview": preview}))
+    return plan.model_copy(update={"actions": actions}).sealed()
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise PlanFileError(f"{path}: no such plan file") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise PlanFileError(f"{path}: cannot read: {e}") from e
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise PlanFileError(f"{path}: not a plan file (invalid JSON: {e})") from e
+    if not isinstance(data, dict):
+        raise PlanFileError(f"{path}: not a plan file (expected a JSON object)")
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "(document)"
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise PlanFileError(f"{path}: not a valid plan: {loc}: {msg}") from e
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    """Atomically: the file is either the whole plan or untouched."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(plan.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write the plan: {e}") from e
+
+
+def rollback_plan(store: Store, run_id: str, now: datetime) -> Plan:
+    """A plan of one action: ``_rollback`` on the hosts apply run ``run_id`` changed."""
+    from inspectorctl.remediate.remediations import remediation_info
+
+    run = records.apply_run(store, run_id)
+    if run is None:
+        raise InputError(f"no apply run {run_id!r} in {store.path}; see `inspectorctl audit "
+                         "list`")
+    if run.kind != "apply":
+        raise InputError(f"run {run_id} is a {run.kind}, not an apply: only applies roll back")
+    original = records.stored_plan(store, run.plan_digest)
+    if original is None:
+        raise InputError(f"the plan of run {run_id} is not in {store.path}")
+    changed = sorted({e.host for e in records.journal(store, run_id)
+                      if e.state.value == "changed"})
+    if not changed:
+        raise InputError(f"run {run_id} changed no host; there is nothing to roll back")
+    info = remediation_info("_rollback")
+    applied = {e.action_id for e in records.journal(store, run_id)}
+    severities = [a.severity for a in original.actions if a.id in applied]
+    severity = max(severities, key=lambda s: s.rank) if severities else Severity.INFORMATIONAL
+    from inspectorctl.models.plan import action_id
+
+    action = Action(
+        id=action_id(info.id, changed, [{"rollback_of": run_id}]), playbook=info.id,
+        playbook_digest=info.digest, hosts=changed, items=[], findings=[],
+        severity=severity, disruption=info.disruption, privilege=info.privilege,
+        reversible=False, check_mode_supported=info.check_mode_supported,
+        description=f"restore the files apply run {run_id} backed up",
+    )
+    return Plan(
+        kind=PlanKind.ROLLBACK, plan_id=f"rollback-{run_id}", created_at=now,
+        source=original.source, actions=[action], rollback_of=run_id,
+        findings_digest=findings_digest([]),
+    ).sealed()

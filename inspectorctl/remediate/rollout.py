@@ -1,0 +1,363 @@
+"""Rollout of an approved plan: gate, canary, batches, error threshold, journal, resume.
+
+``apply_plan`` is the only way a plan reaches hosts (``apply``, ``remediate`` and ``rollback``
+all call it) and it starts with the gate, ``approval.check_approvals``. Only approved actions
+are journaled and run; an unapproved action never runs.
+
+Order: hosts (of the approved actions, sorted) are split into a canary (the first N hosts,
+alone) and batches (``--batch-size N`` or ``P%`` of all hosts; default: everything after the
+canary in one batch). Within a batch each action runs once on its hosts of that batch. After
+every action the failed hosts (failed or unreachable, this attempt) are counted; when they
+exceed ``--max-errors`` (N or P% of all hosts; default 0) every row not started yet becomes
+``skipped_threshold`` and the rollout stops.
+
+Journal: one row per host x action, written before anything runs (``pending``), set
+``running`` before the executor is called and to its outcome right after, each in its own
+transaction. A crash or Ctrl-C leaves ``running`` rows; ``--resume`` puts every row that did not
+end ``changed`` or ``ok`` back to ``pending`` and runs those (playbooks are idempotent).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from inspectorctl.collect.interface import Targets
+from inspectorctl.errors import InputError
+from inspectorctl.models.common import Frozen
+from inspectorctl.models.plan import Action, JournalEntry, JournalState, Plan, PlanKind, Policy
+from inspectorctl.remediate import audit, records
+from inspectorctl.remediate.approval import (
+    GateResult,
+    Refusal,
+    RefusalKind,
+    check_approvals,
+    refuse,
+)
+from inspectorctl.remediate.audit import AuditEvent
+from inspectorctl.remediate.interface import (
+    ExecRequest,
+    ExecResult,
+    Executor,
+    ExecutorError,
+    HostStatus,
+)
+from inspectorctl.store.db import Store
+from inspectorctl.store.db import now as utcnow
+
+_CP = re.compile(r"^\s*(\d+)\s*(%?)\s*$")
+
+_STATE = {
+    HostStatus.CHANGED: JournalState.CHANGED,
+    HostStatus.OK: JournalState.OK,
+    HostStatus.FAILED: JournalState.FAILED,
+    HostStatus.UNREACHABLE: JournalState.UNREACHABLE,
+}
+
+
+class CountOrPercent(Frozen):
+    value: int
+    percent: bool = False
+
+    @classmethod
+    def parse(cls, text: str, option: str) -> CountOrPercent:
+        m = _CP.match(text)
+        if not m or (m[2] and not 0 <= int(m[1]) <= 100):
+            raise InputError(f"{option} {text!r}: expected a count (5) or a percentage (25%)")
+        return cls(value=int(m[1]), percent=bool(m[2]))
+
+    def of(self, total: int) -> int:
+        """As a number of hosts out of ``total`` (percentages round down)."""
+        return math.floor(total * self.value / 100) if self.percent else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value}{'%' if self.percent else ''}"
+
+
+class RolloutOptions(Frozen):
+    batch_size: CountOrPercent | None = None
+    canary: int = 0
+    max_errors: CountOrPercent = CountOrPercent(value=0)
+    resume: bool = False
+    #: refuse the whole plan unless every action is approved
+    require_all: bool = False
+
+
+class RolloutEvent(Frozen):
+    """Progress for the CLI: a phase starts, or an action finished on a host."""
+
+    phase: str
+    action_id: str = ""
+    playbook: str = ""
+    host: str = ""
+    state: JournalState | None = None
+    message: str = ""
+
+
+RolloutProgress = Callable[[RolloutEvent], None]
+
+
+class ApplyReport(Frozen):
+    run_id: str
+    plan_id: str
+    plan_digest: str
+    gate: GateResult
+    entries: list[JournalEntry]
+    stopped: bool
+    stop_reason: str = ""
+    resumed: bool = False
+    #: approved actions run now, and those left out because they are not approved
+    applied_actions: list[str]
+    not_approved: list[str]
+    ansible_seconds: float = 0.0
+    total_seconds: float = 0.0
+    executor_calls: int = 0
+
+    @property
+    def failed(self) -> list[JournalEntry]:
+        return [e for e in self.entries if e.state.failure]
+
+    @property
+    def complete(self) -> bool:
+        return all(e.state.done for e in self.entries)
+
+    def hosts_in(self, *states: JournalState) -> list[str]:
+        return sorted({e.host for e in self.entries if e.state in states})
+
+
+def new_apply_id(kind: str = "apply") -> str:
+    prefix = "a" if kind == "apply" else "rb"
+    return f"{prefix}-" + time.strftime("%Y%m%d%H%M%S", time.gmtime()) + uuid.uuid4().hex[:4]
+
+
+def phases(hosts: Sequence[str], canary: int, batch: CountOrPercent | None
+           ) -> list[tuple[str, list[str]]]:
+    """Split ``hosts`` into the canary and the batches, in order."""
+    if canary < 0:
+        raise InputError("--canary must be 0 or more")
+    out: list[tuple[str, list[str]]] = []
+    rest = list(hosts)
+    if canary and rest:
+        out.append(("canary", rest[:canary]))
+        rest = rest[canary:]
+    size = len(rest) if batch is None else max(1, batch.of(len(hosts)))
+    if batch is not None and batch.value == 0:
+        raise InputError("--batch-size must be at least 1 (or a percentage above 0)")
+    for n, i in enumerate(range(0, len(rest), max(1, size)), start=1):
+        out.append((f"batch {n}", rest[i:i + size]))
+    return out
+
+
+def _gate(plan: Plan, store: Store, now: datetime, policy: Policy | None,
+          options: RolloutOptions, actor: str, command: str) -> GateResult:
+    result = check_approvals(plan, store, now, policy)
+    if result.ok and options.require_all and result.unapproved:
+        result = result.model_copy(update={"problems": [Refusal(
+            kind=RefusalKind.NOT_ALL_APPROVED,
+            message=(f"--require-all: {len(result.unapproved)} of {len(plan.actions)} actions "
+                     "of plan " + plan.plan_id + " are not approved: "
+                     + ", ".join(f"{v.action_id} ({v.reason})" for v in result.unapproved)))]})
+    if not result.ok:
+        raise refuse(store, result, actor, now, command=command)
+    return result
+
+
+def _resumable(store: Store, plan: Plan) -> records.ApplyRun | None:
+    for run in records.apply_runs(store, plan.digest):
+        if any(not e.state.done for e in records.journal(store, run.id)):
+            return run
+    return None
+
+
+def apply_plan(
+    plan: Plan,
+    store: Store,
+    executor: Executor,
+    targets: Targets,
+    options: RolloutOptions,
+    *,
+    actor: str,
+    policy: Policy | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    progress: RolloutProgress | None = None,
+    command: str = "apply",
+) -> ApplyReport:
+    """Gate, then run the approved actions with canary/batches/threshold, journaling all."""
+    t_start = time.perf_counter()
+    gate = _gate(plan, store, clock(), policy, options, actor, command)
+    approved = set(gate.approved_ids)
+    actions = [a for a in plan.actions if a.id in approved]
+    kind = "rollback" if plan.kind is PlanKind.ROLLBACK else "apply"
+    resumed = False
+    if options.resume:
+        prior = _resumable(store, plan)
+        if prior is None:
+            raise InputError(f"nothing to resume: no unfinished apply of plan {plan.plan_id} "
+                             f"(digest {plan.digest[:12]}) in {store.path}")
+        run_id = prior.id
+        records.reset_for_resume(store, run_id)
+        records.set_run_status(store, run_id, "running")
+        resumed = True
+    else:
+        run_id = new_apply_id(kind)
+        hosts = sorted({h for a in actions for h in a.hosts})
+        rows: list[JournalEntry] = []
+        for seq, (phase, phase_hosts) in enumerate(phases(hosts, options.canary,
+                                                          options.batch_size)):
+            for a in actions:
+                for h in a.hosts:
+                    if h in phase_hosts:
+                        rows.append(JournalEntry(run_id=run_id, action_id=a.id, host=h,
+                                                 playbook=a.playbook,
+                                                 state=JournalState.PENDING, phase=phase,
+                                                 seq=seq))
+        run = records.ApplyRun(
+            id=run_id, kind=kind, plan_id=plan.plan_id, plan_digest=plan.digest,
+            status="running", started_at=clock(), rollback_of=plan.rollback_of,
+            options={"canary": options.canary,
+                     "batch_size": str(options.batch_size) if options.batch_size else None,
+                     "max_errors": str(options.max_errors), "actor": actor})
+        records.create_apply_run(store, run, plan, rows)
+    not_approved = [v.action_id for v in gate.unapproved]
+    audit.record(store, AuditEvent.ROLLBACK_START if kind == "rollback" else
+                 AuditEvent.APPLY_START, actor, clock(), plan_id=plan.plan_id,
+                 plan_digest=plan.digest, run_id=run_id,
+                 detail={"actions": sorted(approved), "not_approved": not_approved,
+                         "resume": resumed, "approvers": {v.action_id: v.auto or v.approvers
+                                                          for v in gate.verdicts if v.approved},
+                         "rollback_of": plan.rollback_of})
+    exec_run_id = plan.rollback_of if plan.kind is PlanKind.ROLLBACK and plan.rollback_of \
+        else run_id
+    try:
+        stopped, reason, ansible_s, calls = _execute(
+            plan, store, executor, targets, options, run_id, exec_run_id, approved, clock,
+            progress)
+    except KeyboardInterrupt:
+        records.finish_apply_run(store, run_id, "interrupted", clock(),
+                                 "interrupted; finish it with --resume")
+        audit.record(store, AuditEvent.ROLLBACK_END if kind == "rollback" else
+                     AuditEvent.APPLY_END, actor, clock(), plan_id=plan.plan_id,
+                     plan_digest=plan.digest, run_id=run_id, detail={"status": "interrupted"})
+        raise
+    entries = records.journal(store, run_id)
+    status = ("stopped" if stopped else
+              "completed" if all(e.state.done for e in entries) else "failed")
+    records.finish_apply_run(store, run_id, status, clock(), reason)
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.state.value] = counts.get(e.state.value, 0) + 1
+    audit.record(store, AuditEvent.ROLLBACK_END if kind == "rollback" else AuditEvent.APPLY_END,
+                 actor, clock(), plan_id=plan.plan_id, plan_digest=plan.digest, run_id=run_id,
+                 detail={"status": status, "states": counts, "stop_reason": reason})
+    return ApplyReport(
+        run_id=run_id, plan_id=plan.plan_id, plan_digest=plan.digest, gate=gate,
+        entries=entries, stopped=stopped, stop_reason=reason, resumed=resumed,
+        applied_actions=[a.id for a in actions], not_approved=not_approved,
+        ansible_seconds=ansible_s, total_seconds=time.perf_counter() - t_start,
+        executor_calls=calls,
+    )
+
+
+def _execute(
+    plan: Plan,
+    store: Store,
+    executor: Executor,
+    targets: Targets,
+    options: RolloutOptions,
+    run_id: str,
+    exec_run_id: str,
+    approved: set[str],
+    clock: Callable[[], datetime],
+    progress: RolloutProgress | None,
+) -> tuple[bool, str, float, int]:
+    entries = records.journal(store, run_id)
+    total_hosts = len({e.host for e in entries})
+    limit = options.max_errors.of(total_hosts)
+    by_action = {a.id: a for a in plan.actions}
+    failed_hosts: set[str] = set()
+    ansible_s = 0.0
+    calls = 0
+    for seq in sorted({e.seq for e in entries}):
+        phase_rows = [e for e in entries if e.seq == seq and e.state is JournalState.PENDING
+                      and e.action_id in approved]
+        if not phase_rows:
+            continue
+        phase = phase_rows[0].phase
+        if progress is not None:
+            progress(RolloutEvent(phase=phase))
+        for action in plan.actions:
+            hosts = [e.host for e in phase_rows if e.action_id == action.id]
+            if not hosts:
+                continue
+            seconds = _run_action(store, executor, targets, run_id, exec_run_id,
+                                  by_action[action.id], hosts, phase, failed_hosts, clock,
+                                  progress)
+            ansible_s += seconds
+            calls += 1
+            if len(failed_hosts) > limit:
+                reason = (f"stopped: {len(failed_hosts)} host(s) failed "
+                          f"({', '.join(sorted(failed_hosts))}), more than --max-errors "
+                          f"{options.max_errors} allows")
+                records.skip_remaining(store, run_id, clock(), reason)
+                if progress is not None:
+                    progress(RolloutEvent(phase=phase, message=reason))
+                return True, reason, ansible_s, calls
+    return False, "", ansible_s, calls
+
+
+def _run_action(
+    store: Store,
+    executor: Executor,
+    targets: Targets,
+    run_id: str,
+    exec_run_id: str,
+    action: Action,
+    hosts: list[str],
+    phase: str,
+    failed_hosts: set[str],
+    clock: Callable[[], datetime],
+    progress: RolloutProgress | None,
+) -> float:
+    t0 = time.perf_counter()
+    records.mark_running(store, run_id, action.id, hosts, clock())
+    request = ExecRequest(playbook=action.playbook, hosts=hosts, items=action.items,
+                          run_id=exec_run_id, targets=targets)
+    t1 = time.perf_counter()
+    try:
+        result: ExecResult | None = executor.run(request)
+    except ExecutorError as e:
+        result = None
+        error = str(e)
+    t2 = time.perf_counter()
+    seconds = result.seconds if result is not None else t2 - t1
+    updates: list[records.HostUpdate] = []
+    stats: dict[str, Any]
+    for h in hosts:
+        if result is None:
+            st, stats, msg = JournalState.FAILED, {}, error
+            rc: int | None = None
+        else:
+            out = result.hosts.get(h)
+            if out is None:
+                st, stats, msg = JournalState.FAILED, {}, "the executor returned no result"
+            else:
+                st, stats, msg = _STATE[out.status], dict(out.stats), out.message
+            rc = result.rc
+        if st.failure:
+            failed_hosts.add(h)
+        updates.append(records.HostUpdate(host=h, state=st, rc=rc, stats=stats, message=msg,
+                                          ansible_seconds=seconds))
+    overhead = (t1 - t0) + (time.perf_counter() - t2) + max(0.0, (t2 - t1) - seconds)
+    updates = [u.model_copy(update={"overhead_seconds": overhead}) for u in updates]
+    records.record_results(store, run_id, action.id, updates, clock())
+    if progress is not None:
+        for u in updates:
+            progress(RolloutEvent(phase=phase, action_id=action.id, playbook=action.playbook,
+                                  host=u.host, state=u.state, message=u.message))
+    return seconds
+
