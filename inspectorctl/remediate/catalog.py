@@ -1,22 +1,117 @@
-"""The remediation catalogue: playbooks and SSM documents shipped with inspectorctl."""
+"""The remediation catalogue: playbooks and SSM documents shipped with inspectorctl.
+
+A playbook is a directory ``playbooks/<id>/`` with ``playbook.yml`` (targets ``hosts: all``,
+takes the extra vars ``items`` and ``inspectorctl_run_id``), ``meta.yml`` (a ``PlaybookMeta``)
+and ``molecule/`` scenarios. Shared roles live in ``playbooks/roles/``. Ids starting with ``_``
+(``_rollback``) are internal: in the catalogue, but never a rule's remediation.
+
+``playbook_digest(id)`` is what approvals are bound to: a sha256 over every file of the
+playbook's directory (except ``molecule/``) and of every role it uses, transitively.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, Literal
 
+import yaml
+from pydantic import Field, field_validator
+
+from inspectorctl.errors import InputError
+from inspectorctl.models.common import Frozen
+from inspectorctl.models.plan import Disruption, Privilege
+from inspectorctl.models.rule import RULE_ID_RE
 from inspectorctl.paths import data_dir
+from inspectorctl.yamlfile import load_model
+
+PLAYBOOK_ID_RE = re.compile(r"^_?[a-z][a-z0-9_]{1,63}$")
+ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: directories of a playbook that are not part of what runs (test scenarios)
+_NOT_DIGESTED = frozenset({"molecule"})
+_SKIPPED_NAMES = frozenset({"__pycache__", ".pytest_cache", ".ansible", ".cache"})
+
+
+class CatalogError(InputError):
+    """A playbook of the catalogue is missing, or its metadata or roles are invalid."""
+
+
+class ItemParam(Frozen):
+    """One key of an item (a per-finding parameter dict the planner passes in ``items``)."""
+
+    type: Literal["str", "int", "bool", "list[str]"]
+    required: bool = True
+    description: str = ""
+
+
+class PlaybookMeta(Frozen):
+    """``meta.yml``: what a remediation fixes, needs and disturbs."""
+
+    id: str
+    title: str
+    description: str
+    #: parameter name -> its type; the keys of every item of ``items``
+    item_schema: dict[str, ItemParam] = Field(default_factory=dict)
+    privilege: Privilege
+    disruption: Disruption
+    #: ``inspectorctl rollback`` restores every file the remediation changes
+    reversible: bool
+    #: the playbook runs in ``--check`` mode and reports what it would change
+    check_mode: bool
+    #: ids of the shipped rules whose remediation is this playbook
+    rules: list[str] = Field(default_factory=list)
+    #: paths (or a description of them) backed up before they change
+    backs_up: list[str] = Field(default_factory=list)
+    #: what a rollback does not undo (runtime state), shown with ``reversible``
+    rollback_note: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not PLAYBOOK_ID_RE.match(v):
+            raise ValueError(f"playbook id {v!r} must be 2-64 characters of a-z, 0-9, '_'")
+        return v
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, v: list[str]) -> list[str]:
+        bad = [r for r in v if not RULE_ID_RE.match(r)]
+        if bad:
+            raise ValueError(f"not rule ids: {', '.join(bad)}")
+        dupes = sorted({r for r in v if v.count(r) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return v
+
+    @property
+    def internal(self) -> bool:
+        """Not a remediation (``_rollback``)."""
+        return self.id.startswith("_")
 
 
 def playbooks_root() -> Path:
     return data_dir("playbooks")
 
 
-def available_playbooks() -> set[str]:
-    """Playbook ids: directories of ``playbooks/`` holding a ``playbook.yml``."""
+def roles_root() -> Path:
+    return playbooks_root() / "roles"
+
+
+def _playbook_dirs() -> Iterator[Path]:
     root = playbooks_root()
     if not root.is_dir():
-        return set()
-    return {p.parent.name for p in root.glob("*/playbook.yml")}
+        return
+    for p in sorted(root.iterdir()):
+        if p.is_dir() and (p / "playbook.yml").is_file():
+            yield p
+
+
+def available_playbooks() -> set[str]:
+    """Remediation ids: directories of ``playbooks/`` holding a ``playbook.yml``, except the
+    internal ones (``_rollback``), which no rule may name."""
+    return {p.name for p in _playbook_dirs() if not p.name.startswith("_")}
 
 
 def available_ssm_documents() -> set[str]:
@@ -25,3 +120,146 @@ def available_ssm_documents() -> set[str]:
     if not root.is_dir():
         return set()
     return {p.stem for p in root.iterdir() if p.suffix in (".json", ".yml", ".yaml")}
+
+
+def load_meta(playbook_id: str) -> PlaybookMeta:
+    """``meta.yml`` of one playbook, validated; the id must be the directory's name."""
+    d = playbooks_root() / playbook_id
+    if not (d / "playbook.yml").is_file():
+        raise CatalogError(
+            f"unknown playbook {playbook_id!r}; valid: {', '.join(sorted(_all_ids()))}"
+        )
+    meta_path = d / "meta.yml"
+    if not meta_path.is_file():
+        raise CatalogError(f"{meta_path}: missing (every playbook needs its metadata)")
+    meta = load_model(meta_path, PlaybookMeta, f"playbook {playbook_id}")
+    if meta.id != playbook_id:
+        raise CatalogError(f"{meta_path}:1: id {meta.id!r} differs from the directory name "
+                           f"{playbook_id!r}")
+    return meta
+
+
+def _all_ids() -> list[str]:
+    return [p.name for p in _playbook_dirs()]
+
+
+def load_catalog() -> dict[str, PlaybookMeta]:
+    """Every playbook's metadata by id, internal ones (``_rollback``) included."""
+    return {pid: load_meta(pid) for pid in _all_ids()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Roles and digests
+# ---------------------------------------------------------------------------------------------
+
+_ROLE_KEYS = ("include_role", "import_role", "ansible.builtin.include_role",
+              "ansible.builtin.import_role", "ansible.legacy.include_role",
+              "ansible.legacy.import_role")
+
+
+def _role_refs(data: Any) -> Iterator[str]:
+    """Role names a YAML document uses: ``roles:`` of plays, ``include_role``/``import_role``
+    of tasks, handlers and blocks, and ``dependencies`` of a role's meta."""
+    if isinstance(data, list):
+        for x in data:
+            yield from _role_refs(x)
+        return
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if key in _ROLE_KEYS and isinstance(value, dict):
+            name = value.get("name")
+            if not isinstance(name, str):
+                raise CatalogError(f"{key} without a role name")
+            yield name
+        elif key in ("roles", "dependencies") and isinstance(value, list):
+            for r in value:
+                if isinstance(r, str):
+                    yield r
+                elif isinstance(r, dict):
+                    name = r.get("role") or r.get("name")
+                    if not isinstance(name, str):
+                        raise CatalogError(f"{key} entry without a role name: {r!r}")
+                    yield name
+        else:
+            yield from _role_refs(value)
+
+
+def _yaml_files(d: Path) -> Iterator[Path]:
+    for p in sorted(d.rglob("*")):
+        rel = p.relative_to(d).parts
+        if any(part in _NOT_DIGESTED or part in _SKIPPED_NAMES for part in rel):
+            continue
+        if p.is_file() and p.suffix in (".yml", ".yaml"):
+            yield p
+
+
+def _roles_in(d: Path) -> set[str]:
+    names: set[str] = set()
+    for f in _yaml_files(d):
+        try:
+            data = yaml.safe_load(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise CatalogError(f"{f}: cannot read it: {e}") from e
+        try:
+            names.update(_role_refs(data))
+        except CatalogError as e:
+            raise CatalogError(f"{f}: {e}") from e
+    return names
+
+
+def roles_used(playbook_id: str) -> list[str]:
+    """Names of the shared roles a playbook uses, directly or through other roles, sorted."""
+    d = playbooks_root() / playbook_id
+    if not (d / "playbook.yml").is_file():
+        raise CatalogError(
+            f"unknown playbook {playbook_id!r}; valid: {', '.join(sorted(_all_ids()))}"
+        )
+    seen: set[str] = set()
+    todo = sorted(_roles_in(d))
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        if "{{" in name or not ROLE_NAME_RE.match(name):
+            raise CatalogError(
+                f"playbook {playbook_id}: role {name!r} is not a role of playbooks/roles "
+                "(templated names and collection roles cannot be digested)"
+            )
+        role_dir = roles_root() / name
+        if not role_dir.is_dir():
+            raise CatalogError(f"playbook {playbook_id}: role {name!r} not found in {roles_root()}")
+        seen.add(name)
+        todo.extend(sorted(_roles_in(role_dir) - seen))
+    return sorted(seen)
+
+
+def _digest_files(base: Path, d: Path) -> Iterable[tuple[str, Path]]:
+    for p in sorted(d.rglob("*")):
+        rel = p.relative_to(d).parts
+        if any(part in _NOT_DIGESTED or part in _SKIPPED_NAMES for part in rel):
+            continue
+        if p.suffix == ".pyc":
+            continue
+        if p.is_file():
+            yield p.relative_to(base).as_posix(), p
+
+
+def playbook_files(playbook_id: str) -> list[tuple[str, Path]]:
+    """(path relative to ``playbooks/``, absolute path) of every digested file, sorted."""
+    root = playbooks_root()
+    files = list(_digest_files(root, root / playbook_id))
+    for role in roles_used(playbook_id):
+        files.extend(_digest_files(root, roles_root() / role))
+    return sorted(files)
+
+
+def playbook_digest(playbook_id: str) -> str:
+    """sha256 (hex) over every file of the playbook's directory except ``molecule/`` and of the
+    roles it uses, in order of their path relative to ``playbooks/``: for each file its path, a
+    NUL, the sha256 of its content, a newline."""
+    h = hashlib.sha256()
+    for rel, path in playbook_files(playbook_id):
+        h.update(rel.encode("utf-8") + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).hexdigest().encode("ascii") + b"\n")
+    return h.hexdigest()
