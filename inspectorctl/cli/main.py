@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, lab
+from inspectorctl.cli import assess, lab, remediate
 
 app = typer.Typer(
     name="inspectorctl",
@@ -33,6 +33,7 @@ def _root(
 
 assess.register(app)
 app.add_typer(lab.app, name="lab")
+remediate.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,557 @@
+"""``plan``, ``plan show``, ``approve``, ``apply``, ``rollback``, ``journal``, ``audit list`` and
+``remediate``.
+
+Exit codes: 0 done (for ``apply``/``remediate``: every planned finding fixed); 1 the run did not
+complete (a host failed, the rollout stopped, a finding is still failing or regressed); 2 bad
+input (a file, an option); 3 refused by the approval gate (nothing was run, no host touched);
+4 (``remediate`` only) what the policy allowed is fixed, but actions still wait for people.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from inspectorctl.cli._common import abort, console, err_console, guarded
+from inspectorctl.cli.assess import DbOpt, FormatOpt, OutputFormat, _options, open_store
+from inspectorctl.errors import InputError
+from inspectorctl.models.common import Severity
+from inspectorctl.models.plan import Plan, Policy, parse_duration
+from inspectorctl.remediate import audit as audit_mod
+from inspectorctl.remediate import records
+from inspectorctl.remediate.approval import (
+    approve_by,
+    approve_with_policy,
+    check_integrity,
+    evaluate_policy,
+    load_policy,
+)
+from inspectorctl.remediate.plans import (
+    PlanOptions,
+    load_plan,
+    make_plan,
+    preview_plan,
+    rollback_plan,
+    write_plan,
+)
+from inspectorctl.remediate.rollout import (
+    ApplyReport,
+    CountOrPercent,
+    RolloutEvent,
+    RolloutOptions,
+    apply_plan,
+)
+from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for, verify_apply
+from inspectorctl.store.db import Store, now
+
+EXIT_FAILED = 1
+EXIT_REFUSED = 3
+EXIT_PENDING = 4
+
+
+def register(app: typer.Typer) -> None:
+    plan_app = typer.Typer(help="Plan remediations of stored findings.",
+                           invoke_without_command=True)
+    plan_app.callback(invoke_without_command=True)(plan)
+    plan_app.command("show")(plan_show)
+    app.add_typer(plan_app, name="plan")
+    app.command()(approve)
+    app.command()(apply)
+    app.command()(rollback)
+    app.command()(journal)
+    audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
+    audit_app.command("list")(audit_list)
+    app.add_typer(audit_app, name="audit")
+    app.command()(remediate)
+
+
+def _actor(by: str | None = None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# --------------------------------------------------------------------------------- rendering
+
+
+def _yn(v: bool) -> str:
+    return "yes" if v else "no"
+
+
+def render_plan(plan: Plan, *, diffs: bool = False) -> None:
+    kind = "Rollback plan" if plan.rollback_of else "Plan"
+    console.print(
+        f"{kind} {plan.plan_id} (digest {plan.digest[:12]}) from run {plan.source.run_id}: "
+        f"{len(plan.actions)} action(s) on {len(plan.hosts)} host(s), "
+        f"{len(plan.manual_steps)} manual step(s), {len(plan.skipped)} skipped finding(s)",
+        highlight=False, markup=False)
+    if plan.actions:
+        t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for col in ("Action", "Playbook", "Hosts", "Findings", "Severity", "Disruption",
+                    "Privilege", "Reversible"):
+            t.add_column(col, overflow="fold")
+        for a in plan.actions:
+            t.add_row(a.id, a.playbook, ",".join(a.hosts), str(len(a.findings)),
+                      a.severity.value, a.disruption.value, a.privilege.value,
+                      _yn(a.reversible))
+        console.print(t)
+    for a in plan.actions:
+        if a.preview_note:
+            console.print(f"preview {a.id}: {a.preview_note}", highlight=False, markup=False)
+        if diffs and a.preview:
+            for host, p in sorted(a.preview.items()):
+                console.print(f"--- preview {a.id} ({a.playbook}) on {host}: {p.status}",
+                              highlight=False, markup=False)
+                if p.message:
+                    console.print(p.message, highlight=False, markup=False)
+                if p.diff:
+                    console.print(p.diff.rstrip("\n"), highlight=False, markup=False)
+    if plan.manual_steps:
+        console.print("Manual steps (not applied by inspectorctl):", highlight=False)
+        for m in plan.manual_steps:
+            console.print(f"  {m.rule_id} ({m.severity.value}) on {', '.join(m.hosts)}: "
+                          f"{m.text}", highlight=False, markup=False)
+    if plan.skipped:
+        console.print("Skipped findings:", highlight=False)
+        for s in plan.skipped:
+            console.print(f"  {s.rule_id} on {s.host}: {s.reason.value}: {s.detail}",
+                          highlight=False, markup=False)
+
+
+def _render_apply(report: ApplyReport) -> None:
+    counts: dict[str, int] = {}
+    for e in report.entries:
+        counts[e.state.value] = counts.get(e.state.value, 0) + 1
+    order = ("changed", "ok", "failed", "unreachable", "skipped_threshold", "pending",
+             "running")
+    summary = ", ".join(f"{k} {counts[k]}" for k in order if counts.get(k))
+    verb = "resumed" if report.resumed else "applied"
+    console.print(f"Run {report.run_id} {verb} {len(report.applied_actions)} action(s): "
+                  f"{summary or 'nothing to do'}", highlight=False, markup=False)
+    if report.not_approved:
+        console.print(f"Not approved, not run: {', '.join(report.not_approved)}",
+                      highlight=False, markup=False)
+    if report.stopped:
+        console.print(report.stop_reason, highlight=False, markup=False)
+
+
+def _print_event(ev: RolloutEvent) -> None:
+    if ev.state is None:
+        if ev.message:
+            err_console.print(ev.message, markup=False)
+        else:
+            err_console.print(f"== {ev.phase}", markup=False)
+        return
+    tail = f": {ev.message}" if ev.message and ev.state.failure else ""
+    err_console.print(f"{ev.phase}: {ev.playbook} ({ev.action_id}) on {ev.host}: "
+                      f"{ev.state.value}{tail}", markup=False)
+
+
+def _render_verify(report: VerifyReport) -> None:
+    console.print(
+        f"Re-assessed {len(report.hosts)} host(s), {len(report.rules)} rule(s) in run "
+        f"{report.assess_run_id or '-'}: fixed {report.count(Verdict.FIXED)}, still failing "
+        f"{report.count(Verdict.STILL_FAILING)}, regressed {report.count(Verdict.REGRESSED)}, "
+        f"not verified {report.count(Verdict.NOT_VERIFIED)}", highlight=False, markup=False)
+    for i in report.items:
+        if i.verdict is not Verdict.FIXED:
+            console.print(f"  {i.verdict.value}: {i.rule_id} on {i.host}: {i.detail}",
+                          highlight=False, markup=False)
+
+
+# --------------------------------------------------------------------------------- plan
+
+
+@guarded
+def plan(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the plan here.")
+                   ] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Plan this run's findings "
+                                            "[default: the latest assessment].")] = None,
+    severity: Annotated[Severity | None, typer.Option(
+        "--severity", help="Only findings at or above this severity.")] = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", "-r", help="Only rules matching this glob (repeatable).")] = None,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="Only hosts matching this glob (repeatable).")] = None,
+    framework: Annotated[str | None, typer.Option(
+        "--framework", help="Only rules mapped to this framework.")] = None,
+    pack: Annotated[list[str] | None, typer.Option(
+        "--pack", "-p", help="Rulepack id or file [default: the run's packs].")] = None,
+    template: Annotated[Path | None, typer.Option(
+        "--template", "-t", help="Take tailoring values from this template.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Tailoring value NAME=VALUE (repeatable).")] = None,
+    preview: Annotated[bool, typer.Option(
+        "--preview", help="Run every action in check mode with diff; keep the diffs.")
+    ] = False,
+    inventory: Annotated[Path | None, typer.Option(
+        "--inventory", "-i", help="Inventory for --preview [default: the run's].")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Plan remediations: actions = playbook x hosts x parameters, with their findings."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None:
+        raise InputError("plan: give the plan file to write with --out/-o FILE")
+    from inspectorctl.cli.assess import _parse_tailoring
+
+    opts = PlanOptions(run_id=run, min_severity=severity, rules=tuple(rule or ()),
+                       hosts=tuple(host or ()), framework=framework, packs=tuple(pack or ()),
+                       template=template, tailoring=_parse_tailoring(set_ or []))
+    with open_store(db) as store:
+        p = make_plan(store, opts, now(), actor=_actor())
+        if preview and p.actions:
+            from inspectorctl.remediate.ansible import AnsibleExecutor
+
+            p = preview_plan(p, AnsibleExecutor(), targets_for(p, inventory))
+            records.save_plan(store, p, now())
+    write_plan(p, out)
+    render_plan(p, diffs=preview)
+    console.print(f"Plan written to {out} (digest {p.digest[:12]}); approve it with "
+                  f"`inspectorctl approve {out} --by NAME`", highlight=False, markup=False)
+
+
+@guarded
+def plan_show(
+    file: Annotated[Path, typer.Argument(help="Plan file.")],
+    diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Show preview diffs.")
+                    ] = True,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Show a plan: actions, hosts, findings, disruption, manual steps, preview diffs."""
+    p = load_plan(file)
+    if fmt is OutputFormat.json:
+        typer.echo(p.model_dump_json(indent=2))
+        return
+    render_plan(p, diffs=diff)
+    if p.digest != p.computed_digest():
+        err_console.print(f"warning: {file} was modified after it was made (its content does "
+                          "not match its digest); it will be refused", markup=False)
+
+
+# --------------------------------------------------------------------------------- approve
+
+
+def _interactive(plan_: Plan, by: str | None) -> tuple[str, list[str]]:
+    render_plan(plan_, diffs=True)
+    name = by or typer.prompt("Approver name")
+    if typer.confirm(f"Approve all {len(plan_.actions)} action(s)?", default=False):
+        return name, [a.id for a in plan_.actions]
+    chosen = []
+    for a in plan_.actions:
+        q = (f"Approve {a.id}: {a.playbook} on {', '.join(a.hosts)} ({len(a.findings)} "
+             f"finding(s), {a.severity.value}, disruption {a.disruption.value})?")
+        if typer.confirm(q, default=False):
+            chosen.append(a.id)
+    return name, chosen
+
+
+@guarded
+def approve(
+    file: Annotated[Path, typer.Argument(help="Plan file.")],
+    by: Annotated[str | None, typer.Option("--by", help="Approver's name.")] = None,
+    comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
+    action: Annotated[list[str] | None, typer.Option(
+        "--action", help="Approve only this action (repeatable) [default: all].")] = None,
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="Approval policy (YAML): with --by, how many people each action "
+        "needs; alone, approve what it allows automatically.")] = None,
+    ttl: Annotated[str | None, typer.Option(
+        "--ttl", help="How long this approval lasts [default: the policy's, else 24h].")
+    ] = None,
+    interactive: Annotated[bool, typer.Option(
+        "--interactive", help="Review and approve action by action (default in a terminal "
+        "without --by or --policy).")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Approve a plan (or some of its actions), bound to its digest, with an expiry."""
+    p = load_plan(file)
+    pol: Policy | None = load_policy(policy) if policy is not None else None
+    life: timedelta | None = None
+    if ttl is not None:
+        try:
+            life = parse_duration(ttl)
+        except ValueError as e:
+            raise InputError(f"--ttl: {e}") from e
+    t = now()
+    with open_store(db) as store:
+        if pol is not None and by is None and not interactive:
+            res = approve_with_policy(store, p, pol, t, comment=comment)
+            for a in res.approvals:
+                console.print(f"Approved by {a.approver}: {', '.join(a.action_ids)} (expires "
+                              f"{a.expires_at.isoformat(timespec='seconds')})",
+                              highlight=False, markup=False)
+            if not res.auto_ids:
+                console.print("The policy approves no action of this plan automatically.",
+                              highlight=False)
+            for d in res.needs_people:
+                why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
+                console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
+                              highlight=False, markup=False)
+            return
+        if interactive or (by is None and sys.stdin.isatty()):
+            name, ids = _interactive(p, by)
+            if not ids:
+                console.print("Nothing approved.")
+                return
+        elif by is None:
+            raise InputError("approve: give --by NAME (or --policy FILE, or run it in a "
+                             "terminal to approve interactively)")
+        else:
+            name, ids = by, list(action or [])
+        a = approve_by(store, p, name, t, action_ids=ids, comment=comment, policy=pol,
+                       ttl=life)
+    console.print(f"Approved by {a.approver}: {len(a.action_ids)} of {len(p.actions)} "
+                  f"action(s) of plan {p.plan_id} (digest {p.digest[:12]}), expires "
+                  f"{a.expires_at.isoformat(timespec='seconds')}", highlight=False,
+                  markup=False)
+
+
+# --------------------------------------------------------------------------------- apply
+
+
+def _rollout_options(batch_size: str | None, canary: int, max_errors: str, resume: bool,
+                     require_all: bool) -> RolloutOptions:
+    return RolloutOptions(
+        batch_size=CountOrPercent.parse(batch_size, "--batch-size") if batch_size else None,
+        canary=canary, max_errors=CountOrPercent.parse(max_errors, "--max-errors"),
+        resume=resume, require_all=require_all)
+
+
+BatchOpt = Annotated[str | None, typer.Option(
+    "--batch-size", help="Hosts per batch: N or P% [default: all after the canary].")]
+CanaryOpt = Annotated[int, typer.Option("--canary", min=0, help="Hosts to run alone first.")]
+MaxErrOpt = Annotated[str, typer.Option(
+    "--max-errors", help="Stop when more hosts than this fail: N or P%.")]
+
+
+def _apply_and_verify(store: Store, p: Plan, targets_inv: Path | None, ro: RolloutOptions,
+                      actor: str, pol: Policy | None, verify: bool, command: str) -> int:
+    from inspectorctl.remediate.ansible import AnsibleExecutor
+
+    targets = targets_for(p, targets_inv)
+    report = apply_plan(p, store, AnsibleExecutor(), targets, ro, actor=actor, policy=pol,
+                        progress=_print_event, command=command)
+    _render_apply(report)
+    code = 0 if report.complete and not report.stopped else EXIT_FAILED
+    if verify:
+        vr = verify_apply(p, report.entries, store, targets, apply_run_id=report.run_id,
+                          actor=actor, now=now())
+        _render_verify(vr)
+        if not vr.all_fixed:
+            code = EXIT_FAILED
+    return code
+
+
+@guarded
+def apply(
+    file: Annotated[Path, typer.Argument(help="Approved plan file.")],
+    batch_size: BatchOpt = None,
+    canary: CanaryOpt = 0,
+    max_errors: MaxErrOpt = "0",
+    resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted or stopped "
+                                         "apply of this plan.")] = False,
+    require_all: Annotated[bool, typer.Option(
+        "--require-all", help="Refuse unless every action is approved.")] = False,
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="Approval policy: enforce its approver counts.")] = None,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify",
+                                         help="Re-assess touched hosts and rules.")] = True,
+    inventory: Annotated[Path | None, typer.Option(
+        "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who runs it (audit log) "
+                                           "[default: the login name].")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Apply the approved actions of a plan (canary, batches, threshold), then re-assess."""
+    p = load_plan(file)
+    ro = _rollout_options(batch_size, canary, max_errors, resume, require_all)
+    pol = load_policy(policy) if policy is not None else None
+    with open_store(db) as store:
+        code = _apply_and_verify(store, p, inventory, ro, _actor(by), pol, verify, "apply")
+    raise typer.Exit(code)
+
+
+@guarded
+def rollback(
+    run: Annotated[str, typer.Argument(help="The apply run to roll back.")],
+    by: Annotated[list[str] | None, typer.Option(
+        "--by", help="Who approves the rollback (repeatable when the policy needs more).")
+    ] = None,
+    comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="Approval policy: enforce its approver counts.")] = None,
+    inventory: Annotated[Path | None, typer.Option(
+        "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Restore the files an apply run backed up, on the hosts it changed.
+
+    A rollback changes hosts, so it is a plan too (one ``_rollback`` action) and passes the same
+    gate: the people named by --by approve it (recorded, signed), then it is applied.
+    """
+    if not by:
+        raise InputError("rollback: a rollback changes hosts and needs an approver: give "
+                         "--by NAME")
+    pol = load_policy(policy) if policy is not None else None
+    t = now()
+    with open_store(db) as store:
+        p = rollback_plan(store, run, t)
+        for name in by:
+            approve_by(store, p, name, t, comment=comment, policy=pol)
+        from inspectorctl.remediate.ansible import AnsibleExecutor
+
+        report = apply_plan(p, store, AnsibleExecutor(), targets_for(p, inventory),
+                            RolloutOptions(), actor=by[0], policy=pol, progress=_print_event,
+                            command="rollback")
+    _render_apply(report)
+    raise typer.Exit(0 if report.complete else EXIT_FAILED)
+
+
+@guarded
+def journal(
+    run: Annotated[str, typer.Argument(help="Apply or rollback run id.")],
+    fmt: FormatOpt = OutputFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """Show the journal of an apply: every host x action with its state."""
+    with open_store(db) as store:
+        r = records.apply_run(store, run)
+        if r is None:
+            raise InputError(f"no apply run {run!r} in {store.path}")
+        rows = records.journal(store, run)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps({"run": r.model_dump(mode="json"),
+                               "journal": [e.model_dump(mode="json") for e in rows]}, indent=2))
+        return
+    console.print(f"Run {r.id} ({r.kind} of plan {r.plan_id}): {r.status}", highlight=False,
+                  markup=False)
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("Phase", "Action", "Playbook", "Host", "State", "Tries", "Message"):
+        t.add_column(col, overflow="fold")
+    for e in rows:
+        t.add_row(e.phase, e.action_id, e.playbook, e.host, e.state.value, str(e.attempts),
+                  e.message)
+    console.print(t)
+
+
+@guarded
+def audit_list(
+    plan_file: Annotated[Path | None, typer.Option("--plan", help="Only this plan's entries."
+                                                   )] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Only this run's entries.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Last N.")] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """List the audit log (approvals, refusals, applies, rollbacks); checks its chain."""
+    digest = load_plan(plan_file).digest if plan_file else None
+    with open_store(db) as store:
+        rows = audit_mod.entries(store, plan_digest=digest, run_id=run, limit=limit)
+        broken = audit_mod.verify_chain(store)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([e.model_dump(mode="json") for e in rows], indent=2))
+    else:
+        for e in rows:
+            what = e.detail.get("message") or e.detail.get("status") or ""
+            if e.event.value == "approve":
+                acts = ", ".join(e.detail.get("actions", []))
+                what = f"{acts} until {e.detail.get('expires_at')}"
+            first = str(what).splitlines()[0] if what else ""
+            console.print(f"{e.seq:>4} {e.at.isoformat(timespec='seconds')} {e.event.value:<14} "
+                          f"{e.actor:<16} {e.plan_id or '-'} {e.run_id or '-'} {first}".rstrip(),
+                          highlight=False, markup=False)
+    if broken:
+        abort(f"the audit log in {store.path} is not intact: {broken}", EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------------- remediate
+
+
+@guarded
+def remediate(
+    policy: Annotated[Path, typer.Option("--policy", help="Approval policy (YAML).")],
+    template: Annotated[Path | None, typer.Option("--template", "-t",
+                                                  help="Assessment template.")] = None,
+    inventory: Annotated[Path | None, typer.Option("--inventory", "-i", help="Inventory.")
+                         ] = None,
+    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Ansible host pattern.")
+                     ] = None,
+    become: Annotated[bool | None, typer.Option("--become/--no-become", show_default=False,
+                                                help="Privilege escalation.")] = None,
+    pack: Annotated[list[str] | None, typer.Option("--pack", "-p", help="Rulepack.")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", "-r", help="Rule glob.")] = None,
+    severity: Annotated[Severity | None, typer.Option(
+        "--severity", help="Only plan findings at or above this severity.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write the plan (with what still needs people) here.")] = None,
+    batch_size: BatchOpt = None,
+    canary: CanaryOpt = 0,
+    max_errors: MaxErrOpt = "0",
+    db: DbOpt = None,
+) -> None:
+    """Unattended: assess -> plan -> policy approval -> apply what it allows -> re-assess.
+
+    Exit 0: everything fixed, nothing waits; 1: a host failed or a finding is not fixed;
+    3: refused by the gate; 4: what the policy allowed is fixed, the rest waits for people
+    (in the --out plan file).
+    """
+    from inspectorctl.assess import run_assessment
+
+    pol = load_policy(policy)
+    opts = _options(template, pack, rule, None, None, None, inventory, limit, become, None,
+                    None)
+    ro = _rollout_options(batch_size, canary, max_errors, False, False)
+    actor = f"policy:{policy.name}"
+    with open_store(db) as store:
+        result = run_assessment(opts, store)
+        console.print(f"Assessed run {result.run.id}: {result.run.counts.failed} failing "
+                      f"result(s) on {result.run.counts.hosts} host(s)", highlight=False,
+                      markup=False)
+        p = make_plan(store, PlanOptions(run_id=result.run.id, min_severity=severity,
+                                         packs=opts.packs, tailoring=dict(opts.tailoring)),
+                      now(), actor=actor)
+        if out is not None:
+            write_plan(p, out)
+        render_plan(p)
+        if not p.actions:
+            console.print("Nothing to apply.", highlight=False)
+            raise typer.Exit(0)
+        problems = check_integrity(p, store)
+        if problems:
+            abort(problems[0].message, EXIT_REFUSED)
+        res = approve_with_policy(store, p, pol, now())
+        pending = res.needs_people
+        code = 0
+        if res.auto_ids:
+            code = _apply_and_verify(store, p, None, ro, actor, pol, True, "remediate")
+        else:
+            console.print("The policy approves no action automatically; nothing applied.",
+                          highlight=False)
+        for d in pending:
+            why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
+            console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
+                          highlight=False, markup=False)
+        if pending:
+            where = f" in {out}" if out else " (give --out to keep the plan)"
+            console.print(f"{len(pending)} action(s) wait for people{where}: `inspectorctl "
+                          f"approve {out or 'PLAN'} --by NAME` then `inspectorctl apply`",
+                          highlight=False, markup=False)
+    if code == 0 and pending:
+        code = EXIT_PENDING
+    raise typer.Exit(code)
+
+
+__all__ = ["evaluate_policy", "register"]
