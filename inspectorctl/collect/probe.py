@@ -158,6 +158,7 @@ _NO_LINE_MATCH = frozenset(
         "/etc/master.passwd",
     }
 )
+_ACCOUNT_FILES = frozenset({"/etc/passwd", "/etc/passwd-", "/etc/group", "/etc/group-"})
 _SECRET_LINE_RE = re.compile(
     r"PRIVATE KEY|"  # PEM/OpenSSH private keys
     r"\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5|argon2[a-z]*)\$[./A-Za-z0-9$,=+-]{8,}"  # crypt(3) hashes
@@ -408,7 +409,9 @@ def parse_proc_mounts(text: str) -> List[Dict[str, Any]]:
     """``/proc/self/mounts`` (fstab(5) format): device, mountpoint, fstype, options."""
     mounts = []  # type: List[Dict[str, Any]]
     for line in text.split("\n"):
-        parts = line.split()
+        # the kernel separates fields by one space and escapes only space, tab, newline and
+        # backslash: str.split() would also split on other (Unicode) whitespace in a path
+        parts = [p for p in line.split(" ") if p]
         if len(parts) < 4 or parts[0].startswith("#"):
             continue
         mounts.append(
@@ -426,10 +429,10 @@ def parse_fstab(text: str) -> List[Dict[str, Any]]:
     """``/etc/fstab``: same field layout as /proc/mounts, with comments."""
     out = []  # type: List[Dict[str, Any]]
     for line in text.split("\n"):
-        stripped = line.strip()
+        stripped = line.strip(" \t\r")
         if not stripped or stripped.startswith("#"):
             continue
-        parts = stripped.split()
+        parts = [p for p in re.split(r"[ \t]+", stripped) if p]
         if len(parts) < 3:
             continue
         options = parts[3] if len(parts) > 3 else "defaults"
@@ -588,7 +591,7 @@ def is_listening(entry: Dict[str, Any]) -> bool:
 def parse_passwd(text: str) -> List[Dict[str, Any]]:
     """/etc/passwd entries. The password field is reduced to what it says (``x`` = shadowed)."""
     out = []  # type: List[Dict[str, Any]]
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if not line or line.startswith(("#", "+", "-")):
             continue
         parts = line.split(":")
@@ -630,7 +633,7 @@ def parse_shadow(text: str) -> Dict[str, Dict[str, Any]]:
     """/etc/shadow, reduced to derived facts: the hash field becomes ``empty``/``locked``/``set``
     and is never kept; ageing fields are integers (None when empty)."""
     out = {}  # type: Dict[str, Dict[str, Any]]
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if not line or line.startswith("#"):
             continue
         parts = line.split(":")
@@ -651,7 +654,7 @@ def parse_shadow(text: str) -> Dict[str, Dict[str, Any]]:
 
 def parse_group(text: str) -> List[Dict[str, Any]]:
     out = []  # type: List[Dict[str, Any]]
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if not line or line.startswith(("#", "+", "-")):
             continue
         parts = line.split(":")
@@ -826,6 +829,16 @@ def exec_start_binary(exec_start: str) -> Optional[str]:
     if re.match(r"^(python[0-9.]*|perl|ruby|node|java)$", base):
         return None
     return prog
+
+
+def mask_account_line(line: str) -> str:
+    """An /etc/passwd or /etc/group line with a password field that is not a placeholder
+    (``x``, ``*``, ``!``, empty) gets that field replaced: old DES hashes match no pattern."""
+    parts = line.split(":")
+    if len(parts) >= 3 and parts[1] not in ("x", "*", "!", "!!", ""):
+        parts[1] = "<withheld>"
+        return ":".join(parts)
+    return line
 
 
 def crypt_like(line: str) -> bool:
@@ -2094,9 +2107,15 @@ def _match_lines(
     except OSError as e:
         errors.append(ctx.reason(e, path))
         return None
+    if "PRIVATE KEY-----" in text:
+        errors.append("line matching refused: %s holds a private key" % path)
+        return None
+    account_db = canonical in _ACCOUNT_FILES
     matches = {p: [] for p, _ in compiled}  # type: Dict[str, List[str]]
     withheld = 0
     for line in text.splitlines():
+        if account_db:
+            line = mask_account_line(line)
         for p, rx in compiled:
             if rx.search(line):
                 if crypt_like(line):
@@ -2205,6 +2224,9 @@ def walk(
 
     stack = [root]
     while stack and not timed_out:
+        if time.monotonic() > deadline:
+            timed_out = True
+            break
         directory = stack.pop()
         try:
             it = os.scandir(directory)

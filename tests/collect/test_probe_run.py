@@ -1,0 +1,213 @@
+"""The probe as a program: on this machine's python3 (and 3.6 where present), standalone and in
+Ansible's jsonargs module mode, checked against the HostSnapshot contract and the machine."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inspectorctl.collect import probe
+from inspectorctl.collect._result import PROBE_PATH
+from inspectorctl.models.snapshot import FACT_NAMES, HostSnapshot, ProbeRequest
+from tests.collect import fakeroot
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "INSPECTORCTL_PROBE_NO_IMDS": "1"}
+
+FULL_REQUEST = ProbeRequest(
+    facts=tuple(sorted(FACT_NAMES)),
+    sysctl_keys=("net.ipv4.ip_forward", "kernel.randomize_va_space"),
+    modules=("cramfs",),
+    walks=("suid",),
+    walk_max_seconds=10,
+)
+
+
+def _python36() -> str | None:
+    candidates = ["/root/.pyenv/versions/3.6.15/bin/python3.6", shutil.which("python3.6")]
+    for candidate in candidates:
+        if not candidate or not os.access(candidate, os.X_OK):
+            continue
+        check = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check.returncode == 0 and check.stdout.strip() == "(3, 6)":
+            return candidate
+    return None
+
+
+def run_probe_program(python: str, request: Any, *args: str) -> dict[str, Any]:
+    payload = (
+        request.model_dump_json() if isinstance(request, ProbeRequest) else json.dumps(request)
+    )
+    proc = subprocess.run(
+        [python, str(PROBE_PATH), *args],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def installed_package_count() -> int:
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sum(1 for ln in out.splitlines() if len(ln) > 1 and ln[1] == "i")
+
+
+@pytest.mark.skipif(not os.access(SYSTEM_PYTHON, os.X_OK), reason="no /usr/bin/python3")
+def test_probe_on_the_system_python_matches_the_machine() -> None:
+    data = run_probe_program(SYSTEM_PYTHON, FULL_REQUEST)
+    snap = HostSnapshot.model_validate(data)
+    assert set(snap.requested) == FACT_NAMES
+    for fact in FACT_NAMES:
+        assert (getattr(snap, fact) is not None) != (fact in snap.unknown), fact
+    assert snap.host.hostname == socket.gethostname()
+    assert snap.os is not None and snap.os.kernel == os.uname().release
+    if Path("/var/lib/dpkg/status").exists():
+        assert snap.packages is not None and snap.packages.manager == "dpkg"
+        assert len(snap.packages.items) == installed_package_count()
+    assert snap.accounts is not None and any(
+        a.name == "root" and a.uid == 0 for a in snap.accounts.accounts
+    )
+    assert snap.mounts is not None and any(m.mountpoint == "/" for m in snap.mounts.mounts)
+    assert snap.sysctl is not None
+    assert (
+        snap.sysctl.runtime["net.ipv4.ip_forward"]
+        == Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+    )
+    assert snap.walks is not None and snap.walks["suid"].scanned > 1000
+    assert snap.probe_seconds > 0 and snap.fact_seconds
+    assert snap.probe_uid == os.geteuid()
+
+
+def test_probe_runs_on_python36_when_available(tmp_path: Path) -> None:
+    py36 = _python36()
+    if py36 is None:
+        pytest.skip("no python 3.6 interpreter on this machine")
+    root = fakeroot.build(tmp_path / "root")
+    request = {
+        "facts": sorted(FACT_NAMES),
+        "walks": ["suid", "world_writable"],
+        "files": [{"path": "/etc/passwd", "sha256": True, "patterns": ["^root"]}],
+    }
+    data = run_probe_program(py36, request, "--root", str(root))
+    snap = HostSnapshot.model_validate(data)
+    assert snap.accounts is not None and snap.walks is not None
+    # and the real root as well (subprocesses, /proc, threads)
+    HostSnapshot.model_validate(run_probe_program(py36, {"facts": sorted(FACT_NAMES - {"walks"})}))
+
+
+def test_probe_source_is_python36_syntax() -> None:
+    source = PROBE_PATH.read_text()
+    tree = ast.parse(source, feature_version=(3, 6))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.module not in ("__future__", "dataclasses"), node.module
+        if isinstance(node, ast.Call):
+            kwargs = {k.arg for k in node.keywords}
+            assert not kwargs & {"capture_output", "text"}, kwargs  # 3.7+ subprocess arguments
+        assert not isinstance(node, ast.NamedExpr)
+
+
+def test_no_password_hash_in_output(tmp_path: Path) -> None:
+    root = fakeroot.build(tmp_path / "root")
+    request = {
+        "facts": sorted(FACT_NAMES),
+        "files": [
+            {"path": "/etc/shadow", "sha256": True, "patterns": [".*", "root"]},
+            {"path": "/etc/passwd", "patterns": [".*"]},
+            {"path": "/etc/backup-of-shadow.txt", "patterns": [".*"]},
+            {"path": "/etc/ssh/ssh_host_ed25519_key", "patterns": [".*"]},
+        ],
+        "walks": ["world_writable"],
+    }
+    raw = json.dumps(run_probe_program(SYSTEM_PYTHON, request, "--root", str(root)))
+    for secret in fakeroot.SECRET_HASHES:
+        assert secret not in raw
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in raw
+    assert not re.search(r"\$(1|5|6|y|2[aby])\$", raw)
+
+
+def test_ansible_module_mode() -> None:
+    """What Ansible does with a jsonargs module: substitute the marker, pipe the source to the
+    interpreter's stdin (pipelining). The probe must answer with a module result."""
+    source = PROBE_PATH.read_text()
+    marker = "<<INCLUDE_ANSIBLE_" + "MODULE_JSON_ARGS>>"
+    assert source.count(marker) == 1
+    for other in (
+        "<<INCLUDE_ANSIBLE_MODULE_COMPLEX_ARGS>>",
+        "<<ANSIBLE_VERSION>>",
+        "<<SELINUX_SPECIAL_FILESYSTEMS>>",
+        "syslog.LOG_USER",
+        "#<<INCLUDE_ANSIBLE_MODULE_COMMON>>",
+    ):
+        assert other not in source
+    assert not re.search(r"(from|import) +ansible(_collections)?[. ]", source)
+    request = {"facts": ["os", "login_defs"]}
+    args = {
+        "request_b64": base64.b64encode(json.dumps(request).encode()).decode(),
+        "_ansible_check_mode": False,
+        "_ansible_remote_tmp": "~/.ansible/tmp",
+        "_ansible_selinux_special_fs": ["fuse", "nfs"],
+        "weird": 'quotes " \' """ and \\ backslashes \\',
+    }
+    module = source.replace(marker, json.dumps(args))
+    proc = subprocess.run(
+        [SYSTEM_PYTHON], input=module, capture_output=True, text=True, env=ENV, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["changed"] is False
+    HostSnapshot.model_validate(result["snapshot"])
+    bad = source.replace(marker, json.dumps({"nothing": 1}))
+    proc = subprocess.run(
+        [SYSTEM_PYTHON], input=bad, capture_output=True, text=True, env=ENV, check=False
+    )
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["failed"] is True
+
+
+def test_standalone_usage_errors() -> None:
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, str(PROBE_PATH), "--bogus"],
+        input="{}",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and "usage" in proc.stderr
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, str(PROBE_PATH)],
+        input="not json",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and "not JSON" in proc.stderr
+
+
+def test_probe_importable_module_matches_file() -> None:
+    assert Path(probe.__file__).resolve() == PROBE_PATH
