@@ -1,0 +1,111 @@
+"""The planner: grouping, parameters, manual steps, skipped findings, digests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inspectorctl.models.common import Severity, Status
+from inspectorctl.models.plan import Plan, SkipReason
+from inspectorctl.remediate.plans import load_plan, write_plan
+from inspectorctl.store.db import Store
+from tests.remediate.helpers import plan_from_store, record, result
+
+
+def _store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "f.db")
+
+
+def test_hosts_with_identical_items_share_an_action(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    rid = record(store, [result(r, h) for h in ("web-1", "web-2", "db-1")
+                         for r in ("ssh-root", "ssh-tries")]
+                 + [result("fwd", "web-1")])
+    plan = plan_from_store(store, rid)
+    by_pb = {(a.playbook, tuple(a.hosts)): a for a in plan.actions}
+    ssh = by_pb[("sshd_config", ("db-1", "web-1", "web-2"))]
+    # per host the merged item list of its rules, parameters resolved from tailoring
+    assert ssh.items == [{"option": "MaxAuthTries", "value": 4},
+                         {"option": "PermitRootLogin", "value": "no"}]
+    assert [(f.host, f.rule_id) for f in ssh.findings] == [
+        ("db-1", "ssh-root"), ("db-1", "ssh-tries"), ("web-1", "ssh-root"),
+        ("web-1", "ssh-tries"), ("web-2", "ssh-root"), ("web-2", "ssh-tries")]
+    assert ssh.severity is Severity.HIGH  # max of its findings
+    assert ssh.disruption.value == "service_reload" and ssh.reversible
+    fwd = by_pb[("sysctl", ("web-1",))]
+    assert fwd.items == [{"key": "net.ipv4.ip_forward", "value": 0}]
+    assert len(plan.actions) == 2
+    # actions sorted by severity first
+    assert [a.playbook for a in plan.actions] == ["sshd_config", "sysctl"]
+
+
+def test_different_parameters_split_hosts(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    rid = record(store, [result("ssh-root", "a"), result("ssh-root", "b"),
+                         result("ssh-tries", "b")])
+    plan = plan_from_store(store, rid)
+    assert sorted((a.hosts, len(a.items)) for a in plan.actions) == [(["a"], 1), (["b"], 2)]
+    assert len({a.id for a in plan.actions}) == 2
+
+
+def test_tailoring_changes_items_and_action_id(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    rid = record(store, [result("ssh-tries", "a")])
+    p4 = plan_from_store(store, rid)
+    p6 = plan_from_store(store, rid, values={"max_tries": 6})
+    assert p4.actions[0].items == [{"option": "MaxAuthTries", "value": 4}]
+    assert p6.actions[0].items == [{"option": "MaxAuthTries", "value": 6}]
+    assert p4.actions[0].id != p6.actions[0].id
+    assert p4.digest != p6.digest
+
+
+def test_manual_steps_and_skipped(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    rid = record(store, [
+        result("part-tmp", "a"), result("part-tmp", "b"),
+        result("fwd", "a", Status.ERROR), result("no-fix", "a"), result("ssm-only", "a"),
+        result("gone-pb", "a"),
+    ])
+    plan = plan_from_store(store, rid)
+    assert plan.actions == []
+    (step,) = plan.manual_steps
+    assert (step.rule_id, step.hosts, step.text) == ("part-tmp", ["a", "b"],
+                                                     "Put /tmp on its own partition.")
+    assert {(s.rule_id, s.reason) for s in plan.skipped} == {
+        ("fwd", SkipReason.NOT_FAILING), ("no-fix", SkipReason.NO_REMEDIATION),
+        ("ssm-only", SkipReason.SSM_ONLY), ("gone-pb", SkipReason.UNKNOWN_PLAYBOOK)}
+    err = next(s for s in plan.skipped if s.rule_id == "fwd")
+    assert err.detail.startswith("status ERROR: cannot read")
+
+
+def test_digest_covers_content_and_survives_the_file(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    rid = record(store, [result("ssh-root", "a"), result("fwd", "b")])
+    plan = plan_from_store(store, rid)
+    assert plan.digest == plan.computed_digest()
+    f = tmp_path / "plan.json"
+    write_plan(plan, f)
+    again = load_plan(f)
+    assert again == plan and again.computed_digest() == plan.digest
+    doc = json.loads(f.read_text())
+    assert "db" not in json.dumps(doc["source"]) and doc["version"] == 1
+    assert set(doc["actions"][0]) >= {"id", "playbook", "playbook_digest", "hosts", "items",
+                                      "findings", "severity", "disruption", "privilege",
+                                      "reversible", "check_mode_supported"}
+    # any edit changes the digest
+    doc["actions"][0]["hosts"] = ["a", "evil"]
+    assert Plan.model_validate(doc).computed_digest() != plan.digest
+
+
+def test_stable_ids_and_findings_digest(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    rid = record(store, [result("ssh-root", "a")])
+    p1 = plan_from_store(store, rid, plan_id="p-1")
+    p2 = plan_from_store(store, rid, plan_id="p-2")
+    assert p1.actions[0].id == p2.actions[0].id
+    assert p1.findings_digest == p2.findings_digest
+    rid2 = record(store, [result("ssh-root", "a", found="other")], at=p1.created_at.replace(
+        hour=4))
+    p3 = plan_from_store(store, rid2)
+    assert p3.findings_digest != p1.findings_digest  # evidence is part of it
+    assert p3.actions[0].findings[0].evidence_digest != p1.actions[0].findings[0].evidence_digest

@@ -1,0 +1,229 @@
+"""Rollout logic with a fake executor: gate first, canary, batches, threshold, journal, resume.
+
+Everything that touches real hosts is proven end to end on the lab (tests/e2e).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from inspectorctl.collect.interface import Targets
+from inspectorctl.models.plan import JournalState, Plan
+from inspectorctl.remediate import records
+from inspectorctl.remediate.approval import ApprovalRefused, approve_by
+from inspectorctl.remediate.interface import (
+    ExecProgress,
+    ExecRequest,
+    ExecResult,
+    ExecutorError,
+    HostOutcome,
+    HostStatus,
+)
+from inspectorctl.remediate.rollout import (
+    CountOrPercent,
+    RolloutOptions,
+    apply_plan,
+    phases,
+)
+from inspectorctl.store.db import Store
+from tests.remediate.helpers import T0, fake_catalog, later, plan_from_store, record, result
+
+__all__ = ["fake_catalog"]
+
+pytestmark = pytest.mark.usefixtures("fake_catalog")
+
+TARGETS = Targets(inventory=Path("/nonexistent/inventory.yml"))
+
+
+class FakeExecutor:
+    """Implements the Executor protocol; hosts in ``fail``/``down`` fail/are unreachable."""
+
+    name = "fake"
+
+    def __init__(self, fail: frozenset[str] | set[str] = frozenset(),
+                 down: frozenset[str] | set[str] = frozenset(),
+                 interrupt_on: str | None = None, raise_on: str | None = None) -> None:
+        self.fail, self.down = set(fail), set(down)
+        self.calls: list[tuple[str, list[str], str]] = []
+        self.interrupt_on = interrupt_on
+        self.raise_on = raise_on
+        self.changed: set[tuple[str, str]] = set()
+
+    def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
+        self.calls.append((request.playbook, list(request.hosts), request.run_id))
+        if self.interrupt_on in request.hosts:
+            raise KeyboardInterrupt
+        if self.raise_on in request.hosts:
+            raise ExecutorError("ansible-playbook not found")
+        out = {}
+        for h in request.hosts:
+            if h in self.down:
+                st = HostStatus.UNREACHABLE
+            elif h in self.fail:
+                st = HostStatus.FAILED
+            elif (request.playbook, h) in self.changed:
+                st = HostStatus.OK  # idempotent: the second time nothing changes
+            else:
+                st = HostStatus.CHANGED
+                self.changed.add((request.playbook, h))
+            out[h] = HostOutcome(host=h, status=st, stats={"changed": int(st == "changed")},
+                                 message="boom" if st == HostStatus.FAILED else "")
+        return ExecResult(status="successful", rc=0, hosts=out, seconds=0.01)
+
+
+HOSTS = tuple(f"h{i:02d}" for i in range(1, 11))
+
+
+def _approved(tmp_path: Path, hosts: tuple[str, ...] = HOSTS,
+              rules: tuple[str, ...] = ("ssh-root", "fwd")) -> tuple[Store, Plan]:
+    store = Store(tmp_path / "f.db")
+    rid = record(store, [result(r, h) for h in hosts for r in rules])
+    plan = plan_from_store(store, rid)
+    approve_by(store, plan, "alice", T0)
+    return store, plan
+
+
+def _clock() -> datetime:
+    return later(1)
+
+
+def _apply(store: Store, plan: Plan, ex: FakeExecutor, **kw: object):  # type: ignore[no-untyped-def]
+    return apply_plan(plan, store, ex, TARGETS, RolloutOptions.model_validate(kw),
+                      actor="alice", clock=_clock)
+
+
+def test_phases() -> None:
+    assert phases(["a", "b", "c", "d", "e"], 1, CountOrPercent(value=2)) == [
+        ("canary", ["a"]), ("batch 1", ["b", "c"]), ("batch 2", ["d", "e"])]
+    assert phases(["a", "b", "c", "d"], 0, None) == [("batch 1", ["a", "b", "c", "d"])]
+    assert phases(list("abcdefgh"), 2, CountOrPercent(value=25, percent=True)) == [
+        ("canary", ["a", "b"]), ("batch 1", ["c", "d"]), ("batch 2", ["e", "f"]),
+        ("batch 3", ["g", "h"])]
+    assert CountOrPercent.parse("25%", "--x") == CountOrPercent(value=25, percent=True)
+    assert CountOrPercent(value=10, percent=True).of(25) == 2
+
+
+def test_unapproved_plan_runs_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "f.db")
+    rid = record(store, [result("ssh-root", "h01")])
+    plan = plan_from_store(store, rid)
+    ex = FakeExecutor()
+    with pytest.raises(ApprovalRefused) as e:
+        _apply(store, plan, ex)
+    assert e.value.exit_code == 3
+    assert ex.calls == []
+    assert records.apply_runs(store) == []
+
+
+def test_canary_then_batches_journal(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path)
+    ex = FakeExecutor()
+    rep = _apply(store, plan, ex, canary=1, batch_size=CountOrPercent(value=50, percent=True))
+    assert rep.complete and not rep.stopped
+    # canary h01 alone (both actions), then batches of 5 hosts
+    assert [(pb, hosts) for pb, hosts, _ in ex.calls] == [
+        ("sshd_config", ["h01"]), ("sysctl", ["h01"]),
+        ("sshd_config", list(HOSTS[1:6])), ("sysctl", list(HOSTS[1:6])),
+        ("sshd_config", list(HOSTS[6:])), ("sysctl", list(HOSTS[6:]))]
+    assert {rid for _, _, rid in ex.calls} == {rep.run_id}  # backups land under the run id
+    rows = records.journal(store, rep.run_id)
+    assert len(rows) == 20 and all(r.state is JournalState.CHANGED for r in rows)
+    assert {r.phase for r in rows if r.host == "h01"} == {"canary"}
+    assert all(r.attempts == 1 and r.started_at and r.ended_at for r in rows)
+    assert all(r.ansible_seconds == 0.01 and r.overhead_seconds is not None for r in rows)
+    assert records.apply_run(store, rep.run_id).status == "completed"  # type: ignore[union-attr]
+    # a second apply of the same plan: everything ok, nothing changed
+    rep2 = _apply(store, plan, ex)
+    assert {e.state for e in rep2.entries} == {JournalState.OK}
+
+
+def test_threshold_stops_and_resume_finishes(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path, hosts=("h01", "h02", "h03", "h04"))
+    ex = FakeExecutor(down={"h02"})
+    rep = _apply(store, plan, ex, canary=1, batch_size=CountOrPercent(value=1))
+    assert rep.stopped
+    states = {(e.host, e.playbook): e.state for e in rep.entries}
+    assert states == {
+        ("h01", "sshd_config"): JournalState.CHANGED, ("h01", "sysctl"): JournalState.CHANGED,
+        ("h02", "sshd_config"): JournalState.UNREACHABLE,
+        ("h02", "sysctl"): JournalState.SKIPPED_THRESHOLD,
+        ("h03", "sshd_config"): JournalState.SKIPPED_THRESHOLD,
+        ("h03", "sysctl"): JournalState.SKIPPED_THRESHOLD,
+        ("h04", "sshd_config"): JournalState.SKIPPED_THRESHOLD,
+        ("h04", "sysctl"): JournalState.SKIPPED_THRESHOLD,
+    }
+    assert rep.hosts_in(JournalState.CHANGED) == ["h01"]
+    assert rep.stop_reason == ("stopped: 1 host(s) failed (h02), more than --max-errors 0 "
+                               "allows")
+    assert records.apply_run(store, rep.run_id).status == "stopped"  # type: ignore[union-attr]
+    # the host comes back; --resume runs exactly what remains
+    ex.down.clear()
+    ex.calls.clear()
+    rep2 = _apply(store, plan, ex, resume=True)
+    assert rep2.run_id == rep.run_id and rep2.resumed and rep2.complete
+    assert sorted((pb, tuple(h)) for pb, h, _ in ex.calls) == [
+        ("sshd_config", ("h02",)), ("sshd_config", ("h03",)), ("sshd_config", ("h04",)),
+        ("sysctl", ("h02",)), ("sysctl", ("h03",)), ("sysctl", ("h04",))]
+    with pytest.raises(Exception, match="nothing to resume"):
+        _apply(store, plan, ex, resume=True)
+
+
+def test_max_errors_count_and_percent(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path, rules=("fwd",))
+    ex = FakeExecutor(fail={"h01", "h02"})
+    rep = _apply(store, plan, ex, batch_size=CountOrPercent(value=2),
+                 max_errors=CountOrPercent(value=2))
+    assert not rep.stopped and len(rep.failed) == 2 and not rep.complete
+    assert records.apply_run(store, rep.run_id).status == "failed"  # type: ignore[union-attr]
+    store2, plan2 = _approved(tmp_path / "b", rules=("fwd",))
+    ex2 = FakeExecutor(fail={"h01", "h02", "h03"})
+    rep2 = _apply(store2, plan2, ex2, batch_size=CountOrPercent(value=2),
+                  max_errors=CountOrPercent(value=20, percent=True))  # 2 of 10 hosts
+    assert rep2.stopped
+    assert rep2.hosts_in(JournalState.FAILED) == ["h01", "h02", "h03"]
+    assert rep2.hosts_in(JournalState.CHANGED) == ["h04"]
+    assert len(rep2.hosts_in(JournalState.SKIPPED_THRESHOLD)) == 6
+
+
+def test_interrupt_leaves_running_rows_and_resume_reruns_them(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path, hosts=("h01", "h02", "h03"), rules=("fwd",))
+    ex = FakeExecutor(interrupt_on="h02")
+    with pytest.raises(KeyboardInterrupt):
+        _apply(store, plan, ex, batch_size=CountOrPercent(value=1))
+    (run,) = records.apply_runs(store)
+    assert run.status == "interrupted"
+    states = {e.host: e.state for e in records.journal(store, run.id)}
+    assert states == {"h01": JournalState.CHANGED, "h02": JournalState.RUNNING,
+                      "h03": JournalState.PENDING}
+    ex.interrupt_on = None
+    ex.calls.clear()
+    rep = _apply(store, plan, ex, resume=True)
+    assert [h for _, h, _ in ex.calls] == [["h02"], ["h03"]]
+    assert rep.complete
+    h2 = next(e for e in rep.entries if e.host == "h02")
+    assert h2.attempts == 2
+
+
+def test_only_approved_actions_run(tmp_path: Path) -> None:
+    store = Store(tmp_path / "f.db")
+    rid = record(store, [result(r, "h01") for r in ("ssh-root", "fwd")])
+    plan = plan_from_store(store, rid)
+    ssh = next(a for a in plan.actions if a.playbook == "sshd_config")
+    approve_by(store, plan, "alice", T0, action_ids=[ssh.id])
+    ex = FakeExecutor()
+    rep = _apply(store, plan, ex)
+    assert [pb for pb, _, _ in ex.calls] == ["sshd_config"]
+    assert rep.applied_actions == [ssh.id] and len(rep.not_approved) == 1
+    with pytest.raises(ApprovalRefused, match="--require-all: 1 of 2 actions"):
+        _apply(store, plan, ex, require_all=True)
+
+
+def test_executor_error_fails_the_hosts(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path, hosts=("h01", "h02"), rules=("fwd",))
+    rep = _apply(store, plan, FakeExecutor(raise_on="h01"))
+    assert {e.host: (e.state, e.message) for e in rep.entries} == {
+        "h01": (JournalState.FAILED, "ansible-playbook not found"),
+        "h02": (JournalState.FAILED, "ansible-playbook not found")}
