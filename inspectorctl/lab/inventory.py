@@ -10,6 +10,7 @@ keeps ssh from creating ``~/.ssh`` on the machine.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ def ssh_options(
 
     ``control_dir`` None: no connection sharing (``ControlPath=none``).
     """
-    control = "none" if control_dir is None else str(control_dir / record.name)
+    control = "none" if control_dir is None else str(control_dir / control_socket_name(record.name))
     proxy = f"{ip} netns exec {record.netns} {nc} 127.0.0.1 22"
     return [
         "-F",
@@ -54,6 +55,12 @@ def ssh_options(
         "-o",
         f"ControlPath={control}",
     ]
+
+
+def control_socket_name(host: str) -> str:
+    """A short, per-host socket name: a Unix socket path is limited to 107 bytes, and ssh
+    appends 17 characters to it while it creates the socket."""
+    return hashlib.sha256(host.encode()).hexdigest()[:10]
 
 
 def group_name(profile: str) -> str:

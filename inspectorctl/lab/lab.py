@@ -70,6 +70,8 @@ DEFAULT_STATE_DIR = Path("/var/lib/inspectorctl/lab")
 DEFAULT_NETNS_PREFIX = "ictl-"
 NETNS_DIR = Path("/run/netns")
 MAX_HOSTS_PER_CALL = 64
+#: cp/ + 10 characters + the 17 that ssh appends must fit a Unix socket path (107 bytes)
+MAX_STATE_DIR_LENGTH = 75
 
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_ENV = {
@@ -254,10 +256,10 @@ class Lab:
                 f"state dir {self.state_dir}: a path with commas, colons, backslashes or "
                 "spaces cannot be used for overlay mounts"
             )
-        if len(str(self.state_dir)) > 60:
+        if len(str(self.state_dir)) > MAX_STATE_DIR_LENGTH:
             raise LabInputError(
-                f"state dir {self.state_dir}: longer than 60 characters (ssh control sockets "
-                "under it would exceed the length a Unix socket path may have)"
+                f"state dir {self.state_dir}: longer than {MAX_STATE_DIR_LENGTH} characters "
+                "(ssh control sockets under it would exceed the length of a Unix socket path)"
             )
         if netns_prefix is not None and not re.fullmatch(NETNS_PREFIX_PATTERN, netns_prefix):
             raise LabInputError(
@@ -460,6 +462,7 @@ class Lab:
 
     def stop(self, host: str) -> LabHost:
         """Kill every process of ``host``: it becomes unreachable; its files and network stay."""
+        self._record(host)
         tools = self._require(selftest=False)
         with self._locked():
             record = self._record(host)
@@ -475,6 +478,7 @@ class Lab:
 
     def start(self, host: str) -> LabHost:
         """Boot ``host`` again on its own upper dir (its files as they were); waits for SSH."""
+        self._record(host)
         tools = self._require()
         with self._locked():
             record = self._record(host)
@@ -554,6 +558,33 @@ class Lab:
             processes_killed=killed,
             state_dir_removed=removed,
         )
+
+    def leftovers(self) -> list[str]:
+        """What of this lab is still on the machine, one description per item.
+
+        Empty after ``down()``: no network namespace with the lab's prefix, no host init, no
+        process anywhere that still has one of the lab's overlays mounted, no state dir.
+        """
+        prefix = self.netns_prefix
+        found: list[str] = []
+        if NETNS_DIR.is_dir():
+            found += [
+                f"network namespace {n}"
+                for n in sorted(os.listdir(NETNS_DIR))
+                if n.startswith(prefix)
+            ]
+        found += [f"host init process {pid}" for pid in sorted(self._orphan_inits(prefix))]
+        marker = f"upperdir={self.state_dir}/"
+        for pid in _all_pids():
+            try:
+                text = Path(f"/proc/{pid}/mountinfo").read_text()
+            except OSError:
+                continue
+            if marker in text:
+                found.append(f"overlay mount of the lab in the mount namespace of process {pid}")
+        if self.state_dir.exists():
+            found.append(f"state dir {self.state_dir}")
+        return found
 
     # -- hosts ----------------------------------------------------------------------------------
 
