@@ -1,4 +1,9 @@
-"""The ``expression`` check kind: Jinja2 expressions in a sandbox, over snapshot data."""
+"""The ``expression`` check kind: Jinja2 expressions in a sandbox, over snapshot data.
+
+Names: the snapshot's facts as plain data (``sshd``, ``packages`` ...; use ``packages['items']``,
+since ``packages.items`` is the dict method), ``host``, ``vars`` (tailoring values) and
+``fail(reason)``, which makes the rule ERROR with that reason when the data cannot decide.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +41,18 @@ class _Env(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+class ExpressionFailed(Exception):
+    """Raised by ``fail(reason)`` inside an expression: the rule is ERROR with that reason."""
+
+
+def _fail(reason: object) -> None:
+    raise ExpressionFailed(str(reason))
+
+
 _ENV = _Env(undefined=StrictUndefined, autoescape=False)
+#: ``fail('reason')`` lets an expression say it cannot decide, e.g.
+#: ``sshd.error is none or fail('sshd -T failed: ' ~ sshd.error)``
+_ENV.globals["fail"] = _fail
 
 
 class ExpressionError(InputError):
@@ -66,6 +82,8 @@ def evaluate_expression(expr: str, scope: dict[str, Any]) -> Any:
             # that raises only when used; use it here so the reason is reported
             bool(value)
         return value
+    except ExpressionFailed as e:
+        raise ExpressionRuntimeError(str(e)) from e
     except Exception as e:  # whatever a rule's expression does wrong is an ERROR
         raise ExpressionRuntimeError(f"expression {expr!r} failed: {e}") from e
 
