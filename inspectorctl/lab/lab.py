@@ -270,6 +270,7 @@ class Lab:
         self._search_path = search_path
         self._tools: Tools | None = None
         self._selftested = False
+        self._created_parents: list[str] = []
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -549,6 +550,9 @@ class Lab:
                 removed = True
             if lab is not None:
                 self._remove_run_netns(lab)
+                for parent in lab.created_parents:  # deepest first, only if left empty
+                    with contextlib.suppress(OSError):
+                        os.rmdir(parent)
         orphans = tuple(
             sorted(n for n in namespaces if n not in {r.netns for r in records.values()})
         )
@@ -976,6 +980,7 @@ class Lab:
             created_at=_now(),
             run_netns_existed=NETNS_DIR.is_dir(),
             run_netns_was_mount=_is_mountpoint(NETNS_DIR),
+            created_parents=tuple(self._created_parents),
         )
         self.hosts_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.control_dir.mkdir(exist_ok=True, mode=0o700)
@@ -1077,7 +1082,9 @@ class Lab:
             if not create:
                 yield
                 return
+            missing = [p for p in (self.state_dir, *self.state_dir.parents) if not p.exists()]
             self.state_dir.mkdir(parents=True, mode=0o700)
+            self._created_parents = [str(p) for p in missing[1:]]
         fd = os.open(self.state_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -75,6 +75,8 @@ class LabRecord(Frozen):
     #: once no namespace is left in it)
     run_netns_existed: bool = True
     run_netns_was_mount: bool = True
+    #: folders above the state dir that the lab created (removed with it when left empty)
+    created_parents: tuple[str, ...] = ()
 
 
 class TeardownReport(Frozen):
