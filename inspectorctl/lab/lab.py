@@ -301,7 +301,10 @@ class Lab:
 
     @property
     def netns_prefix(self) -> str:
-        record = self._load_lab()
+        try:
+            record = self._load_lab()
+        except LabError:  # unreadable lab.json: what the caller said, so down can still clean
+            record = None
         if record is not None:
             return record.netns_prefix
         return self._prefix_arg or DEFAULT_NETNS_PREFIX
@@ -516,7 +519,10 @@ class Lab:
         prefix = self.netns_prefix
         with self._locked():
             records = self._records()
-            lab = self._load_lab()
+            try:
+                lab = self._load_lab()
+            except LabError:
+                lab = None  # unreadable: everything goes all the same
             pids: set[int] = set()
             for record in records.values():
                 if record.pid is not None and self._alive(record):

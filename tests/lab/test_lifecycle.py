@@ -127,6 +127,19 @@ def test_killed_processes_show_as_broken_and_down_cleans_them(
     assert_nothing_left(lab, prefix, state_dir)
 
 
+def test_down_copes_with_a_corrupt_state_file(tmp_path_factory: pytest.TempPathFactory) -> None:
+    lab = new_lab(tmp_path_factory, "corrupt")
+    prefix, state_dir = lab.netns_prefix, lab.state_dir
+    lab.up(1, ["baseline"], "corrupt")
+    (state_dir / "lab.json").write_text("{not json")
+    result = CliRunner().invoke(
+        app, ["lab", "--state-dir", str(state_dir), "--netns-prefix", prefix, "down"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "removed 1 host\n"
+    assert_nothing_left(lab, prefix, state_dir)
+
+
 def test_a_failed_up_removes_what_it_started(lab: Lab, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text(
