@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from inspectorctl.cli._common import abort, console, err_console, guarded
 from inspectorctl.cli.assess import DbOpt, FormatOpt, OutputFormat, _options, open_store
@@ -33,6 +32,7 @@ from inspectorctl.remediate.approval import (
     evaluate_policy,
     load_policy,
 )
+from inspectorctl.remediate.interface import Executor
 from inspectorctl.remediate.plans import (
     PlanOptions,
     load_plan,
@@ -72,6 +72,13 @@ def register(app: typer.Typer) -> None:
     app.command()(remediate)
 
 
+def make_executor() -> Executor:
+    """The executor apply/rollback/--preview use (tests put a fake here)."""
+    from inspectorctl.remediate.ansible import AnsibleExecutor
+
+    return AnsibleExecutor()
+
+
 def _actor(by: str | None = None) -> str:
     if by:
         return by
@@ -84,10 +91,6 @@ def _actor(by: str | None = None) -> str:
 # --------------------------------------------------------------------------------- rendering
 
 
-def _yn(v: bool) -> str:
-    return "yes" if v else "no"
-
-
 def render_plan(plan: Plan, *, diffs: bool = False) -> None:
     kind = "Rollback plan" if plan.rollback_of else "Plan"
     console.print(
@@ -95,16 +98,13 @@ def render_plan(plan: Plan, *, diffs: bool = False) -> None:
         f"{len(plan.actions)} action(s) on {len(plan.hosts)} host(s), "
         f"{len(plan.manual_steps)} manual step(s), {len(plan.skipped)} skipped finding(s)",
         highlight=False, markup=False)
-    if plan.actions:
-        t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-        for col in ("Action", "Playbook", "Hosts", "Findings", "Severity", "Disruption",
-                    "Privilege", "Reversible"):
-            t.add_column(col, overflow="fold")
-        for a in plan.actions:
-            t.add_row(a.id, a.playbook, ",".join(a.hosts), str(len(a.findings)),
-                      a.severity.value, a.disruption.value, a.privilege.value,
-                      _yn(a.reversible))
-        console.print(t)
+    for a in plan.actions:
+        console.print(
+            f"  {a.id} {a.playbook} on {', '.join(a.hosts)}: {len(a.findings)} finding(s), "
+            f"{a.severity.value}, disruption {a.disruption.value}, privilege "
+            f"{a.privilege.value}, {'reversible' if a.reversible else 'not reversible'}",
+            highlight=False, markup=False)
+        console.print(f"    rules: {', '.join(a.rule_ids)}", highlight=False, markup=False)
     for a in plan.actions:
         if a.preview_note:
             console.print(f"preview {a.id}: {a.preview_note}", highlight=False, markup=False)
@@ -213,9 +213,7 @@ def plan(
     with open_store(db) as store:
         p = make_plan(store, opts, now(), actor=_actor())
         if preview and p.actions:
-            from inspectorctl.remediate.ansible import AnsibleExecutor
-
-            p = preview_plan(p, AnsibleExecutor(), targets_for(p, inventory))
+            p = preview_plan(p, make_executor(), targets_for(p, inventory))
             records.save_plan(store, p, now())
     write_plan(p, out)
     render_plan(p, diffs=preview)
@@ -339,10 +337,8 @@ MaxErrOpt = Annotated[str, typer.Option(
 
 def _apply_and_verify(store: Store, p: Plan, targets_inv: Path | None, ro: RolloutOptions,
                       actor: str, pol: Policy | None, verify: bool, command: str) -> int:
-    from inspectorctl.remediate.ansible import AnsibleExecutor
-
     targets = targets_for(p, targets_inv)
-    report = apply_plan(p, store, AnsibleExecutor(), targets, ro, actor=actor, policy=pol,
+    report = apply_plan(p, store, make_executor(), targets, ro, actor=actor, policy=pol,
                         progress=_print_event, command=command)
     _render_apply(report)
     code = 0 if report.complete and not report.stopped else EXIT_FAILED
@@ -411,9 +407,7 @@ def rollback(
         p = rollback_plan(store, run, t)
         for name in by:
             approve_by(store, p, name, t, comment=comment, policy=pol)
-        from inspectorctl.remediate.ansible import AnsibleExecutor
-
-        report = apply_plan(p, store, AnsibleExecutor(), targets_for(p, inventory),
+        report = apply_plan(p, store, make_executor(), targets_for(p, inventory),
                             RolloutOptions(), actor=by[0], policy=pol, progress=_print_event,
                             command="rollback")
     _render_apply(report)
@@ -438,13 +432,10 @@ def journal(
         return
     console.print(f"Run {r.id} ({r.kind} of plan {r.plan_id}): {r.status}", highlight=False,
                   markup=False)
-    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for col in ("Phase", "Action", "Playbook", "Host", "State", "Tries", "Message"):
-        t.add_column(col, overflow="fold")
     for e in rows:
-        t.add_row(e.phase, e.action_id, e.playbook, e.host, e.state.value, str(e.attempts),
-                  e.message)
-    console.print(t)
+        msg = f": {e.message}" if e.message else ""
+        console.print(f"  {e.phase}: {e.playbook} ({e.action_id}) on {e.host}: {e.state.value}"
+                      f" (tries {e.attempts}){msg}", highlight=False, markup=False)
 
 
 @guarded

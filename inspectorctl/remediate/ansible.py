@@ -78,6 +78,18 @@ def _state_text(v: Any) -> str:
 
 def _failure(res: Mapping[str, Any], task: str) -> str:
     msg = str(res.get("msg") or "").strip()
+    items = res.get("results")
+    if isinstance(items, list):  # a loop: say which item failed and why
+        bad = [r for r in items if isinstance(r, Mapping) and r.get("failed")]
+        if bad:
+            first = bad[0]
+            item = first.get("item")
+            while isinstance(item, Mapping):  # nested loops carry the item inside
+                item = item.get("path") or item.get("item") or (item.get("stat") or {}
+                                                                ).get("path") or "?"
+            label = str(item)[:120]
+            msg = (f"{msg}: item {label}: "
+                   f"{str(first.get('msg') or first.get('stderr') or '').strip()}")
     parts = [msg] if msg else []
     for key in ("stderr", "module_stderr"):
         text = str(res.get(key) or "").strip()
