@@ -82,9 +82,9 @@ def _pack_from_doc(doc: YamlDocument) -> RulePack:
         if rule.id in seen:
             raise RulepackError(
                 f"{path}:{doc.line_of(['rules', i, 'id'])}: rule {rule.id}: id: duplicate rule id "
-                f"(first defined at line {seen[rule.id]})"
+                f"(first defined at line {doc.line_of(['rules', seen[rule.id], 'id'])})"
             )
-        seen[rule.id] = doc.line_of(["rules", i, "id"]) or 0
+        seen[rule.id] = i  # index; the line is looked up only for an error
         rules.append(rule)
     header = {k: v for k, v in data.items() if k != "rules"}
     try:
