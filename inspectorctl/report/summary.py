@@ -107,8 +107,10 @@ def render_assessment(
     )
     if fails:
         ft = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-        for col in ("Severity", "Host", "Rule", "Title"):
-            ft.add_column(col, overflow="fold")
+        ft.add_column("Severity", no_wrap=True)
+        ft.add_column("Host", no_wrap=True)
+        ft.add_column("Rule", overflow="fold")
+        ft.add_column("Title", overflow="fold", min_width=24)
         for r in fails[:max_failures]:
             ft.add_row(r.severity.value, r.host, r.rule_id, r.title)
         console.print(ft)
@@ -169,7 +171,7 @@ def render_findings(console: Console, findings: Sequence[Finding]) -> None:
         return
     t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for col in ("ID", "Severity", "Status", "State", "Host", "Rule", "Last seen"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, no_wrap=True)
     for f in findings:
         t.add_row(f.id, f.severity.value, f.status.value, f.state.value, f.host, f.rule_id,
                   f.last_seen.strftime("%Y-%m-%d %H:%M"))
