@@ -62,16 +62,31 @@ def _verrevcmp(a: str, b: str) -> int:
     return 0
 
 
-_DPKG_RE = re.compile(r"^(?:(\d+):)?([0-9][A-Za-z0-9.+~:-]*?)(?:-([A-Za-z0-9.+~]+))?$")
+_DPKG_UPSTREAM = re.compile(r"^[0-9][A-Za-z0-9.+~:-]*$")
+_DPKG_REVISION = re.compile(r"^[A-Za-z0-9.+~]+$")
 
 
 def parse_dpkg(version: str) -> tuple[int, str, str]:
+    """``[epoch:]upstream[-revision]`` the way dpkg's parseversion splits it: the epoch ends
+    at the first colon, the revision starts after the last hyphen."""
     v = version.strip()
-    m = _DPKG_RE.match(v)
-    if not m:
+    if not v or any(c.isspace() for c in v):
         raise VersionError(f"invalid dpkg version {version!r}")
-    epoch, upstream, revision = m.groups()
-    return int(epoch or 0), upstream, revision or "0"
+    epoch_s, colon, rest = v.partition(":")
+    if not colon:
+        epoch_s, rest = "", v
+    elif not epoch_s.isascii() or not epoch_s.isdigit():
+        raise VersionError(f"invalid dpkg version {version!r}: epoch is not a number")
+    upstream, hyphen, revision = rest.rpartition("-")
+    if not hyphen:
+        upstream, revision = rest, ""
+    elif not revision:
+        raise VersionError(f"invalid dpkg version {version!r}: revision number is empty")
+    if not _DPKG_UPSTREAM.match(upstream):
+        raise VersionError(f"invalid dpkg version {version!r}")
+    if revision and not _DPKG_REVISION.match(revision):
+        raise VersionError(f"invalid dpkg version {version!r}: bad revision")
+    return int(epoch_s or 0), upstream, revision or "0"
 
 
 def compare_dpkg(a: str, b: str) -> int:
@@ -84,7 +99,7 @@ def compare_dpkg(a: str, b: str) -> int:
 
 # ------------------------------------------------------------------------------------------ rpm
 
-_RPM_SEG = re.compile(r"(\d+|[A-Za-z]+|~|\^)")
+_RPM_SEG = re.compile(r"([0-9]+|[A-Za-z]+|~|\^)")
 
 
 def rpmvercmp(a: str, b: str) -> int:
