@@ -106,6 +106,11 @@ def evaluate_rule(rule: Rule, snapshot: HostSnapshot, ctx: EvalContext) -> Outco
     for name in facts_for(rule):
         if name in snapshot.unknown:
             return error(f"fact '{name}' could not be collected: {snapshot.unknown[name]}")
+    if rule.check.kind == "expression":
+        # an expression would read a missing fact as null and could PASS on it
+        for name in rule.facts:
+            if getattr(snapshot, name) is None:
+                return error(f"fact '{name}' is unknown: not collected")
     try:
         out = _platform(rule.platform, snapshot, ctx)
         if out is not None:
