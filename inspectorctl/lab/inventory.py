@@ -4,8 +4,8 @@ Every host is ``root@127.0.0.1:22`` *inside its own network namespace*; ssh gets
 ``ProxyCommand=ip netns exec NETNS nc 127.0.0.1 22``. Since all hosts share that address, each
 gets its own ``HostKeyAlias`` (its host key is checked against the lab's known_hosts, strictly)
 and its own ``ControlPath`` (so Ansible's connection sharing never sends one host's commands
-down another host's connection). ``-F /dev/null`` keeps the user's ssh config out of it, and
-keeps ssh from creating ``~/.ssh`` on the machine.
+down another host's connection). ``-F /dev/null`` keeps the user's ssh config out of it; with
+``StrictHostKeyChecking=yes`` and the lab's own known_hosts, ssh writes nothing under ``~/.ssh``.
 """
 
 from __future__ import annotations

@@ -63,7 +63,13 @@ from inspectorctl.lab.models import (
 )
 from inspectorctl.lab.profiles import LoadedProfile, Profile, load_profiles, shipped_profiles
 from inspectorctl.lab.profiles import load_profile as _load_profile
-from inspectorctl.lab.requirements import HOSTINIT, Tools, check_requirements, find_tools
+from inspectorctl.lab.requirements import (
+    HOSTINIT,
+    Tools,
+    check_requirements,
+    default_search_path,
+    find_tools,
+)
 
 ENV_STATE_DIR = "INSPECTORCTL_LAB_DIR"
 DEFAULT_STATE_DIR = Path("/var/lib/inspectorctl/lab")
@@ -467,7 +473,7 @@ class Lab:
     def stop(self, host: str) -> LabHost:
         """Kill every process of ``host``: it becomes unreachable; its files and network stay."""
         self._record(host)
-        tools = self._require(selftest=False)
+        self._require(selftest=False)
         with self._locked():
             record = self._record(host)
             if record.pid is not None and self._alive(record):
@@ -477,7 +483,7 @@ class Lab:
                     update={"desired": DesiredState.STOPPED, "pid": None, "starttime": None}
                 )
             )
-            self._write_access_files(tools)
+            self._write_access_files()
         return self.host(host)
 
     def start(self, host: str) -> LabHost:
@@ -506,7 +512,7 @@ class Lab:
                     with contextlib.suppress(LabError):
                         _kill_and_wait({record.pid})
                 raise
-            self._write_access_files(tools)
+            self._write_access_files()
         return self.host(host)
 
     def down(self) -> TeardownReport:
@@ -1078,7 +1084,7 @@ class Lab:
         known = "".join(f"{r.name} {r.host_key}\n" for r in records)
         _write_atomic(self.known_hosts_path, known, 0o644)
 
-    def _write_access_files(self, tools: Tools | None = None) -> None:
+    def _write_access_files(self) -> None:
         self._write_known_hosts()
         _write_atomic(self.inventory_path, self.inventory_yaml(), 0o600)
 
@@ -1121,8 +1127,6 @@ class Lab:
         return found
 
     def _tools_no_check(self) -> dict[str, str]:
-        from inspectorctl.lab.requirements import default_search_path
-
         found, _ = find_tools(self._search_path or default_search_path())
         found.setdefault("ip", "ip")
         found.setdefault("nc", "nc")
