@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, lab, remediate
+from inspectorctl.cli import assess, demo, lab, remediate
 
 app = typer.Typer(
     name="inspectorctl",
@@ -32,6 +32,7 @@ def _root(
 
 
 assess.register(app)
+lab.app.command("demo")(demo.demo)
 app.add_typer(lab.app, name="lab")
 remediate.register(app)
 

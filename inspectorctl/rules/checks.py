@@ -635,6 +635,10 @@ def check_updates(c: UpdatesCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
 
 def check_imds(c: CloudCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     cloud = fact(s, "cloud")
+    if cloud.provider == "unknown" and s.os is not None and s.os.container:
+        from inspectorctl.rules.engine import CONTAINER_CLOUD_REASON
+
+        return not_applicable(CONTAINER_CLOUD_REASON)
     if cloud.provider == "unknown":
         return error("cannot tell whether the host is an EC2 instance: "
                      f"{cloud.error or 'the cloud provider could not be determined'}")

@@ -59,6 +59,13 @@ class Selection:
         return [r for r, _ in self.rules]
 
 
+#: why instance-level cloud rules do not apply to a container whose cloud cannot be seen
+CONTAINER_CLOUD_REASON = (
+    "a container: instance-level cloud settings (SSM agent, IMDS, time sync source) belong to "
+    "the machine that runs it; assess that machine"
+)
+
+
 def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
     """None when the rule applies; otherwise NOT_APPLICABLE (or ERROR when unknowable)."""
     if not (p.families or p.os_ids or p.packages_any or p.not_in_container or p.cloud):
@@ -82,6 +89,8 @@ def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
         if cloud is None:
             return error(f"cannot tell whether the host runs on {wanted}: "
                          f"{s.unknown.get('cloud', 'cloud not collected')}")
+        if cloud.provider == "unknown" and os_.container:
+            return Outcome(Status.NOT_APPLICABLE, reason=CONTAINER_CLOUD_REASON)
         if cloud.provider == "unknown":
             return error(f"cannot tell whether the host runs on {wanted}: "
                          f"{cloud.error or 'the cloud provider could not be determined'}")
