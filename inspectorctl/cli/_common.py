@@ -15,7 +15,7 @@ from inspectorctl.errors import InspectorctlError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
