@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from inspectorctl.cli._common import guarded
+from inspectorctl.cli._common import err_console, guarded
 from inspectorctl.lab import Lab, LabHost
 from inspectorctl.lab.lab import ENV_STATE_DIR
 from inspectorctl.lab.profiles import load_profile, shipped_profiles
@@ -113,6 +113,13 @@ def status(
     """Hosts of the lab: state, profiles and identity."""
     lab = _lab(ctx)
     hosts = lab.status()
+    orphans = lab.orphan_namespaces()
+    if orphans:
+        err_console.print(
+            f"warning: network namespaces of a lab without state: {', '.join(orphans)}; "
+            "`inspectorctl lab down` removes them",
+            markup=False,
+        )
     if as_json:
         typer.echo(json.dumps([h.model_dump(mode="json") for h in hosts], indent=2))
     elif not hosts:

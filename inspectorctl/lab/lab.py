@@ -575,6 +575,15 @@ class Lab:
             state_dir_removed=removed,
         )
 
+    def orphan_namespaces(self) -> list[str]:
+        """Network namespaces with this lab's prefix that no host of it claims (a lab whose
+        state was lost); ``down()`` removes them."""
+        if not NETNS_DIR.is_dir():
+            return []
+        claimed = {r.netns for r in self._records().values()}
+        prefix = self.netns_prefix
+        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix) and n not in claimed)
+
     def leftovers(self) -> list[str]:
         """What of this lab is still on the machine, one description per item.
 

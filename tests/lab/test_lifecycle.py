@@ -101,6 +101,15 @@ def test_down_cleans_a_lab_whose_state_was_lost(tmp_path_factory: pytest.TempPat
     assert len(_processes(prefix)) == 2
     lost = Lab(state_dir, netns_prefix=prefix)
     assert lost.status() == []
+    result = CliRunner().invoke(
+        app, ["lab", "--state-dir", str(state_dir), "--netns-prefix", prefix, "status"]
+    )
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"warning: network namespaces of a lab without state: {prefix}crash-1, "
+        f"{prefix}crash-2; `inspectorctl lab down` removes them\n"
+    )
+    assert result.stdout == f"no lab hosts in {state_dir}\n"
     assert len(lost.leftovers()) >= 4  # 2 namespaces, 2 inits (and their overlays)
     report = lost.down()
     assert report.orphan_namespaces == (f"{prefix}crash-1", f"{prefix}crash-2")
