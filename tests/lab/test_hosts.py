@@ -286,6 +286,9 @@ def test_weak_host_is_weak(lab: Lab) -> None:
     assert sshd["permitrootlogin"] == "yes"
     assert sshd["passwordauthentication"] == "yes"
     assert sshd["permitemptypasswords"] == "yes"
+    assert "3des-cbc" in sshd["ciphers"].split(",")
+    assert "hmac-md5" in sshd["macs"].split(",")
+    assert "diffie-hellman-group1-sha1" in sshd["kexalgorithms"].split(",")
     assert sh(lab, "weak-1", "stat -c '%a %U:%G' /etc/shadow /etc/crontab").split("\n")[:2] == [
         "644 root:root",
         "666 root:root",
@@ -310,6 +313,8 @@ def test_hardened_host_is_hardened(lab: Lab) -> None:
     assert sshd["passwordauthentication"] == "no"
     assert sshd["x11forwarding"] == "no"
     assert sshd["maxauthtries"] == "4"
+    assert not {"3des-cbc", "aes128-cbc"} & set(sshd["ciphers"].split(","))
+    assert not {"hmac-md5", "hmac-sha1", "umac-64@openssh.com"} & set(sshd["macs"].split(","))
     perms = sh(
         lab,
         "hardened-1",
