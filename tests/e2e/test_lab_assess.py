@@ -1,0 +1,125 @@
+"""Issue 3 end to end: the shipped rules, assessed through Ansible over SSH on lab hosts."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from inspectorctl.assess import AssessOptions, AssessmentResult, run_assessment
+from inspectorctl.collect.interface import Targets
+from inspectorctl.lab import Lab
+from inspectorctl.models.common import Status
+from inspectorctl.models.finding import RuleResult
+from inspectorctl.rules.loader import DEFAULT_PACKS, load_packs
+from inspectorctl.store.db import Store
+
+pytestmark = pytest.mark.lab
+
+PROFILE_HOSTS = {"weak": "weak-1", "hardened": "hardened-1", "baseline": "baseline-1"}
+
+
+@pytest.fixture(scope="module")
+def assessed(lab: Lab, lab_inventory: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> AssessmentResult:
+    """One assessment of the weak, hardened and baseline hosts with every shipped rule."""
+    db = tmp_path_factory.mktemp("e2e") / "findings.db"
+    opts = AssessOptions(targets=Targets(inventory=lab_inventory,
+                                         limit=",".join(PROFILE_HOSTS.values())))
+    with Store(db) as store:
+        return run_assessment(opts, store)
+
+
+def by_host(result: AssessmentResult, host: str) -> dict[str, RuleResult]:
+    return {r.rule_id: r for r in result.results if r.host == host}
+
+
+def test_every_host_was_assessed_over_ssh(assessed: AssessmentResult) -> None:
+    assert assessed.failures == []
+    assert {s.host.name for s in assessed.snapshots} == set(PROFILE_HOSTS.values())
+    for snap in assessed.snapshots:
+        assert snap.host.transport == "ansible"
+        assert snap.host.instance_id and snap.host.instance_id.startswith("i-lab")
+        assert snap.host.hostname == snap.host.name
+    rules = sum(len(p.rules) for p in load_packs(DEFAULT_PACKS))
+    assert len(assessed.results) == rules * len(PROFILE_HOSTS)
+
+
+def test_weak_profile_seeds_fail_and_hardened_passes(lab: Lab,
+                                                     assessed: AssessmentResult) -> None:
+    shipped = {r.id for p in load_packs(DEFAULT_PACKS) for r in p.rules}
+    weak = Lab.load_profiles(["weak"])[0].profile
+    hardened = Lab.load_profiles(["hardened"])[0].profile
+    seeded = [rid for rid, exp in weak.expected.items() if exp.status is Status.FAIL]
+    assert len(seeded) >= 40, "the weak profile should seed most of what a lab can seed"
+    unknown = sorted(set(weak.expected) - shipped)
+    assert not unknown, f"weak profile expects rules that are not shipped: {unknown}"
+    on_weak = by_host(assessed, "weak-1")
+    on_hardened = by_host(assessed, "hardened-1")
+    wrong_weak = {rid: (on_weak[rid].status, on_weak[rid].evidence or on_weak[rid].reason)
+                  for rid in seeded if on_weak[rid].status is not Status.FAIL}
+    assert not wrong_weak, f"seeded by the weak profile but not FAIL on weak-1: {wrong_weak}"
+    wrong_hardened = {}
+    for rid in seeded:
+        res = on_hardened[rid]
+        if res.status is Status.PASS:
+            continue
+        if res.status is Status.NOT_APPLICABLE and res.reason:
+            continue
+        wrong_hardened[rid] = (res.status, res.evidence or res.reason)
+    assert not wrong_hardened, f"seeded rules not PASS/N/A on hardened-1: {wrong_hardened}"
+    # what the hardened profile promises about itself holds too
+    for rid, exp in hardened.expected.items():
+        assert on_hardened[rid].status is exp.status, (rid, on_hardened[rid])
+
+
+def test_hardened_host_never_fails_or_errors_silently(assessed: AssessmentResult) -> None:
+    on_hardened = by_host(assessed, "hardened-1")
+    promised = Lab.load_profiles(["hardened"])[0].profile.expected
+    # a FAIL is allowed only where the profile says, with a reason, that a lab cannot pass it
+    # (e.g. security updates the machine itself is missing, which the lab inherits)
+    bad = {rid: (r.status, r.evidence or r.reason) for rid, r in on_hardened.items()
+           if r.status is Status.FAIL and not (
+               rid in promised and promised[rid].status is Status.FAIL
+               and promised[rid].reason)}
+    assert not bad, f"FAIL on the hardened host: {bad}"
+    assert all(r.reason for r in on_hardened.values()
+               if r.status in (Status.NOT_APPLICABLE, Status.ERROR))
+
+
+def test_weak_host_fails_more_than_baseline(assessed: AssessmentResult) -> None:
+    def fails(host: str) -> int:
+        return sum(1 for r in by_host(assessed, host).values() if r.status is Status.FAIL)
+
+    assert fails("weak-1") > fails("baseline-1") > fails("hardened-1")
+
+
+def test_host_stopped_mid_assessment_is_error_only_for_it(
+        lab: Lab, tmp_path: Path) -> None:
+    (victim,) = lab.up(1, ["baseline"], "stopme")
+    stopped = threading.Event()
+
+    def on_progress(host: str, event: str) -> None:
+        # stop the victim as soon as the assessment is under way on any host
+        if event == "started" and not stopped.is_set():
+            stopped.set()
+            lab.stop(victim.name)
+
+    limit = f"{victim.name},baseline-1"
+    opts = AssessOptions(targets=Targets(inventory=lab.inventory_path, limit=limit),
+                         include=("ssh-*", "sysctl-*", "shadow-*"))
+    try:
+        with Store(tmp_path / "f.db") as store:
+            res = run_assessment(opts, store, on_progress)
+    finally:
+        lab.start(victim.name)
+    assert stopped.is_set()
+    assert [f.host for f in res.failures] == [victim.name]
+    victim_results = by_host(res, victim.name)
+    assert victim_results and all(r.status is Status.ERROR for r in victim_results.values())
+    assert all("could not be assessed" in (r.reason or "") for r in victim_results.values())
+    other = by_host(res, "baseline-1")
+    assert len(other) == len(victim_results)
+    assert not any(r.status is Status.ERROR and "could not be assessed" in (r.reason or "")
+                   for r in other.values())
