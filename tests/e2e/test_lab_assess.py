@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inspectorctl.assess import AssessOptions, AssessmentResult, run_assessment
+from inspectorctl.assess import AssessmentResult, AssessOptions, run_assessment
 from inspectorctl.collect.interface import Targets
 from inspectorctl.lab import Lab
 from inspectorctl.models.common import Status
