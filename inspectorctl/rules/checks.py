@@ -606,13 +606,18 @@ def check_walk(c: WalkCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     w = walks.get(c.walk)
     if w is None:
         raise UnknownFact(f"walk '{c.walk}' was not run")
-    if w.truncated:
-        return error(f"the {c.walk} walk stopped early ({w.reason or 'limit reached'}) after "
-                     f"{w.scanned} entries; cannot tell that nothing else matches")
     bad = [p for p in w.paths if not any(fnmatch.fnmatch(p, g) for g in c.allow)]
     label = c.walk.replace("_", "-")
+    expected = f"no {label} files on local filesystems"
     shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
-    return verdict(not bad, f"no {label} files on local filesystems",
+    if w.truncated:
+        stopped = f"the {c.walk} walk stopped early ({w.reason or 'limit reached'})"
+        if bad:
+            # what was found is certain: FAIL, saying the list may be incomplete
+            return failed(expected, f"at least {len(bad)} found ({stopped}): {shown}",
+                          ", ".join(w.roots))
+        return error(f"{stopped} after {w.scanned} entries; cannot tell that nothing matches")
+    return verdict(not bad, expected,
                    f"{len(bad)} found: {shown}" if bad else
                    f"none among {w.scanned} entries", ", ".join(w.roots))
 

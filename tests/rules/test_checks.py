@@ -805,6 +805,17 @@ def test_walk_stopped_early_is_error_never_pass() -> None:
     assert "time limit 20s" in reason(out)
 
 
+def test_walk_stopped_early_after_finding_something_is_fail() -> None:
+    s = snap(walks={"unowned": {"paths": ["/srv/orphan.dat", "/tmp/x"], "scanned": 100,
+                                "truncated": True, "reason": "time limit 20s"}})
+    spec = {"kind": "walk_empty", "walk": "unowned"}
+    out = run(spec, s)
+    assert out.status is Status.FAIL
+    assert found(out).startswith("at least 2 found (the unowned walk stopped early")
+    # allowed paths do not count: with nothing else found the walk still cannot pass
+    assert status(run({**spec, "allow": ["/srv/*", "/tmp/*"]}, s)) is Status.ERROR
+
+
 def test_walk_not_run_is_error() -> None:
     out = run({"kind": "walk_empty", "walk": "suid"}, snap(walks={}))
     assert out.status is Status.ERROR
@@ -850,6 +861,8 @@ def test_imds_off_aws_is_not_applicable_and_unknown_provider_is_error() -> None:
     assert "QEMU" in reason(out)
     out = run(spec, snap(cloud=cloud("unknown")))
     assert out.status is Status.ERROR
+    out = run(spec, snap(os={**DEBIAN, "container": True}, cloud=cloud("unknown")))
+    assert out.status is Status.NOT_APPLICABLE
 
 
 def test_imds_tokens_and_hop_limit() -> None:
@@ -961,6 +974,11 @@ def test_platform_cloud() -> None:
     out = run(SIMPLE, snap(files=CRON_ALLOW, cloud=cloud("unknown")),
               platform={"cloud": ["aws"]})
     assert out.status is Status.ERROR  # cannot tell: never silently not applicable
+    # a container's instance-level cloud settings belong to the machine that runs it
+    out = run(SIMPLE, snap(os={**DEBIAN, "container": True}, files=CRON_ALLOW,
+                           cloud=cloud("unknown")), platform={"cloud": ["aws"]})
+    assert out.status is Status.NOT_APPLICABLE
+    assert "container" in reason(out)
     out = run(SIMPLE, snap(files=CRON_ALLOW, unknown={"cloud": "dmi unreadable"}),
               platform={"cloud": ["aws"]})
     assert out.status is Status.ERROR
