@@ -463,7 +463,7 @@ def audit_list(
             first = str(what).splitlines()[0] if what else ""
             console.print(f"{e.seq:>4} {e.at.isoformat(timespec='seconds')} {e.event.value:<14} "
                           f"{e.actor:<16} {e.plan_id or '-'} {e.run_id or '-'} {first}".rstrip(),
-                          highlight=False, markup=False)
+                          highlight=False, markup=False, soft_wrap=True)
     if broken:
         abort(f"the audit log in {store.path} is not intact: {broken}", EXIT_FAILED)
 
