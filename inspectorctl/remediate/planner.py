@@ -52,9 +52,10 @@ RuleIndex = Mapping[str, tuple[Rule, Mapping[str, Any]]]
 
 
 def evidence_digest(evidence: Evidence | None) -> str:
+    """What the plan remembers of a finding's evidence (compared again at apply time)."""
     if evidence is None:
         return sha256_hex("null")
-    return sha256_hex(canonical_json(evidence.model_dump(mode="json")))
+    return sha256_hex(canonical_json([evidence.expected, evidence.found, evidence.source]))
 
 
 def resolve_params(params: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,6 +105,8 @@ def build_plan(
         skipped.append(SkippedFinding.model_construct(
             id=f.id, rule_id=f.rule_id, host=f.host, reason=reason, detail=detail))
 
+    #: rule id -> (item, its canonical text): parameters are resolved once per rule
+    resolved: dict[str, tuple[dict[str, Any], str]] = {}
     for f in findings:
         if f.status is not Status.FAIL:
             skip(f, SkipReason.NOT_FAILING,
@@ -134,8 +137,11 @@ def build_plan(
             skip(f, SkipReason.UNKNOWN_PLAYBOOK,
                  f"playbook {rem.playbook!r} of rule {f.rule_id} is not in the catalogue")
             continue
-        item = resolve_params(rem.params, values)
-        items[rem.playbook][f.host][canonical_json(item)] = item
+        cached = resolved.get(f.rule_id)
+        if cached is None:
+            item = resolve_params(rem.params, values)
+            cached = resolved[f.rule_id] = (item, canonical_json(item))
+        items[rem.playbook][f.host][cached[1]] = cached[0]
         found[rem.playbook][f.host].append(pf)
         used.append(pf)
 

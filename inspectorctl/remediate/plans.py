@@ -121,7 +121,9 @@ def make_plan(
     if catalog is None:
         from inspectorctl.remediate.remediations import remediation_catalog
 
-        catalog = remediation_catalog()
+        wanted = {r.remediation.playbook for f in findings if (entry := rules.get(f.rule_id))
+                  for r in (entry[0],) if r.remediation and r.remediation.playbook}
+        catalog = remediation_catalog(wanted)
     plan = build_plan(
         findings, rules, catalog,
         source=_source(run, packs, tailoring),

@@ -7,6 +7,8 @@ gate compares with the digest a plan recorded.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from inspectorctl.remediate import catalog
 from inspectorctl.remediate.catalog import CatalogError, PlaybookMeta
 from inspectorctl.remediate.planner import RemediationInfo
@@ -22,10 +24,13 @@ def info_from_meta(meta: PlaybookMeta, digest: str) -> RemediationInfo:
     )
 
 
-def remediation_catalog() -> dict[str, RemediationInfo]:
-    """Every remediation playbook (not the internal ones such as ``_rollback``)."""
-    return {pid: info_from_meta(meta, catalog.playbook_digest(pid))
-            for pid, meta in catalog.load_catalog().items() if not meta.internal}
+def remediation_catalog(only: Iterable[str] | None = None) -> dict[str, RemediationInfo]:
+    """Every remediation playbook (not the internal ones such as ``_rollback``), or only those
+    of ``only`` that exist (digests are computed only for what is asked)."""
+    ids = catalog.available_playbooks()
+    if only is not None:
+        ids &= set(only)
+    return {pid: remediation_info(pid) for pid in sorted(ids)}
 
 
 def remediation_info(playbook: str) -> RemediationInfo:
