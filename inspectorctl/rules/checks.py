@@ -483,7 +483,11 @@ def check_account(c: AccountCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
     }[cond]
     if c.value is None:
         return error(f"rule condition {cond.value} needs a value")
-    limit = float(resolve(c.value, ctx))
+    raw = resolve(c.value, ctx)
+    try:
+        limit = float(raw)
+    except (TypeError, ValueError):
+        return error(f"rule condition {cond.value} needs a number, got {raw!r}")
     bad = []
     checked = 0
     for a in acc.accounts:

@@ -634,6 +634,13 @@ def test_account_ageing_without_passwords_passes_with_that_evidence() -> None:
 def test_account_ageing_needs_a_limit() -> None:
     out = run(acc_rule("password_max_days"), snap(accounts=accounts(ROOT)))
     assert out.status is Status.ERROR
+    # a tailoring value given on the command line arrives as text
+    spec = acc_rule("password_max_days", {"var": "max"})
+    s = snap(accounts=accounts(ROOT, acct("bob", 1001, max_days=400)))
+    assert status(run(spec, s, {"max": "365"})) is Status.FAIL
+    out = run(spec, s, {"max": "a year"})
+    assert out.status is Status.ERROR
+    assert "needs a number" in reason(out)
 
 
 # ================================================================================== setting

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from inspectorctl.models.common import Status
 from inspectorctl.models.rule import CHECK_KINDS, Rule, RulePack
+from inspectorctl.models.snapshot import HostSnapshot
 from inspectorctl.remediate import catalog
-from inspectorctl.rules.engine import Selection
+from inspectorctl.rules.checks import EvalContext
+from inspectorctl.rules.engine import Selection, evaluate_rule
 from inspectorctl.rules.facts import probe_request
 from inspectorctl.rules.loader import (
     DEFAULT_PACKS,
@@ -423,3 +426,36 @@ def test_unknown_shipped_pack_lists_the_shipped_ones() -> None:
     with pytest.raises(RulepackError, match=r"unknown rulepack 'cis'; shipped packs: "
                                             r"aws-best-practices, cis-linux"):
         load_packs(["cis"])
+
+
+COMPLIANT = HostSnapshot.model_validate({
+    "host": {"name": "h1"},
+    "collected_at": "2026-01-01T00:00:00+00:00",
+    "os": {"id": "amzn", "version_id": "2023", "family": "rhel", "kernel": "6.1.0",
+           "arch": "x86_64"},
+    "sshd": {"installed": True, "config": {
+        "logingracetime": ["60"], "clientaliveinterval": ["300"],
+        "clientalivecountmax": ["3"], "maxstartups": ["10:30:60"]}},
+    "pam": {"faillock": {"unlock_time": "900"}},
+    "packages": {"manager": "rpm", "items": [
+        {"name": "amazon-ssm-agent", "source": "amazon-ssm-agent", "version": "3.3.0-1"}]},
+    "services": {"manager": "systemd", "items": {}},
+    "cloud": {"provider": "aws"},
+})
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["defaults", "tailored-as-text"])
+def test_shipped_expressions_evaluate(packs: dict[str, RulePack], as_text: bool) -> None:
+    """Every shipped expression rule runs on a compliant host and passes, with the pack's
+    defaults and with the same values given as text (as ``--set NAME=VALUE`` gives them)."""
+    checked = 0
+    for pack in packs.values():
+        values = {k: (str(v) if as_text and not isinstance(v, list) else v)
+                  for k, v in pack.defaults().items()}
+        for rule in pack.rules:
+            if rule.check.kind != "expression":
+                continue
+            out = evaluate_rule(rule, COMPLIANT, EvalContext(variables=values))
+            assert out.status is Status.PASS, (rule.id, out)
+            checked += 1
+    assert checked >= 6
