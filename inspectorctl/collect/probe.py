@@ -1307,6 +1307,11 @@ class Gatherer(object):
         raise LookupError("no package database found (dpkg status, rpm, apk)")
 
     def sshd(self) -> Dict[str, Any]:
+        """``sshd -T`` (started in the background). Plain ``-T`` without ``-C``: the global
+        effective configuration, i.e. what applies to a connection no ``Match`` block selects;
+        rules about Match overrides read sshd_config lines through the ``files`` fact. When
+        ``sshd -T`` fails (not root, no host keys, missing /run/sshd) its message is the error and
+        ``config`` stays empty: nothing is derived from sshd_config by guesswork."""
         job = self.bg.get("sshd")
         if job is None:
             return {"installed": False, "config": {}, "error": None}
@@ -1393,12 +1398,13 @@ class Gatherer(object):
                     blacklisted.append(name)
             for name, command in inst:
                 install.setdefault(name, command)  # modprobe uses the first install command
+        # keyed by the name as requested; looked up normalised ("usb-storage" = "usb_storage")
         available = {}  # type: Dict[str, Optional[bool]]
-        wanted = [m.replace("-", "_") for m in (self.request.get("modules") or [])]
+        wanted = list(self.request.get("modules") or [])
         if wanted:
             known = _module_files(ctx)
             for name in wanted:
-                available[name] = None if known is None else name in known
+                available[name] = None if known is None else name.replace("-", "_") in known
         return {
             "loaded": loaded,
             "blacklisted": blacklisted,

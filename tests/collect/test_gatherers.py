@@ -283,7 +283,7 @@ def test_kernel_modules(root: Path) -> None:
     assert km["loaded"] == ["ext4", "usb_storage"]
     assert km["blacklisted"] == ["cramfs", "usb_storage"]
     assert km["install"] == {"cramfs": "/bin/false", "usb_storage": "/bin/true"}
-    assert km["available"] == {"cramfs": True, "usb_storage": True, "squashfs": False, "ext4": True}
+    assert km["available"] == {"cramfs": True, "usb-storage": True, "squashfs": False, "ext4": True}
 
 
 def test_kernel_modules_without_lib_modules(root: Path) -> None:
