@@ -69,7 +69,11 @@ def not_applicable(reason: str) -> Outcome:
     return Outcome(Status.NOT_APPLICABLE, reason=reason)
 
 
-class UnknownFact(Exception):
+class CheckUndecidable(Exception):
+    """Raised inside a check that cannot decide: the rule is ERROR with the message."""
+
+
+class UnknownFact(CheckUndecidable):
     """Raised inside a check when a fact it needs was not collected."""
 
 
@@ -134,7 +138,10 @@ def compare_value(found: Any, cmp: Comparison, ctx: EvalContext) -> bool:
             Op.LT: nf < nw, Op.LE: nf <= nw, Op.GT: nf > nw, Op.GE: nf >= nw
         }[op]
     if op in (Op.MATCHES, Op.NOT_MATCHES):
-        hit = re.search(str(want), f) is not None
+        try:
+            hit = re.search(str(want), f) is not None
+        except re.error as e:
+            raise CheckUndecidable(f"invalid regular expression {want!r}: {e}") from e
         return hit if op is Op.MATCHES else not hit
     if op is Op.SUBSET:
         allowed = set(_items(want))

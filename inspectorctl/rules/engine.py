@@ -10,7 +10,14 @@ from inspectorctl.models.common import Status
 from inspectorctl.models.finding import Evidence, RuleResult
 from inspectorctl.models.rule import Platform, Rule, RulePack
 from inspectorctl.models.snapshot import HostSnapshot
-from inspectorctl.rules.checks import CHECKS, EvalContext, Outcome, UnknownFact, error
+from inspectorctl.rules.checks import (
+    CHECKS,
+    CheckUndecidable,
+    EvalContext,
+    Outcome,
+    UnknownFact,
+    error,
+)
 from inspectorctl.rules.expression import ExpressionError, ExpressionRuntimeError
 from inspectorctl.rules.facts import facts_for
 
@@ -125,7 +132,7 @@ def evaluate_rule(rule: Rule, snapshot: HostSnapshot, ctx: EvalContext) -> Outco
         if out is not None:
             return out
         return CHECKS[rule.check.kind](rule.check, snapshot, ctx)
-    except UnknownFact as e:
+    except CheckUndecidable as e:
         return error(str(e))
     except (ExpressionRuntimeError, ExpressionError) as e:
         return error(str(e))

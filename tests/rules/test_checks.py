@@ -660,6 +660,14 @@ def test_setting_login_defs() -> None:
         assert status(run(umask, snap(login_defs={"UMASK": value}))) is want, value
 
 
+def test_setting_with_an_invalid_tailored_pattern_is_error() -> None:
+    umask = {"kind": "setting", "source": "login_defs", "key": "UMASK",
+             "expect": {"op": "matches", "value": {"var": "pattern"}}}
+    out = run(umask, snap(login_defs={"UMASK": "027"}), {"pattern": "[0-7"})
+    assert out.status is Status.ERROR
+    assert "invalid regular expression '[0-7'" in reason(out)
+
+
 def test_setting_unset_uses_default_or_if_unset() -> None:
     s = snap(login_defs={})
     spec = {"kind": "setting", "source": "login_defs", "key": "PASS_WARN_AGE",
