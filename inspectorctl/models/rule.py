@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -21,9 +22,25 @@ RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,99}$")
 
 
 class VarRef(Frozen):
-    """A reference to a tailoring variable: ``{var: ssh_max_auth_tries}``."""
+    """A reference to a tailoring variable: ``{var: ssh_max_auth_tries}``.
+
+    ``format`` renders the value into text, for remediation parameters that are whole lines:
+    ``{var: pass_max_days, format: "PASS_MAX_DAYS\t{}"}``.
+    """
 
     var: str
+    format: str | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _one_slot(cls, v: str | None) -> str | None:
+        if v is not None and (v.count("{}") != 1 or v.replace("{}", "").count("{")):
+            raise ValueError(f"format must contain exactly one '{{}}' and no other braces: {v!r}")
+        return v
+
+    def render(self, values: Mapping[str, Any]) -> Any:
+        value = values[self.var]
+        return self.format.format(value) if self.format is not None else value
 
 
 Scalar = str | int | float | bool

@@ -63,9 +63,9 @@ def resolve_params(params: Mapping[str, Any], values: Mapping[str, Any]) -> dict
     out: dict[str, Any] = {}
     for k, v in params.items():
         if isinstance(v, VarRef):
-            out[k] = values[v.var]
+            out[k] = v.render(values)
         elif isinstance(v, list):
-            out[k] = [values[x.var] if isinstance(x, VarRef) else x for x in v]
+            out[k] = [x.render(values) if isinstance(x, VarRef) else x for x in v]
         else:
             out[k] = v
     return out

@@ -98,7 +98,7 @@ def fact(snapshot: HostSnapshot, name: str) -> Any:
 
 def resolve(value: Value, ctx: EvalContext) -> Any:
     if isinstance(value, VarRef):
-        return ctx.variables[value.var]
+        return value.render(ctx.variables)
     return value
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from inspectorctl.collect.interface import CollectionFailure, HostResult
+from inspectorctl.errors import InputError
 from inspectorctl.models.common import Status
 from inspectorctl.models.finding import Evidence, RuleResult
 from inspectorctl.models.rule import Platform, Rule, RulePack
@@ -20,6 +21,32 @@ from inspectorctl.rules.checks import (
 )
 from inspectorctl.rules.expression import ExpressionError, ExpressionRuntimeError
 from inspectorctl.rules.facts import facts_for
+
+
+def coerce_tailoring(name: str, value: Any, default: Any) -> Any:
+    """A tailoring value given as text (``--set``, YAML strings) in the type of its default."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    text = value.strip()
+    try:
+        if isinstance(default, bool):
+            if text.lower() in ("true", "yes", "1", "on"):
+                return True
+            if text.lower() in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(text)
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, list):
+            return [x.strip() for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise InputError(
+            f"tailoring value {name}={value!r}: expected {type(default).__name__} like the "
+            f"default {default!r}"
+        ) from e
+    return value
 
 
 class Selection:
@@ -46,9 +73,9 @@ class Selection:
                 if "." in k:
                     p, _, var = k.partition(".")
                     if p == pack.id and var in values:
-                        values[var] = v
+                        values[var] = coerce_tailoring(k, v, values[var])
                 elif k in values:
-                    values[k] = v
+                    values[k] = coerce_tailoring(k, v, values[k])
             for rule in pack.rules:
                 if inc and not any(fnmatch.fnmatch(rule.id, g) for g in inc):
                     continue
