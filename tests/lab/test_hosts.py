@@ -114,7 +114,14 @@ def test_host_keys_are_verified(lab: Lab) -> None:
     """Connecting to weak-1 while expecting hardened-1's key must fail."""
     hosts = inventory_hosts(lab.inventory_path)
     argv = ssh_from_inventory(hosts["weak-1"], "true")
-    wrong = ["HostKeyAlias=hardened-1" if arg == "HostKeyAlias=weak-1" else arg for arg in argv]
+    # a fresh connection: a master left by an earlier Ansible run would skip verification
+    wrong = [
+        "HostKeyAlias=hardened-1" if arg == "HostKeyAlias=weak-1"
+        else "ControlPath=none" if arg.startswith("ControlPath=")
+        else arg
+        for arg in argv
+    ]
+    assert "ControlPath=none" in wrong
     result = run(wrong)
     assert result.returncode == 255
     assert "Host key verification failed" in result.stderr
