@@ -1288,7 +1288,7 @@ class Gatherer(object):
 
     # -- facts ---------------------------------------------------------------------------------
 
-    def os(self) -> Dict[str, Any]:
+    def os_info(self) -> Dict[str, Any]:
         return gather_os(self.ctx)
 
     def packages(self) -> Dict[str, Any]:
@@ -2417,7 +2417,8 @@ def run_probe(
         if fact not in FACTS:
             unknown[fact] = "not a fact this probe gathers (known: %s)" % ", ".join(FACTS)
             continue
-        fn = getattr(gatherer, fact)  # type: Callable[[], Any]
+        # the "os" fact's method is os_info: a method named os would shadow the module
+        fn = getattr(gatherer, "os_info" if fact == "os" else fact)  # type: Callable[[], Any]
         try:
             snapshot[fact] = fn()
         except OSError as e:
