@@ -65,11 +65,8 @@ def phase(mode: str, snaps: Path) -> None:
     t0 = time.perf_counter()
     if mode == "evaluate":
         sel = select(opts)
-        hosts = evaluated = 0
-        for snap in iter_snapshots(snaps):
-            evaluated += len(evaluate_host(snap, sel))
-            hosts += 1
-        rules = len(sel)
+        per_host = [len(evaluate_host(snap, sel)) for snap in iter_snapshots(snaps)]
+        hosts, evaluated, rules = len(per_host), sum(per_host), len(sel)
     else:
         with tempfile.TemporaryDirectory() as d, Store(Path(d) / "bench.db") as store:
             res = run_assessment(opts, store, keep="none")
