@@ -258,3 +258,42 @@ def test_host_stopped_mid_rollout_then_resume(ctx: Ctx) -> None:
     assert {e.state.value for e in rows} == {"changed"}
     assert {e.host: e.attempts for e in rows if e.playbook == "sysctl"} == {
         "remed-1": 1, "remed-2": 1}
+
+
+def test_remediate_applies_what_the_policy_allows(ctx: Ctx) -> None:
+    policy = ctx.tmp / "policy.yml"
+    policy.write_text(
+        "approval_ttl: 12h\n"
+        "rules:\n"
+        "  - name: sysctl anytime\n"
+        "    auto_approve: true\n"
+        "    disruption: [none]\n"
+        "    reversible: true\n"
+        "    rules: ['sysctl-*']\n"
+        "  - name: sshd needs two\n"
+        "    rules: ['ssh-*']\n"
+        "    approvers: 2\n")
+    pending = ctx.tmp / "pending.json"
+    res = ctx.cli("remediate", "--policy", str(policy), "-i", str(ctx.inventory),
+                  "--limit", "remed-1", "--pack", "cis-linux",
+                  "--rule", "sysctl-net-ipv4-conf-all-accept-redirects",
+                  "--rule", "ssh-login-grace-time", "-o", str(pending))
+    assert res.exit_code == 4, res.output
+    doc = json.loads(pending.read_text())
+    ssh = next(a["id"] for a in doc["actions"] if a["playbook"] == "sshd_config")
+    assert "applied 1 action(s): changed 1" in res.stdout
+    assert f"Not approved, not run: {ssh}" in res.stdout
+    assert "fixed 1, still failing 0, regressed 0, not verified 0" in res.stdout
+    assert f"Needs 2 approver(s): {ssh} (policy rule 'sshd needs two')" in res.stdout
+    # the pending action still needs two people
+    assert ctx.cli("approve", str(pending), "--by", "alice", "--policy", str(policy),
+                   "--action", ssh).exit_code == 0
+    with Store(ctx.db) as store:
+        from inspectorctl.remediate.approval import check_approvals
+        from inspectorctl.remediate.plans import load_plan
+        from inspectorctl.store.db import now
+
+        gate = check_approvals(load_plan(pending), store, now())
+    (verdict,) = [v for v in gate.verdicts if v.action_id == ssh]
+    assert not verdict.approved
+    assert verdict.reason == "needs 2 distinct approvers, has 1 (alice)"
