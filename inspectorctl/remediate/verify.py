@@ -19,7 +19,7 @@ from inspectorctl.assess import AssessOptions, run_assessment
 from inspectorctl.collect.interface import ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Status
-from inspectorctl.models.plan import JournalEntry, Plan
+from inspectorctl.models.plan import JournalEntry, JournalState, Plan
 from inspectorctl.remediate import audit, records
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.store.db import Store
@@ -89,7 +89,10 @@ def verify_apply(
 ) -> VerifyReport:
     applied = {e.action_id for e in entries}
     ran = {(e.action_id, e.host): e for e in entries}
-    touched = sorted({e.host for e in entries if e.state.done or e.state.value == "failed"})
+    # hosts an action ran on (a failed run may have changed part of a host); not the
+    # unreachable or skipped ones
+    touched = sorted({e.host for e in entries
+                      if e.state.done or e.state is JournalState.FAILED})
     planned = [(a.id, f) for a in plan.actions if a.id in applied for f in a.findings]
     rules = sorted({f.rule_id for _, f in planned})
     if not touched or not rules:
