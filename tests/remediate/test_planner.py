@@ -109,3 +109,13 @@ def test_stable_ids_and_findings_digest(tmp_path: Path) -> None:
     p3 = plan_from_store(store, rid2)
     assert p3.findings_digest != p1.findings_digest  # evidence is part of it
     assert p3.actions[0].findings[0].evidence_digest != p1.actions[0].findings[0].evidence_digest
+
+
+def test_formatted_tailoring_values() -> None:
+    from inspectorctl.models.rule import VarRef
+    from inspectorctl.remediate.planner import resolve_params
+
+    params = {"line": VarRef(var="days", format="PASS_MAX_DAYS\t{}"), "n": VarRef(var="days"),
+              "fixed": "x"}
+    assert resolve_params(params, {"days": 90}) == {"line": "PASS_MAX_DAYS\t90", "n": 90,
+                                                    "fixed": "x"}
