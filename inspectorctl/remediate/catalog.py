@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,10 +38,26 @@ class CatalogError(InputError):
     """A playbook of the catalogue is missing, or its metadata or roles are invalid."""
 
 
-class ItemParam(Frozen):
-    """One key of an item (a per-finding parameter dict the planner passes in ``items``)."""
+ParamType = Literal["str", "int", "bool", "scalar", "list[str]"]
 
-    type: Literal["str", "int", "bool", "list[str]"]
+
+def _type_ok(kind: ParamType, value: Any) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "scalar":
+        return isinstance(value, str | int | float | bool)
+    return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+
+class ItemParam(Frozen):
+    """One key of an item (a per-finding parameter dict the planner passes in ``items``).
+    ``scalar`` is a string, number or boolean (an sshd or sysctl value)."""
+
+    type: ParamType
     required: bool = True
     description: str = ""
 
@@ -84,6 +100,19 @@ class PlaybookMeta(Frozen):
         if dupes:
             raise ValueError(f"listed more than once: {', '.join(dupes)}")
         return v
+
+    def item_problems(self, item: Mapping[str, Any]) -> list[str]:
+        """What is wrong with one item for this playbook (empty when it fits the schema)."""
+        problems: list[str] = []
+        for key, param in self.item_schema.items():
+            if key not in item:
+                if param.required:
+                    problems.append(f"missing {key}")
+            elif not _type_ok(param.type, item[key]):
+                problems.append(
+                    f"{key}: expected {param.type}, got {type(item[key]).__name__}")
+        problems.extend(f"unknown key {k}" for k in sorted(set(item) - set(self.item_schema)))
+        return problems
 
     @property
     def internal(self) -> bool:
