@@ -12,6 +12,13 @@ from typer.testing import CliRunner, Result
 
 from inspectorctl.cli import remediate as remediate_cli
 from inspectorctl.cli.main import app
+from inspectorctl.remediate.interface import (
+    ExecProgress,
+    ExecRequest,
+    ExecResult,
+    HostOutcome,
+    HostStatus,
+)
 from tests.fixtures import snapshot_dict, write_mini
 from tests.remediate.test_rollout import FakeExecutor
 
@@ -258,3 +265,39 @@ def test_interactive_approval(env: Env) -> None:
     assert f"Approve {aid}: sshd_config on web-1, web-2 (4 finding(s), high, disruption " \
            "service_reload)? [y/N]:" in res.stdout
     assert res.stdout.splitlines()[-1].startswith("Approved by carol: 1 of 1 action(s)")
+
+
+class PreviewExecutor(FakeExecutor):
+    def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
+        assert request.check and request.diff
+        self.calls.append((request.playbook, list(request.hosts), request.run_id))
+        return ExecResult(status="successful", rc=0, seconds=0.1, hosts={
+            h: HostOutcome(host=h, status=HostStatus.CHANGED,
+                           diff=f"--- before: /etc/ssh/sshd_config\n+++ after\n+PermitRootLogin no"
+                                f"  # {h}\n")
+            for h in request.hosts})
+
+
+def test_preview_keeps_diffs_in_the_plan(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = PreviewExecutor()
+    monkeypatch.setattr(remediate_cli, "make_executor", lambda: ex)
+    env.assess()
+    res = env.run("plan", "--pack", str(env.pack), "-o", str(env.plan), "--preview",
+                  "-i", str(env.inventory))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(env.plan.read_text())
+    (action,) = doc["actions"]
+    assert action["preview"]["web-2"] == {
+        "status": "changed", "message": "",
+        "diff": "--- before: /etc/ssh/sshd_config\n+++ after\n+PermitRootLogin no  # web-2\n"}
+    assert ex.calls == [("sshd_config", ["web-1", "web-2"], f"preview-{doc['plan_id']}")]
+    shown = env.run("plan", "show", str(env.plan)).stdout.splitlines()
+    aid = action["id"]
+    i = shown.index(f"--- preview {aid} (sshd_config) on web-1: changed")
+    assert shown[i + 1:i + 4] == ["--- before: /etc/ssh/sshd_config", "+++ after",
+                                  "+PermitRootLogin no  # web-1"]
+    # the previewed plan is what gets approved and applied: the digest covers the diffs
+    from inspectorctl.remediate.plans import load_plan
+
+    plan = load_plan(env.plan)
+    assert plan.digest == plan.computed_digest() == doc["digest"]
