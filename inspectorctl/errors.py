@@ -12,6 +12,11 @@ class InspectorctlError(Exception):
 
     exit_code: int = 1
 
+    def __init__(self, *args: object, exit_code: int | None = None) -> None:
+        super().__init__(*args)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
 
 class InputError(InspectorctlError):
     """A user-supplied file or value is malformed (rulepack, template, inventory, plan...)."""

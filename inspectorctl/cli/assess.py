@@ -102,6 +102,8 @@ def register(app: typer.Typer) -> None:
     findings = typer.Typer(help="Stored findings.", no_args_is_help=True)
     findings.command("list")(findings_list)
     findings.command("show")(findings_show)
+    findings.command("suppress")(findings_suppress)
+    findings.command("unsuppress")(findings_unsuppress)
     app.add_typer(findings, name="findings")
     runs = typer.Typer(help="Recorded runs.", no_args_is_help=True)
     runs.command("list")(runs_list)
@@ -331,6 +333,52 @@ def findings_show(
         if f.pack in packs:
             rule = next((r for r in load_pack(packs[f.pack]).rules if r.id == f.rule_id), None)
     render_finding(console, f, rule)
+
+
+@guarded
+def findings_suppress(
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Finding ids.")],
+    by: Annotated[str, typer.Option("--by", help="Who accepts the risk.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept with the finding).")],
+    days: Annotated[int | None, typer.Option(
+        "--days", min=1, help="Expire after this many days [default: until lifted].")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Suppress findings (accepted risk): not listed as active, never planned for fixing."""
+    from datetime import timedelta
+
+    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.store.db import now
+
+    if not by.strip() or not reason.strip():
+        raise InputError("--by and --reason must not be empty")
+    at = now()
+    until = at + timedelta(days=days) if days else None
+    with open_store(db) as store:
+        rows = store.suppress(ids, by=by, reason=reason, until=until)
+        record(store, AuditEvent.SUPPRESS, by, at, detail={
+            "findings": list(ids), "reason": reason,
+            "until": until.isoformat() if until else None})
+    for f in rows:
+        console.print(f"suppressed {f.id} ({f.rule_id} on {f.host})"
+                      + (f" until {until:%Y-%m-%d}" if until else ""), highlight=False)
+
+
+@guarded
+def findings_unsuppress(
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Finding ids.")],
+    by: Annotated[str, typer.Option("--by", help="Who lifts the suppression.")],
+    db: DbOpt = None,
+) -> None:
+    """Lift suppressions: findings that still fail are active again."""
+    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.store.db import now
+
+    with open_store(db) as store:
+        rows = store.unsuppress(ids)
+        record(store, AuditEvent.UNSUPPRESS, by, now(), detail={"findings": list(ids)})
+    for f in rows:
+        console.print(f"{f.id} is {f.state.value}", highlight=False)
 
 
 @guarded

@@ -82,6 +82,9 @@ class Finding(Frozen):
     closed_at: datetime | None = None
     first_run: str
     last_run: str
+    suppressed_until: datetime | None = None
+    suppressed_by: str | None = None
+    suppress_reason: str | None = None
 
 
 class RunCounts(Frozen):

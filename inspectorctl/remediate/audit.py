@@ -32,6 +32,8 @@ class AuditEvent(enum.StrEnum):
     ROLLBACK_START = "rollback_start"
     ROLLBACK_END = "rollback_end"
     VERIFY = "verify"
+    SUPPRESS = "suppress"
+    UNSUPPRESS = "unsuppress"
 
 
 class AuditEntry(Frozen):

@@ -192,6 +192,11 @@ def render_finding(console: Console, f: Finding, rule: Rule | None) -> None:
     ]
     if f.closed_at:
         lines.append(f"Closed    {f.closed_at.isoformat(timespec='seconds')}")
+    if f.state.value == "suppressed":
+        until = (f.suppressed_until.isoformat(timespec="seconds") if f.suppressed_until
+                 else "lifted")
+        lines.append(f"Suppressed by {f.suppressed_by or '?'} until {until}: "
+                     f"{f.suppress_reason or ''}")
     if f.evidence:
         lines.append(f"Expected  {f.evidence.expected}")
         lines.append(f"Found     {f.evidence.found}")

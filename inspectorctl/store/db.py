@@ -98,8 +98,19 @@ def _m2_remediation(db: sqlite3.Connection) -> None:
     migrate(db)
 
 
+def _m3_suppression(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        ALTER TABLE findings ADD COLUMN suppressed_until TEXT;
+        ALTER TABLE findings ADD COLUMN suppressed_by TEXT;
+        ALTER TABLE findings ADD COLUMN suppress_reason TEXT
+        """,
+    )
+
+
 #: migration N (1-based) brings user_version from N-1 to N. Later features append here.
-MIGRATIONS: list[Migration] = [_m1, _m2_remediation]
+MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression]
 
 
 def register_migration(fn: Migration) -> None:
@@ -237,7 +248,9 @@ class Store:
         marks = ",".join("?" * len(hosts))
         existing = {
             row["id"]: row
-            for row in db.execute(f"SELECT id, state FROM findings WHERE host IN ({marks})", hosts)
+            for row in db.execute(
+                f"SELECT id, state, suppressed_until FROM findings WHERE host IN ({marks})",
+                hosts)
         }
         new = closed = 0
         t = _ts(ts)
@@ -258,6 +271,11 @@ class Store:
                     )
                 continue
             state = row["state"]
+            until = _dt(row["suppressed_until"])
+            if state == FindingState.SUPPRESSED.value and until is not None and until <= ts:
+                state = FindingState.ACTIVE.value  # the suppression expired
+                db.execute("UPDATE findings SET state=?, suppressed_until=NULL WHERE id=?",
+                           (state, fid))
             if problem:
                 new_state = state if state == FindingState.SUPPRESSED.value else (
                     FindingState.ACTIVE.value)
@@ -353,6 +371,45 @@ class Store:
         sql += " ORDER BY score DESC, host, rule_id"
         return [_finding(r) for r in self.execute(sql, params)]
 
+    def suppress(
+        self, ids: Sequence[str], *, by: str, reason: str, until: datetime | None
+    ) -> list[Finding]:
+        """Mark findings suppressed (accepted risk) until ``until`` (None: until lifted)."""
+        with self.transaction() as db:
+            found = self._existing(db, ids)
+            db.executemany(
+                "UPDATE findings SET state=?, suppressed_until=?, suppressed_by=?,"
+                " suppress_reason=? WHERE id=?",
+                [(FindingState.SUPPRESSED.value, _ts(until), by, reason, i) for i in found],
+            )
+        return self.findings(ids=list(ids))
+
+    def unsuppress(self, ids: Sequence[str]) -> list[Finding]:
+        """Lift suppressions: a finding whose last result is a problem is active again."""
+        with self.transaction() as db:
+            found = self._existing(db, ids)
+            for fid in found:
+                status = db.execute("SELECT status FROM findings WHERE id=?",
+                                    (fid,)).fetchone()[0]
+                state = (FindingState.ACTIVE if status in (Status.FAIL.value, Status.ERROR.value)
+                         else FindingState.CLOSED)
+                db.execute(
+                    "UPDATE findings SET state=?, suppressed_until=NULL, suppressed_by=NULL,"
+                    " suppress_reason=? WHERE id=? AND state=?",
+                    (state.value, None, fid, FindingState.SUPPRESSED.value),
+                )
+        return self.findings(ids=list(ids))
+
+    def _existing(self, db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
+        marks = ",".join("?" * len(ids))
+        found = [r[0] for r in db.execute(f"SELECT id FROM findings WHERE id IN ({marks})",
+                                          list(ids))]
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            raise StoreError(f"no finding {', '.join(missing)} in {self.path}; see "
+                             "`inspectorctl findings list --all`", exit_code=2)
+        return found
+
     def finding(self, fid: str) -> Finding | None:
         rows = self.findings(ids=[fid])
         return rows[0] if rows else None
@@ -426,4 +483,6 @@ def _finding(r: sqlite3.Row) -> Finding:
         evidence=Evidence.model_validate_json(r["evidence"]) if r["evidence"] else None,
         reason=r["reason"], first_seen=_dt(r["first_seen"]), last_seen=_dt(r["last_seen"]),
         closed_at=_dt(r["closed_at"]), first_run=r["first_run"], last_run=r["last_run"],
+        suppressed_until=_dt(r["suppressed_until"]), suppressed_by=r["suppressed_by"],
+        suppress_reason=r["suppress_reason"],
     )

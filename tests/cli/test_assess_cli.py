@@ -181,3 +181,25 @@ def test_corrupt_db_is_one_message(tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert res.stderr.startswith(f"error: the database {bad} is corrupt or not an inspectorctl "
                                  "database")
+
+
+def test_suppress_and_unsuppress_are_audited(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", root_login="yes")})
+    runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
+    (f,) = json.loads(runner.invoke(app, ["findings", "list", "--format", "json"]).stdout)
+    res = runner.invoke(app, ["findings", "suppress", f["id"], "--by", "alice", "--reason",
+                              "bastion needs it", "--days", "30"])
+    assert res.exit_code == 0, res.output
+    assert re.fullmatch(rf"suppressed {f['id']} \(mini-ssh-root on h\) until \d{{4}}-\d\d-\d\d\n",
+                        res.stdout)
+    assert runner.invoke(app, ["findings", "list"]).stdout == "No findings match.\n"
+    shown = runner.invoke(app, ["findings", "show", f["id"]]).stdout
+    assert "Suppressed by alice until " in shown and ": bastion needs it" in shown
+    audit = runner.invoke(app, ["audit", "list", "--format", "json"])
+    assert audit.exit_code == 0, audit.output
+    assert [e["event"] for e in json.loads(audit.stdout)] == ["suppress"]
+    res = runner.invoke(app, ["findings", "unsuppress", f["id"], "--by", "alice"])
+    assert res.stdout == f"{f['id']} is active\n"
+    res = runner.invoke(app, ["findings", "suppress", "f-nope", "--by", "a", "--reason", "r"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: no finding f-nope in ")

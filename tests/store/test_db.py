@@ -112,3 +112,22 @@ def test_locked_database_is_a_clear_error(tmp_path: Path) -> None:
         holder.close()
     with Store(p) as st:
         assert st.runs() == []
+
+
+def test_suppression_survives_runs_and_expires(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.db") as st:
+        st.record_run(run(1), [result("a", "h1", Status.FAIL), result("b", "h1", Status.FAIL)])
+        fa, fb = finding_id("a", "h1"), finding_id("b", "h1")
+        (f,) = st.suppress([fa], by="alice", reason="accepted", until=None)
+        assert f.state is FindingState.SUPPRESSED and f.suppressed_by == "alice"
+        st.suppress([fb], by="bob", reason="until patch", until=now() + timedelta(seconds=30))
+        # still failing: stays suppressed, not active
+        st.record_run(run(2), [result("a", "h1", Status.FAIL), result("b", "h1", Status.FAIL)])
+        assert [x.id for x in st.findings(states=[FindingState.ACTIVE])] == []
+        # a run after b's expiry makes b active again; a (no expiry) stays suppressed
+        st.record_run(run(60), [result("a", "h1", Status.FAIL), result("b", "h1", Status.FAIL)])
+        assert [x.id for x in st.findings(states=[FindingState.ACTIVE])] == [fb]
+        (lifted,) = st.unsuppress([fa])
+        assert lifted.state is FindingState.ACTIVE and lifted.suppressed_by is None
+        with pytest.raises(StoreError, match="no finding f-nope"):
+            st.suppress(["f-nope"], by="x", reason="y", until=None)
