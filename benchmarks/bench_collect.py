@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -72,7 +73,21 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {mem} GiB RAM, {distro}, kernel {platform.release()}"
 
 
-def probe_alone(request: ProbeRequest) -> tuple[float, HostSnapshot]:
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def self_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+Run = tuple[float, float, HostSnapshot]  # wall, CPU (this process + children), snapshot
+
+
+def probe_alone(request: ProbeRequest) -> Run:
+    c0 = children_cpu() + self_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(
         [host_python(), str(PROBE_PATH)],
@@ -82,24 +97,44 @@ def probe_alone(request: ProbeRequest) -> tuple[float, HostSnapshot]:
         check=True,
     )
     wall = time.perf_counter() - t0
-    return wall, HostSnapshot.model_validate(json.loads(proc.stdout))
+    cpu = children_cpu() + self_cpu() - c0
+    return wall, cpu, HostSnapshot.model_validate(json.loads(proc.stdout))
 
 
-def through(collect: Callable[[], list[HostResult]]) -> tuple[float, HostSnapshot]:
+def through(collect: Callable[[], list[HostResult]]) -> Run:
+    c0 = children_cpu() + self_cpu()
     t0 = time.perf_counter()
     (res,) = collect()
     wall = time.perf_counter() - t0
+    cpu = children_cpu() + self_cpu() - c0
     if not isinstance(res, HostSnapshot):
         raise SystemExit(f"collection failed: {res}")
-    return wall, res
+    return wall, cpu, res
 
 
-def report(label: str, runs: list[tuple[float, HostSnapshot]]) -> None:
-    walls = [w for w, _ in runs]
-    probes = [s.probe_seconds for _, s in runs]
+def full_assessment() -> Run:
+    """``inspectorctl assess`` of localhost through the library: rules loaded, probe request
+    built from every shipped rule, ansible transport, evaluation; no store."""
+    from inspectorctl.assess import AssessOptions, run_assessment
+
+    c0 = children_cpu() + self_cpu()
+    t0 = time.perf_counter()
+    result = run_assessment(AssessOptions(), None)
+    wall = time.perf_counter() - t0
+    cpu = children_cpu() + self_cpu() - c0
+    if not result.snapshots:
+        raise SystemExit(f"assessment collected nothing: {result.failures}")
+    return wall, cpu, result.snapshots[0]
+
+
+def report(label: str, runs: list[Run]) -> None:
+    walls = [w for w, _, _ in runs]
+    cpus = [c for _, c, _ in runs]
+    probes = [s.probe_seconds for _, _, s in runs]
     print(
-        f"{label:<44} wall min {min(walls):5.2f}  median {statistics.median(walls):5.2f}  "
-        f"max {max(walls):5.2f} s | probe median {statistics.median(probes):5.2f} s"
+        f"{label:<40} wall min {min(walls):5.2f} median {statistics.median(walls):5.2f} "
+        f"max {max(walls):5.2f} | probe median {statistics.median(probes):5.2f} | "
+        f"CPU median {statistics.median(cpus):5.2f} s"
     )
 
 
@@ -107,6 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--walk-max-seconds", type=float, default=20.0)
+    ap.add_argument("--no-assess", action="store_true", help="skip the full-assessment runs")
     args = ap.parse_args()
     os.environ.setdefault("INSPECTORCTL_PROBE_NO_IMDS", "1")
 
@@ -115,9 +151,11 @@ def main() -> None:
     print(
         f"machine: {machine()}; probe interpreter {host_python()}; python {sys.version.split()[0]}"
     )
-    print(f"runs per configuration: {args.runs}\n")
+    print(f"runs per configuration: {args.runs}; load average {os.getloadavg()}")
+    print("CPU = user+sys seconds of this process and its children (ansible, probe, apt):")
+    print("on a quiet machine with 2 cores the wall time approaches max(walk, apt) + the rest.\n")
 
-    configs: list[tuple[str, Callable[[], tuple[float, HostSnapshot]]]] = [
+    configs: list[tuple[str, Callable[[], Run]]] = [
         ("probe alone, all facts + all walks", lambda: probe_alone(full)),
         ("probe alone, all facts, no walks", lambda: probe_alone(light)),
         (
@@ -137,7 +175,13 @@ def main() -> None:
     for label, fn in configs:
         runs = [fn() for _ in range(args.runs)]
         report(label, runs)
-        last = runs[-1][1] if label.startswith("probe alone, all facts +") else last
+        last = runs[-1][2] if label.startswith("probe alone, all facts +") else last
+    if not args.no_assess:
+        assess_runs = [full_assessment() for _ in range(args.runs)]
+        report("full assessment, every shipped rule", assess_runs)
+        _, _, snap = assess_runs[-1]
+        print(f"  (request: {', '.join(snap.requested)}; walks: {', '.join(snap.walks or {})})")
+    print(f"\nload average after: {os.getloadavg()}")
     if last is not None:
         print("\nper-fact probe seconds (last 'probe alone, all facts + all walks' run):")
         for fact, secs in sorted(last.fact_seconds.items(), key=lambda kv: -kv[1]):

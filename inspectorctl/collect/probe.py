@@ -170,6 +170,14 @@ _SUBPROCESS_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 }
 
+_SCANDIR_FD = sys.version_info >= (3, 7) and os.scandir in getattr(os, "supports_fd", set())
+_DIR_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
 _CHUNK = 1 << 20
 _MAX_MATCH_BYTES = 16 << 20
 _MAX_SHA256_BYTES = 512 << 20
@@ -2219,7 +2227,9 @@ def walk(
     timed_out = False
     root = ctx.root
     host = ctx.host_path
-    S_ISDIR, S_ISREG, S_ISLNK = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK
+    file_bits = (
+        (0o002 if want_ww else 0) | (0o4000 if want_suid else 0) | (0o2000 if want_sgid else 0)
+    )
 
     def add(kind: str, path: str) -> None:
         lst = found[kind]
@@ -2234,39 +2244,58 @@ def walk(
             timed_out = True
             break
         directory = stack.pop()
+        prefix = directory if directory.endswith("/") else directory + "/"
+        fd = -1
         try:
-            it = os.scandir(directory)
+            if _SCANDIR_FD:
+                # scandir over a directory fd: entry.stat() is fstatat(fd, name), ~20 % cheaper
+                # than resolving the whole path again for every entry (needs python 3.7)
+                fd = os.open(directory, _DIR_FLAGS)
+                it = os.scandir(fd)
+            else:
+                it = os.scandir(directory)
         except OSError as e:
+            if fd >= 0:
+                os.close(fd)
             if e.errno in (errno.EACCES, errno.EPERM):
                 denied += 1
             continue
-        with it:
-            for entry in it:
-                scanned += 1
-                if not scanned & 0x3FF and time.monotonic() > deadline:
-                    timed_out = True
-                    break
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                mode = st.st_mode
-                if S_ISDIR(mode):
-                    if entry.path not in prune:
-                        stack.append(entry.path)
-                    if want_wwd and mode & 0o1002 == 0o002:
-                        add("world_writable_dirs", entry.path)
-                elif S_ISREG(mode):
-                    if want_ww and mode & 0o002:
-                        add("world_writable", entry.path)
-                    if want_suid and mode & 0o4000:
-                        add("suid", entry.path)
-                    if want_sgid and mode & 0o2000:
-                        add("sgid", entry.path)
-                elif S_ISLNK(mode) and not want_unowned:
-                    continue
-                if want_unowned and not (uid_ok(st.st_uid) and gid_ok(st.st_gid)):
-                    add("unowned", entry.path)
+        try:
+            with it:
+                for entry in it:
+                    scanned += 1
+                    if not scanned & 0x3FF and time.monotonic() > deadline:
+                        timed_out = True
+                        break
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    mode = st.st_mode
+                    fmt = mode & 0o170000
+                    if fmt == 0o040000:  # directory
+                        path = prefix + entry.name
+                        if path not in prune:
+                            stack.append(path)
+                        if want_wwd and mode & 0o1002 == 0o002:
+                            add("world_writable_dirs", path)
+                    elif fmt == 0o100000 and mode & file_bits:  # regular file of interest
+                        path = prefix + entry.name
+                        if want_ww and mode & 0o002:
+                            add("world_writable", path)
+                        if want_suid and mode & 0o4000:
+                            add("suid", path)
+                        if want_sgid and mode & 0o2000:
+                            add("sgid", path)
+                    if (
+                        want_unowned
+                        and (st.st_uid not in uids or st.st_gid not in gids)
+                        and not (uid_ok(st.st_uid) and gid_ok(st.st_gid))
+                    ):
+                        add("unowned", prefix + entry.name)
+        finally:
+            if fd >= 0:
+                os.close(fd)
         if len(full) == len(wanted):
             break
     notes = []  # type: List[str]
