@@ -247,7 +247,8 @@ def _targets_json(options: AssessOptions) -> dict[str, Any]:
     if options.from_snapshots is not None:
         d["snapshots"] = str(options.from_snapshots)
     else:
-        d["inventory"] = str(t.inventory) if t.inventory else "localhost"
+        # absolute, so a plan made from this run can be applied from any directory
+        d["inventory"] = str(t.inventory.resolve()) if t.inventory else "localhost"
         if t.limit:
             d["limit"] = t.limit
         if t.become:
