@@ -44,6 +44,8 @@ WATCHED = [
     "/etc/at.allow",
     "/etc/cron.deny",
     "/etc/fstab",
+    "/etc/systemd/system/multi-user.target.wants/rbtest-daemon.service",
+    "/etc/systemd/system/rbtest-daemon.service",
 ]
 
 #: remediation -> items, applied in one ansible-playbook run with RUN_ID
@@ -63,7 +65,18 @@ APPLIED: list[tuple[str, list[dict[str, Any]]]] = [
     ("world_writable", [{}]),
     ("cron_allow", [{}]),
     ("mount_options", [{"mountpoint": "/tmp", "options": ["noexec"]}]),
+    ("service_disabled", [{"name": "rbtest-daemon"}]),
 ]
+
+#: an enabled service unit (its program does not run) for service_disabled to disable and mask
+UNIT_SETUP = """
+unit=/lib/systemd/system/rbtest-daemon.service
+printf '%s\\n' '[Unit]' 'Description=rollback test' '[Service]' \\
+    'ExecStart=/usr/sbin/rbtest-daemon' '[Install]' 'WantedBy=multi-user.target' > "$unit"
+wants=/etc/systemd/system/multi-user.target.wants
+mkdir -p "$wants"
+ln -sfn "$unit" "$wants/rbtest-daemon.service"
+"""
 
 _SNAPSHOT = r"""
 import hashlib, json, os, stat, sys
@@ -82,6 +95,8 @@ for p in json.loads(sys.argv[1]):
             d["sha256"] = hashlib.sha256(fh.read()).hexdigest()
     elif d["type"] == "dir":
         d["entries"] = sorted(os.listdir(p))
+    else:
+        d["target"] = os.readlink(p)
     out[p] = d
 print(json.dumps(out))
 """
@@ -143,6 +158,7 @@ def test_rollback_restores_what_a_run_changed(
         for pid, items in APPLIED
     ], sort_keys=False), encoding="utf-8")
     in_host(lab, host, "printf '+ +\\n' > /root/.rhosts; chmod 0644 /root/.rhosts")
+    in_host(lab, host, UNIT_SETUP)
     before = snapshot(lab, host)
     sshd_before = in_host(lab, host, "sshd -T | grep -E '^(x11forwarding|maxauthtries) '")
 
@@ -158,7 +174,8 @@ def test_rollback_restores_what_a_run_changed(
     assert {"/etc/ssh/sshd_config", "/etc/login.defs", "/etc/issue", "/etc/shadow",
             "/root/.rhosts", "/etc/sysctl.d/60-inspectorctl.conf", "/etc/modprobe.d",
             "/etc/modprobe.d/60-inspectorctl-cramfs.conf", "/usr/local/bin/backup.sh",
-            "/etc/cron.allow", "/etc/fstab"} <= changed_paths
+            "/etc/cron.allow", "/etc/fstab", "/etc/systemd/system/rbtest-daemon.service",
+            "/etc/systemd/system/multi-user.target.wants/rbtest-daemon.service"} <= changed_paths
     assert in_host(lab, host, "sshd -T | grep -E '^(x11forwarding|maxauthtries) '") != sshd_before
 
     rollback = root / "_rollback" / "playbook.yml"
