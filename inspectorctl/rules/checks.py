@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from inspectorctl.models.common import Status
+from inspectorctl.models.common import Status, trusted
 from inspectorctl.models.finding import Evidence
 from inspectorctl.models.rule import (
     AccountCheck,
@@ -49,12 +49,17 @@ class Outcome(NamedTuple):
     reason: str | None = None
 
 
+def _evidence(expected: str, found: str, source: str | None) -> Evidence:
+    return trusted(Evidence, {"expected": str(expected), "found": str(found),
+                              "source": None if source is None else str(source)})
+
+
 def passed(expected: str, found: str, source: str | None = None) -> Outcome:
-    return Outcome(Status.PASS, Evidence(expected=expected, found=found, source=source))
+    return Outcome(Status.PASS, _evidence(expected, found, source))
 
 
 def failed(expected: str, found: str, source: str | None = None) -> Outcome:
-    return Outcome(Status.FAIL, Evidence(expected=expected, found=found, source=source))
+    return Outcome(Status.FAIL, _evidence(expected, found, source))
 
 
 def verdict(ok: bool, expected: str, found: str, source: str | None = None) -> Outcome:
@@ -685,7 +690,8 @@ def check_expression(c: ExpressionCheck, s: HostSnapshot, ctx: EvalContext) -> O
 
     names = ctx.cache.get("expr_ctx")
     if names is None:
-        names = snapshot_context(s)
+        # only the facts the selected expressions declared (all of them when not known)
+        names = snapshot_context(s, ctx.cache.get("expr_facts"))
         ctx.cache["expr_ctx"] = names
     scope = {**names, "vars": ctx.variables}
     if c.not_applicable_if and evaluate_expression(c.not_applicable_if, scope):

@@ -7,7 +7,7 @@ from typing import Any
 
 from inspectorctl.collect.interface import CollectionFailure, HostResult
 from inspectorctl.errors import InputError
-from inspectorctl.models.common import Status
+from inspectorctl.models.common import Status, trusted
 from inspectorctl.models.finding import Evidence, RuleResult
 from inspectorctl.models.rule import Platform, Rule, RulePack
 from inspectorctl.models.snapshot import HostSnapshot
@@ -84,6 +84,10 @@ class Selection:
                 if framework and not rule.references.framework_ids(framework):
                     continue
                 self.rules.append((rule, values))
+        #: facts per rule id, and the facts expression checks read (precomputed: hot path)
+        self.facts: dict[str, tuple[str, ...]] = {r.id: facts_for(r) for r, _ in self.rules}
+        self.expression_facts: frozenset[str] = frozenset(
+            f for r, _ in self.rules if r.check.kind == "expression" for f in r.facts)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -145,8 +149,10 @@ def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
     return None
 
 
-def evaluate_rule(rule: Rule, snapshot: HostSnapshot, ctx: EvalContext) -> Outcome:
-    for name in facts_for(rule):
+def evaluate_rule(
+    rule: Rule, snapshot: HostSnapshot, ctx: EvalContext, facts: tuple[str, ...] | None = None
+) -> Outcome:
+    for name in facts if facts is not None else facts_for(rule):
         if name in snapshot.unknown:
             return error(f"fact '{name}' could not be collected: {snapshot.unknown[name]}")
     if rule.check.kind == "expression":
@@ -167,16 +173,16 @@ def evaluate_rule(rule: Rule, snapshot: HostSnapshot, ctx: EvalContext) -> Outco
 
 def _result(rule: Rule, host: str, out: Outcome) -> RuleResult:
     # internal values are already valid: skip re-validation on this hot path
-    return RuleResult.model_construct(
-        rule_id=rule.id,
-        pack=rule.pack,
-        host=host,
-        status=out.status,
-        severity=rule.severity,
-        title=rule.title,
-        evidence=out.evidence,
-        reason=out.reason,
-    )
+    return trusted(RuleResult, {
+        "rule_id": rule.id,
+        "pack": rule.pack,
+        "host": host,
+        "status": out.status,
+        "severity": rule.severity,
+        "title": rule.title,
+        "evidence": out.evidence,
+        "reason": out.reason,
+    })
 
 
 def evaluate_host(result: HostResult, selection: Selection) -> list[RuleResult]:
@@ -186,13 +192,14 @@ def evaluate_host(result: HostResult, selection: Selection) -> list[RuleResult]:
         return [_result(rule, result.host, out) for rule, _ in selection.rules]
     host = result.host.name
     contexts: dict[int, EvalContext] = {}
+    shared: dict[str, Any] = {"expr_facts": selection.expression_facts}
     results = []
+    facts = selection.facts
     for rule, values in selection.rules:
         ctx = contexts.get(id(values))
         if ctx is None:
-            shared = next(iter(contexts.values())).cache if contexts else {}
             ctx = contexts[id(values)] = EvalContext(variables=values, cache=shared)
-        results.append(_result(rule, host, evaluate_rule(rule, result, ctx)))
+        results.append(_result(rule, host, evaluate_rule(rule, result, ctx, facts[rule.id])))
     return results
 
 

@@ -88,7 +88,14 @@ def evaluate_expression(expr: str, scope: dict[str, Any]) -> Any:
         raise ExpressionRuntimeError(f"expression {expr!r} failed: {e}") from e
 
 
-def snapshot_context(snapshot: HostSnapshot) -> dict[str, Any]:
-    """Facts as plain data, the names an expression may use (plus ``host``)."""
-    data = snapshot.model_dump(mode="json", include=set(FACT_NAMES) | {"host"})
+def snapshot_context(
+    snapshot: HostSnapshot, facts: frozenset[str] | set[str] | None = None
+) -> dict[str, Any]:
+    """Facts as plain data, the names an expression may use (plus ``host``).
+
+    ``facts`` limits the dump to what the selected expressions declared (the rest is absent,
+    which an expression sees as an undefined name: ERROR, never a silent PASS).
+    """
+    wanted = set(FACT_NAMES if facts is None else facts) | {"host"}
+    data: dict[str, Any] = snapshot.model_dump(mode="json", include=wanted)
     return data
