@@ -392,7 +392,8 @@ def test_imds_gate_and_token_check(root: Path) -> None:
 
 def test_imds_never_contacted_on_this_machine() -> None:
     dmi = probe._read_dmi(probe.ProbeContext("/"))
-    assert not probe.is_ec2_dmi(dmi), "this test assumes a machine that is not an EC2 instance"
+    if probe.is_ec2_dmi(dmi):
+        pytest.skip("this machine is an EC2 instance")
     cloud = probe.gather_cloud(probe.ProbeContext("/"))  # _imds_request raises if called
     assert cloud["provider"] in ("unknown", "none")
 
