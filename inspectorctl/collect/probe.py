@@ -1324,12 +1324,30 @@ class Gatherer(object):
         if job is None:
             return {"installed": False, "config": {}, "error": None}
         job.wait()
+        if job.returncode not in (None, 0) and "privilege separation directory" in job.stderr:
+            job = self._sshd_with_private_run(job)
         if job.error or job.returncode != 0:
             reason = job.failure()
             if self.ctx.euid != 0:
                 reason += " (not root)"
             return {"installed": True, "config": {}, "error": reason}
         return {"installed": True, "config": parse_sshd_t(job.stdout), "error": None}
+
+    def _sshd_with_private_run(self, failed: "_Background") -> "_Background":
+        """``sshd -T`` refuses to run without /run/sshd, which exists only while sshd runs
+        (socket-activated or stopped sshd). The probe never creates it on the host: as root it
+        re-runs ``sshd -T`` in a private mount namespace with an empty tmpfs on /run holding
+        /run/sshd; the namespace and the tmpfs vanish with the process. Otherwise the first
+        failure stands."""
+        ctx = self.ctx
+        unshare = _which(ctx, ("/usr/bin/unshare", "/bin/unshare"))
+        if ctx.euid != 0 or ctx.root != "/" or unshare is None:
+            return failed
+        script = ('mount -t tmpfs -o size=64k,mode=0755 inspectorctl-probe /run && '
+                  'mkdir -m 0755 /run/sshd && exec "$0" -T')
+        retry = _Background([unshare, "--mount", "--propagation", "private", "--",
+                             "/bin/sh", "-c", script, failed.argv[0]], 20).wait()
+        return retry if retry.returncode == 0 else failed
 
     def sysctl(self) -> Dict[str, Any]:
         ctx = self.ctx

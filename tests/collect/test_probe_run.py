@@ -211,3 +211,18 @@ def test_standalone_usage_errors() -> None:
 
 def test_probe_importable_module_matches_file() -> None:
     assert Path(probe.__file__).resolve() == PROBE_PATH
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("sshd", path="/usr/sbin:/sbin"),
+                    reason="needs root and sshd")
+def test_sshd_t_without_run_sshd_uses_a_private_run_and_leaves_nothing() -> None:
+    """sshd -T refuses to run without /run/sshd (sshd stopped or socket-activated); the probe
+    answers anyway from a private mount namespace and never creates /run/sshd on the host."""
+    if os.path.exists("/run/sshd"):
+        pytest.skip("/run/sshd exists here: sshd -T works directly")
+    mounts_before = Path("/proc/self/mounts").read_text()
+    out = run_probe_program("/usr/bin/python3", {"facts": ["sshd"]})
+    assert out["sshd"]["error"] is None
+    assert out["sshd"]["config"]["permitrootlogin"]  # a real effective configuration
+    assert not os.path.exists("/run/sshd")
+    assert Path("/proc/self/mounts").read_text() == mounts_before
