@@ -420,7 +420,8 @@ def parse_proc_mounts(text: str) -> List[Dict[str, Any]]:
         # the kernel separates fields by one space and escapes only space, tab, newline and
         # backslash: str.split() would also split on other (Unicode) whitespace in a path
         parts = [p for p in line.split(" ") if p]
-        if len(parts) < 4 or parts[0].startswith("#"):
+        # no comments here (unlike fstab): a device may well be named "#..."
+        if len(parts) < 4:
             continue
         mounts.append(
             {
