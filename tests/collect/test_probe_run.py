@@ -20,6 +20,7 @@ from inspectorctl.collect import probe
 from inspectorctl.collect._result import PROBE_PATH
 from inspectorctl.models.snapshot import FACT_NAMES, HostSnapshot, ProbeRequest
 from tests.collect import fakeroot
+from tests.collect.machine import installed_package_count
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "INSPECTORCTL_PROBE_NO_IMDS": "1"}
@@ -65,16 +66,6 @@ def run_probe_program(python: str, request: Any, *args: str) -> dict[str, Any]:
     assert proc.returncode == 0, proc.stderr
     out: dict[str, Any] = json.loads(proc.stdout)
     return out
-
-
-def installed_package_count() -> int:
-    out = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}\n"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sum(1 for ln in out.splitlines() if len(ln) > 1 and ln[1] == "i")
 
 
 @pytest.mark.skipif(not os.access(SYSTEM_PYTHON, os.X_OK), reason="no /usr/bin/python3")

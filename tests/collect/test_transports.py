@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from inspectorctl.collect.interface import (
 from inspectorctl.collect.local import LocalCollector
 from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
 from tests.collect import fakeroot
+from tests.collect.machine import installed_package_count
 
 REQUEST = ProbeRequest(
     facts=("os", "packages", "accounts", "sysctl", "login_defs"),
@@ -35,16 +35,6 @@ PY = "/usr/bin/python3"
 @pytest.fixture(autouse=True)
 def _no_imds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INSPECTORCTL_PROBE_NO_IMDS", "1")
-
-
-def installed_package_count() -> int:
-    out = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}\n"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sum(1 for ln in out.splitlines() if len(ln) > 1 and ln[1] == "i")
 
 
 class Events:
