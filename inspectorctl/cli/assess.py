@@ -21,7 +21,7 @@ from inspectorctl.assess import (
     select,
 )
 from inspectorctl.cli._common import abort, console, err_console, guarded
-from inspectorctl.collect.interface import ProgressCallback, Targets
+from inspectorctl.collect.interface import CollectionFailure, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import FindingState
@@ -261,9 +261,9 @@ def collect(
     written = save_snapshots(results, out)
     for p in written:
         console.print(f"saved {p}", highlight=False)
-    failed = [r for r in results if not hasattr(r, "collected_at")]
+    failed = [r for r in results if isinstance(r, CollectionFailure)]
     for f in failed:
-        err_console.print(f"error: {f.host}: {getattr(f, 'reason', '')}", markup=False)
+        err_console.print(f"error: {f.host}: {f.reason}", markup=False)
     if failed:
         raise typer.Exit(1)
 

@@ -180,9 +180,8 @@ def check_sshd(c: SshdOptionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
     values = sshd.config.get(c.option)
     if values is None:
         return not_applicable(f"this sshd does not know the option '{c.option}'")
-    found = " ".join(values) if c.expect.op in (Op.SUBSET, Op.DISJOINT) else values[0]
-    if c.expect.op in (Op.SUBSET, Op.DISJOINT):
-        found = ",".join(values)
+    # list keywords (Ciphers, MACs ...) compare as one comma-separated list
+    found = ",".join(values) if c.expect.op in (Op.SUBSET, Op.DISJOINT) else values[0]
     return verdict(
         compare_value(found, c.expect, ctx),
         f"{c.option} {describe(c.expect, ctx)}",

@@ -457,16 +457,6 @@ class RunRecorder:
         self.run = self.draft.model_copy(update={"counts": counts, "ended_at": ended})
 
 
-def _count(results: list[RuleResult], base: RunCounts) -> RunCounts:
-    c = {s: 0 for s in Status}
-    for r in results:
-        c[r.status] += 1
-    return base.model_copy(update={
-        "passed": c[Status.PASS], "failed": c[Status.FAIL], "errors": c[Status.ERROR],
-        "not_applicable": c[Status.NOT_APPLICABLE],
-    })
-
-
 def _run(r: sqlite3.Row) -> RunRecord:
     return RunRecord(
         id=r["id"], kind=r["kind"], template=r["template"], started_at=_dt(r["started_at"]),
