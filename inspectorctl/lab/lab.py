@@ -7,6 +7,23 @@ lab's state dir. Everything the lab knows lives in that state dir, so a later pr
 status``, ``lab down``) finds the hosts; nothing else on the machine is written but the
 namespaces under ``/run/netns``.
 
+A host carries the machine's operating system, not its data. Its upper dir starts with:
+
+- ``/root`` opaque (none of the machine's root home is visible: no cloud credentials, shell
+  history or toolchains inside practice hosts that users deliberately weaken), holding what a
+  fresh Debian server's root has (``.bashrc`` and ``.profile`` from base-files, else from
+  ``/etc/skel``) and ``.ssh/authorized_keys`` with the lab's key only;
+- ``/home``, ``/tmp``, ``/var/tmp``, ``/srv``, ``/mnt`` and ``/media`` opaque and empty, with the
+  machine's mode and owner;
+- every top-level directory that is not one of the FHS's (``/work``, ``/farm``, ``lost+found``
+  ...: see :data:`OS_TOP_LEVEL`) whited out, as are the lab's own state dirs; top-level symlinks
+  and files stay as they are.
+
+Besides keeping the operator's files out of reach, this keeps an assessment of a host about the
+host: filesystem walks cover the operating system, not hundreds of thousands of the operator's
+files. The programs the lab runs inside hosts (python3, sshd, setpriv) must therefore live in
+the operating system's dirs; :func:`check_tools_visible` refuses to start hosts otherwise.
+
 State dir layout::
 
     lab.json                 LabRecord
@@ -32,6 +49,7 @@ import secrets
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -94,6 +112,25 @@ EXEC_DROPPED_CAPS = ",".join(
 )
 APPLY_SOURCE = (Path(__file__).resolve().parent / "hostapply.py").read_text(encoding="utf-8")
 
+#: Top-level directories of the Filesystem Hierarchy Standard: a host keeps these (the operating
+#: system); every other top-level directory of the machine is operator data and hidden in hosts.
+OS_TOP_LEVEL = frozenset(
+    {
+        "bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "media", "mnt",
+        "opt", "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var",
+    }
+)
+#: the empty markers of a merged /usr (Debian 13, Ubuntu 24.04: ``/bin.usr-is-merged`` ...)
+USR_MERGED_MARKER = re.compile(r"(bin|lib|lib32|lib64|libx32|sbin)\.usr-is-merged")
+#: data dirs a host starts with empty (opaque in its upper dir), with the machine's mode/owner
+EMPTY_DATA_DIRS = ("home", "tmp", "var/tmp", "srv", "mnt", "media")
+#: root's dotfiles in a host: what a fresh Debian server's root has (base-files installs these
+#: as /root/.bashrc and /root/.profile), else the skeleton of new users
+ROOT_SKELETON = {
+    ".bashrc": ("/usr/share/base-files/dot.bashrc", "/etc/skel/.bashrc"),
+    ".profile": ("/usr/share/base-files/dot.profile", "/etc/skel/.profile"),
+}
+
 #: seconds a host gets to mount its root / to run its boot scripts / to answer SSH
 MOUNT_TIMEOUT = 20.0
 BOOT_TIMEOUT = 60.0
@@ -104,6 +141,52 @@ def default_state_dir() -> Path:
     """``$INSPECTORCTL_LAB_DIR``, else ``/var/lib/inspectorctl/lab``."""
     env = os.environ.get(ENV_STATE_DIR)
     return Path(env) if env else DEFAULT_STATE_DIR
+
+
+def hidden_top_level(root: Path = Path("/")) -> list[str]:
+    """Names of the top-level directories of ``root`` that hosts do not see: every real directory
+    (not a symlink) that is neither an FHS directory nor a merged-/usr marker."""
+    hidden = []
+    for entry in os.scandir(root):
+        if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+            continue
+        if entry.name in OS_TOP_LEVEL or USR_MERGED_MARKER.fullmatch(entry.name):
+            continue
+        hidden.append(entry.name)
+    return sorted(hidden)
+
+
+def host_hidden_paths(state_dirs: Sequence[Path] = (), root: Path = Path("/")) -> list[str]:
+    """Absolute paths whose machine content a host does not see: whited-out top-level dirs, the
+    data dirs a host starts with empty (``/root`` included) and the lab's state dirs."""
+    paths = [f"/{name}" for name in hidden_top_level(root)]
+    paths += ["/root", *(f"/{rel}" for rel in EMPTY_DATA_DIRS)]
+    paths += [str(p) for p in state_dirs]
+    return paths
+
+
+def check_tools_visible(tools: Tools, hidden: Sequence[str]) -> None:
+    """Refuse a tool the lab runs inside hosts (python3, sshd, setpriv) that lives in a
+    directory hosts do not see: it would be missing there, and hosts would fail to boot."""
+    problems = []
+    inside = {"python3": tools.python3, "sshd": tools.sshd, "setpriv": tools.setpriv}
+    for label, path in inside.items():
+        for candidate in dict.fromkeys((os.path.abspath(path), os.path.realpath(path))):
+            under = next(
+                (h for h in hidden if candidate == h or candidate.startswith(h.rstrip("/") + "/")),
+                None,
+            )
+            if under is not None:
+                problems.append(f"{label} is {candidate}, under {under}")
+                break
+    if problems:
+        raise LabRequirementError(
+            "the lab cannot run on this machine: "
+            + "; ".join(problems)
+            + ". Lab hosts carry the machine's operating system, not its data: these "
+            "directories are empty or absent inside them. Use the distribution's packages "
+            "(installed under /usr) and a PATH that finds those first"
+        )
 
 
 def _now() -> datetime:
@@ -714,19 +797,37 @@ class Lab:
                 "PermitRootLogin prohibit-password\n",
                 0o644,
             )
-        # root's ssh dir: only the lab's key (opaque: the machine's ~/.ssh is not visible)
+        # the operating system, not the machine's data (see the module docstring): root's home
+        # is a fresh server's, with the lab's key as the only authorized one ...
         _mkdir_like_lower(upper, "root")
+        _opaque(upper / "root")
+        for name, sources in ROOT_SKELETON.items():
+            source = next((Path(s) for s in sources if os.path.isfile(s)), None)
+            if source is not None:
+                _write_atomic(upper / "root" / name, source.read_bytes(), 0o644)
         ssh_dir = upper / "root/.ssh"
         ssh_dir.mkdir()
         os.chmod(ssh_dir, 0o700)
-        os.setxattr(ssh_dir, "trusted.overlay.opaque", b"y")
         pub = self.private_key_path.with_suffix(".pub").read_text()
         _write_atomic(ssh_dir / "authorized_keys", pub, 0o600)
+        # ... the data dirs start empty ...
+        for rel in EMPTY_DATA_DIRS:
+            if _lower_is_plain_dirs(rel):
+                _mkdir_like_lower(upper, rel)
+                _opaque(upper / rel)
+        # ... and what is not an operating-system directory is not there at all
+        for name in hidden_top_level():
+            _whiteout(upper / name)
         # the lab's state dirs are not visible inside hosts
-        for hidden in {self.state_dir.resolve(), DEFAULT_STATE_DIR}:
+        for hidden in self._hidden_state_dirs():
             rel = str(hidden).lstrip("/")
             parent = os.path.dirname(rel)
-            if rel and _lower_is_plain_dirs(parent) and os.path.lexists(hidden):
+            if (
+                rel
+                and not _under_whiteout(upper, rel)
+                and _lower_is_plain_dirs(parent)
+                and os.path.lexists(hidden)
+            ):
                 _mkdir_like_lower(upper, parent)
                 target = upper / rel
                 if not os.path.lexists(target):
@@ -1120,11 +1221,16 @@ class Lab:
         hosts are about to boot)."""
         if self._tools is not None and (self._selftested or not selftest):
             return self._tools
-        self._tools = check_requirements(
+        tools = check_requirements(
             self.state_dir, search_path=self._search_path, selftest=selftest
         )
+        check_tools_visible(tools, host_hidden_paths(self._hidden_state_dirs()))
+        self._tools = tools
         self._selftested = self._selftested or selftest
         return self._tools
+
+    def _hidden_state_dirs(self) -> list[Path]:
+        return list(dict.fromkeys((self.state_dir.resolve(), DEFAULT_STATE_DIR)))
 
     def _require_teardown(self) -> dict[str, str]:
         """``down`` needs root and ``ip`` only, so it works on a machine missing the rest."""
@@ -1226,6 +1332,25 @@ def _mkdir_like_lower(upper: Path, rel: str) -> None:
             raise LabError(f"/{rel}: {current_lower} is not a directory on this machine")
         os.chown(current_upper, st.st_uid, st.st_gid)
         os.chmod(current_upper, st.st_mode & 0o7777)
+
+
+def _opaque(path: Path) -> None:
+    """Mark a directory of the upper dir opaque: the host sees only what the upper dir holds."""
+    os.setxattr(path, "trusted.overlay.opaque", b"y")
+
+
+def _under_whiteout(upper: Path, rel: str) -> bool:
+    """Whether an ancestor of ``upper/rel`` is already a whiteout (hidden with all it holds)."""
+    current = upper
+    for part in Path(rel).parts[:-1]:
+        current = current / part
+        try:
+            mode = current.lstat().st_mode
+        except FileNotFoundError:
+            return False
+        if stat.S_ISCHR(mode):
+            return True
+    return False
 
 
 def _whiteout(path: Path) -> None:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from inspectorctl.cli.main import app
 from inspectorctl.lab import HostState, Lab, LabError, LabHost
+from tests.lab.shell import sh
 
 pytestmark = pytest.mark.lab
 
@@ -52,12 +53,6 @@ def run(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
     )
-
-
-def sh(lab: Lab, host: str, script: str) -> str:
-    result = lab.exec(host, ["/bin/sh", "-c", script])
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
