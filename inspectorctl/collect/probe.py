@@ -39,6 +39,9 @@ Rules of the house
 * Filesystem walks are bounded: one ``os.scandir`` pass for all requested kinds, local filesystems
   only, symlinks never followed, stopping at ``walk_max_results`` matches per kind or after
   ``walk_max_seconds`` (``truncated: true`` with the reason).
+* Pending updates: apt simulates an upgrade from the host's security sources only when it can
+  tell which they are and their lists were downloaded (``updates.scope`` = ``security``; a
+  fraction of the full simulation's time), else from every source (``all``).
 * ``root`` (``--root``; module arg ``root``) prefixes every file the probe reads, including
   ``/proc`` and ``/sys``, so the gatherers can be tested against a fake tree. The EC2 metadata
   service is never contacted with a root other than ``/``.
@@ -170,6 +173,19 @@ _SUBPROCESS_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 }
 
+APT_LISTS = "/var/lib/apt/lists"
+#: ``apt-get`` options of a simulated upgrade that needs no lock and writes nothing
+_APT_SIMULATE = [
+    "-s",
+    "-q",
+    "-o",
+    "Debug::NoLocking=1",
+    "-o",
+    "APT::Get::Show-User-Simulation-Note=false",
+]
+#: the files of sources.list.d apt reads
+_APT_SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(?:list|sources)$")
+
 _SCANDIR_FD = sys.version_info >= (3, 7) and os.scandir in getattr(os, "supports_fd", set())
 _DIR_FLAGS = (
     os.O_RDONLY
@@ -221,6 +237,37 @@ def os_family(os_id: str, id_like: Iterable[str]) -> str:
     return "unknown"
 
 
+def deb822_paragraphs(text: str, comments: bool = False) -> List[Dict[str, str]]:
+    """Paragraphs of a deb822 file (dpkg status, apt ``.sources``): ``Field: value`` lines,
+    paragraphs separated by blank lines. A field's continuation lines (starting with a space or
+    tab) are joined to its value with newlines. ``comments``: lines starting with ``#`` are
+    comments (apt's sources), not fields."""
+    paragraphs = []  # type: List[Dict[str, str]]
+    for block in re.split(r"\n[ \t]*\n", text):
+        fields = {}  # type: Dict[str, str]
+        more = {}  # type: Dict[str, List[str]]
+        last = None  # type: Optional[str]
+        for line in block.splitlines():
+            if not line or (comments and line[0] == "#"):
+                continue
+            if line[0] in " \t":
+                if last is not None:
+                    more.setdefault(last, []).append(line.strip())
+                continue
+            key, sep, value = line.partition(":")
+            if not sep:
+                last = None
+                continue
+            last = key.strip()
+            fields[last] = value.strip()
+            more.pop(last, None)
+        for key, lines in more.items():
+            fields[key] = "\n".join([fields[key], *lines])
+        if fields:
+            paragraphs.append(fields)
+    return paragraphs
+
+
 def parse_dpkg_status(text: str) -> List[Dict[str, Any]]:
     """``/var/lib/dpkg/status``: installed packages (current state ``installed``).
 
@@ -229,19 +276,7 @@ def parse_dpkg_status(text: str) -> List[Dict[str, Any]]:
     carry its own version in parentheses, which is dropped.
     """
     items = []  # type: List[Dict[str, Any]]
-    for block in re.split(r"\n[ \t]*\n", text):
-        fields = {}  # type: Dict[str, str]
-        last = None  # type: Optional[str]
-        for line in block.splitlines():
-            if not line:
-                continue
-            if line[0] in " \t":
-                continue  # continuation (Description, Conffiles, ...): not needed
-            key, sep, value = line.partition(":")
-            if not sep:
-                continue
-            last = key.strip()
-            fields[last] = value.strip()
+    for fields in deb822_paragraphs(text):
         status = fields.get("Status", "").split()
         if len(status) != 3 or status[2] != "installed":
             continue
@@ -723,6 +758,192 @@ def parse_apt_simulation(text: str) -> Tuple[Dict[str, str], List[str]]:
     return pending, security
 
 
+_APT_KEPT_BACK_ITEM = re.compile(r"^(\S+) \((\S+) => (\S+)\)$")
+
+
+def parse_apt_kept_back(text: str) -> Dict[str, str]:
+    """The "kept back" list of ``apt-get -s -V upgrade``: ``NAME (OLD => NEW)`` lines indented
+    under ``The following packages have been kept back:``. Returns ``{name: new version}``."""
+    kept = {}  # type: Dict[str, str]
+    inside = False
+    for line in text.splitlines():
+        if not line.startswith((" ", "\t")):
+            inside = line.strip() == "The following packages have been kept back:"
+            continue
+        m = _APT_KEPT_BACK_ITEM.match(line.strip()) if inside else None
+        if m:
+            kept[m.group(1)] = m.group(3)
+    return kept
+
+
+_APT_ONE_LINE = re.compile(r"^(\S+)\s+(?:\[([^\]]*)\]\s*)?(\S+)\s+(\S+)((?:\s+\S+)*)\s*$")
+
+#: deb822 fields of apt's ``.sources`` that are one-line options: deb822 name -> option name
+_APT_DEB822_OPTIONS = {
+    "architectures": "arch",
+    "languages": "lang",
+    "targets": "target",
+    "pdiffs": "pdiffs",
+    "by-hash": "by-hash",
+    "trusted": "trusted",
+    "signed-by": "signed-by",
+    "allow-insecure": "allow-insecure",
+    "allow-weak": "allow-weak",
+    "allow-downgrade-to-insecure": "allow-downgrade-to-insecure",
+    "check-valid-until": "check-valid-until",
+    "valid-until-min": "valid-until-min",
+    "valid-until-max": "valid-until-max",
+    "check-date": "check-date",
+    "date-max-future": "date-max-future",
+    "inrelease-path": "inrelease-path",
+    "snapshot": "snapshot",
+}
+#: the options that also come as ``-Add``/``-Remove`` fields (``arch+=``/``arch-=``)
+_APT_DEB822_LISTS = ("architectures", "languages", "targets")
+
+
+def _apt_entry(
+    kind: str, options: List[str], uri: str, suite: str, components: List[str]
+) -> Dict[str, Any]:
+    return {
+        "type": kind,
+        "options": options,
+        "uri": uri,
+        "suite": suite,
+        "components": components,
+    }
+
+
+def parse_apt_one_line_sources(text: str) -> List[Dict[str, Any]]:
+    """One-line apt sources (``sources.list``, ``sources.list.d/*.list``):
+    ``TYPE [OPTION...] URI SUITE [COMPONENT...]``, ``#`` starting a comment anywhere on a line.
+
+    Options are kept as written (``arch=amd64``, ``signed-by=/usr/share/keyrings/x.gpg``). A line
+    apt would refuse (too few words, no component for a suite that is not a path) is skipped."""
+    entries = []  # type: List[Dict[str, Any]]
+    for raw in text.splitlines():
+        m = _APT_ONE_LINE.match(raw.split("#", 1)[0].strip())
+        if not m:
+            continue
+        kind, options, uri, suite, rest = m.groups()
+        components = rest.split()
+        if not components and not suite.endswith("/"):
+            continue
+        entries.append(_apt_entry(kind, (options or "").split(), uri, suite, components))
+    return entries
+
+
+def _deb822_bool(value: str) -> bool:
+    return value.strip().lower() not in ("no", "false", "without", "off", "disable", "0")
+
+
+def parse_apt_deb822_sources(text: str) -> List[Dict[str, Any]]:
+    """apt ``.sources`` files (deb822): one entry per type, URI and suite of each stanza that is
+    not ``Enabled: no``, with the same fields as :func:`parse_apt_one_line_sources`.
+
+    Fields that are options in the one-line format become ``key=value`` options (lists joined
+    with commas; ``Architectures-Add`` becomes ``arch+=``). A ``Signed-By`` that embeds the key
+    itself (several lines) has no one-line form and is left out: it only matters when lists are
+    downloaded, not when apt reads them."""
+    entries = []  # type: List[Dict[str, Any]]
+    for raw_fields in deb822_paragraphs(text, comments=True):
+        fields = dict((k.lower(), v) for k, v in raw_fields.items())
+        if not _deb822_bool(fields.get("enabled", "yes")):
+            continue
+        suites = fields.get("suites", "").split()
+        components = fields.get("components", "").split()
+        options = []  # type: List[str]
+        for key in sorted(fields):
+            base, op = key, "="
+            for suffix, sign in (("-add", "+="), ("-remove", "-=")):
+                if key.endswith(suffix) and key[: -len(suffix)] in _APT_DEB822_LISTS:
+                    base, op = key[: -len(suffix)], sign
+            name = _APT_DEB822_OPTIONS.get(base)
+            value = fields[key]
+            if name is None or "\n" in value or not value:
+                continue
+            options.append(name + op + ",".join(value.replace(",", " ").split()))
+        for kind in fields.get("types", "").split():
+            for uri in fields.get("uris", "").split():
+                for suite in suites:
+                    if components or suite.endswith("/"):
+                        entries.append(_apt_entry(kind, options, uri, suite, components))
+    return entries
+
+
+def is_apt_security_suite(uri: str, suite: str) -> bool:
+    """A security suite: ``*-security`` (Debian 11+, Ubuntu), or the old Debian ``CODENAME/updates``
+    on security.debian.org or a ``debian-security`` archive."""
+    if suite.endswith("-security"):
+        return True
+    if not suite.endswith("/updates"):
+        return False
+    host = uri.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
+    return host.lower() == "security.debian.org" or uri.rstrip("/").endswith("/debian-security")
+
+
+def apt_list_prefix(uri: str, suite: str) -> str:
+    """The start of the names apt gives a suite's files in ``/var/lib/apt/lists`` (apt's
+    ``URItoFileName`` of ``URI/dists/SUITE/``): scheme and user info dropped, some characters
+    %-quoted, ``/`` turned into ``_``. Then come ``InRelease``,
+    ``COMPONENT_binary-ARCH_Packages`` and so on."""
+    full = uri if uri.endswith("/") else uri + "/"
+    full += suite if suite.endswith("/") else "dists/" + suite + "/"
+    if "://" in full:
+        full = full.split("://", 1)[1]
+        host, slash, path = full.partition("/")
+        full = host.rsplit("@", 1)[-1] + slash + path
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", full):
+        full = full.split(":", 1)[1]
+    return _apt_quote(full).replace("/", "_")
+
+
+def _apt_quote(text: str) -> str:
+    bad = '\\|{}[]<>"^~_=!@#$%&*'
+    out = []  # type: List[str]
+    for ch in text:
+        code = ord(ch)
+        if ch in bad or code <= 0x20 or code >= 0x7F:
+            out.extend("%%%02x" % b for b in ch.encode("utf-8"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def apt_security_sources(
+    entries: List[Dict[str, Any]], list_names: Iterable[str]
+) -> Tuple[Optional[str], str]:
+    """The ``deb`` entries of a security suite, as a one-line sources list for
+    ``Dir::Etc::SourceList``, and why; ``(None, reason)`` when apt cannot be limited to them.
+
+    Each entry is written back with its URI, suite, components and options exactly, so apt
+    reads the same files of ``/var/lib/apt/lists``. Every selected suite must have a
+    ``Packages`` list there (downloaded at least once): a missing list would silently mean
+    "no security updates"."""
+    names = list(list_names)
+    lines = []  # type: List[str]
+    for entry in entries:
+        if entry["type"] != "deb" or not is_apt_security_suite(entry["uri"], entry["suite"]):
+            continue
+        prefix = apt_list_prefix(entry["uri"], entry["suite"])
+        packages = [
+            prefix + _apt_quote(c).replace("/", "_") + "_binary-" for c in entry["components"]
+        ] or [prefix]
+        if not any(n.startswith(pkg) and "Packages" in n for pkg in packages for n in names):
+            return None, "no package list for %s %s in /var/lib/apt/lists" % (
+                entry["uri"],
+                entry["suite"],
+            )
+        options = " [%s]" % " ".join(entry["options"]) if entry["options"] else ""
+        words = [entry["uri"], entry["suite"], *entry["components"]]
+        line = "deb%s %s" % (options, " ".join(words))
+        if line not in lines:
+            lines.append(line)
+    if not lines:
+        return None, "no security source among the apt sources"
+    return "".join(line + "\n" for line in lines), "%d security source(s)" % len(lines)
+
+
 def _strip_nevra(nevra: str) -> str:
     """``openssl-libs-1:3.0.7-18.el9.x86_64`` -> ``openssl-libs``."""
     base = nevra
@@ -1018,9 +1239,11 @@ def _which(ctx: ProbeContext, names: Iterable[str]) -> Optional[str]:
 class _Background(object):
     """A subprocess run in a thread, so slow commands (apt, sshd -T) overlap with the rest."""
 
-    def __init__(self, argv: List[str], timeout: float) -> None:
+    def __init__(self, argv: List[str], timeout: float, pass_fds: Tuple[int, ...] = ()) -> None:
+        """``pass_fds``: descriptors the command inherits; closed here once it has ended."""
         self.argv = argv
         self.timeout = timeout
+        self.pass_fds = pass_fds
         self.returncode = None  # type: Optional[int]
         self.stdout = ""
         self.stderr = ""
@@ -1039,6 +1262,7 @@ class _Background(object):
                 universal_newlines=True,
                 timeout=self.timeout,
                 env=_SUBPROCESS_ENV,
+                pass_fds=self.pass_fds,
             )
             self.returncode = proc.returncode
             self.stdout = proc.stdout
@@ -1047,6 +1271,9 @@ class _Background(object):
             self.error = "%s timed out after %ss" % (os.path.basename(self.argv[0]), self.timeout)
         except OSError as e:
             self.error = "cannot run %s: %s" % (self.argv[0], e.strerror or e)
+        finally:
+            for fd in self.pass_fds:
+                os.close(fd)
 
     def wait(self) -> "_Background":
         self._thread.join()
@@ -1207,6 +1434,9 @@ class Gatherer(object):
         self.facts = list(request.get("facts") or [])
         self.bg = {}  # type: Dict[str, _Background]
         self.updater = None  # type: Optional[str]
+        #: apt: the full simulation, and whether the one running considers only security sources
+        self.apt_full = []  # type: List[str]
+        self.apt_scope = "all"
 
     # -- background starters -------------------------------------------------------------------
 
@@ -1268,19 +1498,31 @@ class Gatherer(object):
         path = _SUBPROCESS_ENV["PATH"]
         apt = shutil.which("apt-get", path=path)
         if apt and os.path.exists("/var/lib/dpkg/status"):
-            self.bg["apt"] = _Background(
-                [
-                    apt,
-                    "-s",
-                    "-q",
-                    "-o",
-                    "Debug::NoLocking=1",
-                    "-o",
-                    "APT::Get::Show-User-Simulation-Note=false",
-                    "upgrade",
-                ],
-                180,
-            )
+            self.apt_full = [apt, *_APT_SIMULATE, "upgrade"]
+            sources, _why = apt_security_sources(read_apt_sources(), _listdir_abs(APT_LISTS))
+            fd = _memfd(sources) if sources is not None else None
+            if fd is None:
+                self.bg["apt"] = _Background(self.apt_full, 180)
+                return
+            # apt reads the security sources from an in-memory file (it needs a regular file,
+            # so not a pipe) and builds its cache in memory: with other sources than the host's,
+            # it would otherwise rewrite /var/cache/apt/*.bin. Nothing is written on the host.
+            self.apt_scope = "security"
+            argv = [
+                apt,
+                *_APT_SIMULATE,
+                "-V",
+                "-o",
+                "Dir::Etc::SourceList=/dev/fd/%d" % fd,
+                "-o",
+                "Dir::Etc::SourceParts=-",
+                "-o",
+                "Dir::Cache::pkgcache=",
+                "-o",
+                "Dir::Cache::srcpkgcache=",
+                "upgrade",
+            ]
+            self.bg["apt"] = _Background(argv, 180, pass_fds=(fd,))
             return
         for tool in ("dnf", "yum"):
             exe = shutil.which(tool, path=path)
@@ -1631,14 +1873,22 @@ class Gatherer(object):
             raise LookupError("pending updates are only computed for the real root")
         if "apt" in self.bg:
             job = self.bg["apt"].wait()
-            age = _newest_age(
-                ["/var/lib/apt/periodic/update-success-stamp", "/var/lib/apt/lists"],
-                "/var/lib/apt/lists",
-            )
+            scope = self.apt_scope
+            if scope == "security" and (job.error or job.returncode != 0):
+                # an apt that refuses these options (or has no /dev/fd): the full simulation
+                job = _Background(self.apt_full, 180).wait()
+                scope = "all"
+            age = _newest_age(["/var/lib/apt/periodic/update-success-stamp", APT_LISTS], APT_LISTS)
             if job.error or job.returncode != 0:
-                return _updates("apt", {}, [], age, job.failure())
+                return _updates("apt", {}, [], age, job.failure(), scope)
             pending, security = parse_apt_simulation(job.stdout)
-            return _updates("apt", pending, security, age, None)
+            if scope == "security":
+                # every candidate comes from a security source; one that `upgrade` keeps back
+                # (it needs a package from elsewhere, or a new one) is pending all the same
+                for name, version in parse_apt_kept_back(job.stdout).items():
+                    pending.setdefault(name, version)
+                security = list(pending)
+            return _updates("apt", pending, security, age, None, scope)
         if "dnf_pending" in self.bg:
             tool = self.updater or "dnf"
             pending_job = self.bg["dnf_pending"].wait()
@@ -1676,9 +1926,13 @@ def _updates(
     security: List[str],
     age: Optional[float],
     error: Optional[str],
+    scope: str = "all",
 ) -> Dict[str, Any]:
+    """``scope``: "all" when every source was considered, "security" when only security sources
+    were (``pending`` then holds security updates only)."""
     return {
         "manager": manager,
+        "scope": scope,
         "pending": pending,
         "security": security,
         "lists_age_seconds": age,
@@ -1708,6 +1962,47 @@ def _listdir_abs(directory: str) -> List[str]:
         return os.listdir(directory)
     except OSError:
         return []
+
+
+def read_apt_sources(etc_apt: str = "/etc/apt") -> List[Dict[str, Any]]:
+    """The entries of the host's apt sources: ``sources.list`` and the files of
+    ``sources.list.d`` apt reads (``*.list`` one-line, ``*.sources`` deb822; names of letters,
+    digits, ``_``, ``.`` and ``-`` only). An unreadable file is skipped."""
+    paths = [etc_apt + "/sources.list"]
+    parts = etc_apt + "/sources.list.d"
+    paths += [parts + "/" + n for n in sorted(_listdir_abs(parts)) if _APT_SOURCE_NAME.match(n)]
+    entries = []  # type: List[Dict[str, Any]]
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if path.endswith(".sources"):
+            entries += parse_apt_deb822_sources(text)
+        else:
+            entries += parse_apt_one_line_sources(text)
+    return entries
+
+
+def _memfd(text: str) -> Optional[int]:
+    """An anonymous in-memory file holding ``text``, or None where Python (< 3.8) or the kernel
+    has no ``memfd_create``. Close-on-exec: only a command given it in ``pass_fds`` gets it."""
+    create = getattr(os, "memfd_create", None)
+    if create is None:
+        return None
+    try:
+        fd = create("inspectorctl-apt-sources")  # type: int
+    except OSError:
+        return None
+    data = text.encode("utf-8")
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _rpm_db_present(ctx: ProbeContext) -> bool:

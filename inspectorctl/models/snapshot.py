@@ -278,6 +278,9 @@ class Socket(Frozen):
 
 class UpdatesFact(Frozen):
     manager: str  # apt, dnf, yum, apk
+    #: "all": every package source was considered; "security": only the host's security sources
+    #: were (apt, when it can tell which they are), so ``pending`` holds security updates only.
+    scope: Literal["all", "security"] = "all"
     #: pending updates: package -> candidate version; ``security`` lists those from a
     #: security origin/advisory.
     pending: dict[str, str] = Field(default_factory=dict)

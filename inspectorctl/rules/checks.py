@@ -648,9 +648,10 @@ def check_updates(c: UpdatesCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
                      "refresh them (apt-get update / dnf makecache) before checking")
     sec = list(up.security)
     shown = ", ".join(f"{p} {up.pending.get(p, '')}".strip() for p in sec[:10])
+    others = ("only security sources were checked" if up.scope == "security"
+              else f"{len(up.pending)} other updates pending")
     return verdict(not sec, "no pending security updates",
-                   f"{len(sec)} pending: {shown}" if sec else
-                   f"none ({len(up.pending)} other updates pending)", up.manager)
+                   f"{len(sec)} pending: {shown}" if sec else f"none ({others})", up.manager)
 
 
 def check_imds(c: CloudCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:

@@ -850,6 +850,11 @@ def test_security_updates() -> None:
     out = run(spec, pending)
     assert out.status is Status.FAIL
     assert "openssl 3.0.15-1~deb12u1" in found(out)
+    # only security sources were simulated: nothing is said about other updates
+    scoped = snap(updates={"manager": "apt", "scope": "security", "lists_age_seconds": 3600})
+    out = run(spec, scoped)
+    assert out.status is Status.PASS
+    assert found(out) == "none (only security sources were checked)"
 
 
 def test_security_updates_stale_lists_or_failure_are_errors() -> None:
