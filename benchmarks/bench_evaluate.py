@@ -78,7 +78,7 @@ def phase(mode: str, snaps: Path) -> None:
     elif mode == "evaluate":
         sel = select(opts)
         workers = os.cpu_count() or 1
-        per_host = [len(results) for _h, _p, results in evaluate_snapshots_parallel(
+        per_host = [len(rows.rows) for rows in evaluate_snapshots_parallel(
             opts, sel, snapshot_files(snaps), workers)]
         hosts, evaluated, rules = len(per_host), sum(per_host), len(sel)
     else:

@@ -5,6 +5,7 @@ Options travel as one ``AssessOptions`` object; the CLI builds it from flags or 
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 import uuid
@@ -22,10 +23,10 @@ from inspectorctl.models.finding import Evidence, RuleResult, RunCounts, RunReco
 from inspectorctl.models.rule import FRAMEWORKS, RulePack
 from inspectorctl.models.snapshot import HostSnapshot
 from inspectorctl.models.template import AssessmentTemplate
-from inspectorctl.rules.engine import Selection, evaluate_host
+from inspectorctl.rules.engine import Selection, evaluate_host, evaluate_outcomes
 from inspectorctl.rules.facts import probe_request
 from inspectorctl.rules.loader import DEFAULT_PACKS, load_packs
-from inspectorctl.store.db import Store, now
+from inspectorctl.store.db import ResultRow, Store, now
 from inspectorctl.yamlfile import load_model
 
 
@@ -68,6 +69,17 @@ class AssessmentResult:
             if keep == "all" or (keep == "problems" and r.status in (Status.FAIL,
                                                                      Status.ERROR)):
                 self.results.append(r)
+
+    def count_rows(self, host_rows: HostRows, kept: list[RuleResult]) -> None:
+        """Count one host's rows; ``kept`` are the RuleResults made for the ones to keep."""
+        counts = dict.fromkeys(Status, 0)
+        for status, _evidence, _reason in host_rows.rows:
+            counts[_STATUS[status]] += 1
+        per_host = self.host_counts.setdefault(host_rows.host, dict.fromkeys(Status, 0))
+        for st, n in counts.items():
+            per_host[st] += n
+            self.status_counts[st] += n
+        self.results.extend(kept)
 
     def fails_at(self, severity: Severity) -> list[RuleResult]:
         return [r for r in self.results
@@ -154,47 +166,85 @@ PARALLEL_MIN_FILES = 64
 _CHUNK = 16
 _worker_selection: Selection | None = None
 
-#: a result as it crosses processes: status, expected, found, source, reason (cheap to pickle)
-_Row = tuple[str, str | None, str | None, str | None, str | None]
+#: a result as it crosses processes: status, evidence (an Evidence as JSON), reason
+_Row = tuple[str, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class HostRows:
+    """One host's results as compact rows aligned with ``selection.rules``: how results come
+    back from the offline workers. Building a RuleResult per rule costs about as much as
+    evaluating it, so the store takes the rows as they are and RuleResult objects are made
+    only for the results a caller keeps (``results``)."""
+
+    host: str
+    probe_seconds: float
+    rows: list[_Row]
+
+    def store_rows(self, selection: Selection) -> list[ResultRow]:
+        host = self.host
+        return [(rule.id, rule.pack, host, rule.title, rule.severity.value, status, evidence,
+                 reason)
+                for (rule, _), (status, evidence, reason) in zip(selection.rules, self.rows,
+                                                                 strict=True)]
+
+    def results(self, selection: Selection,
+                statuses: frozenset[Status] | None = None) -> list[RuleResult]:
+        """RuleResult objects for the rows (only those with a status in ``statuses``)."""
+        out = []
+        for (rule, _), (status, evidence, reason) in zip(selection.rules, self.rows,
+                                                         strict=True):
+            st = _STATUS[status]
+            if statuses is not None and st not in statuses:
+                continue
+            out.append(trusted(RuleResult, {
+                "rule_id": rule.id, "pack": rule.pack, "host": self.host, "status": st,
+                "severity": rule.severity, "title": rule.title,
+                "evidence": None if evidence is None else Evidence.model_validate_json(
+                    evidence),
+                "reason": reason}))
+        return out
+
+
+_STATUS = {s.value: s for s in Status}
+_PROBLEMS = frozenset((Status.FAIL, Status.ERROR))
 
 
 def _worker_init(options_json: str) -> None:
     global _worker_selection
     _worker_selection = select(AssessOptions.model_validate_json(options_json))
+    # the modules and the selection live as long as the worker: keep the collector off them
+    gc.freeze()
 
 
-def _worker_eval(paths: list[str]) -> list[tuple[str, float, list[_Row]]]:
-    assert _worker_selection is not None
+def _worker_eval(paths: list[str]) -> list[HostRows]:
+    selection = _worker_selection
+    assert selection is not None
     out = []
-    for p in paths:
-        snap = read_snapshot(Path(p))
-        rows: list[_Row] = []
-        for r in evaluate_host(snap, _worker_selection):
-            ev = r.evidence
-            rows.append((r.status.value, ev.expected if ev else None, ev.found if ev else None,
-                         ev.source if ev else None, r.reason))
-        out.append((snap.host.name, snap.probe_seconds, rows))
+    # a snapshot is ~100k short-lived objects, freed by reference counting: the cyclic
+    # collector would rescan them many times per host (a third of the time), so it runs
+    # once per chunk instead
+    gc.disable()
+    try:
+        for p in paths:
+            snap = read_snapshot(Path(p))
+            rows: list[_Row] = [
+                (o.status.value, None if o.evidence is None else o.evidence.model_dump_json(),
+                 o.reason)
+                for o in evaluate_outcomes(snap, selection)]
+            out.append(HostRows(snap.host.name, snap.probe_seconds, rows))
+            del snap
+    finally:
+        gc.enable()
+        gc.collect()
     return out
-
-
-def _rebuild(selection: Selection, host: str, rows: list[_Row]) -> list[RuleResult]:
-    results = []
-    for (rule, _), (status, expected, found, source, reason) in zip(
-            selection.rules, rows, strict=True):
-        evidence = None if expected is None else trusted(Evidence, {
-            "expected": expected, "found": found, "source": source})
-        results.append(trusted(RuleResult, {
-            "rule_id": rule.id, "pack": rule.pack, "host": host, "status": Status(status),
-            "severity": rule.severity, "title": rule.title, "evidence": evidence,
-            "reason": reason}))
-    return results
 
 
 def evaluate_snapshots_parallel(
     options: AssessOptions, selection: Selection, files: Sequence[Path], workers: int
-) -> Iterator[tuple[str, float, list[RuleResult]]]:
-    """(host, probe seconds, results) per file, in file order, evaluated by ``workers``
-    processes; at most a few chunks are in flight, so memory stays bounded."""
+) -> Iterator[HostRows]:
+    """Every file's results, in file order, evaluated by ``workers`` processes; at most a
+    few chunks are in flight, so memory stays bounded."""
     import concurrent.futures as cf
     import multiprocessing
 
@@ -202,7 +252,7 @@ def evaluate_snapshots_parallel(
     ctx = multiprocessing.get_context("forkserver")
     with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                 initargs=(options.model_dump_json(),)) as pool:
-        pending: list[cf.Future[list[tuple[str, float, list[_Row]]]]] = []
+        pending: list[cf.Future[list[HostRows]]] = []
         queue = iter(chunks)
         for chunk in queue:
             pending.append(pool.submit(_worker_eval, chunk))
@@ -213,8 +263,7 @@ def evaluate_snapshots_parallel(
             nxt = next(queue, None)
             if nxt is not None:
                 pending.append(pool.submit(_worker_eval, nxt))
-            for host, probe_seconds, rows in done:
-                yield host, probe_seconds, _rebuild(selection, host, rows)
+            yield from done
 
 
 def collect(
@@ -278,18 +327,19 @@ def run_assessment(
     out = AssessmentResult(draft, [], [], [], selection)
     eval_seconds = 0.0
 
-    def consume(add: Callable[[list[RuleResult]], None]) -> int:
+    def consume(add: Callable[[list[RuleResult]], None],
+                add_rows: Callable[[list[ResultRow]], None]) -> int:
         nonlocal eval_seconds
         n = 0
         if parallel:
             # reading and evaluating happen in the workers: count the whole loop
             te = time.perf_counter()
-            for _host, probe_seconds, results in evaluate_snapshots_parallel(
-                    options, selection, files, workers):
+            for rows in evaluate_snapshots_parallel(options, selection, files, workers):
                 n += 1
-                add(results)
-                out.count(results, keep)
-                out.probe_seconds = max(out.probe_seconds, probe_seconds)
+                add_rows(rows.store_rows(selection))
+                out.count_rows(rows, rows.results(selection, _PROBLEMS)
+                               if keep == "problems" else [])
+                out.probe_seconds = max(out.probe_seconds, rows.probe_seconds)
             eval_seconds = time.perf_counter() - te
             return n
         for hr in host_results:
@@ -309,13 +359,13 @@ def run_assessment(
 
     if store is not None:
         with store.recording(draft) as rec:
-            hosts = consume(rec.add)
+            hosts = consume(rec.add, rec.add_rows)
             rec.draft = rec.draft.model_copy(update={"counts": rec.draft.counts.model_copy(
                 update={"hosts": hosts, "hosts_failed": len(out.failures)})})
         assert rec.run is not None
         out.run = rec.run
     else:
-        hosts = consume(lambda _results: None)
+        hosts = consume(lambda _results: None, lambda _rows: None)
         c = out.status_counts
         out.run = draft.model_copy(update={"ended_at": now(), "counts": draft.counts.model_copy(
             update={"hosts": hosts, "hosts_failed": len(out.failures),

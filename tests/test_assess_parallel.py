@@ -34,20 +34,39 @@ def test_parallel_equals_serial(tmp_path: Path) -> None:
     opts = AssessOptions(packs=(str(pack),), from_snapshots=snaps)
     sel = select(opts)
     serial = [r for s in iter_snapshots(snaps) for r in evaluate_host(s, sel)]
-    parallel = [r for _h, _p, rs in evaluate_snapshots_parallel(
-        opts, sel, snapshot_files(snaps), 2) for r in rs]
+    parallel = [r for rows in evaluate_snapshots_parallel(
+        opts, sel, snapshot_files(snaps), 2) for r in rows.results(sel)]
     assert [r.model_dump() for r in parallel] == [r.model_dump() for r in serial]
     assert {r.status.value for r in serial} == {"PASS", "FAIL"}
 
 
-def test_large_offline_run_uses_workers_and_records_everything(tmp_path: Path) -> None:
+def _dump(store: Store, run_id: str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    results = [r.model_dump() for r in store.results(run_id)]
+    findings = [f.model_dump(exclude={"first_seen", "last_seen", "first_run", "last_run"})
+                for f in store.findings()]
+    return results, findings
+
+
+def test_large_offline_run_uses_workers_and_records_what_a_serial_run_does(
+        tmp_path: Path) -> None:
     pack, snaps = _fleet(tmp_path, PARALLEL_MIN_FILES + 6)
     opts = AssessOptions(packs=(str(pack),), from_snapshots=snaps)
     with Store(tmp_path / "f.db") as store:
-        res = run_assessment(opts, store, keep="problems")
+        res = run_assessment(opts, store, keep="problems")  # on the workers
+        assert res.timings["evaluate"] > 0
         assert res.run.counts.hosts == PARALLEL_MIN_FILES + 6
         assert len(store.results(res.run.id)) == 3 * (PARALLEL_MIN_FILES + 6)
-    assert all(r.status.value in ("FAIL", "ERROR") for r in res.results)
+        parallel = _dump(store, res.run.id)
+    with Store(tmp_path / "s.db") as store:
+        serial_res = run_assessment(opts, store, keep="all")  # keep=all: in this process
+        serial = _dump(store, serial_res.run.id)
+    assert parallel == serial
+    assert parallel[1], "the fleet has failing rules: findings must be recorded"
+    problems = [r for r in serial_res.results if r.status.value in ("FAIL", "ERROR")]
+    assert [r.model_dump() for r in res.results] == [r.model_dump() for r in problems]
+    assert res.status_counts == serial_res.status_counts
+    assert res.host_counts == serial_res.host_counts
+    assert res.run.counts == serial_res.run.counts
 
 
 def test_bad_file_in_a_large_set_names_it_and_records_nothing(tmp_path: Path) -> None:

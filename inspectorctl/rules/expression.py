@@ -71,6 +71,17 @@ def compile_expression(expr: str) -> Any:
         raise ExpressionError(f"invalid expression {expr!r}: {e}") from e
 
 
+@functools.lru_cache(maxsize=4096)
+def expression_names(expr: str) -> frozenset[str]:
+    """The names ``expr`` reads from its scope (so only those facts need to be dumped)."""
+    from jinja2 import meta
+
+    try:
+        return frozenset(meta.find_undeclared_variables(_ENV.parse("{{ (" + expr + ") }}")))
+    except TemplateError as e:
+        raise ExpressionError(f"invalid expression {expr!r}: {e}") from e
+
+
 def evaluate_expression(expr: str, scope: dict[str, Any]) -> Any:
     """The value of ``expr``; any failure (an undefined name, a refused attribute, a type
     error...) is an ExpressionRuntimeError naming the expression and the reason."""

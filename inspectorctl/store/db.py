@@ -17,12 +17,14 @@ from typing import Any
 from inspectorctl.errors import InspectorctlError
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import (
+    SEVERITY_SCORE,
     Evidence,
     Finding,
     FindingState,
     RuleResult,
     RunCounts,
     RunRecord,
+    finding_id,
 )
 
 
@@ -38,6 +40,18 @@ def run_script(db: sqlite3.Connection, script: str) -> None:
     for stmt in script.split(";"):
         if stmt.strip():
             db.execute(stmt)
+
+
+_RESULT_COLUMNS = """
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            rule_id TEXT NOT NULL,
+            pack TEXT NOT NULL,
+            host TEXT NOT NULL,
+            status TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            title TEXT NOT NULL,
+            evidence TEXT,
+            reason TEXT,"""
 
 
 def _m1(db: sqlite3.Connection) -> None:
@@ -75,16 +89,7 @@ def _m1(db: sqlite3.Connection) -> None:
         CREATE INDEX findings_host ON findings(host);
         CREATE INDEX findings_rule ON findings(rule_id);
         CREATE INDEX findings_state ON findings(state);
-        CREATE TABLE results (
-            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            rule_id TEXT NOT NULL,
-            pack TEXT NOT NULL,
-            host TEXT NOT NULL,
-            status TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            title TEXT NOT NULL,
-            evidence TEXT,
-            reason TEXT,
+        CREATE TABLE results (""" + _RESULT_COLUMNS + """
             PRIMARY KEY (run_id, rule_id, host)
         );
         CREATE INDEX results_host ON results(host, rule_id);
@@ -109,8 +114,28 @@ def _m3_suppression(db: sqlite3.Connection) -> None:
     )
 
 
+def _m4_results_by_host(db: sqlite3.Connection) -> None:
+    """The results table's key in the order a run writes it (run, host, rule): a run of
+    10,000 hosts appends to its indexes instead of inserting all over them."""
+    run_script(
+        db,
+        """
+        CREATE TABLE results_m4 (""" + _RESULT_COLUMNS + """
+            PRIMARY KEY (run_id, host, rule_id)
+        );
+        INSERT INTO results_m4(run_id, rule_id, pack, host, status, severity, title, evidence,
+                               reason)
+            SELECT run_id, rule_id, pack, host, status, severity, title, evidence, reason
+            FROM results;
+        DROP TABLE results;
+        ALTER TABLE results_m4 RENAME TO results;
+        CREATE INDEX results_host ON results(host, rule_id)
+        """,
+    )
+
+
 #: migration N (1-based) brings user_version from N-1 to N. Later features append here.
-MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression]
+MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression, _m4_results_by_host]
 
 
 def register_migration(fn: Migration) -> None:
@@ -129,6 +154,14 @@ def _ts(d: datetime | None) -> str | None:
 
 def _dt(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s) if s else None
+
+
+#: one result as the store writes it: rule id, pack, host, title, severity, status, evidence
+#: (JSON of an Evidence), reason
+ResultRow = tuple[str, str, str, str, str, str, str | None, str | None]
+
+_PROBLEMS = frozenset((Status.FAIL.value, Status.ERROR.value))
+_SCORE = {sev.value: score for sev, score in SEVERITY_SCORE.items()}
 
 
 def _evidence_json(e: Evidence | None) -> str | None:
@@ -150,6 +183,9 @@ class Store:
             if mode.lower() != "wal":
                 self.db.execute("PRAGMA journal_mode = DELETE")
             self.db.execute("PRAGMA synchronous = NORMAL")
+            # a run is one transaction of ~220 rows per host: with SQLite's default 2 MB page
+            # cache the indexes' pages spill to the WAL and are read back again and again
+            self.db.execute("PRAGMA cache_size = -65536")  # KiB: 64 MiB at most, as needed
             self._migrate()
         except sqlite3.DatabaseError as e:
             self.db.close()
@@ -242,9 +278,9 @@ class Store:
             raise StoreError(self._explain(e)) from e
 
     def _update_findings(
-        self, db: sqlite3.Connection, run_id: str, ts: datetime, results: Sequence[RuleResult]
+        self, db: sqlite3.Connection, run_id: str, ts: datetime, rows: Sequence[ResultRow]
     ) -> tuple[int, int]:
-        hosts = sorted({r.host for r in results})
+        hosts = sorted({r[2] for r in rows})
         marks = ",".join("?" * len(hosts))
         existing = {
             row["id"]: row
@@ -254,54 +290,65 @@ class Store:
         }
         new = closed = 0
         t = _ts(ts)
-        for r in results:
-            fid = r.finding_id
+        # statements are batched by kind; an expired suppression is lifted first, so the
+        # update that follows sees the finding as active
+        expired: list[tuple[Any, ...]] = []
+        inserts: list[tuple[Any, ...]] = []
+        reopened: list[tuple[Any, ...]] = []
+        closing: list[tuple[Any, ...]] = []
+        seen: list[tuple[Any, ...]] = []
+        for rule_id, pack, host, title, severity, status, evidence, reason in rows:
+            problem = status in _PROBLEMS
+            if not problem and not existing:
+                continue  # a PASS/N/A with no finding to close: nothing to do
+            fid = finding_id(rule_id, host)
             row = existing.get(fid)
-            problem = r.status in (Status.FAIL, Status.ERROR)
             if row is None:
                 if problem:
                     new += 1
-                    db.execute(
-                        "INSERT INTO findings(id, rule_id, pack, host, title, severity, score,"
-                        " status, state, evidence, reason, first_seen, last_seen, first_run,"
-                        " last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (fid, r.rule_id, r.pack, r.host, r.title, r.severity.value, r.score,
-                         r.status.value, FindingState.ACTIVE.value, _evidence_json(r.evidence),
-                         r.reason, t, t, run_id, run_id),
-                    )
+                    inserts.append((fid, rule_id, pack, host, title, severity, _SCORE[severity],
+                                    status, FindingState.ACTIVE.value, evidence, reason, t, t,
+                                    run_id, run_id))
                 continue
             state = row["state"]
             until = _dt(row["suppressed_until"])
             if state == FindingState.SUPPRESSED.value and until is not None and until <= ts:
                 state = FindingState.ACTIVE.value  # the suppression expired
-                db.execute("UPDATE findings SET state=?, suppressed_until=NULL WHERE id=?",
-                           (state, fid))
+                expired.append((state, fid))
             if problem:
                 new_state = state if state == FindingState.SUPPRESSED.value else (
                     FindingState.ACTIVE.value)
                 if state == FindingState.CLOSED.value:
                     new += 1
-                db.execute(
-                    "UPDATE findings SET status=?, state=?, evidence=?, reason=?, last_seen=?,"
-                    " last_run=?, closed_at=NULL, severity=?, score=?, title=? WHERE id=?",
-                    (r.status.value, new_state, _evidence_json(r.evidence), r.reason, t, run_id,
-                     r.severity.value, r.score, r.title, fid),
-                )
+                reopened.append((status, new_state, evidence, reason, t, run_id, severity,
+                                 _SCORE[severity], title, fid))
+            elif state == FindingState.ACTIVE.value:
+                closed += 1
+                closing.append((status, FindingState.CLOSED.value, evidence, reason, t, run_id,
+                                t, fid))
             else:
-                if state == FindingState.ACTIVE.value:
-                    closed += 1
-                    db.execute(
-                        "UPDATE findings SET status=?, state=?, evidence=?, reason=?,"
-                        " last_seen=?, last_run=?, closed_at=? WHERE id=?",
-                        (r.status.value, FindingState.CLOSED.value, _evidence_json(r.evidence),
-                         r.reason, t, run_id, t, fid),
-                    )
-                else:
-                    db.execute(
-                        "UPDATE findings SET status=?, evidence=?, reason=?, last_seen=?,"
-                        " last_run=? WHERE id=?",
-                        (r.status.value, _evidence_json(r.evidence), r.reason, t, run_id, fid),
-                    )
+                seen.append((status, evidence, reason, t, run_id, fid))
+        if expired:
+            db.executemany("UPDATE findings SET state=?, suppressed_until=NULL WHERE id=?",
+                           expired)
+        if inserts:
+            db.executemany(
+                "INSERT INTO findings(id, rule_id, pack, host, title, severity, score, status,"
+                " state, evidence, reason, first_seen, last_seen, first_run, last_run)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", inserts)
+        if reopened:
+            db.executemany(
+                "UPDATE findings SET status=?, state=?, evidence=?, reason=?, last_seen=?,"
+                " last_run=?, closed_at=NULL, severity=?, score=?, title=? WHERE id=?",
+                reopened)
+        if closing:
+            db.executemany(
+                "UPDATE findings SET status=?, state=?, evidence=?, reason=?, last_seen=?,"
+                " last_run=?, closed_at=? WHERE id=?", closing)
+        if seen:
+            db.executemany(
+                "UPDATE findings SET status=?, evidence=?, reason=?, last_seen=?, last_run=?"
+                " WHERE id=?", seen)
         return new, closed
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
@@ -422,34 +469,44 @@ class RunRecorder:
         self.store = store
         self.draft = run
         self.run: RunRecord | None = None
-        self.status_counts: dict[Status, int] = dict.fromkeys(Status, 0)
+        #: status value -> results recorded
+        self.status_counts: dict[str, int] = dict.fromkeys((x.value for x in Status), 0)
         self.new = 0
         self.closed = 0
         #: one observation time for every finding the run touches
         self.seen_at = run.ended_at or now()
 
     def add(self, results: Sequence[RuleResult]) -> None:
-        if not results:
+        """One host's results."""
+        self.add_rows([(r.rule_id, r.pack, r.host, r.title, r.severity.value, r.status.value,
+                        _evidence_json(r.evidence), r.reason) for r in results])
+
+    def add_rows(self, rows: Sequence[ResultRow]) -> None:
+        """One host's results as plain values (see ``ResultRow``): how the offline workers'
+        results arrive, without building a RuleResult for each."""
+        if not rows:
             return
         db = self.store.db
         run_id = self.draft.id
         db.executemany(
             "INSERT INTO results(run_id, rule_id, pack, host, status, severity, title,"
             " evidence, reason) VALUES (?,?,?,?,?,?,?,?,?)",
-            [(run_id, r.rule_id, r.pack, r.host, r.status.value, r.severity.value,
-              r.title, _evidence_json(r.evidence), r.reason) for r in results],
+            [(run_id, rule_id, pack, host, status, severity, title, evidence, reason)
+             for rule_id, pack, host, title, severity, status, evidence, reason in rows],
         )
-        new, closed = self.store._update_findings(db, run_id, self.seen_at, results)
+        new, closed = self.store._update_findings(db, run_id, self.seen_at, rows)
         self.new += new
         self.closed += closed
-        for r in results:
-            self.status_counts[r.status] += 1
+        counts = self.status_counts
+        for row in rows:
+            counts[row[5]] += 1
 
     def finish(self, db: sqlite3.Connection) -> None:
         c = self.status_counts
         counts = self.draft.counts.model_copy(update={
-            "passed": c[Status.PASS], "failed": c[Status.FAIL], "errors": c[Status.ERROR],
-            "not_applicable": c[Status.NOT_APPLICABLE], "new": self.new, "closed": self.closed,
+            "passed": c[Status.PASS.value], "failed": c[Status.FAIL.value],
+            "errors": c[Status.ERROR.value], "not_applicable": c[Status.NOT_APPLICABLE.value],
+            "new": self.new, "closed": self.closed,
         })
         ended = self.draft.ended_at or now()
         db.execute("UPDATE runs SET counts=?, ended_at=? WHERE id=?",

@@ -17,6 +17,7 @@ from inspectorctl.rules.expression import (
     ExpressionRuntimeError,
     compile_expression,
     evaluate_expression,
+    expression_names,
     snapshot_context,
 )
 
@@ -127,3 +128,32 @@ def test_items_is_the_dict_method_use_the_key() -> None:
 def test_syntax_errors_fail_at_compile_time() -> None:
     with pytest.raises(ExpressionError, match=re.escape("invalid expression 'sshd.config['")):
         compile_expression("sshd.config[")
+
+
+def test_names_an_expression_reads() -> None:
+    assert expression_names("sshd.config['x'] and vars.limit > host.name | length") == {
+        "sshd", "vars", "host"}
+    assert expression_names("packages['items'] | selectattr('name', 'equalto', n) | list") == {
+        "packages", "n"}
+    with pytest.raises(ExpressionError):
+        expression_names("sshd.(")
+
+
+def test_only_facts_the_selection_declared_are_visible() -> None:
+    rule = Rule.model_validate({
+        "id": "t-expr", "title": "t", "description": "d", "rationale": "r",
+        "severity": "low", "facts": ["sshd"],
+        "check": {"kind": "expression", "expr": "packages['items'] | length > 0",
+                  "expected": "x"},
+    })
+    # the selection's expressions declared only sshd: packages stays undefined (ERROR), and
+    # the cached dump of sshd made for a first rule does not change that
+    cache: dict[str, Any] = {"expr_facts": frozenset({"sshd"})}
+    ctx = EvalContext(variables={}, cache=cache)
+    assert evaluate_rule(rule.model_copy(update={"check": rule.check.model_copy(
+        update={"expr": "sshd.installed"})}), SNAPSHOT, ctx).status is Status.PASS
+    out = evaluate_rule(rule, SNAPSHOT, ctx)
+    assert out.status is Status.ERROR and "'packages' is undefined" in (out.reason or "")
+    # declared: visible
+    ctx = EvalContext(variables={}, cache={"expr_facts": frozenset({"sshd", "packages"})})
+    assert evaluate_rule(rule, SNAPSHOT, ctx).status is Status.PASS

@@ -131,3 +131,32 @@ def test_suppression_survives_runs_and_expires(tmp_path: Path) -> None:
         assert lifted.state is FindingState.ACTIVE and lifted.suppressed_by is None
         with pytest.raises(StoreError, match="no finding f-nope"):
             st.suppress(["f-nope"], by="x", reason="y", until=None)
+
+
+def test_results_keyed_by_host_migration_keeps_every_result(tmp_path: Path) -> None:
+    p = tmp_path / "old.db"
+    db = sqlite3.connect(p, isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    for n in range(3):  # a database as inspectorctl left it before migration 4
+        db.execute("BEGIN")
+        MIGRATIONS[n](db)
+        db.execute(f"PRAGMA user_version = {n + 1}")
+        db.execute("COMMIT")
+    db.execute("INSERT INTO runs(id, kind, started_at, ended_at) VALUES ('r-1', 'assess',"
+               " '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:01+00:00')")
+    rows = [("r-1", rule, "p", host, "FAIL", "high", f"title {rule}",
+             '{"expected":"x","found":"y","source":null}', None)
+            for host in ("h2", "h1") for rule in ("b", "a")]
+    db.executemany("INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    db.close()
+    with Store(p) as st:
+        assert st.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        got = [tuple(r) for r in st.execute("SELECT * FROM results ORDER BY host, rule_id")]
+        assert got == sorted(rows, key=lambda r: (r[3], r[1]))
+        pk = [r["name"] for r in st.execute("PRAGMA table_info(results)") if r["pk"]]
+        order = sorted(pk, key=lambda name: next(
+            r["pk"] for r in st.execute("PRAGMA table_info(results)") if r["name"] == name))
+        assert order == ["run_id", "host", "rule_id"]
+        assert {r["name"] for r in st.execute("PRAGMA index_list(results)")} >= {
+            "results_host"}
+        assert [r.rule_id for r in st.results("r-1")] == ["a", "b", "a", "b"]
