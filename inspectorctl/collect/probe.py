@@ -51,12 +51,14 @@ The parsers are pure functions (``parse_*``) so they can be tested without a hos
 
 import base64
 import errno
+import fnmatch
 import grp
 import hashlib
 import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import socket
 import stat
@@ -368,6 +370,162 @@ def parse_sshd_t(text: str) -> Dict[str, List[str]]:
         value = parts[1].strip() if len(parts) > 1 else ""
         config.setdefault(key, []).append(value)
     return config
+
+
+#: Match blocks the probe evaluates with ``sshd -T -C`` (one sshd run each)
+MAX_SSHD_MATCH_BLOCKS = 16
+_SSHD_SYNTAX = re.compile(r"checking syntax for 'Match (.*)'\s*$")
+_SSHD_CHECKING = re.compile(r"checking match for '(.*)' user \S+ host ")
+_SSHD_VERDICT = re.compile(r"(?:^|\s)match (found|not found)\s*$")
+
+
+def sshd_match_blocks(debug: str) -> List[str]:
+    """The criteria of every ``Match`` block (``Address 10.0.0.0/8``), in the order sshd reads
+    them, from the stderr of ``sshd -T -ddd`` (it checks each block's syntax when it loads)."""
+    return [m.group(1).strip() for m in map(_SSHD_SYNTAX.search, debug.splitlines()) if m]
+
+
+def sshd_block_selected(debug: str, criteria: str, occurrence: int) -> Optional[bool]:
+    """Whether the ``occurrence``-th (0-based) block with these criteria selected the
+    connection of an ``sshd -T -C ... -ddd`` run, from its stderr; None when sshd did not
+    evaluate that block (e.g. inside an Include of a Match block that did not apply)."""
+    seen = -1
+    pending = False
+    for line in debug.splitlines():
+        m = _SSHD_CHECKING.search(line)
+        if m:
+            pending = False
+            if m.group(1).strip() == criteria:
+                seen += 1
+                pending = seen == occurrence
+            continue
+        v = _SSHD_VERDICT.search(line)
+        if v and pending:
+            return v.group(1) == "found"
+    return None
+
+
+def _first_positive(patterns: List[str]) -> Optional[str]:
+    for pattern in patterns:
+        if pattern and not pattern.startswith("!"):
+            return pattern
+    return None
+
+
+def _negated(patterns: List[str]) -> List[str]:
+    return [p[1:] for p in patterns if p.startswith("!")]
+
+
+def _address_for(patterns: List[str]) -> Optional[str]:
+    """An address the pattern list selects: a CIDR's network address, wildcards filled."""
+    import ipaddress
+
+    positive = _first_positive(patterns)
+    if positive is None:
+        candidates = ["192.0.2.1", "2001:db8::1"]  # documentation addresses
+    elif "/" in positive:
+        try:
+            candidates = [str(ipaddress.ip_network(positive, strict=False).network_address)]
+        except ValueError:
+            return None
+    else:
+        candidates = [positive.replace("*", "1").replace("?", "1")]
+    for candidate in candidates:
+        refused = False
+        for neg in _negated(patterns):
+            try:
+                if "/" in neg:
+                    inside = ipaddress.ip_address(candidate) in ipaddress.ip_network(
+                        neg, strict=False)
+                else:
+                    inside = fnmatch.fnmatchcase(candidate, neg)
+            except ValueError:
+                inside = fnmatch.fnmatchcase(candidate, neg)
+            refused = refused or inside
+        if not refused:
+            return candidate
+    return None
+
+
+def _name_for(patterns: List[str]) -> Optional[str]:
+    """A name the pattern list selects (wildcards filled), not one of its negations."""
+    positive = _first_positive(patterns)
+    candidate = "inspectorctl-probe" if positive is None else (
+        positive.replace("*", "x").replace("?", "x"))
+    if any(fnmatch.fnmatchcase(candidate, neg) for neg in _negated(patterns)):
+        return None
+    return candidate
+
+
+def sshd_match_connection(
+    criteria: str, passwd: List[Dict[str, Any]], groups: List[Dict[str, Any]]
+) -> Tuple[Optional[str], Optional[str]]:
+    """An ``sshd -T -C`` connection spec (``user=...,addr=...``) that a Match block's criteria
+    select, or ``(None, reason)``. Wildcards are filled, a CIDR gives its network address, a
+    Group needs an account in it."""
+    try:
+        words = shlex.split(criteria)
+    except ValueError:
+        words = criteria.split()
+    spec = []  # type: List[Tuple[str, str]]
+    user_patterns = None  # type: Optional[List[str]]
+    group_patterns = None  # type: Optional[List[str]]
+    i = 0
+    while i < len(words):
+        word = words[i].lower()
+        if word == "all":
+            i += 1
+            continue
+        if i + 1 >= len(words):
+            return None, "criterion %r has no value" % words[i]
+        patterns = words[i + 1].split(",")
+        i += 2
+        if word == "user":
+            user_patterns = patterns
+        elif word == "group":
+            group_patterns = patterns
+        elif word in ("host", "rdomain"):
+            name = _name_for(patterns)
+            if name is None:
+                return None, "no %s is selected by %r" % (word, ",".join(patterns))
+            spec.append((word, name))
+        elif word in ("address", "localaddress"):
+            address = _address_for(patterns)
+            if address is None:
+                return None, "no address is selected by %r" % ",".join(patterns)
+            spec.append(("addr" if word == "address" else "laddr", address))
+        elif word == "localport":
+            port = _first_positive(patterns)
+            if port is None or not port.isdigit():
+                return None, "no port is selected by %r" % ",".join(patterns)
+            spec.append(("lport", port))
+        else:
+            return None, "criterion %r is not one the probe can build a connection for" % (
+                words[i - 2])
+    user = None  # type: Optional[str]
+    if group_patterns is not None:
+        wanted = [g for g in group_patterns if g and not g.startswith("!")]
+        members = []  # type: List[str]
+        for g in groups:
+            if any(fnmatch.fnmatchcase(g["name"], w) for w in wanted):
+                members.extend(g["members"])
+                members.extend(a["name"] for a in passwd if a["gid"] == g["gid"])
+        if user_patterns is not None:
+            members = [m for m in members if any(
+                fnmatch.fnmatchcase(m, u) for u in user_patterns if not u.startswith("!"))]
+        members = [m for m in members if not any(
+            fnmatch.fnmatchcase(m, n) for n in _negated(user_patterns or []))]
+        if not members:
+            return None, "no account is in group %s%s" % (",".join(group_patterns), (
+                " and matches user %s" % ",".join(user_patterns)) if user_patterns else "")
+        user = members[0]
+    elif user_patterns is not None:
+        user = _name_for(user_patterns)
+        if user is None:
+            return None, "no user is selected by %r" % ",".join(user_patterns)
+    # a block that says nothing of the user is read for root, the account that matters most
+    spec.insert(0, ("user", "root" if user is None else user))
+    return ",".join("%s=%s" % kv for kv in spec), None
 
 
 def normalise_sysctl_key(key: str) -> str:
@@ -1279,14 +1437,21 @@ class _Background(object):
         self._thread.join()
         return self
 
-    def failure(self) -> str:
-        """A one-line reason for a non-zero exit, from stderr (or stdout)."""
+    def failure(self, skip: Optional[str] = None) -> str:
+        """A one-line reason for a non-zero exit, from stderr (or stdout); lines matching the
+        regex ``skip`` are left out."""
         if self.error:
             return self.error
         text = (self.stderr or self.stdout or "").strip()
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in text.splitlines()
+                 if ln.strip() and not (skip and re.match(skip, ln.strip()))]
         detail = "; ".join(lines[-3:]) if lines else "no output"
         return "%s exited %s: %s" % (os.path.basename(self.argv[0]), self.returncode, detail)
+
+
+def _without_debug(job: "_Background") -> str:
+    """Why a ``-ddd`` run failed, without its ``debugN:`` lines."""
+    return job.failure(skip=r"debug\d: ")
 
 
 # =============================================================================================
@@ -1446,6 +1611,9 @@ class Gatherer(object):
             sshd = _which(ctx, ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"))
             if sshd:
                 self.bg["sshd"] = _Background([sshd, "-T"], 20)
+                # the same with -ddd: sshd logs each Match block it loads (``Gatherer.sshd``);
+                # a separate run, since -ddd also changes the LogLevel that -T prints
+                self.bg["sshd_debug"] = _Background([sshd, "-T", "-ddd"], 20)
         if "packages" in self.facts and not os.path.exists(ctx.path("/var/lib/dpkg/status")):
             rpm = shutil.which("rpm", path=_SUBPROCESS_ENV["PATH"])
             if rpm and _rpm_db_present(ctx):
@@ -1484,6 +1652,7 @@ class Gatherer(object):
         """Facts whose gatherer waits for a background command."""
         owners = {
             "sshd": "sshd",
+            "sshd_debug": "sshd",
             "rpm": "packages",
             "unit_files": "services",
             "units": "services",
@@ -1558,39 +1727,92 @@ class Gatherer(object):
         raise LookupError("no package database found (dpkg status, rpm, apk)")
 
     def sshd(self) -> Dict[str, Any]:
-        """``sshd -T`` (started in the background). Plain ``-T`` without ``-C``: the global
-        effective configuration, i.e. what applies to a connection no ``Match`` block selects;
-        rules about Match overrides read sshd_config lines through the ``files`` fact. When
-        ``sshd -T`` fails (not root, no host keys, missing /run/sshd) its message is the error and
-        ``config`` stays empty: nothing is derived from sshd_config by guesswork."""
+        """``sshd -T`` (started in the background): the global effective configuration, i.e.
+        what applies to a connection no ``Match`` block selects. Each Match block (sshd names
+        them in its debug output) is then read as sshd itself applies it: the probe builds a
+        connection the block selects and runs ``sshd -T -C CONNECTION``, checking in sshd's
+        debug output that the block did select it; a block it cannot evaluate says why. When
+        ``sshd -T`` fails (not root, no host keys, missing /run/sshd) its message is the error
+        and ``config`` stays empty: nothing is derived from sshd_config by guesswork."""
         job = self.bg.get("sshd")
         if job is None:
-            return {"installed": False, "config": {}, "error": None}
+            return {"installed": False, "config": {}, "error": None, "matches": []}
         job.wait()
+        debug = self.bg["sshd_debug"].wait()
+        private_run = False
         if job.returncode not in (None, 0) and "privilege separation directory" in job.stderr:
-            job = self._sshd_with_private_run(job)
+            retry = self._sshd_with_private_run(job.argv)
+            if retry is not None and retry.returncode == 0:
+                job, private_run = retry, True
+                debug = self._sshd_with_private_run(debug.argv) or debug
         if job.error or job.returncode != 0:
             reason = job.failure()
             if self.ctx.euid != 0:
                 reason += " (not root)"
-            return {"installed": True, "config": {}, "error": reason}
-        return {"installed": True, "config": parse_sshd_t(job.stdout), "error": None}
+            return {"installed": True, "config": {}, "error": reason, "matches": []}
+        matches = []  # type: List[Dict[str, Any]]
+        if debug.error or debug.returncode != 0:
+            matches.append({"criteria": "(unknown)", "connection": None, "config": {},
+                            "error": "sshd -T -ddd failed, so its Match blocks are unknown: "
+                            + _without_debug(debug)})
+        else:
+            matches = self._sshd_matches(job.argv[0], debug.stderr, private_run)
+        return {
+            "installed": True,
+            "config": parse_sshd_t(job.stdout),
+            "error": None,
+            "matches": matches,
+        }
 
-    def _sshd_with_private_run(self, failed: "_Background") -> "_Background":
+    def _sshd_matches(self, sshd: str, debug: str, private_run: bool) -> List[Dict[str, Any]]:
+        matches = []  # type: List[Dict[str, Any]]
+        occurrences = {}  # type: Dict[str, int]
+        for n, criteria in enumerate(sshd_match_blocks(debug)):
+            occurrence = occurrences.get(criteria, 0)
+            occurrences[criteria] = occurrence + 1
+            entry = {"criteria": criteria, "connection": None, "config": {},
+                     "error": None}  # type: Dict[str, Any]
+            matches.append(entry)
+            if n >= MAX_SSHD_MATCH_BLOCKS:
+                entry["error"] = "not evaluated: more than %d Match blocks" % (
+                    MAX_SSHD_MATCH_BLOCKS)
+                continue
+            spec, why = sshd_match_connection(criteria, self.ctx.passwd(), self.ctx.groups())
+            if spec is None:
+                entry["error"] = "cannot build a connection this block selects: %s" % why
+                continue
+            entry["connection"] = spec
+            # twice: with -ddd to see that sshd selected the block, without for the values
+            # (-ddd shows LogLevel DEBUG3)
+            runs = []  # type: List[_Background]
+            for argv in ([sshd, "-T", "-ddd", "-C", spec], [sshd, "-T", "-C", spec]):
+                run = self._sshd_with_private_run(argv) if private_run else None
+                runs.append(run if run is not None else _Background(argv, 20).wait())
+            failed = next((r for r in runs if r.error or r.returncode != 0), None)
+            if failed is not None:
+                entry["error"] = "sshd -T -C %s failed: %s" % (spec, _without_debug(failed))
+                continue
+            if not sshd_block_selected(runs[0].stderr, criteria, occurrence):
+                entry["error"] = ("sshd did not select this block for the connection the "
+                                  "probe built (%s)" % spec)
+                continue
+            entry["config"] = parse_sshd_t(runs[1].stdout)
+        return matches
+
+    def _sshd_with_private_run(self, argv: List[str]) -> Optional["_Background"]:
         """``sshd -T`` refuses to run without /run/sshd, which exists only while sshd runs
         (socket-activated or stopped sshd). The probe never creates it on the host: as root it
-        re-runs ``sshd -T`` in a private mount namespace with an empty tmpfs on /run holding
-        /run/sshd; the namespace and the tmpfs vanish with the process. Otherwise the first
-        failure stands."""
+        runs ``argv`` in a private mount namespace with an empty tmpfs on /run holding
+        /run/sshd; the namespace and the tmpfs vanish with the process. None when it cannot
+        (not root, not the real root, no unshare)."""
         ctx = self.ctx
         unshare = _which(ctx, ("/usr/bin/unshare", "/bin/unshare"))
         if ctx.euid != 0 or ctx.root != "/" or unshare is None:
-            return failed
+            return None
         script = ('mount -t tmpfs -o size=64k,mode=0755 inspectorctl-probe /run && '
-                  'mkdir -m 0755 /run/sshd && exec "$0" -T')
-        retry = _Background([unshare, "--mount", "--propagation", "private", "--",
-                             "/bin/sh", "-c", script, failed.argv[0]], 20).wait()
-        return retry if retry.returncode == 0 else failed
+                  'mkdir -m 0755 /run/sshd && exec "$@"')
+        return _Background([unshare, "--mount", "--propagation", "private", "--",
+                            "/bin/sh", "-c", script, "sh", *argv], 20).wait()
 
     def sysctl(self) -> Dict[str, Any]:
         ctx = self.ctx

@@ -134,11 +134,27 @@ class ServicesFact(Frozen):
     items: dict[str, Service]
 
 
+class SshdMatch(Frozen):
+    """One ``Match`` block of sshd_config, as sshd applies it to a connection it selects."""
+
+    #: the block's criteria as sshd prints them, e.g. ``Address 10.0.0.0/8``
+    criteria: str
+    #: the ``sshd -T -C`` connection the probe built for it (``user=root,addr=10.0.0.0``)
+    connection: str | None = None
+    #: ``sshd -T -C`` output for that connection: every keyword, as in ``SshdFact.config``
+    config: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    #: why the block could not be evaluated (then ``config`` is empty)
+    error: str | None = None
+
+
 class SshdFact(Frozen):
     installed: bool
     #: ``sshd -T`` output: lower-case keyword -> every value given (most keywords have one).
+    #: This is the global configuration: what a connection no Match block selects gets.
     config: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     error: str | None = None
+    #: every Match block, in sshd_config order (Includes followed)
+    matches: tuple[SshdMatch, ...] = ()
 
 
 class SysctlSetting(Frozen):

@@ -172,6 +172,8 @@ def describe(cmp: Comparison, ctx: EvalContext) -> str:
 
 
 def check_sshd(c: SshdOptionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
+    """The global value and, for every Match block, the value a connection it selects gets:
+    PASS only when all of them meet the expectation."""
     sshd = fact(s, "sshd")
     if not sshd.installed:
         return not_applicable("sshd (openssh-server) is not installed")
@@ -180,14 +182,33 @@ def check_sshd(c: SshdOptionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
     values = sshd.config.get(c.option)
     if values is None:
         return not_applicable(f"this sshd does not know the option '{c.option}'")
-    # list keywords (Ciphers, MACs ...) compare as one comma-separated list
-    found = ",".join(values) if c.expect.op in (Op.SUBSET, Op.DISJOINT) else values[0]
-    return verdict(
-        compare_value(found, c.expect, ctx),
-        f"{c.option} {describe(c.expect, ctx)}",
-        f"{c.option} {found}",
-        "sshd -T",
-    )
+    expected = f"{c.option} {describe(c.expect, ctx)}"
+
+    def shown(vals: tuple[str, ...]) -> str:
+        # list keywords (Ciphers, MACs ...) compare as one comma-separated list
+        return ",".join(vals) if c.expect.op in (Op.SUBSET, Op.DISJOINT) else vals[0]
+
+    found = shown(values)
+    if not compare_value(found, c.expect, ctx):
+        return failed(expected, f"{c.option} {found}", "sshd -T")
+    weaker, unknown = [], []
+    for m in sshd.matches:
+        if m.error:
+            unknown.append(f"Match {m.criteria}: {m.error}")
+            continue
+        value = shown(m.config.get(c.option, values))
+        if not compare_value(value, c.expect, ctx):
+            weaker.append(f"Match {m.criteria} ({m.connection}): {c.option} {value}")
+    if weaker:
+        return failed(expected, f"{c.option} {found}, but " + "; ".join(weaker),
+                      "sshd -T -C")
+    if unknown:
+        return error(f"{c.option} {found} globally, but a Match block could not be "
+                     f"evaluated: {'; '.join(unknown)}")
+    if sshd.matches:
+        return passed(expected, f"{c.option} {found}, also under {len(sshd.matches)} Match "
+                      f"block(s)", "sshd -T, sshd -T -C")
+    return passed(expected, f"{c.option} {found}", "sshd -T")
 
 
 def _container_kernel_param(s: HostSnapshot, key: str) -> bool:

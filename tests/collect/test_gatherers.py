@@ -106,7 +106,8 @@ def test_sshd_failure_is_recorded(root: Path) -> None:
     assert sshd["installed"] is True and sshd["config"] == {}
     assert "no hostkeys available" in sshd["error"]
     (root / "usr/sbin/sshd").unlink()
-    assert run(root, facts=["sshd"])["sshd"] == {"installed": False, "config": {}, "error": None}
+    assert run(root, facts=["sshd"])["sshd"] == {"installed": False, "config": {}, "error": None,
+                                                 "matches": []}
 
 
 def test_sysctl(root: Path) -> None:

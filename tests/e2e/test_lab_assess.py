@@ -123,3 +123,53 @@ def test_host_stopped_mid_assessment_is_error_only_for_it(
     assert len(other) == len(victim_results)
     assert not any(r.status is Status.ERROR and "could not be assessed" in (r.reason or "")
                    for r in other.values())
+
+
+def test_sshd_match_blocks_are_read_as_sshd_applies_them(lab: Lab, tmp_path: Path) -> None:
+    """A hardened host whose sshd_config.d adds Match blocks: one weakens X11 forwarding for
+    some addresses (FAIL, naming the block), one selects a group with no account (the rules
+    cannot be decided for it: ERROR with the reason, never a PASS)."""
+    extra = tmp_path / "match.yml"
+    extra.write_text(
+        "name: sshd-match\n"
+        "description: Match blocks in a drop-in\n"
+        "steps:\n"
+        "  - kind: file\n"
+        "    path: /etc/ssh/sshd_config.d/50-match.conf\n"
+        "    mode: '0600'\n"
+        "    content: |\n"
+        "      Match Address 192.0.2.0/24,!192.0.2.7\n"
+        "          X11Forwarding yes\n"
+        "      Match User deploy Address 198.51.100.*\n"
+        "          MaxAuthTries 3\n")
+    (host,) = lab.up(1, ["hardened", str(extra)], "sshmatch")
+    opts = AssessOptions(targets=Targets(inventory=lab.inventory_path, limit=host.name),
+                         include=("ssh-x11-forwarding", "ssh-max-auth-tries"))
+    res = run_assessment(opts, None)
+    got = by_host(res, host.name)
+    x11 = got["ssh-x11-forwarding"]
+    assert x11.status is Status.FAIL, x11
+    assert x11.evidence is not None and x11.evidence.found == (
+        "x11forwarding no, but Match Address 192.0.2.0/24,!192.0.2.7 "
+        "(user=root,addr=192.0.2.0): x11forwarding yes")
+    tries = got["ssh-max-auth-tries"]
+    assert tries.status is Status.PASS, tries
+    assert tries.evidence is not None and tries.evidence.found == (
+        "maxauthtries 4, also under 2 Match block(s)")
+    (snap,) = res.snapshots
+    assert snap.sshd is not None
+    assert [(m.criteria, m.connection, m.error) for m in snap.sshd.matches] == [
+        ("Address 192.0.2.0/24,!192.0.2.7", "user=root,addr=192.0.2.0", None),
+        ("User deploy Address 198.51.100.*", "user=deploy,addr=198.51.100.1", None)]
+    assert snap.sshd.matches[1].config["maxauthtries"] == ("3",)
+    # a block the probe cannot build a connection for leaves the rules undecided
+    lab.exec(host.name, ["sh", "-c", "printf 'Match Group nobody-is-in-this\\n"
+                         "    PasswordAuthentication yes\\n' "
+                         "> /etc/ssh/sshd_config.d/60-group.conf"])
+    res = run_assessment(opts, None)
+    tries = by_host(res, host.name)["ssh-max-auth-tries"]
+    assert tries.status is Status.ERROR
+    assert tries.reason == (
+        "maxauthtries 4 globally, but a Match block could not be evaluated: Match Group "
+        "nobody-is-in-this: cannot build a connection this block selects: no account is in "
+        "group nobody-is-in-this")

@@ -58,10 +58,11 @@ def reason(out: Outcome) -> str:
 
 # ============================================================================== sshd_option
 
-SSHD = {"installed": True, "config": {
+SSHD_CONFIG: dict[str, list[str]] = {
     "permitrootlogin": ["no"], "maxauthtries": ["4"], "loglevel": ["INFO"],
     "ciphers": ["chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-ctr"],
-}}
+}
+SSHD = {"installed": True, "config": SSHD_CONFIG}
 
 
 def sshd_rule(option: str, op: str, value: Any) -> dict[str, Any]:
@@ -99,6 +100,37 @@ def test_sshd_disjoint_and_subset_over_comma_lists() -> None:
     allowed = ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr"]
     assert status(run(sshd_rule("ciphers", "subset", allowed), s)) is Status.PASS
     assert status(run(sshd_rule("ciphers", "subset", allowed[:2]), s)) is Status.FAIL
+
+
+def _with_matches(*matches: dict[str, Any]) -> dict[str, Any]:
+    return {**SSHD, "matches": list(matches)}
+
+
+def test_sshd_match_block_that_weakens_an_option_fails_naming_it() -> None:
+    s = snap(sshd=_with_matches(
+        {"criteria": "User bob", "connection": "user=bob",
+         "config": {**SSHD_CONFIG, "maxauthtries": ["3"]}},
+        {"criteria": "Address 10.0.0.0/8", "connection": "user=root,addr=10.0.0.0",
+         "config": {**SSHD_CONFIG, "permitrootlogin": ["yes"]}}))
+    out = run(sshd_rule("permitrootlogin", "eq", "no"), s)
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert out.evidence.found == ("permitrootlogin no, but Match Address 10.0.0.0/8 "
+                                  "(user=root,addr=10.0.0.0): permitrootlogin yes")
+    assert out.evidence.source == "sshd -T -C"
+    # an option no block weakens passes, and says the blocks were read too
+    out = run(sshd_rule("maxauthtries", "le", 4), s)
+    assert out.status is Status.PASS and out.evidence is not None
+    assert out.evidence.found == "maxauthtries 4, also under 2 Match block(s)"
+
+
+def test_sshd_match_block_that_cannot_be_evaluated_is_error_not_pass() -> None:
+    s = snap(sshd=_with_matches({"criteria": "Group nobody", "error": "no account is in it"}))
+    out = run(sshd_rule("permitrootlogin", "eq", "no"), s)
+    assert out.status is Status.ERROR
+    assert out.reason == ("permitrootlogin no globally, but a Match block could not be "
+                          "evaluated: Match Group nobody: no account is in it")
+    # a global FAIL stays a FAIL whatever the blocks say
+    assert status(run(sshd_rule("permitrootlogin", "eq", "yes"), s)) is Status.FAIL
 
 
 def test_sshd_not_installed_is_not_applicable() -> None:
