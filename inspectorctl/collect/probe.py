@@ -376,6 +376,7 @@ def parse_sshd_t(text: str) -> Dict[str, List[str]]:
 MAX_SSHD_MATCH_BLOCKS = 16
 _SSHD_SYNTAX = re.compile(r"checking syntax for 'Match (.*)'\s*$")
 _SSHD_CHECKING = re.compile(r"checking match for '(.*)' user \S+ host ")
+_SSHD_NEEDS_LPORT = "'lport' not in connection test specification"
 _SSHD_VERDICT = re.compile(r"(?:^|\s)match (found|not found)\s*$")
 
 
@@ -457,29 +458,66 @@ def _name_for(patterns: List[str]) -> Optional[str]:
     return candidate
 
 
+def _sshd_criteria(criteria: str) -> List[Tuple[str, Optional[List[str]]]]:
+    """``Match`` criteria as (lower-case keyword, pattern list or None for a bare keyword)."""
+    try:
+        words = shlex.split(criteria)
+    except ValueError:
+        words = criteria.split()
+    pairs = []  # type: List[Tuple[str, Optional[List[str]]]]
+    i = 0
+    while i < len(words):
+        word = words[i].lower()
+        if word == "all" or i + 1 >= len(words):
+            pairs.append((word, None))
+            i += 1
+        else:
+            pairs.append((word, words[i + 1].split(",")))
+            i += 2
+    return pairs
+
+
+def _selects(patterns: List[str], value: str) -> bool:
+    """sshd's pattern-list match: a matching negation refuses, else any positive match."""
+    positive = False
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            if fnmatch.fnmatchcase(value, pattern[1:]):
+                return False
+        elif fnmatch.fnmatchcase(value, pattern):
+            positive = True
+    return positive
+
+
+def sshd_unselected_port(blocks: List[str]) -> Optional[str]:
+    """A local port no ``Match LocalPort`` block selects, or None when there is no such block
+    (or every candidate is selected). sshd -T refuses to print anything for a config with
+    ``Match LocalPort`` unless the connection names a port: with this one, it prints what a
+    connection no LocalPort block selects gets."""
+    lists = [patterns for criteria in blocks for word, patterns in _sshd_criteria(criteria)
+             if word == "localport" and patterns]
+    if not lists:
+        return None
+    for candidate in ("22", "65535", "65534", "1", "2"):
+        if not any(_selects(patterns, candidate) for patterns in lists):
+            return candidate
+    return None
+
+
 def sshd_match_connection(
     criteria: str, passwd: List[Dict[str, Any]], groups: List[Dict[str, Any]]
 ) -> Tuple[Optional[str], Optional[str]]:
     """An ``sshd -T -C`` connection spec (``user=...,addr=...``) that a Match block's criteria
     select, or ``(None, reason)``. Wildcards are filled, a CIDR gives its network address, a
     Group needs an account in it."""
-    try:
-        words = shlex.split(criteria)
-    except ValueError:
-        words = criteria.split()
     spec = []  # type: List[Tuple[str, str]]
     user_patterns = None  # type: Optional[List[str]]
     group_patterns = None  # type: Optional[List[str]]
-    i = 0
-    while i < len(words):
-        word = words[i].lower()
+    for word, patterns in _sshd_criteria(criteria):
         if word == "all":
-            i += 1
             continue
-        if i + 1 >= len(words):
-            return None, "criterion %r has no value" % words[i]
-        patterns = words[i + 1].split(",")
-        i += 2
+        if patterns is None:
+            return None, "criterion %r has no value" % word
         if word == "user":
             user_patterns = patterns
         elif word == "group":
@@ -500,8 +538,7 @@ def sshd_match_connection(
                 return None, "no port is selected by %r" % ",".join(patterns)
             spec.append(("lport", port))
         else:
-            return None, "criterion %r is not one the probe can build a connection for" % (
-                words[i - 2])
+            return None, "criterion %r is not one the probe can build a connection for" % word
     user = None  # type: Optional[str]
     if group_patterns is not None:
         wanted = [g for g in group_patterns if g and not g.startswith("!")]
@@ -1742,9 +1779,18 @@ class Gatherer(object):
         private_run = False
         if job.returncode not in (None, 0) and "privilege separation directory" in job.stderr:
             retry = self._sshd_with_private_run(job.argv)
-            if retry is not None and retry.returncode == 0:
+            if retry is not None and "privilege separation directory" not in retry.stderr:
                 job, private_run = retry, True
                 debug = self._sshd_with_private_run(debug.argv) or debug
+        base = None  # type: Optional[str]
+        if job.returncode not in (None, 0) and _SSHD_NEEDS_LPORT in job.stderr:
+            # a config with Match LocalPort: sshd -T needs a port, one no such block selects
+            port = sshd_unselected_port(sshd_match_blocks(debug.stderr))
+            if port is not None:
+                base = "lport=" + port
+                sshd = job.argv[job.argv.index("-T") - 1]
+                job = self._sshd_run([sshd, "-T", "-C", base], private_run)
+                debug = self._sshd_run([sshd, "-T", "-ddd", "-C", base], private_run)
         if job.error or job.returncode != 0:
             reason = job.failure()
             if self.ctx.euid != 0:
@@ -1756,7 +1802,7 @@ class Gatherer(object):
                             "error": "sshd -T -ddd failed, so its Match blocks are unknown: "
                             + _without_debug(debug)})
         else:
-            matches = self._sshd_matches(job.argv[0], debug.stderr, private_run)
+            matches = self._sshd_matches(job.argv, debug.stderr, private_run, base)
         return {
             "installed": True,
             "config": parse_sshd_t(job.stdout),
@@ -1764,7 +1810,14 @@ class Gatherer(object):
             "matches": matches,
         }
 
-    def _sshd_matches(self, sshd: str, debug: str, private_run: bool) -> List[Dict[str, Any]]:
+    def _sshd_run(self, argv: List[str], private_run: bool) -> "_Background":
+        run = self._sshd_with_private_run(argv) if private_run else None
+        return run if run is not None else _Background(argv, 20).wait()
+
+    def _sshd_matches(
+        self, argv: List[str], debug: str, private_run: bool, base: Optional[str]
+    ) -> List[Dict[str, Any]]:
+        sshd = argv[argv.index("-T") - 1]
         matches = []  # type: List[Dict[str, Any]]
         occurrences = {}  # type: Dict[str, int]
         for n, criteria in enumerate(sshd_match_blocks(debug)):
@@ -1781,13 +1834,13 @@ class Gatherer(object):
             if spec is None:
                 entry["error"] = "cannot build a connection this block selects: %s" % why
                 continue
+            if base is not None and "lport=" not in spec:
+                spec += "," + base
             entry["connection"] = spec
             # twice: with -ddd to see that sshd selected the block, without for the values
             # (-ddd shows LogLevel DEBUG3)
-            runs = []  # type: List[_Background]
-            for argv in ([sshd, "-T", "-ddd", "-C", spec], [sshd, "-T", "-C", spec]):
-                run = self._sshd_with_private_run(argv) if private_run else None
-                runs.append(run if run is not None else _Background(argv, 20).wait())
+            runs = [self._sshd_run([sshd, "-T", "-ddd", "-C", spec], private_run),
+                    self._sshd_run([sshd, "-T", "-C", spec], private_run)]
             failed = next((r for r in runs if r.error or r.returncode != 0), None)
             if failed is not None:
                 entry["error"] = "sshd -T -C %s failed: %s" % (spec, _without_debug(failed))

@@ -76,9 +76,9 @@ def test_connection_a_block_selects(criteria: str, spec: str) -> None:
     ("User root,!root", "no user is selected by 'root,!root'"),
     ("Address 10.0.0.0/8,!10.0.0.0/9", "no address is selected by '10.0.0.0/8,!10.0.0.0/9'"),
     ("LocalPort any", "no port is selected by 'any'"),
-    ("User", "criterion 'User' has no value"),
-    ("Invalid-User", "criterion 'Invalid-User' has no value"),
-    ("Tag x", "criterion 'Tag' is not one the probe can build a connection for"),
+    ("User", "criterion 'user' has no value"),
+    ("Invalid-User", "criterion 'invalid-user' has no value"),
+    ("Tag x", "criterion 'tag' is not one the probe can build a connection for"),
 ])
 def test_blocks_the_probe_cannot_build_a_connection_for(criteria: str, reason: str) -> None:
     assert probe.sshd_match_connection(criteria, PASSWD, GROUPS) == (None, reason)
@@ -153,3 +153,14 @@ def test_real_sshd_selects_the_connections_built(tmp_path: Path) -> None:
         assert probe.parse_sshd_t(run.stdout)[key] == [value]
     # the global configuration is what no block changes
     assert probe.parse_sshd_t(sshd_t().stdout)["permitrootlogin"] == ["no"]
+
+
+@pytest.mark.parametrize(("blocks", "port"), [
+    (["User bob", "Address 10.0.0.0/8"], None),  # no LocalPort block: sshd needs no port
+    (["LocalPort 2222"], "22"),
+    (["LocalPort 22,2222", "User bob LocalPort 65535"], "65534"),
+    (["LocalPort !22"], "22"),
+    (["LocalPort *"], None),
+])
+def test_a_port_no_localport_block_selects(blocks: list[str], port: str | None) -> None:
+    assert probe.sshd_unselected_port(blocks) == port

@@ -127,8 +127,10 @@ def test_host_stopped_mid_assessment_is_error_only_for_it(
 
 def test_sshd_match_blocks_are_read_as_sshd_applies_them(lab: Lab, tmp_path: Path) -> None:
     """A hardened host whose sshd_config.d adds Match blocks: one weakens X11 forwarding for
-    some addresses (FAIL, naming the block), one selects a group with no account (the rules
-    cannot be decided for it: ERROR with the reason, never a PASS)."""
+    some addresses, one allows empty passwords on a second port (FAIL, naming the block); one
+    selects a group with no account (the rules cannot be decided: ERROR with the reason,
+    never a PASS). With a LocalPort block, sshd -T prints nothing without a port: the global
+    configuration is read for a port no block selects."""
     extra = tmp_path / "match.yml"
     extra.write_text(
         "name: sshd-match\n"
@@ -141,26 +143,32 @@ def test_sshd_match_blocks_are_read_as_sshd_applies_them(lab: Lab, tmp_path: Pat
         "      Match Address 192.0.2.0/24,!192.0.2.7\n"
         "          X11Forwarding yes\n"
         "      Match User deploy Address 198.51.100.*\n"
-        "          MaxAuthTries 3\n")
+        "          MaxAuthTries 3\n"
+        "      Match LocalPort 2222\n"
+        "          PermitEmptyPasswords yes\n")
     (host,) = lab.up(1, ["hardened", str(extra)], "sshmatch")
+    rules = ("ssh-x11-forwarding", "ssh-max-auth-tries", "ssh-permit-empty-passwords")
     opts = AssessOptions(targets=Targets(inventory=lab.inventory_path, limit=host.name),
-                         include=("ssh-x11-forwarding", "ssh-max-auth-tries"))
+                         include=rules)
     res = run_assessment(opts, None)
     got = by_host(res, host.name)
-    x11 = got["ssh-x11-forwarding"]
-    assert x11.status is Status.FAIL, x11
-    assert x11.evidence is not None and x11.evidence.found == (
-        "x11forwarding no, but Match Address 192.0.2.0/24,!192.0.2.7 "
-        "(user=root,addr=192.0.2.0): x11forwarding yes")
-    tries = got["ssh-max-auth-tries"]
-    assert tries.status is Status.PASS, tries
-    assert tries.evidence is not None and tries.evidence.found == (
-        "maxauthtries 4, also under 2 Match block(s)")
+    found = {rid: (got[rid].status, got[rid].evidence and got[rid].evidence.found)
+             for rid in rules}
+    assert found == {
+        "ssh-x11-forwarding": (Status.FAIL, (
+            "x11forwarding no, but Match Address 192.0.2.0/24,!192.0.2.7 "
+            "(user=root,addr=192.0.2.0,lport=22): x11forwarding yes")),
+        "ssh-max-auth-tries": (Status.PASS, "maxauthtries 4, also under 3 Match block(s)"),
+        "ssh-permit-empty-passwords": (Status.FAIL, (
+            "permitemptypasswords no, but Match LocalPort 2222 (user=root,lport=2222): "
+            "permitemptypasswords yes")),
+    }
     (snap,) = res.snapshots
     assert snap.sshd is not None
     assert [(m.criteria, m.connection, m.error) for m in snap.sshd.matches] == [
-        ("Address 192.0.2.0/24,!192.0.2.7", "user=root,addr=192.0.2.0", None),
-        ("User deploy Address 198.51.100.*", "user=deploy,addr=198.51.100.1", None)]
+        ("Address 192.0.2.0/24,!192.0.2.7", "user=root,addr=192.0.2.0,lport=22", None),
+        ("User deploy Address 198.51.100.*", "user=deploy,addr=198.51.100.1,lport=22", None),
+        ("LocalPort 2222", "user=root,lport=2222", None)]
     assert snap.sshd.matches[1].config["maxauthtries"] == ("3",)
     # a block the probe cannot build a connection for leaves the rules undecided
     lab.exec(host.name, ["sh", "-c", "printf 'Match Group nobody-is-in-this\\n"
