@@ -92,6 +92,7 @@ FACTS = (
     "accounts",
     "login_defs",
     "pam",
+    "systemd_conf",
     "sockets",
     "updates",
     "cloud",
@@ -563,6 +564,66 @@ def sshd_match_connection(
     # a block that says nothing of the user is read for root, the account that matters most
     spec.insert(0, ("user", "root" if user is None else user))
     return ",".join("%s=%s" % kv for kv in spec), None
+
+
+#: systemd daemons whose configuration the probe reads: name -> the section their keys live in
+SYSTEMD_CONFS = {"journald": "Journal", "coredump": "Coredump"}
+#: where systemd looks for ``NAME.conf`` and ``NAME.conf.d/*.conf``, most important first
+SYSTEMD_CONF_DIRS = ("/etc/systemd", "/run/systemd", "/usr/local/lib/systemd", "/usr/lib/systemd")
+
+
+def parse_systemd_conf(text: str, section: str) -> Dict[str, Tuple[str, int]]:
+    """Assignments of ``section`` in a systemd configuration file (systemd.syntax(7)): ``[Section]``
+    headers, ``Key=Value`` lines, ``#``/``;`` comments, a trailing backslash continues a line.
+    The last assignment of a key wins; an empty value resets it (the key is dropped).
+    Returns ``{key: (value, line number)}``."""
+    values = {}  # type: Dict[str, Tuple[str, int]]
+    current = None  # type: Optional[str]
+    pending = ""
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        if pending:
+            line = pending + " " + raw.strip()
+        else:
+            line = raw.strip()
+            start = number
+        if line.endswith("\\") and not line.startswith(("#", ";")):
+            pending = line[:-1].rstrip()
+            continue
+        pending = ""
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1].strip()
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or current != section:
+            continue
+        key, value = key.strip(), value.strip()
+        if value:
+            values[key] = (value, start)
+        else:
+            values.pop(key, None)
+    return values
+
+
+def systemd_conf_files(ctx: "ProbeContext", name: str) -> List[str]:
+    """The files systemd reads for ``NAME.conf``, in the order they apply: the main file (the
+    first of SYSTEMD_CONF_DIRS that has one), then every ``NAME.conf.d/*.conf`` sorted by file
+    name, a name in a more important directory masking the same name in the others."""
+    files = []  # type: List[str]
+    for directory in SYSTEMD_CONF_DIRS:
+        main = "%s/%s.conf" % (directory, name)
+        if os.path.isfile(ctx.path(main)):
+            files.append(main)
+            break
+    dropins = {}  # type: Dict[str, str]
+    for directory in SYSTEMD_CONF_DIRS:
+        folder = "%s/%s.conf.d" % (directory, name)
+        for entry in _listdir(ctx, folder):
+            if entry.endswith(".conf") and entry not in dropins:
+                dropins[entry] = folder + "/" + entry
+    return files + [dropins[n] for n in sorted(dropins)]
 
 
 def normalise_sysctl_key(key: str) -> str:
@@ -2022,6 +2083,27 @@ class Gatherer(object):
 
     def login_defs(self) -> Dict[str, str]:
         return parse_login_defs(self.ctx.read("/etc/login.defs"))
+
+    def systemd_conf(self) -> Dict[str, Any]:
+        """journald.conf and coredump.conf as systemd reads them: main file, then drop-ins;
+        for each key the last assignment (value, file, line). An unreadable file is an error:
+        it could hold the assignment that wins."""
+        ctx = self.ctx
+        out = {}  # type: Dict[str, Any]
+        for name, section in sorted(SYSTEMD_CONFS.items()):
+            files = systemd_conf_files(ctx, name)
+            values = {}  # type: Dict[str, Dict[str, Any]]
+            errors = {}  # type: Dict[str, str]
+            for host_file in files:
+                try:
+                    text = ctx.read(host_file)
+                except OSError as e:
+                    errors[host_file] = ctx.reason(e, host_file)
+                    continue
+                for key, (value, line) in parse_systemd_conf(text, section).items():
+                    values[key] = {"value": value, "file": host_file, "line": line}
+            out[name] = {"files": files, "values": values, "errors": errors}
+        return out
 
     def pam(self) -> Dict[str, Any]:
         ctx = self.ctx

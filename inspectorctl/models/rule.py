@@ -206,10 +206,12 @@ class AccountCheck(Frozen):
 
 
 class KeyValueCheck(Frozen):
-    """A setting in a key/value fact: login.defs, pwquality.conf, faillock.conf."""
+    """A setting in a key/value fact: login.defs, pwquality.conf, faillock.conf, or a systemd
+    daemon's configuration read as systemd does (``journald``, ``coredump``: the main file and
+    its drop-ins, the last assignment winning)."""
 
     kind: Literal["setting"]
-    source: Literal["login_defs", "pwquality", "faillock"]
+    source: Literal["login_defs", "pwquality", "faillock", "journald", "coredump"]
     key: str
     expect: Comparison
     if_unset: Literal["fail", "pass", "not_applicable"] = "fail"

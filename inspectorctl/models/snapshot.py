@@ -34,6 +34,7 @@ FACT_NAMES: frozenset[str] = frozenset(
         "accounts",
         "login_defs",
         "pam",
+        "systemd_conf",
         "sockets",
         "updates",
         "cloud",
@@ -320,6 +321,23 @@ class CloudFact(Frozen):
     error: str | None = None
 
 
+class SystemdSetting(Frozen):
+    value: str
+    file: str
+    line: int
+
+
+class SystemdConf(Frozen):
+    """A systemd daemon's configuration (journald.conf, coredump.conf) as systemd reads it."""
+
+    #: files read, in the order they apply: the main file, then drop-ins sorted by name
+    files: tuple[str, ...] = ()
+    #: the daemon's section: key -> the assignment that wins (the last one)
+    values: dict[str, SystemdSetting] = Field(default_factory=dict)
+    #: files that could not be read, with the reason
+    errors: dict[str, str] = Field(default_factory=dict)
+
+
 class HostSnapshot(Frozen):
     schema_version: int = SNAPSHOT_SCHEMA_VERSION
     host: HostIdentity
@@ -347,6 +365,8 @@ class HostSnapshot(Frozen):
     accounts: AccountsFact | None = None
     login_defs: dict[str, str] | None = None
     pam: PamFact | None = None
+    #: ``journald`` and ``coredump`` (see SystemdConf)
+    systemd_conf: dict[str, SystemdConf] | None = None
     sockets: tuple[Socket, ...] | None = None
     updates: UpdatesFact | None = None
     cloud: CloudFact | None = None

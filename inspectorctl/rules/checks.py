@@ -538,6 +538,8 @@ def check_account(c: AccountCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
 
 
 def check_setting(c: KeyValueCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
+    if c.source in ("journald", "coredump"):
+        return _systemd_setting(c, s, ctx)
     if c.source == "login_defs":
         values: dict[str, str] = fact(s, "login_defs")
         src = "/etc/login.defs"
@@ -545,15 +547,35 @@ def check_setting(c: KeyValueCheck, s: HostSnapshot, ctx: EvalContext) -> Outcom
         pam = fact(s, "pam")
         values = pam.pwquality if c.source == "pwquality" else pam.faillock
         src = f"/etc/security/{c.source}.conf"
+    return _setting_verdict(c, ctx, values.get(c.key), src, src)
+
+
+def _setting_verdict(c: KeyValueCheck, ctx: EvalContext, value: str | None, where: str,
+                     src: str) -> Outcome:
     expected = f"{c.key} {describe(c.expect, ctx)}"
-    if c.key in values:
-        v = values[c.key]
-        return verdict(compare_value(v, c.expect, ctx), expected, f"{c.key} {v}", src)
+    if value is not None:
+        return verdict(compare_value(value, c.expect, ctx), expected, f"{c.key} {value}", where)
     if c.default is not None:
         return verdict(compare_value(c.default, c.expect, ctx), expected,
                        f"{c.key} unset (default {c.default})", src)
-    return _missing(c.if_unset, c.key, expected) if c.if_unset != "not_applicable" else (
-        not_applicable(f"{c.key} is not set in {src}"))
+    if c.if_unset == "not_applicable":
+        return not_applicable(f"{c.key} is not set in {src}")
+    return (passed if c.if_unset == "pass" else failed)(expected, f"{c.key} is not set", src)
+
+
+def _systemd_setting(c: KeyValueCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
+    conf = fact(s, "systemd_conf").get(c.source)
+    if conf is None:
+        raise UnknownFact(f"{c.source}.conf was not probed")
+    if conf.errors:
+        # an unreadable file could hold the assignment that wins
+        path, why = next(iter(sorted(conf.errors.items())))
+        return error(f"cannot read {path}: {why}")
+    src = ", ".join(conf.files) or f"/etc/systemd/{c.source}.conf (absent)"
+    setting = conf.values.get(c.key)
+    if setting is None:
+        return _setting_verdict(c, ctx, None, src, src)
+    return _setting_verdict(c, ctx, setting.value, f"{setting.file}:{setting.line}", src)
 
 
 def _pam_lines(pam: Any, service: str, depth: int = 0) -> list[PamLine]:

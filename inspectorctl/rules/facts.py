@@ -28,7 +28,8 @@ KIND_FACTS: dict[str, tuple[str, ...]] = {
     "expression": (),
 }
 
-_SETTING_FACT = {"login_defs": "login_defs", "pwquality": "pam", "faillock": "pam"}
+_SETTING_FACT = {"login_defs": "login_defs", "pwquality": "pam", "faillock": "pam",
+                 "journald": "systemd_conf", "coredump": "systemd_conf"}
 
 
 def facts_for(rule: Rule) -> tuple[str, ...]:

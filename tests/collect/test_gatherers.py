@@ -453,3 +453,41 @@ def test_permission_denied_is_reported_as_not_root(tmp_path: Path) -> None:
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_systemd_conf_reads_drop_ins_as_systemd_does(root: Path) -> None:
+    fakeroot.w(root, "etc/systemd/journald.conf",
+               "[Journal]\n#Storage=auto\nStorage=persistent\nCompress=no\n")
+    # the packaged drop-in is masked by the admin's file of the same name in /etc
+    fakeroot.w(root, "usr/lib/systemd/journald.conf.d/20-vendor.conf",
+               "[Journal]\nStorage=volatile\n")
+    fakeroot.w(root, "etc/systemd/journald.conf.d/20-vendor.conf", "[Journal]\nCompress=yes\n")
+    # sorted by name across directories: 10 (from /usr/lib) applies before 20, 90 after
+    fakeroot.w(root, "usr/lib/systemd/journald.conf.d/10-early.conf",
+               "[Journal]\nStorage=none\n")
+    fakeroot.w(root, "run/systemd/journald.conf.d/90-late.conf",
+               "# runtime override\n[Journal]\nStorage=\\\n  volatile\n[Other]\nCompress=no\n")
+    fakeroot.w(root, "etc/systemd/journald.conf.d/README", "[Journal]\nStorage=auto\n")
+    conf = run(root, facts=["systemd_conf"])["systemd_conf"]
+    assert conf["journald"] == {
+        "files": ["/etc/systemd/journald.conf",
+                  "/usr/lib/systemd/journald.conf.d/10-early.conf",
+                  "/etc/systemd/journald.conf.d/20-vendor.conf",
+                  "/run/systemd/journald.conf.d/90-late.conf"],
+        "values": {
+            "Storage": {"value": "volatile", "file": "/run/systemd/journald.conf.d/90-late.conf",
+                        "line": 3},
+            "Compress": {"value": "yes", "file": "/etc/systemd/journald.conf.d/20-vendor.conf",
+                         "line": 2},
+        },
+        "errors": {},
+    }
+    # no coredump.conf anywhere: nothing read, nothing set
+    assert conf["coredump"] == {"files": [], "values": {}, "errors": {}}
+
+
+def test_systemd_conf_main_file_falls_back_to_usr_lib(root: Path) -> None:
+    fakeroot.w(root, "usr/lib/systemd/coredump.conf", "[Coredump]\nStorage=none\n")
+    conf = run(root, facts=["systemd_conf"])["systemd_conf"]["coredump"]
+    assert conf["files"] == ["/usr/lib/systemd/coredump.conf"]
+    assert conf["values"]["Storage"]["value"] == "none"

@@ -598,3 +598,24 @@ def test_parsers_never_crash(text: str) -> None:
     probe.parse_unit_file(text)
     probe.parse_keyvalue_conf(text)
     probe.parse_proc_net(text, "tcp")
+
+
+_KEY = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij", min_size=1, max_size=10)
+_VALUE = st.text(alphabet="abcdefghij0123456789-_/ ", max_size=12).map(str.strip)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["Journal", "Other"]), _KEY, _VALUE,
+                          st.sampled_from(["", " ", "  "])), max_size=30))
+def test_systemd_conf_last_assignment_of_the_section_wins(
+        items: list[tuple[str, str, str, str]]) -> None:
+    lines, expected = ["# generated"], {}
+    for number, (section, key, value, pad) in enumerate(items):
+        lines.append(f"[{section}]")
+        lines.append(f"{key}{pad}={pad}{value}")
+        if section == "Journal":
+            if value:
+                expected[key] = (value, 3 * number + 3)  # 3 lines per item, after line 1
+            else:
+                expected.pop(key, None)  # an empty value resets the key
+        lines.append("; a comment" if number % 2 else "")
+    assert probe.parse_systemd_conf("\n".join(lines), "Journal") == expected

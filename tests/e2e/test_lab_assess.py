@@ -181,3 +181,29 @@ def test_sshd_match_blocks_are_read_as_sshd_applies_them(lab: Lab, tmp_path: Pat
         "maxauthtries 4 globally, but a Match block could not be evaluated: Match Group "
         "nobody-is-in-this: cannot build a connection this block selects: no account is in "
         "group nobody-is-in-this")
+
+
+def test_journald_drop_in_overrides_the_main_file(lab: Lab, tmp_path: Path) -> None:
+    """The hardened profile sets Storage=persistent in journald.conf; a drop-in that sets it
+    back to volatile wins, as it does for systemd, and the evidence names it."""
+    extra = tmp_path / "dropin.yml"
+    extra.write_text(
+        "name: journald-dropin\n"
+        "description: a drop-in undoing the main file\n"
+        "steps:\n"
+        "  - kind: file\n"
+        "    path: /etc/systemd/journald.conf.d/90-volatile.conf\n"
+        "    content: |\n"
+        "      [Journal]\n"
+        "      Storage=volatile\n")
+    (host,) = lab.up(1, ["hardened", str(extra)], "dropin")
+    opts = AssessOptions(targets=Targets(inventory=lab.inventory_path, limit=host.name),
+                         include=("journald-storage-persistent", "journald-compress"))
+    got = by_host(run_assessment(opts, None), host.name)
+    storage, compress = got["journald-storage-persistent"], got["journald-compress"]
+    assert storage.status is Status.FAIL and storage.evidence is not None
+    assert (storage.evidence.found, storage.evidence.source) == (
+        "Storage volatile", "/etc/systemd/journald.conf.d/90-volatile.conf:2")
+    assert compress.status is Status.PASS and compress.evidence is not None
+    assert compress.evidence.source is not None
+    assert compress.evidence.source.startswith("/etc/systemd/journald.conf:")

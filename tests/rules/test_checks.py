@@ -724,6 +724,37 @@ def test_setting_pwquality_and_faillock() -> None:
     assert out.evidence is not None and out.evidence.source == "/etc/security/faillock.conf"
 
 
+def test_setting_systemd_conf_names_the_assignment_that_wins() -> None:
+    files = ["/etc/systemd/journald.conf", "/etc/systemd/journald.conf.d/90-ram.conf"]
+    s = snap(systemd_conf={"journald": {"files": files, "values": {
+        "Storage": {"value": "volatile", "file": files[1], "line": 2}}}})
+    storage = {"kind": "setting", "source": "journald", "key": "Storage",
+               "expect": {"op": "eq", "value": "persistent"}}
+    out = run(storage, s)
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert (out.evidence.found, out.evidence.source) == (
+        "Storage volatile", "/etc/systemd/journald.conf.d/90-ram.conf:2")
+    # unset: FAIL saying where it looked (or the compiled-in default when the rule gives one)
+    compress = {"kind": "setting", "source": "journald", "key": "Compress",
+                "expect": {"op": "eq", "value": "yes"}}
+    out = run(compress, s)
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert (out.evidence.found, out.evidence.source) == ("Compress is not set", ", ".join(files))
+    assert status(run({**compress, "default": "yes"}, s)) is Status.PASS
+
+
+def test_setting_systemd_conf_unreadable_file_is_error_and_missing_source_unknown() -> None:
+    s = snap(systemd_conf={"journald": {"files": ["/etc/systemd/journald.conf"],
+                                        "errors": {"/etc/systemd/journald.conf": "EACCES"}}})
+    spec = {"kind": "setting", "source": "journald", "key": "Storage",
+            "expect": {"op": "eq", "value": "persistent"}}
+    out = run(spec, s)
+    assert out.status is Status.ERROR
+    assert reason(out) == "cannot read /etc/systemd/journald.conf: EACCES"
+    out = run({**spec, "source": "coredump"}, s)
+    assert out.status is Status.ERROR and "coredump.conf was not probed" in reason(out)
+
+
 # =============================================================================== pam_module
 
 def pl(type_: str, control: str, module: str, *args: str) -> dict[str, Any]:
