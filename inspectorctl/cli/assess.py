@@ -107,6 +107,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(findings, name="findings")
     runs = typer.Typer(help="Recorded runs.", no_args_is_help=True)
     runs.command("list")(runs_list)
+    runs.command("prune")(runs_prune)
     app.add_typer(runs, name="runs")
     packs = typer.Typer(help="Rulepacks.", no_args_is_help=True)
     packs.command("list")(rulepacks_list)
@@ -289,8 +290,13 @@ def findings_list(
     """List findings (active ones by default)."""
     states = [] if all_states else (state or [FindingState.ACTIVE])
     with open_store(db) as store:
-        if run is not None and store.run(run) is None:
+        run_record = store.run(run) if run is not None else None
+        if run is not None and run_record is None:
             raise InputError(f"no run {run!r} in {store.path}; see `inspectorctl runs list`")
+        if run_record is not None and run_record.pruned_at is not None:
+            err_console.print(
+                f"note: run {run} was pruned on {run_record.pruned_at:%Y-%m-%d}: only the "
+                "findings whose newest result is from it are listed", highlight=False)
         rows = store.findings(hosts=host or [], rules=rule or [], min_severity=severity,
                               statuses=status or [], states=states, run_id=run)
     if framework:
@@ -403,10 +409,49 @@ def runs_list(
         t.add_column(col, no_wrap=True)
     for r in runs:
         c = r.counts
-        t.add_row(r.id, r.kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), str(c.hosts),
+        kind = f"{r.kind} (pruned)" if r.pruned_at else r.kind
+        t.add_row(r.id, kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), str(c.hosts),
                   str(c.rules), str(c.passed), str(c.failed), str(c.errors),
                   str(c.not_applicable))
     console.print(t)
+
+
+@guarded
+def runs_prune(
+    keep: Annotated[int, typer.Option(
+        "--keep", min=1, help="Keep every result of this many newest runs.")],
+    by: Annotated[str, typer.Option("--by", help="Who prunes (recorded in the audit log).")],
+    vacuum: Annotated[bool, typer.Option(
+        "--vacuum", help="Then compact the database file (rewrites it; needs free space).")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Remove the per-rule results of older runs, keeping each rule's newest result on each
+    host. Runs, their counts and the findings stay."""
+    from inspectorctl.remediate.audit import AuditEvent, append
+    from inspectorctl.store.db import now, prune_results
+
+    if not by.strip():
+        raise InputError("--by must not be empty")
+    at = now()
+    with open_store(db) as store:
+        with store.transaction() as tx:
+            report = prune_results(tx, keep, at)
+            append(tx, AuditEvent.PRUNE, by, at, detail={
+                "keep": keep, "runs": list(report.runs), "removed": report.removed})
+        if not report.runs:
+            console.print(f"Nothing to prune: no run older than the newest {keep}.",
+                          highlight=False)
+            return
+        console.print(
+            f"Pruned {len(report.runs)} run(s): {report.removed} result row(s) removed, "
+            f"{report.kept} kept (the newest result of a rule on a host). Findings are "
+            "unchanged.", highlight=False)
+        if vacuum:
+            before = store.path.stat().st_size
+            store.vacuum()
+            console.print(f"Compacted {store.path}: {before / 1e6:.1f} MB -> "
+                          f"{store.path.stat().st_size / 1e6:.1f} MB", highlight=False)
 
 
 @guarded

@@ -108,3 +108,5 @@ class RunRecord(Frozen):
     packs: list[str] = Field(default_factory=list)
     counts: RunCounts = Field(default_factory=RunCounts)
     kind: str = "assess"
+    #: when its superseded per-rule results were removed (``inspectorctl runs prune``)
+    pruned_at: datetime | None = None

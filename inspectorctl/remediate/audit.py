@@ -34,6 +34,7 @@ class AuditEvent(enum.StrEnum):
     VERIFY = "verify"
     SUPPRESS = "suppress"
     UNSUPPRESS = "unsuppress"
+    PRUNE = "prune"
 
 
 class AuditEntry(Frozen):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectorctl.errors import InspectorctlError
-from inspectorctl.models.common import Severity, Status
+from inspectorctl.models.common import Frozen, Severity, Status
 from inspectorctl.models.finding import (
     SEVERITY_SCORE,
     Evidence,
@@ -134,8 +134,13 @@ def _m4_results_by_host(db: sqlite3.Connection) -> None:
     )
 
 
+def _m5_pruned_runs(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE runs ADD COLUMN pruned_at TEXT")
+
+
 #: migration N (1-based) brings user_version from N-1 to N. Later features append here.
-MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression, _m4_results_by_host]
+MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression, _m4_results_by_host,
+                               _m5_pruned_runs]
 
 
 def register_migration(fn: Migration) -> None:
@@ -212,6 +217,14 @@ class Store:
             with self.transaction():
                 MIGRATIONS[n](self.db)
                 self.db.execute(f"PRAGMA user_version = {n + 1}")
+
+    def vacuum(self) -> None:
+        """Compact the file (after pruning); the WAL is checkpointed into it first."""
+        try:
+            self.db.execute("VACUUM")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(self._explain(e)) from e
 
     def close(self) -> None:
         self.db.close()
@@ -519,7 +532,41 @@ def _run(r: sqlite3.Row) -> RunRecord:
         id=r["id"], kind=r["kind"], template=r["template"], started_at=_dt(r["started_at"]),
         ended_at=_dt(r["ended_at"]), targets=json.loads(r["targets"]),
         packs=json.loads(r["packs"]), counts=RunCounts.model_validate_json(r["counts"] or "{}"),
+        pruned_at=_dt(r["pruned_at"]),
     )
+
+
+class PruneReport(Frozen):
+    #: runs older than the newest ``keep`` (their superseded results were removed)
+    runs: tuple[str, ...] = ()
+    #: result rows removed, and rows of those runs kept (the newest result of their pair)
+    removed: int = 0
+    kept: int = 0
+
+
+def prune_results(db: sqlite3.Connection, keep: int, at: datetime) -> PruneReport:
+    """Remove the per-rule results of every run but the newest ``keep``, except the newest
+    stored result of each (rule, host): what staleness checks, verification and ``findings
+    show`` read. Runs, their counts and the findings stay; pruned runs get ``pruned_at``.
+    Call inside a transaction (``Store.transaction``)."""
+    if keep < 1:
+        raise ValueError("keep at least one run")
+    old = db.execute("SELECT id, started_at FROM runs ORDER BY started_at DESC, id DESC"
+                     " LIMIT -1 OFFSET ?", (keep,)).fetchall()
+    removed = kept = 0
+    for row in old:
+        cur = db.execute(
+            "DELETE FROM results WHERE run_id = ? AND EXISTS ("
+            " SELECT 1 FROM results n JOIN runs nr ON nr.id = n.run_id"
+            " WHERE n.host = results.host AND n.rule_id = results.rule_id"
+            " AND n.run_id != results.run_id"
+            " AND (nr.started_at > ? OR (nr.started_at = ? AND nr.id > ?)))",
+            (row["id"], row["started_at"], row["started_at"], row["id"]))
+        removed += cur.rowcount
+        kept += db.execute("SELECT count(*) FROM results WHERE run_id = ?",
+                           (row["id"],)).fetchone()[0]
+        db.execute("UPDATE runs SET pruned_at = ? WHERE id = ?", (_ts(at), row["id"]))
+    return PruneReport(runs=tuple(r["id"] for r in old), removed=removed, kept=kept)
 
 
 def _finding(r: sqlite3.Row) -> Finding:

@@ -203,3 +203,42 @@ def test_suppress_and_unsuppress_are_audited(tmp_path: Path) -> None:
     res = runner.invoke(app, ["findings", "suppress", "f-nope", "--by", "a", "--reason", "r"])
     assert res.exit_code == 2
     assert res.stderr.startswith("error: no finding f-nope in ")
+
+
+def test_runs_prune_keeps_the_newest_result_of_each_rule_on_each_host(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"a": snapshot_dict("a", root_login="yes"),
+                                        "b": snapshot_dict("b")})
+    base = ["assess", "--pack", str(pack), "--from-snapshots"]
+    old = run_id(runner.invoke(app, [*base, str(snaps)]).output)  # hosts a and b
+    (snaps / "b.json").unlink()
+    mid = run_id(runner.invoke(app, [*base, str(snaps)]).output)  # a only
+    new = run_id(runner.invoke(app, [*base, str(snaps)]).output)  # a only
+    res = runner.invoke(app, ["runs", "prune", "--keep", "1", "--by", "ops"])
+    assert res.exit_code == 0, res.output
+    # old: a's 3 results are superseded, b's are b's newest; mid: all superseded
+    assert res.stdout == ("Pruned 2 run(s): 6 result row(s) removed, 3 kept (the newest "
+                          "result of a rule on a host). Findings are unchanged.\n")
+    runs = {r["id"]: r for r in json.loads(
+        runner.invoke(app, ["runs", "list", "--format", "json"]).stdout)}
+    assert runs[new]["pruned_at"] is None
+    assert runs[old]["pruned_at"] is not None and runs[mid]["pruned_at"] is not None
+    assert runs[old]["counts"]["hosts"] == 2  # the run's record and counts stay
+    assert "(pruned)" in runner.invoke(app, ["runs", "list"]).stdout
+    # the finding on a is still there, and still listed for the newest run
+    res = runner.invoke(app, ["findings", "list", "--run", new, "--format", "json"])
+    assert [f["host"] for f in json.loads(res.stdout)] == ["a"]
+    res = runner.invoke(app, ["findings", "list", "--run", old, "--format", "json"])
+    assert json.loads(res.stdout) == []
+    assert res.stderr.startswith(f"note: run {old} was pruned on ")
+    audit = json.loads(runner.invoke(app, ["audit", "list", "--format", "json"]).stdout)
+    assert [(e["event"], e["actor"]) for e in audit] == [("prune", "ops")]
+    # again: nothing older than the newest 3
+    res = runner.invoke(app, ["runs", "prune", "--keep", "3", "--by", "ops", "--vacuum"])
+    assert res.stdout == "Nothing to prune: no run older than the newest 3.\n"
+    res = runner.invoke(app, ["runs", "prune", "--keep", "1", "--by", "ops", "--vacuum"])
+    assert res.exit_code == 0
+    assert re.fullmatch(r"Pruned 2 run\(s\): 0 result row\(s\) removed, 3 kept \(.*\)\. "
+                        r"Findings are unchanged\.\nCompacted .*findings\.db: [\d.]+ MB -> "
+                        r"[\d.]+ MB\n", res.stdout), res.stdout
+    res = runner.invoke(app, ["runs", "prune", "--keep", "0", "--by", "ops"])
+    assert res.exit_code == 2

@@ -160,3 +160,34 @@ def test_results_keyed_by_host_migration_keeps_every_result(tmp_path: Path) -> N
         assert {r["name"] for r in st.execute("PRAGMA index_list(results)")} >= {
             "results_host"}
         assert [r.rule_id for r in st.results("r-1")] == ["a", "b", "a", "b"]
+
+
+def test_prune_keeps_what_staleness_checks_and_verification_read(tmp_path: Path) -> None:
+    from inspectorctl.remediate.records import latest_results
+    from inspectorctl.store.db import prune_results
+
+    with Store(tmp_path / "f.db") as st:
+        st.record_run(run(1), [result("a", "h1", Status.FAIL), result("a", "h2", Status.FAIL),
+                               result("b", "h1", Status.PASS)])
+        st.record_run(run(2), [result("a", "h1", Status.PASS)])
+        st.record_run(run(3), [result("b", "h1", Status.FAIL)])
+        pairs = [("a", "h1"), ("a", "h2"), ("b", "h1")]
+
+        def latest() -> dict[tuple[str, str], tuple[str, str]]:
+            return {k: (row["run_id"], row["status"])
+                    for k, row in latest_results(st, pairs, set()).items()}
+
+        before, findings = latest(), [f.model_dump() for f in st.findings(states=[])]
+        assert before == {("a", "h1"): ("r-2", "PASS"), ("a", "h2"): ("r-1", "FAIL"),
+                          ("b", "h1"): ("r-3", "FAIL")}
+        with st.transaction() as tx:
+            report = prune_results(tx, 1, now())
+        assert (report.runs, report.removed, report.kept) == (("r-2", "r-1"), 2, 2)
+        assert latest() == before
+        assert [f.model_dump() for f in st.findings(states=[])] == findings
+        assert [r.rule_id + "@" + r.host for r in st.results("r-1")] == ["a@h2"]
+        assert [r.rule_id for r in st.results("r-2")] == ["a"]
+        pruned = {r.id: r.pruned_at is not None for r in st.runs()}
+        assert pruned == {"r-3": False, "r-2": True, "r-1": True}
+        with pytest.raises(ValueError), st.transaction() as tx:
+            prune_results(tx, 0, now())
