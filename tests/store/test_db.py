@@ -191,3 +191,24 @@ def test_prune_keeps_what_staleness_checks_and_verification_read(tmp_path: Path)
         assert pruned == {"r-3": False, "r-2": True, "r-1": True}
         with pytest.raises(ValueError), st.transaction() as tx:
             prune_results(tx, 0, now())
+
+
+def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    path = tmp_path / "sub" / "f.db"
+    old_umask = os.umask(0o022)
+    try:
+        with Store(path) as st:
+            st.record_run(run(1), [result("a", "h1", Status.FAIL)])
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode)
+                     for p in path.parent.iterdir()}
+    finally:
+        os.umask(old_umask)
+    assert modes == {"f.db": 0o600, "f.db-wal": 0o600, "f.db-shm": 0o600}
+    # an existing file keeps the mode its owner gave it
+    path.chmod(0o640)
+    with Store(path):
+        pass
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
