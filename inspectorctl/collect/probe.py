@@ -549,10 +549,7 @@ def sshd_match_connection(
                 members.extend(g["members"])
                 members.extend(a["name"] for a in passwd if a["gid"] == g["gid"])
         if user_patterns is not None:
-            members = [m for m in members if any(
-                fnmatch.fnmatchcase(m, u) for u in user_patterns if not u.startswith("!"))]
-        members = [m for m in members if not any(
-            fnmatch.fnmatchcase(m, n) for n in _negated(user_patterns or []))]
+            members = [m for m in members if _selects(user_patterns, m)]
         if not members:
             return None, "no account is in group %s%s" % (",".join(group_patterns), (
                 " and matches user %s" % ",".join(user_patterns)) if user_patterns else "")
@@ -1835,6 +1832,7 @@ class Gatherer(object):
         job = self.bg.get("sshd")
         if job is None:
             return {"installed": False, "config": {}, "error": None, "matches": []}
+        sshd = job.argv[0]
         job.wait()
         debug = self.bg["sshd_debug"].wait()
         private_run = False
@@ -1849,7 +1847,6 @@ class Gatherer(object):
             port = sshd_unselected_port(sshd_match_blocks(debug.stderr))
             if port is not None:
                 base = "lport=" + port
-                sshd = job.argv[job.argv.index("-T") - 1]
                 job = self._sshd_run([sshd, "-T", "-C", base], private_run)
                 debug = self._sshd_run([sshd, "-T", "-ddd", "-C", base], private_run)
         if job.error or job.returncode != 0:
@@ -1863,7 +1860,7 @@ class Gatherer(object):
                             "error": "sshd -T -ddd failed, so its Match blocks are unknown: "
                             + _without_debug(debug)})
         else:
-            matches = self._sshd_matches(job.argv, debug.stderr, private_run, base)
+            matches = self._sshd_matches(sshd, debug.stderr, private_run, base)
         return {
             "installed": True,
             "config": parse_sshd_t(job.stdout),
@@ -1876,9 +1873,8 @@ class Gatherer(object):
         return run if run is not None else _Background(argv, 20).wait()
 
     def _sshd_matches(
-        self, argv: List[str], debug: str, private_run: bool, base: Optional[str]
+        self, sshd: str, debug: str, private_run: bool, base: Optional[str]
     ) -> List[Dict[str, Any]]:
-        sshd = argv[argv.index("-T") - 1]
         matches = []  # type: List[Dict[str, Any]]
         occurrences = {}  # type: Dict[str, int]
         for n, criteria in enumerate(sshd_match_blocks(debug)):

@@ -728,10 +728,6 @@ def check_imds(c: CloudCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     return verdict(ok, ", ".join(expected), ", ".join(parts), cloud.source)
 
 
-#: marks a name an expression read that is not a declared fact (it stays undefined)
-_UNDUMPED = object()
-
-
 def check_expression(c: ExpressionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     from inspectorctl.rules.expression import (
         evaluate_expression,
@@ -742,17 +738,17 @@ def check_expression(c: ExpressionCheck, s: HostSnapshot, ctx: EvalContext) -> O
     # facts as plain data, dumped once per host and only when an expression reads them;
     # only the facts the selected expressions declared (all of them when not known)
     names: dict[str, Any] = ctx.cache.setdefault("expr_ctx", {})
+    looked_up: set[str] = ctx.cache.setdefault("expr_names", set())
     used = expression_names(c.expr)
     for extra in (c.not_applicable_if, c.evidence):
         if extra:
             used = used | expression_names(extra)
-    missing = {n for n in used if n not in names}
+    missing = used - looked_up
     if missing:
         declared = ctx.cache.get("expr_facts")
         names.update(snapshot_context(s, missing if declared is None else missing & declared))
-        names.update(dict.fromkeys(missing - names.keys(), _UNDUMPED))
-    scope = {k: v for k, v in names.items() if v is not _UNDUMPED}
-    scope["vars"] = ctx.variables
+        looked_up |= missing
+    scope = {**names, "vars": ctx.variables}
     if c.not_applicable_if and evaluate_expression(c.not_applicable_if, scope):
         return not_applicable(f"not applicable: {c.not_applicable_if}")
     ok = bool(evaluate_expression(c.expr, scope))
