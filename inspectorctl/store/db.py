@@ -551,9 +551,11 @@ class PruneReport(Frozen):
 
 
 def prune_results(db: sqlite3.Connection, keep: int, at: datetime) -> PruneReport:
-    """Remove the per-rule results of every run but the newest ``keep``, except the newest
-    stored result of each (rule, host): what staleness checks, verification and ``findings
-    show`` read. Runs, their counts and the findings stay; pruned runs get ``pruned_at``.
+    """Remove the per-rule results of every run but the newest ``keep`` that a newer result
+    of the same (rule, host) supersedes. A result from a remediation's verification run
+    supersedes nothing: the approval gate's staleness check reads the newest result outside a
+    plan's own verification runs, and verification the newest of all, so both read what they
+    read before. Runs, their counts and the findings stay; pruned runs get ``pruned_at``.
     Call inside a transaction (``Store.transaction``)."""
     if keep < 1:
         raise ValueError("keep at least one run")
@@ -565,7 +567,8 @@ def prune_results(db: sqlite3.Connection, keep: int, at: datetime) -> PruneRepor
             "DELETE FROM results WHERE run_id = ? AND EXISTS ("
             " SELECT 1 FROM results n JOIN runs nr ON nr.id = n.run_id"
             " WHERE n.host = results.host AND n.rule_id = results.rule_id"
-            " AND n.run_id != results.run_id"
+            " AND n.run_id != results.run_id AND n.run_id NOT IN ("
+            "  SELECT run_id FROM audit_log WHERE event = 'verify' AND run_id IS NOT NULL)"
             " AND (nr.started_at > ? OR (nr.started_at = ? AND nr.id > ?)))",
             (row["id"], row["started_at"], row["started_at"], row["id"]))
         removed += cur.rowcount

@@ -193,6 +193,26 @@ def test_prune_keeps_what_staleness_checks_and_verification_read(tmp_path: Path)
             prune_results(tx, 0, now())
 
 
+
+def test_prune_keeps_what_a_plan_sees_besides_its_own_verification_runs(tmp_path: Path) -> None:
+    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.records import latest_results
+    from inspectorctl.store.db import prune_results
+
+    with Store(tmp_path / "f.db") as st:
+        st.record_run(run(1), [result("a", "h1", Status.FAIL)])  # what a plan was made from
+        st.record_run(run(2), [result("a", "h1", Status.PASS)])  # its verification run
+        record(st, AuditEvent.VERIFY, "alice", now(), plan_digest="d", run_id="r-2")
+        st.record_run(run(3), [result("b", "h1", Status.PASS)])
+        with st.transaction() as tx:
+            report = prune_results(tx, 1, now())
+        # r-2 verified a plan: it supersedes nothing, so r-1's result stays
+        assert (report.removed, report.kept) == (0, 2)
+        seen = latest_results(st, [("a", "h1")], {"r-2"})
+        assert seen[("a", "h1")]["run_id"] == "r-1"
+        assert latest_results(st, [("a", "h1")], set())[("a", "h1")]["run_id"] == "r-2"
+
+
 def test_a_new_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     import os
     import stat
