@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from inspectorctl.collect import probe
 from tests.collect import fakeroot
+from tests.collect.machine import installed_package_count
 
 # ---------------------------------------------------------------------------------------------
 # strategies
@@ -338,14 +338,7 @@ def test_dpkg_status_example() -> None:
 @pytest.mark.skipif(not Path("/var/lib/dpkg/status").exists(), reason="not a dpkg system")
 def test_dpkg_status_of_this_machine_matches_dpkg_query() -> None:
     items = probe.parse_dpkg_status(Path("/var/lib/dpkg/status").read_text())
-    out = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${binary:Package}\n"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    installed = [ln for ln in out.splitlines() if len(ln) > 1 and ln[1] == "i"]
-    assert len(items) == len(installed)
+    assert len(items) == installed_package_count()
 
 
 def test_rpm_qa() -> None:
