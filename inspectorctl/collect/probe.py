@@ -490,6 +490,19 @@ def _selects(patterns: List[str], value: str) -> bool:
     return positive
 
 
+def sshd_block_inert(criteria: str) -> Optional[str]:
+    """Why a ``Match`` block selects no connection at all, or None. sshd selects a connection
+    only on a positive match (OpenSSH's match_pattern_list: a negation can refuse, never
+    select), so a criterion whose list holds nothing but negations never matches and the
+    block never applies, e.g. ``Match Address !10.0.0.0/8``."""
+    for word, patterns in _sshd_criteria(criteria):
+        if patterns and _first_positive(patterns) is None and any(
+                p.startswith("!") for p in patterns):
+            return ("the %s list '%s' has only negated patterns: sshd never selects a "
+                    "connection with it, so the block never applies" % (word, ",".join(patterns)))
+    return None
+
+
 def sshd_unselected_port(blocks: List[str]) -> Optional[str]:
     """A local port no ``Match LocalPort`` block selects, or None when there is no such block
     (or every candidate is selected). sshd -T refuses to print anything for a config with
@@ -1881,8 +1894,12 @@ class Gatherer(object):
             occurrence = occurrences.get(criteria, 0)
             occurrences[criteria] = occurrence + 1
             entry = {"criteria": criteria, "connection": None, "config": {},
-                     "error": None}  # type: Dict[str, Any]
+                     "error": None, "inert": None}  # type: Dict[str, Any]
             matches.append(entry)
+            inert = sshd_block_inert(criteria)
+            if inert is not None:
+                entry["inert"] = inert
+                continue
             if n >= MAX_SSHD_MATCH_BLOCKS:
                 entry["error"] = "not evaluated: more than %d Match blocks" % (
                     MAX_SSHD_MATCH_BLOCKS)

@@ -146,6 +146,9 @@ class SshdMatch(Frozen):
     config: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     #: why the block could not be evaluated (then ``config`` is empty)
     error: str | None = None
+    #: why the block selects no connection at all, so sshd never applies it (a criterion
+    #: with only negated patterns); then nothing was evaluated and nothing is needed
+    inert: str | None = None
 
 
 class SshdFact(Frozen):

@@ -172,8 +172,8 @@ def describe(cmp: Comparison, ctx: EvalContext) -> str:
 
 
 def check_sshd(c: SshdOptionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
-    """The global value and, for every Match block, the value a connection it selects gets:
-    PASS only when all of them meet the expectation."""
+    """The global value and, for every Match block sshd can apply, the value a connection it
+    selects gets: PASS only when all of them meet the expectation."""
     sshd = fact(s, "sshd")
     if not sshd.installed:
         return not_applicable("sshd (openssh-server) is not installed")
@@ -192,7 +192,8 @@ def check_sshd(c: SshdOptionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
     if not compare_value(found, c.expect, ctx):
         return failed(expected, f"{c.option} {found}", "sshd -T")
     weaker, unknown = [], []
-    for m in sshd.matches:
+    live = [m for m in sshd.matches if not m.inert]  # blocks sshd can apply
+    for m in live:
         if m.error:
             unknown.append(f"Match {m.criteria}: {m.error}")
             continue
@@ -205,10 +206,13 @@ def check_sshd(c: SshdOptionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
     if unknown:
         return error(f"{c.option} {found} globally, but a Match block could not be "
                      f"evaluated: {'; '.join(unknown)}")
-    if sshd.matches:
-        return passed(expected, f"{c.option} {found}, also under {len(sshd.matches)} Match "
-                      f"block(s)", "sshd -T, sshd -T -C")
-    return passed(expected, f"{c.option} {found}", "sshd -T")
+    # a block sshd never applies is named: it is harmless here but likely a mistake
+    never = "".join(f"; Match {m.criteria} never applies (only negated patterns)"
+                    for m in sshd.matches if m.inert)
+    if live:
+        return passed(expected, f"{c.option} {found}, also under {len(live)} Match "
+                      f"block(s){never}", "sshd -T, sshd -T -C")
+    return passed(expected, f"{c.option} {found}{never}", "sshd -T")
 
 
 def _container_kernel_param(s: HostSnapshot, key: str) -> bool:

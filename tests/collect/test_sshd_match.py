@@ -58,7 +58,7 @@ def test_whether_sshd_selected_a_block() -> None:
     ("user web*,!webadmin", "user=webx"),
     ("Address 10.0.0.0/8", "user=root,addr=10.0.0.0"),
     ("Address 192.168.1.*", "user=root,addr=192.168.1.1"),
-    ("Address !10.0.0.0/8", "user=root,addr=192.0.2.1"),
+    ("Address !10.0.0.0/8", "user=root,addr=192.0.2.1"),  # never asked: sshd_block_inert
     ("Address 2001:db8:1::/48", "user=root,addr=2001:db8:1::"),
     ("Host *.example.com LocalPort 2222", "user=root,host=x.example.com,lport=2222"),
     ("LocalAddress 10.1.1.1 RDomain blue", "user=root,laddr=10.1.1.1,rdomain=blue"),
@@ -82,6 +82,26 @@ def test_connection_a_block_selects(criteria: str, spec: str) -> None:
 ])
 def test_blocks_the_probe_cannot_build_a_connection_for(criteria: str, reason: str) -> None:
     assert probe.sshd_match_connection(criteria, PASSWD, GROUPS) == (None, reason)
+
+
+@pytest.mark.parametrize(("criteria", "inert"), [
+    ("Address !10.0.0.0/8", "address '!10.0.0.0/8'"),
+    ("User !root,!admin", "user '!root,!admin'"),
+    ("User bob Host !*.example.com", "host '!*.example.com'"),
+    ("LocalPort !22", "localport '!22'"),
+    ("User root,!admin", None),
+    ("Address 10.0.0.0/8,!10.9.0.0/16", None),
+    ("All", None),
+    ("Group admins", None),
+])
+def test_a_block_with_only_negations_never_applies(criteria: str, inert: str | None) -> None:
+    why = probe.sshd_block_inert(criteria)
+    if inert is None:
+        assert why is None
+    else:
+        word, patterns = inert.split(" ", 1)
+        assert why == (f"the {word} list {patterns} has only negated patterns: sshd never "
+                       "selects a connection with it, so the block never applies")
 
 
 _word = st.text(alphabet="abcdefghij-", min_size=1, max_size=8)
@@ -153,6 +173,30 @@ def test_real_sshd_selects_the_connections_built(tmp_path: Path) -> None:
         assert probe.parse_sshd_t(run.stdout)[key] == [value]
     # the global configuration is what no block changes
     assert probe.parse_sshd_t(sshd_t().stdout)["permitrootlogin"] == ["no"]
+
+
+@pytest.mark.skipif(SSHD is None or os.geteuid() != 0, reason="needs root and openssh-server")
+def test_real_sshd_never_applies_a_block_with_only_negations(tmp_path: Path) -> None:
+    """What sshd_block_inert claims, asked of the machine's sshd: a block whose address list
+    holds only negations is selected neither for an address it negates nor for any other."""
+    conf = tmp_path / "sshd_config"
+    conf.write_text("PermitRootLogin no\nMatch Address !10.0.0.0/8\n    PermitRootLogin yes\n"
+                    "Match User !root\n    MaxAuthTries 2\n")
+    script = ('mount -t tmpfs -o size=64k tmpfs /run && mkdir -m 0755 /run/sshd && '
+              'exec "$@"')
+    blocks = ["Address !10.0.0.0/8", "User !root"]
+    assert all(probe.sshd_block_inert(b) for b in blocks)
+    for spec in ("user=root,addr=10.1.2.3", "user=root,addr=192.0.2.1",
+                 "user=nobody,addr=2001:db8::1", "user=bob,addr=127.0.0.1"):
+        run = subprocess.run(["unshare", "--mount", "--propagation", "private", "--",
+                              "/bin/sh", "-c", script, "sh", str(SSHD), "-T", "-ddd", "-f",
+                              str(conf), "-C", spec], capture_output=True, text=True,
+                             check=True)
+        assert probe.sshd_match_blocks(run.stderr) == blocks
+        for criteria in blocks:
+            assert probe.sshd_block_selected(run.stderr, criteria, 0) is False, (criteria, spec)
+        config = probe.parse_sshd_t(run.stdout)
+        assert (config["permitrootlogin"], config["maxauthtries"]) == (["no"], ["6"])
 
 
 @pytest.mark.parametrize(("blocks", "port"), [

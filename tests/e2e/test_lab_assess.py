@@ -129,8 +129,9 @@ def test_sshd_match_blocks_are_read_as_sshd_applies_them(lab: Lab, tmp_path: Pat
     """A hardened host whose sshd_config.d adds Match blocks: one weakens X11 forwarding for
     some addresses, one allows empty passwords on a second port (FAIL, naming the block); one
     selects a group with no account (the rules cannot be decided: ERROR with the reason,
-    never a PASS). With a LocalPort block, sshd -T prints nothing without a port: the global
-    configuration is read for a port no block selects."""
+    never a PASS); one has only negated addresses, so sshd never applies it (named in the
+    evidence, not evaluated). With a LocalPort block, sshd -T prints nothing without a port:
+    the global configuration is read for a port no block selects."""
     extra = tmp_path / "match.yml"
     extra.write_text(
         "name: sshd-match\n"
@@ -145,7 +146,9 @@ def test_sshd_match_blocks_are_read_as_sshd_applies_them(lab: Lab, tmp_path: Pat
         "      Match User deploy Address 198.51.100.*\n"
         "          MaxAuthTries 3\n"
         "      Match LocalPort 2222\n"
-        "          PermitEmptyPasswords yes\n")
+        "          PermitEmptyPasswords yes\n"
+        "      Match Address !203.0.113.0/24\n"
+        "          MaxAuthTries 6\n")
     (host,) = lab.up(1, ["hardened", str(extra)], "sshmatch")
     rules = ("ssh-x11-forwarding", "ssh-max-auth-tries", "ssh-permit-empty-passwords")
     opts = AssessOptions(targets=Targets(inventory=lab.inventory_path, limit=host.name),
@@ -158,7 +161,9 @@ def test_sshd_match_blocks_are_read_as_sshd_applies_them(lab: Lab, tmp_path: Pat
         "ssh-x11-forwarding": (Status.FAIL, (
             "x11forwarding no, but Match Address 192.0.2.0/24,!192.0.2.7 "
             "(user=root,addr=192.0.2.0,lport=22): x11forwarding yes")),
-        "ssh-max-auth-tries": (Status.PASS, "maxauthtries 4, also under 3 Match block(s)"),
+        "ssh-max-auth-tries": (Status.PASS, (
+            "maxauthtries 4, also under 3 Match block(s); Match Address !203.0.113.0/24 "
+            "never applies (only negated patterns)")),
         "ssh-permit-empty-passwords": (Status.FAIL, (
             "permitemptypasswords no, but Match LocalPort 2222 (user=root,lport=2222): "
             "permitemptypasswords yes")),
@@ -168,7 +173,11 @@ def test_sshd_match_blocks_are_read_as_sshd_applies_them(lab: Lab, tmp_path: Pat
     assert [(m.criteria, m.connection, m.error) for m in snap.sshd.matches] == [
         ("Address 192.0.2.0/24,!192.0.2.7", "user=root,addr=192.0.2.0,lport=22", None),
         ("User deploy Address 198.51.100.*", "user=deploy,addr=198.51.100.1,lport=22", None),
-        ("LocalPort 2222", "user=root,lport=2222", None)]
+        ("LocalPort 2222", "user=root,lport=2222", None),
+        ("Address !203.0.113.0/24", None, None)]
+    assert snap.sshd.matches[3].inert == (
+        "the address list '!203.0.113.0/24' has only negated patterns: sshd never selects a "
+        "connection with it, so the block never applies")
     assert snap.sshd.matches[1].config["maxauthtries"] == ("3",)
     # a block the probe cannot build a connection for leaves the rules undecided
     lab.exec(host.name, ["sh", "-c", "printf 'Match Group nobody-is-in-this\\n"

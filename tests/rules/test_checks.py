@@ -123,6 +123,25 @@ def test_sshd_match_block_that_weakens_an_option_fails_naming_it() -> None:
     assert out.evidence.found == "maxauthtries 4, also under 2 Match block(s)"
 
 
+def test_sshd_match_block_that_never_applies_is_named_not_evaluated() -> None:
+    inert = {"criteria": "Address !10.0.0.0/8", "inert": "only negated patterns"}
+    s = snap(sshd=_with_matches(inert))
+    out = run(sshd_rule("permitrootlogin", "eq", "no"), s)
+    assert out.status is Status.PASS and out.evidence is not None
+    assert out.evidence.found == ("permitrootlogin no; Match Address !10.0.0.0/8 never "
+                                  "applies (only negated patterns)")
+    # beside a block sshd does apply, only that one is counted and judged
+    s = snap(sshd=_with_matches(
+        {"criteria": "User bob", "connection": "user=bob",
+         "config": {**SSHD_CONFIG, "maxauthtries": ["3"]}}, inert))
+    out = run(sshd_rule("maxauthtries", "le", 3), s)
+    assert out.status is Status.FAIL  # the global 4 still fails
+    out = run(sshd_rule("maxauthtries", "le", 4), s)
+    assert out.status is Status.PASS and out.evidence is not None
+    assert out.evidence.found == ("maxauthtries 4, also under 1 Match block(s); Match Address "
+                                  "!10.0.0.0/8 never applies (only negated patterns)")
+
+
 def test_sshd_match_block_that_cannot_be_evaluated_is_error_not_pass() -> None:
     s = snap(sshd=_with_matches({"criteria": "Group nobody", "error": "no account is in it"}))
     out = run(sshd_rule("permitrootlogin", "eq", "no"), s)
