@@ -200,6 +200,11 @@ def setup_root(name: str, root: str, upper: str, work: str, pivot_root: str) -> 
     mount("tmpfs", root + "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=65536k")
     os.mkdir(root + "/run/lock", 0o1777)
     os.chmod(root + "/run/lock", 0o1777)
+    # a container says so in /run/systemd/container (what systemd writes in one), with the
+    # kind lab.py puts in container= of this process's environment
+    os.mkdir(root + "/run/systemd", 0o755)
+    with open(root + "/run/systemd/container", "w", encoding="ascii") as fh:
+        fh.write(os.environ.get("container", "inspectorctl-lab") + "\n")  # noqa: SIM112
     mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     sethostname(name)
     # pivot_root(".", ".") then detach the old root: the machine's mounts are gone from here.

@@ -120,6 +120,9 @@ OS_TOP_LEVEL = frozenset(
         "opt", "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var",
     }
 )
+#: what a lab host calls itself in ``container=`` (PID 1's environment) and
+#: /run/systemd/container, the conventions systemd-detect-virt and the probe read
+CONTAINER_KIND = "inspectorctl-lab"
 #: the empty markers of a merged /usr (Debian 13, Ubuntu 24.04: ``/bin.usr-is-merged`` ...)
 USR_MERGED_MARKER = re.compile(r"(bin|lib|lib32|lib64|libx32|sbin)\.usr-is-merged")
 #: data dirs a host starts with empty (opaque in its upper dir), with the machine's mode/owner
@@ -144,13 +147,16 @@ def default_state_dir() -> Path:
 
 
 def hidden_top_level(root: Path = Path("/")) -> list[str]:
-    """Names of the top-level directories of ``root`` that hosts do not see: every real directory
-    (not a symlink) that is neither an FHS directory nor a merged-/usr marker."""
+    """Names of the top-level entries of ``root`` that hosts do not see: every one but the FHS
+    directories, the merged-/usr markers and symlinks. Top-level files are the machine's own
+    (``/.dockerenv``, a swap file, an operator's download), never the operating system's."""
     hidden = []
     for entry in os.scandir(root):
-        if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
+        if entry.is_symlink():
             continue
-        if entry.name in OS_TOP_LEVEL or USR_MERGED_MARKER.fullmatch(entry.name):
+        if entry.is_dir(follow_symlinks=False) and (
+            entry.name in OS_TOP_LEVEL or USR_MERGED_MARKER.fullmatch(entry.name)
+        ):
             continue
         hidden.append(entry.name)
     return sorted(hidden)
@@ -815,7 +821,7 @@ class Lab:
             if _lower_is_plain_dirs(rel):
                 _mkdir_like_lower(upper, rel)
                 _opaque(upper / rel)
-        # ... and what is not an operating-system directory is not there at all
+        # ... and what is not an operating-system directory (or a symlink) is not there at all
         for name in hidden_top_level():
             _whiteout(upper / name)
         # the lab's state dirs are not visible inside hosts
@@ -872,7 +878,9 @@ class Lab:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 start_new_session=True,
-                env={"PATH": HOST_PATH, "LANG": "C.UTF-8"},
+                # the host's PID 1 says what it is the way container managers do (systemd
+                # reads container= from PID 1's environment): a lab host is a container
+                env={"PATH": HOST_PATH, "LANG": "C.UTF-8", "container": CONTAINER_KIND},
             )
         assert proc.stdin is not None and proc.stdout is not None
         buffer = bytearray()

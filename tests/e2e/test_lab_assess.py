@@ -42,6 +42,9 @@ def test_every_host_was_assessed_over_ssh(assessed: AssessmentResult) -> None:
         assert snap.host.transport == "ansible"
         assert snap.host.instance_id and snap.host.instance_id.startswith("i-lab")
         assert snap.host.hostname == snap.host.name
+        # a lab host is a container on any machine: it says so itself (not via /.dockerenv)
+        assert snap.os is not None
+        assert (snap.os.container, snap.os.virtualization) == (True, "inspectorctl-lab")
     rules = sum(len(p.rules) for p in load_packs(DEFAULT_PACKS))
     assert len(assessed.results) == rules * len(PROFILE_HOSTS)
 

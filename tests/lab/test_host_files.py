@@ -63,7 +63,7 @@ def test_data_dirs_are_empty_at_boot_with_the_machines_mode(lab: Lab, fresh: Lab
 
 
 @pytest.mark.lab
-def test_top_level_dirs_outside_the_fhs_are_absent(lab: Lab, fresh: LabHost) -> None:
+def test_top_level_entries_outside_the_fhs_are_absent(lab: Lab, fresh: LabHost) -> None:
     # the operating system's dirs and every top-level symlink are there as on the machine
     for entry in os.scandir("/"):
         if entry.is_symlink():
@@ -72,7 +72,7 @@ def test_top_level_dirs_outside_the_fhs_are_absent(lab: Lab, fresh: LabHost) -> 
             assert lab.exec(fresh.name, ["test", "-d", f"/{entry.name}"]).returncode == 0
     hidden = lab_module.hidden_top_level()
     if not hidden:
-        pytest.skip("this machine has no top-level directory outside the FHS")
+        pytest.skip("this machine has no top-level entry outside the FHS")
     for name in hidden:
         assert lab.exec(fresh.name, ["test", "-e", f"/{name}"]).returncode == 1, name
     listing = set(sh(lab, fresh.name, "ls -A /").split())
@@ -97,10 +97,12 @@ def test_hidden_top_level_keeps_the_fhs_dirs_and_symlinks(tmp_path: Path) -> Non
     (root / "sbin.usr-is-merged").mkdir()  # a merged-/usr marker is the operating system's
     (root / "bin").symlink_to("usr/bin")
     (root / "data").symlink_to("work")  # a symlink stays as it is, whatever it points to
-    (root / "pyenv-installer").write_text("a file stays\n")
-    assert lab_module.hidden_top_level(root) == ["farm", "lost+found", "work"]
+    (root / "pyenv-installer").write_text("a top-level file is the machine's\n")
+    (root / ".dockerenv").write_text("")
+    assert lab_module.hidden_top_level(root) == [
+        ".dockerenv", "farm", "lost+found", "pyenv-installer", "work"]
     paths = lab_module.host_hidden_paths([Path("/var/lib/x/lab")], root)
-    assert paths[:3] == ["/farm", "/lost+found", "/work"]
+    assert paths[:5] == ["/.dockerenv", "/farm", "/lost+found", "/pyenv-installer", "/work"]
     assert {"/root", "/home", "/tmp", "/var/tmp", "/var/lib/x/lab"} <= set(paths)
 
 

@@ -173,6 +173,15 @@ def test_exec_runs_as_root_in_the_host(lab: Lab) -> None:
     assert init.endswith("python3") or "python3" in init
 
 
+def test_a_host_says_it_is_a_container_as_container_managers_do(lab: Lab) -> None:
+    """systemd's conventions (what systemd-detect-virt and the probe read), not the machine's
+    own markers: /.dockerenv or the like is hidden, so a host is a container on any machine."""
+    out = sh(lab, "hardened-1", "cat /run/systemd/container; "
+             "tr '\\0' '\\n' < /proc/1/environ | grep '^container='; "
+             "test -d /run/systemd/system || echo no-systemd")
+    assert out.split() == ["inspectorctl-lab", "container=inspectorctl-lab", "no-systemd"]
+
+
 # --- isolation ----------------------------------------------------------------------------
 
 
