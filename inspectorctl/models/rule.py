@@ -219,6 +219,21 @@ class KeyValueCheck(Frozen):
     default: Scalar | None = None
 
 
+class LimitCheck(Frozen):
+    """A resource limit as pam_limits sets it at login (limits.conf(5): limits.conf, then
+    limits.d/*.conf by name). ``expect`` must hold for the limit every user gets, the last ``*``
+    entry of the type (or ``-``), and for every entry naming a user, group or uid range, since
+    those override ``*`` for whom they name; a ``<domain> -`` line (no limits at all for them)
+    never meets it. ``unlimited``, ``infinity`` and ``-1`` are no limit: above any number."""
+
+    kind: Literal["limit"]
+    item: str = Field(pattern=r"^[a-z]+$")
+    type: Literal["hard", "soft"] = "hard"
+    expect: Comparison
+    #: when no ``*`` entry sets it: the kernel's default applies
+    if_unset: Literal["fail", "pass", "not_applicable"] = "fail"
+
+
 class PamCheck(Frozen):
     """A PAM module is (or is not) used in the given /etc/pam.d services."""
 
@@ -301,6 +316,7 @@ Check = Annotated[
     | MountCheck
     | AccountCheck
     | KeyValueCheck
+    | LimitCheck
     | PamCheck
     | ListeningCheck
     | WalkCheck
@@ -312,7 +328,7 @@ Check = Annotated[
 
 CHECK_KINDS: tuple[str, ...] = (
     "sshd_option", "sysctl", "file_permissions", "file_exists", "file_content", "package",
-    "service", "kernel_module_disabled", "mount", "account", "setting", "pam_module",
+    "service", "kernel_module_disabled", "mount", "account", "setting", "limit", "pam_module",
     "not_listening", "walk_empty", "no_security_updates", "aws_imds", "expression",
 )
 

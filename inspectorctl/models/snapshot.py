@@ -35,6 +35,7 @@ FACT_NAMES: frozenset[str] = frozenset(
         "login_defs",
         "pam",
         "systemd_conf",
+        "limits",
         "sockets",
         "updates",
         "cloud",
@@ -341,6 +342,27 @@ class SystemdConf(Frozen):
     errors: dict[str, str] = Field(default_factory=dict)
 
 
+class LimitEntry(Frozen):
+    """One line of pam_limits' files (limits.conf(5))."""
+
+    domain: str  # a user, @group, %group, uid/gid range, or *
+    type: str  # soft, hard or - (both); "-" with item "" is a "<domain> -" (no limits) line
+    item: str  # core, nofile, ... (lower case); "" on a no-limits line
+    value: str  # a number, unlimited, infinity or -1 (lower case)
+    file: str
+    line: int
+
+
+class LimitsFact(Frozen):
+    """pam_limits' configuration in the order it reads it: /etc/security/limits.conf, then
+    limits.d/*.conf sorted by name."""
+
+    files: tuple[str, ...] = ()
+    entries: tuple[LimitEntry, ...] = ()
+    #: files that could not be read, with the reason
+    errors: dict[str, str] = Field(default_factory=dict)
+
+
 class HostSnapshot(Frozen):
     schema_version: int = SNAPSHOT_SCHEMA_VERSION
     host: HostIdentity
@@ -370,6 +392,7 @@ class HostSnapshot(Frozen):
     pam: PamFact | None = None
     #: ``journald`` and ``coredump`` (see SystemdConf)
     systemd_conf: dict[str, SystemdConf] | None = None
+    limits: LimitsFact | None = None
     sockets: tuple[Socket, ...] | None = None
     updates: UpdatesFact | None = None
     cloud: CloudFact | None = None

@@ -26,6 +26,7 @@ from inspectorctl.models.rule import (
     FilePermissionsCheck,
     KernelModuleCheck,
     KeyValueCheck,
+    LimitCheck,
     ListeningCheck,
     MountCheck,
     Op,
@@ -39,7 +40,7 @@ from inspectorctl.models.rule import (
     VarRef,
     WalkCheck,
 )
-from inspectorctl.models.snapshot import HostSnapshot, Package, PamLine
+from inspectorctl.models.snapshot import HostSnapshot, LimitEntry, Package, PamLine
 from inspectorctl.vulns.versions import VersionError, compare
 
 
@@ -582,6 +583,53 @@ def _systemd_setting(c: KeyValueCheck, s: HostSnapshot, ctx: EvalContext) -> Out
     return _setting_verdict(c, ctx, setting.value, f"{setting.file}:{setting.line}", src)
 
 
+_NO_LIMIT = ("unlimited", "infinity", "-1")
+
+
+def _limit_meets(value: str, cmp: Comparison, ctx: EvalContext) -> bool:
+    """``value`` (a limits.conf value) against ``cmp``; no limit is above every number."""
+    if value in _NO_LIMIT and cmp.op in (Op.LT, Op.LE, Op.GT, Op.GE):
+        return cmp.op in (Op.GT, Op.GE)
+    return compare_value("unlimited" if value in _NO_LIMIT else value, cmp, ctx)
+
+
+def check_limit(c: LimitCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
+    limits = fact(s, "limits")
+    if limits.errors:
+        # an unreadable file could hold the entry that decides
+        path, why = next(iter(sorted(limits.errors.items())))
+        return error(f"cannot read {path}: {why}")
+    src = ", ".join(limits.files) or "/etc/security/limits.conf (absent)"
+    expected = f"* {c.type} {c.item} {describe(c.expect, ctx)}"
+
+    def at(e: LimitEntry) -> str:
+        return f"{e.file}:{e.line}"
+
+    entries = [e for e in limits.entries
+               if (e.item == c.item and e.type in (c.type, "-")) or e.item == ""]
+    everyone = [e for e in entries if e.domain == "*" and e.item]
+    # entries naming someone override '*' for them (pam_limits: user, group and uid-range
+    # entries take precedence over the wildcard whatever their order)
+    weaker = [f"{e.domain} {'gets no limits' if not e.item else f'{e.type} {e.item} {e.value}'}"
+              f" at {at(e)}"
+              for e in entries if e.domain != "*"
+              and (not e.item or not _limit_meets(e.value, c.expect, ctx))]
+    if everyone:
+        last = everyone[-1]  # the same domain: the entry read last wins
+        found = f"* {last.type} {last.item} {last.value} at {at(last)}"
+        if not _limit_meets(last.value, c.expect, ctx):
+            return failed(expected, found, src)
+        if weaker:
+            return failed(expected, f"{found}, but " + "; ".join(weaker), src)
+        return passed(expected, found, src)
+    if weaker:
+        return failed(expected, f"no '* {c.type} {c.item}' entry; " + "; ".join(weaker), src)
+    if c.if_unset == "not_applicable":
+        return not_applicable(f"no '* {c.type} {c.item}' entry in {src}")
+    return (passed if c.if_unset == "pass" else failed)(
+        expected, f"no '* {c.type} {c.item}' entry (the kernel's default applies)", src)
+
+
 def _pam_lines(pam: Any, service: str, depth: int = 0) -> list[PamLine]:
     """The lines of a PAM service with its includes expanded.
 
@@ -777,6 +825,7 @@ CHECKS: dict[str, CheckFn] = {
     "mount": check_mount,
     "account": check_account,
     "setting": check_setting,
+    "limit": check_limit,
     "pam_module": check_pam,
     "not_listening": check_listening,
     "walk_empty": check_walk,

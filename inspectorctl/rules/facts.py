@@ -20,6 +20,7 @@ KIND_FACTS: dict[str, tuple[str, ...]] = {
     "mount": ("mounts",),
     "account": ("accounts",),
     "setting": (),  # depends on the source, see below
+    "limit": ("limits",),
     "pam_module": ("pam",),
     "not_listening": ("sockets",),
     "walk_empty": ("walks",),

@@ -486,6 +486,33 @@ def test_systemd_conf_reads_drop_ins_as_systemd_does(root: Path) -> None:
     assert conf["coredump"] == {"files": [], "values": {}, "errors": {}}
 
 
+def test_limits_in_pam_limits_order(root: Path) -> None:
+    fakeroot.w(root, "etc/security/limits.conf",
+               "# <domain> <type> <item> <value>\n*  hard  core  0\n@dev - nofile 4096 # x\n")
+    # limits.d: *.conf only, sorted by name (C order: upper case first)
+    fakeroot.w(root, "etc/security/limits.d/90-late.conf", "*\tHARD\tCore\tUnlimited\n")
+    fakeroot.w(root, "etc/security/limits.d/10-early.conf", "bob -\n")
+    fakeroot.w(root, "etc/security/limits.d/Z.conf", "root hard core 0\n")
+    fakeroot.w(root, "etc/security/limits.d/README", "* hard core 1\n")
+    fakeroot.w(root, "etc/security/limits.d/50.conf.dpkg-old", "* hard core 2\n")
+    got = run(root, facts=["limits"])["limits"]
+    d = "/etc/security/limits.d/"
+    assert got["files"] == ["/etc/security/limits.conf", d + "10-early.conf",
+                            d + "90-late.conf", d + "Z.conf"]
+    assert [(e["domain"], e["type"], e["item"], e["value"], e["file"], e["line"])
+            for e in got["entries"]] == [
+        ("*", "hard", "core", "0", "/etc/security/limits.conf", 2),
+        ("@dev", "-", "nofile", "4096", "/etc/security/limits.conf", 3),
+        ("bob", "-", "", "", d + "10-early.conf", 1),
+        ("*", "hard", "core", "unlimited", d + "90-late.conf", 1),
+        ("root", "hard", "core", "0", d + "Z.conf", 1)]
+    assert got["errors"] == {}
+
+
+def test_limits_without_any_file(root: Path) -> None:
+    assert run(root, facts=["limits"])["limits"] == {"files": [], "entries": [], "errors": {}}
+
+
 def test_systemd_conf_main_file_falls_back_to_usr_lib(root: Path) -> None:
     fakeroot.w(root, "usr/lib/systemd/coredump.conf", "[Coredump]\nStorage=none\n")
     conf = run(root, facts=["systemd_conf"])["systemd_conf"]["coredump"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -591,6 +592,7 @@ def test_parsers_never_crash(text: str) -> None:
     probe.parse_unit_file(text)
     probe.parse_keyvalue_conf(text)
     probe.parse_proc_net(text, "tcp")
+    probe.parse_limits_conf(text)
 
 
 _KEY = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij", min_size=1, max_size=10)
@@ -612,3 +614,33 @@ def test_systemd_conf_last_assignment_of_the_section_wins(
                 expected.pop(key, None)  # an empty value resets the key
         lines.append("; a comment" if number % 2 else "")
     assert probe.parse_systemd_conf("\n".join(lines), "Journal") == expected
+
+
+_DOMAIN = st.sampled_from(["*", "root", "@adm", "%staff", "1000:", "@100:200", "bob"])
+_LTYPE = st.sampled_from(["hard", "soft", "-", "HARD", "Soft"])
+_ITEM = st.sampled_from(["core", "nofile", "CORE", "maxlogins"])
+_LVALUE = st.sampled_from(["0", "1024", "unlimited", "Infinity", "-1"])
+_BLANK = st.sampled_from([" ", "\t", "  \t "])
+
+
+@given(st.lists(st.one_of(
+    st.tuples(_DOMAIN, _LTYPE, _ITEM, _LVALUE, _BLANK, st.booleans()),
+    st.tuples(_DOMAIN, st.just("-"), st.just(""), st.just(""), _BLANK, st.booleans()),
+    st.sampled_from(["", "# * hard core 0", "   ", "bob hard core", "*"])), max_size=25))
+def test_limits_conf_entries_as_pam_limits_reads_them(lines: list[Any]) -> None:
+    """Four fields (more are ignored, after a comment too) make an entry; "<domain> -" lifts
+    all limits; anything else is skipped. Type, item and value are case-insensitive."""
+    text, expected = [], []
+    for number, line in enumerate(lines, 1):
+        if isinstance(line, str):
+            text.append(line)
+            continue
+        domain, ltype, item, value, gap, extra = line
+        if not item:  # a no-limits line
+            text.append(f"{gap}{domain}{gap}-")
+            expected.append((domain, "-", "", "", number))
+            continue
+        tail = f"{gap}ignored # {domain} hard core 0" if extra else ""
+        text.append(gap.join([domain, ltype, item, value]) + tail)
+        expected.append((domain, ltype.lower(), item.lower(), value.lower(), number))
+    assert probe.parse_limits_conf("\n".join(text)) == expected

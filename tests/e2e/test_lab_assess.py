@@ -219,3 +219,25 @@ def test_journald_drop_in_overrides_the_main_file(lab: Lab, tmp_path: Path) -> N
     assert compress.status is Status.PASS and compress.evidence is not None
     assert compress.evidence.source is not None
     assert compress.evidence.source.startswith("/etc/systemd/journald.conf:")
+
+
+def test_core_limit_is_read_as_pam_limits_applies_it(lab: Lab, tmp_path: Path) -> None:
+    """The hardened profile sets '* hard core 0' (limits.conf and limits.d/50-core.conf): PASS.
+    A later limits.d file that lifts it for one group is what pam_limits applies to them: FAIL
+    naming the file and line, and once that is gone, a later '*' entry that lifts it for all."""
+    (host,) = lab.up(1, ["hardened"], "limits")
+    opts = AssessOptions(targets=Targets(inventory=lab.inventory_path, limit=host.name),
+                         include=("core-dumps-hard-limit",))
+
+    def core() -> tuple[Status, str | None]:
+        res = by_host(run_assessment(opts, None), host.name)["core-dumps-hard-limit"]
+        return res.status, res.evidence.found if res.evidence is not None else None
+
+    assert core() == (Status.PASS, "* hard core 0 at /etc/security/limits.d/50-core.conf:1")
+    lab.exec(host.name, ["sh", "-c", "printf '@adm hard core unlimited\\n' "
+                         "> /etc/security/limits.d/90-debug.conf"])
+    assert core() == (Status.FAIL, "* hard core 0 at /etc/security/limits.d/50-core.conf:1, "
+                      "but @adm hard core unlimited at /etc/security/limits.d/90-debug.conf:1")
+    lab.exec(host.name, ["sh", "-c", "printf '# debugging\\n*  -  core  -1\\n' "
+                         "> /etc/security/limits.d/90-debug.conf"])
+    assert core() == (Status.FAIL, "* - core -1 at /etc/security/limits.d/90-debug.conf:2")

@@ -774,6 +774,68 @@ def test_setting_systemd_conf_unreadable_file_is_error_and_missing_source_unknow
     assert out.status is Status.ERROR and "coredump.conf was not probed" in reason(out)
 
 
+# ==================================================================================== limit
+
+CORE0 = {"kind": "limit", "item": "core", "type": "hard", "expect": {"op": "eq", "value": 0}}
+LIMITS_CONF = "/etc/security/limits.conf"
+
+
+def lim(domain: str, type_: str, item: str, value: str, file: str = LIMITS_CONF,
+        line: int = 1) -> dict[str, Any]:
+    return {"domain": domain, "type": type_, "item": item, "value": value, "file": file,
+            "line": line}
+
+
+def limits(*entries: dict[str, Any], errors: dict[str, str] | None = None) -> HostSnapshot:
+    files = list(dict.fromkeys(e["file"] for e in entries)) or [LIMITS_CONF]
+    return snap(limits={"files": files, "entries": list(entries), "errors": errors or {}})
+
+
+def test_limit_the_last_wildcard_entry_wins_and_is_named() -> None:
+    dropin = "/etc/security/limits.d/90-dev.conf"
+    out = run(CORE0, limits(lim("*", "hard", "core", "0", line=61),
+                            lim("*", "soft", "core", "unlimited", dropin, 1)))
+    assert out.status is Status.PASS and out.evidence is not None
+    assert out.evidence.found == "* hard core 0 at /etc/security/limits.conf:61"
+    assert out.evidence.source == f"{LIMITS_CONF}, {dropin}"
+    # a drop-in read later lifts it for everyone: that is what pam_limits applies
+    out = run(CORE0, limits(lim("*", "hard", "core", "0", line=61),
+                            lim("*", "-", "core", "unlimited", dropin, 3)))
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert out.evidence.found == f"* - core unlimited at {dropin}:3"
+
+
+def test_limit_entries_naming_someone_override_the_wildcard() -> None:
+    dropin = "/etc/security/limits.d/50-core.conf"
+    out = run(CORE0, limits(lim("@dev", "hard", "core", "1024", line=4),
+                            lim("1000:", "-", "", "", line=5),
+                            lim("*", "hard", "core", "0", dropin, 1)))
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert out.evidence.found == (
+        f"* hard core 0 at {dropin}:1, but @dev hard core 1024 at {LIMITS_CONF}:4; "
+        f"1000: gets no limits at {LIMITS_CONF}:5")
+    # entries that are as strict, or for other items or the soft limit, change nothing
+    out = run(CORE0, limits(lim("root", "hard", "core", "0"), lim("@dev", "soft", "core", "9"),
+                            lim("@dev", "hard", "nofile", "9"), lim("*", "hard", "core", "0")))
+    assert out.status is Status.PASS
+
+
+def test_limit_unset_unreadable_and_no_limit_values() -> None:
+    out = run(CORE0, limits())
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert out.evidence.found == "no '* hard core' entry (the kernel's default applies)"
+    assert status(run({**CORE0, "if_unset": "pass"}, limits())) is Status.PASS
+    out = run(CORE0, limits(errors={"/etc/security/limits.d/x.conf": "permission denied"}))
+    assert out.status is Status.ERROR
+    assert reason(out) == "cannot read /etc/security/limits.d/x.conf: permission denied"
+    # unlimited, infinity and -1 are above any number
+    nofile = {"kind": "limit", "item": "nofile", "expect": {"op": "ge", "value": 1024}}
+    for value, want in (("unlimited", Status.PASS), ("-1", Status.PASS), ("512", Status.FAIL)):
+        assert status(run(nofile, limits(lim("*", "hard", "nofile", value)))) is want
+    small = {**nofile, "expect": {"op": "le", "value": 4096}}
+    assert status(run(small, limits(lim("*", "hard", "nofile", "infinity")))) is Status.FAIL
+
+
 # =============================================================================== pam_module
 
 def pl(type_: str, control: str, module: str, *args: str) -> dict[str, Any]:
@@ -1113,6 +1175,7 @@ ONE_PER_KIND: dict[str, tuple[dict[str, Any], list[str]]] = {
     "setting": ({"kind": "setting", "source": "pwquality", "key": "minlen",
                  "expect": {"op": "ge", "value": 14}}, []),
     "pam_module": (pam_rule(["common-auth"], "pam_faillock.so"), []),
+    "limit": (CORE0, []),
     "not_listening": ({"kind": "not_listening", "ports": [23]}, []),
     "walk_empty": ({"kind": "walk_empty", "walk": "world_writable"}, []),
     "no_security_updates": ({"kind": "no_security_updates"}, []),
