@@ -67,7 +67,7 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 PROBE_VERSION = 1
 SCHEMA_VERSION = 1
@@ -2137,12 +2137,7 @@ class Gatherer(object):
             files = systemd_conf_files(ctx, name)
             values = {}  # type: Dict[str, Dict[str, Any]]
             errors = {}  # type: Dict[str, str]
-            for host_file in files:
-                try:
-                    text = ctx.read(host_file)
-                except OSError as e:
-                    errors[host_file] = ctx.reason(e, host_file)
-                    continue
+            for host_file, text in _read_each(ctx, files, errors):
                 for key, (value, line) in parse_systemd_conf(text, section).items():
                     values[key] = {"value": value, "file": host_file, "line": line}
             out[name] = {"files": files, "values": values, "errors": errors}
@@ -2155,12 +2150,7 @@ class Gatherer(object):
         files = limits_files(ctx)
         entries = []  # type: List[Dict[str, Any]]
         errors = {}  # type: Dict[str, str]
-        for host_file in files:
-            try:
-                text = ctx.read(host_file)
-            except OSError as e:
-                errors[host_file] = ctx.reason(e, host_file)
-                continue
+        for host_file, text in _read_each(ctx, files, errors):
             for domain, kind, item, value, line in parse_limits_conf(text):
                 entries.append({"domain": domain, "type": kind, "item": item, "value": value,
                                 "file": host_file, "line": line})
@@ -2366,6 +2356,20 @@ def _duplicates(values: Iterable[Any]) -> List[Any]:
             dup.append(v)
         seen.add(v)
     return sorted(dup)
+
+
+def _read_each(
+    ctx: ProbeContext, files: List[str], errors: Dict[str, str]
+) -> Iterator[Tuple[str, str]]:
+    """(host path, text) of each file that can be read; the others go to ``errors`` with the
+    reason (for settings files, where an unreadable one could hold what decides)."""
+    for host_file in files:
+        try:
+            text = ctx.read(host_file)
+        except OSError as e:
+            errors[host_file] = ctx.reason(e, host_file)
+            continue
+        yield host_file, text
 
 
 def _listdir(ctx: ProbeContext, directory: str) -> List[str]:
