@@ -242,3 +242,19 @@ def test_runs_prune_keeps_the_newest_result_of_each_rule_on_each_host(tmp_path: 
                         r"[\d.]+ MB\n", res.stdout), res.stdout
     res = runner.invoke(app, ["runs", "prune", "--keep", "0", "--by", "ops"])
     assert res.exit_code == 2
+
+
+def test_piped_output_is_not_wrapped_at_80_columns(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output to a pipe or a CI log (no terminal, no COLUMNS) keeps every row on one line,
+    where rich would fold the rule id at 80 columns; COLUMNS still decides when set."""
+    host = "ip-10-20-30-40.eu-west-1.compute.internal.example-fleet"
+    pack, snaps = write_mini(tmp_path, {host: snapshot_dict(host, root_login="yes")})
+    args = ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)]
+    monkeypatch.delenv("COLUMNS")
+    lines = runner.invoke(app, args).stdout.splitlines()
+    row = f"high      {host}  mini-ssh-root  SSH root login is disabled"
+    assert [ln.rstrip() for ln in lines if ln.startswith("high")] == [row]
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = runner.invoke(app, args).stdout.splitlines()
+    assert row not in [ln.rstrip() for ln in lines]
