@@ -234,6 +234,15 @@ class LimitCheck(Frozen):
     if_unset: Literal["fail", "pass", "not_applicable"] = "fail"
 
 
+class RsyslogCheck(Frozen):
+    """rsyslog's configuration with its includes: ``file_create_mode``, every log file it
+    creates has at most ``max_mode``; ``no_remote_input``, no network input is loaded."""
+
+    kind: Literal["rsyslog"]
+    aspect: Literal["file_create_mode", "no_remote_input"]
+    max_mode: str = Field("0640", pattern=r"^0?[0-7]{3}$")
+
+
 class PamCheck(Frozen):
     """A PAM module is (or is not) used in the given /etc/pam.d services."""
 
@@ -317,6 +326,7 @@ Check = Annotated[
     | AccountCheck
     | KeyValueCheck
     | LimitCheck
+    | RsyslogCheck
     | PamCheck
     | ListeningCheck
     | WalkCheck
@@ -328,8 +338,8 @@ Check = Annotated[
 
 CHECK_KINDS: tuple[str, ...] = (
     "sshd_option", "sysctl", "file_permissions", "file_exists", "file_content", "package",
-    "service", "kernel_module_disabled", "mount", "account", "setting", "limit", "pam_module",
-    "not_listening", "walk_empty", "no_security_updates", "aws_imds", "expression",
+    "service", "kernel_module_disabled", "mount", "account", "setting", "limit", "rsyslog",
+    "pam_module", "not_listening", "walk_empty", "no_security_updates", "aws_imds", "expression",
 )
 
 

@@ -36,6 +36,7 @@ FACT_NAMES: frozenset[str] = frozenset(
         "pam",
         "systemd_conf",
         "limits",
+        "rsyslog",
         "sockets",
         "updates",
         "cloud",
@@ -363,6 +364,38 @@ class LimitsFact(Frozen):
     errors: dict[str, str] = Field(default_factory=dict)
 
 
+class RsyslogPlace(Frozen):
+    """Where in rsyslog's configuration something is set."""
+
+    file: str
+    line: int
+
+
+class RsyslogMode(RsyslogPlace):
+    value: str  # octal, as written
+    #: ``$FileCreateMode`` (legacy actions after it), ``module(builtin:omfile)`` (the default of
+    #: action() statements) or ``action(omfile)`` (that action)
+    set_by: str
+
+
+class RsyslogInput(RsyslogPlace):
+    module: str  # imtcp, imudp, ...
+    how: str  # $ModLoad, module(), input(), $InputTCPServerRun ...
+
+
+class RsyslogFact(Frozen):
+    """rsyslog.conf with its includes followed where they stand."""
+
+    #: files read, in the order rsyslog reads them
+    files: tuple[str, ...] = ()
+    errors: dict[str, str] = Field(default_factory=dict)
+    file_create_modes: tuple[RsyslogMode, ...] = ()
+    #: action(type="omfile") statements without FileCreateMode: they get the omfile module's
+    #: fileCreateMode, else 0644 ($FileCreateMode applies to legacy actions only)
+    default_mode_actions: tuple[RsyslogPlace, ...] = ()
+    remote_inputs: tuple[RsyslogInput, ...] = ()
+
+
 class HostSnapshot(Frozen):
     schema_version: int = SNAPSHOT_SCHEMA_VERSION
     host: HostIdentity
@@ -393,6 +426,7 @@ class HostSnapshot(Frozen):
     #: ``journald`` and ``coredump`` (see SystemdConf)
     systemd_conf: dict[str, SystemdConf] | None = None
     limits: LimitsFact | None = None
+    rsyslog: RsyslogFact | None = None
     sockets: tuple[Socket, ...] | None = None
     updates: UpdatesFact | None = None
     cloud: CloudFact | None = None

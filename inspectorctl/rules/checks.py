@@ -32,6 +32,7 @@ from inspectorctl.models.rule import (
     Op,
     PackageCheck,
     PamCheck,
+    RsyslogCheck,
     ServiceCheck,
     SshdOptionCheck,
     SysctlCheck,
@@ -630,6 +631,49 @@ def check_limit(c: LimitCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
         expected, f"no '* {c.type} {c.item}' entry (the kernel's default applies)", src)
 
 
+RSYSLOG_DEFAULT_MODE = "0644"  # omfile's compiled-in fileCreateMode
+
+
+def check_rsyslog(c: RsyslogCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
+    conf = fact(s, "rsyslog")
+    if not conf.files:
+        return not_applicable("/etc/rsyslog.conf does not exist")
+    if conf.errors:
+        path, why = next(iter(sorted(conf.errors.items())))
+        return error(f"cannot read {path}: {why}")
+    src = ", ".join(conf.files)
+    if c.aspect == "no_remote_input":
+        expected = "no network input (imtcp, imudp, imptcp, imrelp, imgssapi)"
+        if conf.remote_inputs:
+            return failed(expected, "; ".join(f"{i.how} {i.module} at {i.file}:{i.line}"
+                                              for i in conf.remote_inputs), src)
+        return passed(expected, "no network input loaded", src)
+    allowed = int(c.max_mode, 8)
+    expected = f"log files created with mode {c.max_mode} or stricter"
+
+    def loose(value: str) -> bool:
+        try:
+            return int(value, 8) & ~allowed & 0o7777 != 0
+        except ValueError:
+            return True  # rsyslog refuses it; nothing says what mode files get
+
+    weak = [f"{m.set_by} {m.value} at {m.file}:{m.line}" for m in conf.file_create_modes
+            if loose(m.value)]
+    module = [m for m in conf.file_create_modes if m.set_by == "module(builtin:omfile)"]
+    legacy = [m for m in conf.file_create_modes if m.set_by == "$FileCreateMode"]
+    if conf.default_mode_actions and not module:
+        weak += [f"action(omfile) at {a.file}:{a.line} takes omfile's default "
+                 f"{RSYSLOG_DEFAULT_MODE} ($FileCreateMode applies to legacy actions only)"
+                 for a in conf.default_mode_actions]
+    if weak:
+        return failed(expected, "; ".join(weak), src)
+    if not (legacy or module):
+        return failed(expected, f"$FileCreateMode is not set (rsyslog's default "
+                      f"{RSYSLOG_DEFAULT_MODE})", src)
+    return passed(expected, "; ".join(f"{m.set_by} {m.value} at {m.file}:{m.line}"
+                                      for m in conf.file_create_modes), src)
+
+
 def _pam_lines(pam: Any, service: str, depth: int = 0) -> list[PamLine]:
     """The lines of a PAM service with its includes expanded.
 
@@ -826,6 +870,7 @@ CHECKS: dict[str, CheckFn] = {
     "account": check_account,
     "setting": check_setting,
     "limit": check_limit,
+    "rsyslog": check_rsyslog,
     "pam_module": check_pam,
     "not_listening": check_listening,
     "walk_empty": check_walk,

@@ -21,6 +21,7 @@ KIND_FACTS: dict[str, tuple[str, ...]] = {
     "account": ("accounts",),
     "setting": (),  # depends on the source, see below
     "limit": ("limits",),
+    "rsyslog": ("rsyslog",),
     "pam_module": ("pam",),
     "not_listening": ("sockets",),
     "walk_empty": ("walks",),

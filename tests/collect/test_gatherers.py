@@ -513,6 +513,35 @@ def test_limits_without_any_file(root: Path) -> None:
     assert run(root, facts=["limits"])["limits"] == {"files": [], "entries": [], "errors": {}}
 
 
+def test_rsyslog_includes_followed_where_they_stand(root: Path) -> None:
+    fakeroot.w(root, "etc/rsyslog.conf",
+               "$FileCreateMode 0640\n$IncludeConfig /etc/rsyslog.d/*.conf\n"
+               "include(file=\"/etc/rsyslog.extra/\")\n*.* /var/log/syslog\n")
+    fakeroot.w(root, "etc/rsyslog.d/20-net.conf",
+               'module(load="imtcp")\ninput(type="imtcp" port="514")\n')
+    fakeroot.w(root, "etc/rsyslog.d/10-mode.conf", "$FileCreateMode 0644\n"
+               "$IncludeConfig /etc/rsyslog.d/10-mode.conf\n")  # includes itself: read once
+    fakeroot.w(root, "etc/rsyslog.d/README", "$ModLoad imudp\n")  # not a *.conf
+    fakeroot.w(root, "etc/rsyslog.extra/a", 'action(type="omfile" file="/var/log/a")\n'
+               'action(type="omfile" file="/var/log/b" fileCreateMode="0600")\n')
+    got = run(root, facts=["rsyslog"])["rsyslog"]
+    assert got["files"] == ["/etc/rsyslog.conf", "/etc/rsyslog.d/10-mode.conf",
+                            "/etc/rsyslog.d/20-net.conf", "/etc/rsyslog.extra/a"]
+    assert got["errors"] == {}
+    assert [(m["set_by"], m["value"], m["file"], m["line"])
+            for m in got["file_create_modes"]] == [
+        ("$FileCreateMode", "0640", "/etc/rsyslog.conf", 1),
+        ("$FileCreateMode", "0644", "/etc/rsyslog.d/10-mode.conf", 1),
+        ("action(omfile)", "0600", "/etc/rsyslog.extra/a", 2)]
+    assert got["default_mode_actions"] == [{"file": "/etc/rsyslog.extra/a", "line": 1}]
+    assert [(i["how"], i["module"], i["line"]) for i in got["remote_inputs"]] == [
+        ("module()", "imtcp", 1), ("input()", "imtcp", 2)]
+
+
+def test_rsyslog_not_installed(root: Path) -> None:
+    assert run(root, facts=["rsyslog"])["rsyslog"]["files"] == []
+
+
 def test_systemd_conf_main_file_falls_back_to_usr_lib(root: Path) -> None:
     fakeroot.w(root, "usr/lib/systemd/coredump.conf", "[Coredump]\nStorage=none\n")
     conf = run(root, facts=["systemd_conf"])["systemd_conf"]["coredump"]

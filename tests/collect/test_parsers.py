@@ -593,6 +593,7 @@ def test_parsers_never_crash(text: str) -> None:
     probe.parse_keyvalue_conf(text)
     probe.parse_proc_net(text, "tcp")
     probe.parse_limits_conf(text)
+    probe.parse_rsyslog_conf(text)
 
 
 _KEY = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghij", min_size=1, max_size=10)
@@ -644,3 +645,66 @@ def test_limits_conf_entries_as_pam_limits_reads_them(lines: list[Any]) -> None:
         text.append(gap.join([domain, ltype, item, value]) + tail)
         expected.append((domain, ltype.lower(), item.lower(), value.lower(), number))
     assert probe.parse_limits_conf("\n".join(text)) == expected
+
+
+RSYSLOG = """\
+# $FileCreateMode 0666 in a comment
+$FileCreateMode 0640 # trailing comment
+$IncludeConfig /etc/rsyslog.d/*.conf
+module(load="imtcp") # network
+/* a block comment
+$FileCreateMode 0666
+module(load="imudp") */
+module(load="builtin:omfile"
+       fileCreateMode="0600" dirCreateMode=0700)
+action(type="omfile" file="/var/log/a#b" template="x(y)") action(type="omfwd" target="z")
+*.* /var/log/syslog
+  $ModLoad imudp
+"""
+
+
+def test_rsyslog_statements_legacy_and_rainerscript() -> None:
+    assert probe.parse_rsyslog_conf(RSYSLOG) == [
+        ("legacy", "$filecreatemode", {"value": "0640"}, 2),
+        ("legacy", "$includeconfig", {"value": "/etc/rsyslog.d/*.conf"}, 3),
+        ("module", "", {"load": "imtcp"}, 4),
+        ("module", "", {"load": "builtin:omfile", "filecreatemode": "0600",
+                        "dircreatemode": "0700"}, 8),
+        ("action", "", {"type": "omfile", "file": "/var/log/a#b", "template": "x(y)"}, 10),
+        ("action", "", {"type": "omfwd", "target": "z"}, 10),
+        ("legacy", "$modload", {"value": "imudp"}, 12),
+    ]
+
+
+_RS_PIECE = st.one_of(
+    st.tuples(st.just("legacy"), st.sampled_from(["FileCreateMode 0640", "ModLoad imtcp",
+                                                  "IncludeConfig /etc/rsyslog.d/*.conf"])),
+    st.tuples(st.just("module"), st.sampled_from(["imudp", "builtin:omfile", "a#b", "c/*d"])),
+    st.tuples(st.just("comment"), st.sampled_from(["# $FileCreateMode 0666",
+                                                   "/* module(load=\"imtcp\")\n$X 1 */",
+                                                   "   "])),
+)
+
+
+@given(st.lists(st.tuples(_RS_PIECE, st.booleans()), max_size=12))
+def test_rsyslog_statements_found_where_they_stand(pieces: list[Any]) -> None:
+    """Legacy directives and module() statements (split over lines or not, with '#' and '/*'
+    inside quotes) are found with their lines; nothing inside a comment is."""
+    text: list[str] = []
+    expected = []
+    for (kind, body), split in pieces:
+        line = len(text) + 1
+        if kind == "legacy":
+            name, value = body.split(" ", 1)
+            text.append(f"${name} {value}")
+            expected.append(("legacy", f"${name.lower()}", {"value": value}, line))
+        elif kind == "module":
+            sep = "\n   " if split else " "
+            text.extend(f'module(load="{body}"{sep}x="1") # done'.split("\n"))
+            expected.append(("module", "", {"load": body, "x": "1"}, line))
+        else:
+            text.extend(body.split("\n"))
+    joined = "\n".join(text) + "\n"
+    assert probe.parse_rsyslog_conf(joined) == expected
+    stripped = probe.strip_rsyslog_comments(joined)
+    assert len(stripped) == len(joined) and stripped.count("\n") == joined.count("\n")

@@ -836,6 +836,68 @@ def test_limit_unset_unreadable_and_no_limit_values() -> None:
     assert status(run(small, limits(lim("*", "hard", "nofile", "infinity")))) is Status.FAIL
 
 
+# ================================================================================== rsyslog
+
+RS_MODE = {"kind": "rsyslog", "aspect": "file_create_mode", "max_mode": "0640"}
+RS_INPUT = {"kind": "rsyslog", "aspect": "no_remote_input"}
+RS_CONF, RS_D = "/etc/rsyslog.conf", "/etc/rsyslog.d/50-extra.conf"
+
+
+def rsyslog(**fact: Any) -> HostSnapshot:
+    return snap(rsyslog={"files": [RS_CONF, RS_D], **fact})
+
+
+def mode(value: str, set_by: str = "$FileCreateMode", file: str = RS_CONF,
+         line: int = 12) -> dict[str, Any]:
+    return {"value": value, "set_by": set_by, "file": file, "line": line}
+
+
+def test_rsyslog_every_file_mode_setting_counts_drop_ins_included() -> None:
+    out = run(RS_MODE, rsyslog(file_create_modes=[mode("0640")]))
+    assert out.status is Status.PASS and out.evidence is not None
+    assert out.evidence.found == "$FileCreateMode 0640 at /etc/rsyslog.conf:12"
+    assert out.evidence.source == f"{RS_CONF}, {RS_D}"
+    # a drop-in that loosens it, and an action with its own mode, are named
+    out = run(RS_MODE, rsyslog(file_create_modes=[
+        mode("0640"), mode("0644", file=RS_D, line=3),
+        mode("0666", "action(omfile)", RS_D, 7), mode("0600", "action(omfile)", RS_D, 8)]))
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert out.evidence.found == (
+        f"$FileCreateMode 0644 at {RS_D}:3; action(omfile) 0666 at {RS_D}:7")
+
+
+def test_rsyslog_unset_mode_and_actions_on_the_omfile_default() -> None:
+    out = run(RS_MODE, rsyslog())
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert out.evidence.found == "$FileCreateMode is not set (rsyslog's default 0644)"
+    # action() statements ignore $FileCreateMode: they need the module's default
+    actions = [{"file": RS_D, "line": 2}]
+    out = run(RS_MODE, rsyslog(file_create_modes=[mode("0640")], default_mode_actions=actions))
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert out.evidence.found == (
+        f"action(omfile) at {RS_D}:2 takes omfile's default 0644 ($FileCreateMode applies to "
+        "legacy actions only)")
+    module = mode("0600", "module(builtin:omfile)", RS_CONF, 1)
+    out = run(RS_MODE, rsyslog(file_create_modes=[module], default_mode_actions=actions))
+    assert out.status is Status.PASS
+    assert status(run(RS_MODE, rsyslog(file_create_modes=[mode("0x1")]))) is Status.FAIL
+
+
+def test_rsyslog_remote_input_unreadable_and_absent() -> None:
+    inputs = [{"module": "imtcp", "how": "module()", "file": RS_D, "line": 1},
+              {"module": "imtcp", "how": "input()", "file": RS_D, "line": 2}]
+    out = run(RS_INPUT, rsyslog(remote_inputs=inputs))
+    assert out.status is Status.FAIL and out.evidence is not None
+    assert out.evidence.found == f"module() imtcp at {RS_D}:1; input() imtcp at {RS_D}:2"
+    assert status(run(RS_INPUT, rsyslog())) is Status.PASS
+    out = run(RS_INPUT, rsyslog(errors={RS_D: "permission denied"}))
+    assert out.status is Status.ERROR
+    assert reason(out) == f"cannot read {RS_D}: permission denied"
+    out = run(RS_MODE, snap(rsyslog={}))
+    assert out.status is Status.NOT_APPLICABLE
+    assert reason(out) == "/etc/rsyslog.conf does not exist"
+
+
 # =============================================================================== pam_module
 
 def pl(type_: str, control: str, module: str, *args: str) -> dict[str, Any]:
@@ -1176,6 +1238,7 @@ ONE_PER_KIND: dict[str, tuple[dict[str, Any], list[str]]] = {
                  "expect": {"op": "ge", "value": 14}}, []),
     "pam_module": (pam_rule(["common-auth"], "pam_faillock.so"), []),
     "limit": (CORE0, []),
+    "rsyslog": (RS_INPUT, []),
     "not_listening": ({"kind": "not_listening", "ports": [23]}, []),
     "walk_empty": ({"kind": "walk_empty", "walk": "world_writable"}, []),
     "no_security_updates": ({"kind": "no_security_updates"}, []),

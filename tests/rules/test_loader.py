@@ -276,7 +276,7 @@ def test_unknown_check_kind_lists_the_valid_ones(tmp_path: Path) -> None:
         f"{path}:{line_of(path, 'kind: sshd')}: rule t-one: check.kind: unknown check kind "
         "'sshd'; valid kinds: sshd_option, sysctl, file_permissions, file_exists, "
         "file_content, package, service, kernel_module_disabled, mount, account, setting, "
-        "limit, pam_module, not_listening, walk_empty, no_security_updates, aws_imds, "
+        "limit, rsyslog, pam_module, not_listening, walk_empty, no_security_updates, aws_imds, "
         "expression"
     )
 
@@ -326,7 +326,7 @@ def test_unknown_fact_name(tmp_path: Path) -> None:
     assert load_error(path) == (
         f"{path}:{line_of(path, 'facts:')}: rule t-one: facts: unknown fact name(s) sockts; "
         "valid: accounts, cloud, files, kernel_modules, limits, login_defs, mounts, os, "
-        "packages, pam, services, sockets, sshd, sysctl, systemd_conf, updates, walks"
+        "packages, pam, rsyslog, services, sockets, sshd, sysctl, systemd_conf, updates, walks"
     )
 
 
