@@ -390,6 +390,9 @@ class Platform(Frozen):
     packages_any: list[str] = Field(default_factory=list)
     #: not applicable inside containers (kernel-level settings owned by the container host)
     not_in_container: bool = False
+    #: applies only where systemd is the running init (PID 1): a unit only systemd starts, such
+    #: as systemd-journald, cannot run anywhere else
+    systemd_running: bool = False
     #: the rule applies only on these cloud providers (``aws``), read from the ``cloud`` fact;
     #: a host whose provider cannot be told is ERROR, never silently not applicable
     cloud: list[Literal["aws"]] = Field(default_factory=list)

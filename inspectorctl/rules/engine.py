@@ -106,7 +106,8 @@ CONTAINER_CLOUD_REASON = (
 
 def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
     """None when the rule applies; otherwise NOT_APPLICABLE (or ERROR when unknowable)."""
-    if not (p.families or p.os_ids or p.packages_any or p.not_in_container or p.cloud):
+    if not (p.families or p.os_ids or p.packages_any or p.not_in_container or p.cloud
+            or p.systemd_running):
         return None
     if s.os is None:
         return error(f"cannot tell the platform: {s.unknown.get('os', 'os not collected')}")
@@ -121,6 +122,10 @@ def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
     if p.not_in_container and os_.container:
         return Outcome(Status.NOT_APPLICABLE,
                        reason="not applicable inside a container (owned by the container host)")
+    if p.systemd_running and not os_.systemd_running:
+        return Outcome(Status.NOT_APPLICABLE,
+                       reason="systemd is not the running init (PID 1) on this host: the units "
+                              "only systemd starts cannot run here")
     if p.cloud:
         cloud = s.cloud
         wanted = "/".join(p.cloud)

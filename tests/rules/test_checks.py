@@ -1190,6 +1190,17 @@ def test_platform_not_in_container() -> None:
     assert out.status is Status.NOT_APPLICABLE
 
 
+def test_platform_systemd_running() -> None:
+    rule = {"systemd_running": True}
+    s = snap(os={**DEBIAN, "systemd_running": True}, files=CRON_ALLOW)
+    assert status(run(SIMPLE, s, platform=rule)) is Status.PASS
+    out = run(SIMPLE, snap(os={**DEBIAN, "systemd_running": False}, files=CRON_ALLOW),
+              platform=rule)
+    assert out.status is Status.NOT_APPLICABLE
+    assert reason(out) == ("systemd is not the running init (PID 1) on this host: the units "
+                           "only systemd starts cannot run here")
+
+
 def test_platform_cloud() -> None:
     aws = snap(files=CRON_ALLOW, cloud=cloud("aws"))
     assert status(run(SIMPLE, aws, platform={"cloud": ["aws"]})) is Status.PASS
