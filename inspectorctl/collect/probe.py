@@ -670,6 +670,13 @@ def limits_files(ctx: "ProbeContext") -> List[str]:
 RSYSLOG_CONF = "/etc/rsyslog.conf"
 #: input modules that listen on the network
 RSYSLOG_REMOTE_INPUTS = ("imtcp", "imudp", "imptcp", "imrelp", "imgssapi")
+#: legacy directives that start a network listener: lower-case name -> (name, module)
+_RSYSLOG_LEGACY_LISTENERS = {
+    "$inputtcpserverrun": ("$InputTCPServerRun", "imtcp"),
+    "$udpserverrun": ("$UDPServerRun", "imudp"),
+    "$inputptcpserverrun": ("$InputPTCPServerRun", "imptcp"),
+    "$inputrelpserverrun": ("$InputRELPServerRun", "imrelp"),
+}
 _RSYSLOG_LEGACY_LINE = re.compile(r"([ \t]*\$[^#\n]*)[^\n]*")
 _RSYSLOG_LEGACY = re.compile(r"^\s*\$(\w+)[ \t]*(.*?)\s*$")
 _RSYSLOG_STATEMENT = re.compile(r"\b(module|input|action|include)\s*\(", re.I)
@@ -2290,10 +2297,9 @@ class Gatherer(object):
                     elif kind == "legacy" and name == "$modload" and value and (
                             value[0] in RSYSLOG_REMOTE_INPUTS):
                         inputs.append(dict(at, module=value[0], how="$ModLoad"))
-                    elif kind == "legacy" and name in (
-                            "$inputtcpserverrun", "$udpserverrun", "$inputptcpserverrun",
-                            "$inputrelpserverrun"):
-                        inputs.append(dict(at, module=name[1:], how=name))
+                    elif kind == "legacy" and name in _RSYSLOG_LEGACY_LISTENERS:
+                        directive, module = _RSYSLOG_LEGACY_LISTENERS[name]
+                        inputs.append(dict(at, module=module, how=directive))
                     elif kind in ("module", "input"):
                         module = params.get("load" if kind == "module" else "type", "")
                         if module in RSYSLOG_REMOTE_INPUTS:

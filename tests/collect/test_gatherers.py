@@ -518,7 +518,7 @@ def test_rsyslog_includes_followed_where_they_stand(root: Path) -> None:
                "$FileCreateMode 0640\n$IncludeConfig /etc/rsyslog.d/*.conf\n"
                "include(file=\"/etc/rsyslog.extra/\")\n*.* /var/log/syslog\n")
     fakeroot.w(root, "etc/rsyslog.d/20-net.conf",
-               'module(load="imtcp")\ninput(type="imtcp" port="514")\n')
+               'module(load="imtcp")\ninput(type="imtcp" port="514")\n$UDPServerRun 514\n')
     fakeroot.w(root, "etc/rsyslog.d/10-mode.conf", "$FileCreateMode 0644\n"
                "$IncludeConfig /etc/rsyslog.d/10-mode.conf\n")  # includes itself: read once
     fakeroot.w(root, "etc/rsyslog.d/README", "$ModLoad imudp\n")  # not a *.conf
@@ -535,7 +535,7 @@ def test_rsyslog_includes_followed_where_they_stand(root: Path) -> None:
         ("action(omfile)", "0600", "/etc/rsyslog.extra/a", 2)]
     assert got["default_mode_actions"] == [{"file": "/etc/rsyslog.extra/a", "line": 1}]
     assert [(i["how"], i["module"], i["line"]) for i in got["remote_inputs"]] == [
-        ("module()", "imtcp", 1), ("input()", "imtcp", 2)]
+        ("module()", "imtcp", 1), ("input()", "imtcp", 2), ("$UDPServerRun", "imudp", 3)]
 
 
 def test_rsyslog_not_installed(root: Path) -> None:
