@@ -49,13 +49,19 @@ def demo(
     steps = [
         "",
         "What next:",
-        "  inspectorctl findings list --host demo-weak-1          the weak host's findings",
-        "  inspectorctl findings show ID                          evidence, rationale, fix",
-        "  inspectorctl plan --host demo-weak-1 -o plan.json      what would fix them",
-        "  inspectorctl approve plan.json --by YOUR-NAME          approve it ...",
-        "  inspectorctl apply plan.json                           ... apply it and re-assess",
-        f"  {lab_cmd} exec demo-weak-1 -- sshd -T              look inside a host",
-        f"  {lab_cmd} down                                     take the lab away",
+        "  inspectorctl findings list --host demo-weak-1                    the weak host's "
+        "findings",
+        "  inspectorctl findings show ID                                    evidence, "
+        "rationale, fix",
+        "  inspectorctl plan --host demo-weak-1 --severity high -o plan.json  what would fix "
+        "the worst",
+        "  inspectorctl approve plan.json --by YOUR-NAME                    approve it ...",
+        "  inspectorctl apply plan.json                                     ... apply it and "
+        "re-assess",
+        f"  {lab_cmd} exec demo-weak-1 -- sshd -T                        look inside a host",
+        f"  {lab_cmd} down                                               take the lab away",
+        "Lab hosts have no network: a plan of every finding also holds fixes that install "
+        "packages, which fail there and stop the apply (--max-errors).",
     ]
     if not keep:
         lab.down()

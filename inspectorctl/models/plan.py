@@ -52,6 +52,8 @@ class SkipReason(enum.StrEnum):
     SSM_ONLY = "ssm_only"
     UNKNOWN_PLAYBOOK = "unknown_playbook"
     UNKNOWN_RULE = "unknown_rule"
+    #: the fix would cut the connection that applies it (PermitRootLogin no over a root login)
+    LOCKOUT = "lockout"
 
 
 def canonical_json(value: Any) -> str:

@@ -10,7 +10,7 @@ skipped with the reason, never as actions.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,8 @@ class RemediationInfo(Frozen):
 
 #: rule id -> (rule, the effective tailoring values of its pack)
 RuleIndex = Mapping[str, tuple[Rule, Mapping[str, Any]]]
+#: (playbook, host, item) -> why that item must not be planned for that host, or None
+RefuseFn = Callable[[str, str, Mapping[str, Any]], str | None]
 
 
 def evidence_digest(evidence: Evidence | None) -> str:
@@ -91,8 +93,10 @@ def build_plan(
     plan_id: str,
     created_at: datetime,
     filters: PlanFilters | None = None,
+    refuse: RefuseFn | None = None,
 ) -> Plan:
-    """Group ``findings`` into actions, manual steps and skipped findings; seal the digest."""
+    """Group ``findings`` into actions, manual steps and skipped findings; seal the digest.
+    ``refuse`` may keep an item off a host (skipped as a lockout, with its reason)."""
     # playbook -> host -> canonical item text -> item
     items: dict[str, dict[str, dict[str, dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(dict))
@@ -141,6 +145,10 @@ def build_plan(
         if cached is None:
             item = resolve_params(rem.params, values)
             cached = resolved[f.rule_id] = (item, canonical_json(item))
+        why = refuse(rem.playbook, f.host, cached[0]) if refuse is not None else None
+        if why is not None:
+            skip(f, SkipReason.LOCKOUT, why)
+            continue
         items[rem.playbook][f.host][cached[1]] = cached[0]
         found[rem.playbook][f.host].append(pf)
         used.append(pf)

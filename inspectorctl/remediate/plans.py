@@ -30,7 +30,7 @@ from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.remediate import audit, records
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
-from inspectorctl.remediate.planner import RemediationInfo, RuleIndex, build_plan
+from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
 from inspectorctl.store.db import Store
 
 
@@ -72,6 +72,47 @@ def _rule_index(packs: Sequence[str], tailoring: Mapping[str, Any], framework: s
     sel = select(AssessOptions(packs=tuple(packs), tailoring=dict(tailoring),
                                framework=framework))
     return {r.id: (r, values) for r, values in sel.rules}
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1", "on")
+
+
+def root_lockout_guard(source: PlanSource) -> RefuseFn | None:
+    """What the sshd_config playbook refuses at apply time, told at plan time: PermitRootLogin
+    no for a host the inventory logs in to as root (``ansible_user``), unless the host sets
+    ``sshd_allow_root_lockout``. The inventory is read once, on the first such item; None when
+    the run's hosts are not reached through an inventory (the playbook still guards)."""
+    if source.snapshots or source.transport != "ansible" or not source.inventory:
+        return None
+    hostvars: dict[str, dict[str, Any]] | None = None
+
+    def refuse(playbook: str, host: str, item: Mapping[str, Any]) -> str | None:
+        nonlocal hostvars
+        if playbook != "sshd_config" or str(item.get("option", "")).lower() != "permitrootlogin" \
+                or str(item.get("value", "")).lower() != "no":
+            return None
+        if hostvars is None:
+            from inspectorctl.collect.ansible import AnsibleCollector
+            from inspectorctl.collect.interface import Targets
+            from inspectorctl.errors import InspectorctlError
+
+            try:
+                hostvars = AnsibleCollector().check_inventory(
+                    Targets(inventory=Path(source.inventory or ""), limit=source.limit)).hostvars
+            except InspectorctlError:
+                hostvars = {}  # cannot tell: the playbook's own check decides at apply time
+        hv = hostvars.get(host, {})
+        user = hv.get("ansible_user", hv.get("ansible_ssh_user"))
+        if hv.get("ansible_connection") == "local" or user != "root" or _truthy(
+                hv.get("sshd_allow_root_lockout", False)):
+            return None
+        return (f"PermitRootLogin no would lock out the connection that applies it: the "
+                f"inventory logs in to {host} as root. Connect as another user with become "
+                f"(ansible_user, ansible_become), or set sshd_allow_root_lockout=true for the "
+                f"host, then plan again")
+
+    return refuse
 
 
 def make_plan(
@@ -124,13 +165,15 @@ def make_plan(
         wanted = {r.remediation.playbook for f in findings if (entry := rules.get(f.rule_id))
                   for r in (entry[0],) if r.remediation and r.remediation.playbook}
         catalog = remediation_catalog(wanted)
+    source = _source(run, packs, tailoring)
     plan = build_plan(
         findings, rules, catalog,
-        source=_source(run, packs, tailoring),
+        source=source,
         plan_id=plan_id or "p-" + uuid.uuid4().hex[:12],
         created_at=now,
         filters=PlanFilters(severity=options.min_severity, rules=list(options.rules),
                             hosts=list(options.hosts), framework=options.framework),
+        refuse=root_lockout_guard(source),
     )
     with store.transaction() as db:
         records.record_plan(db, plan, now)

@@ -14,7 +14,7 @@ from inspectorctl.models.finding import Evidence, RuleResult, RunRecord
 from inspectorctl.models.plan import Disruption, Plan, PlanSource, Privilege
 from inspectorctl.models.rule import Rule
 from inspectorctl.remediate import remediations
-from inspectorctl.remediate.planner import RemediationInfo, RuleIndex, build_plan
+from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
 from inspectorctl.store.db import Store
 
 T0 = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # a Monday, 03:00 UTC
@@ -85,14 +85,15 @@ def record(store: Store, results: Iterable[RuleResult], at: datetime = T0,
 
 
 def plan_from_store(store: Store, run_id: str, *, values: dict[str, Any] | None = None,
-                    at: datetime = T0, plan_id: str = "p-test") -> Plan:
+                    at: datetime = T0, plan_id: str = "p-test",
+                    refuse: RefuseFn | None = None) -> Plan:
     run = store.run(run_id)
     assert run is not None
     findings = store.findings(run_id=run_id, states=[])
     findings = [f for f in findings if f.state.value == "active"]
     return build_plan(findings, rule_index(values), CATALOG,
                       source=PlanSource(run_id=run_id, inventory="/inv.yml", packs=["mini"]),
-                      plan_id=plan_id, created_at=at)
+                      plan_id=plan_id, created_at=at, refuse=refuse)
 
 
 def seeded(tmp_path: Path, hosts: Sequence[str] = ("web-1", "web-2"),

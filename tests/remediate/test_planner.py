@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from inspectorctl.models.common import Severity, Status
-from inspectorctl.models.plan import Plan, SkipReason
-from inspectorctl.remediate.plans import load_plan, write_plan
+from inspectorctl.models.plan import Plan, PlanSource, SkipReason
+from inspectorctl.remediate.plans import load_plan, root_lockout_guard, write_plan
 from inspectorctl.store.db import Store
 from tests.remediate.helpers import plan_from_store, record, result
 
@@ -119,3 +123,46 @@ def test_formatted_tailoring_values() -> None:
               "fixed": "x"}
     assert resolve_params(params, {"days": 90}) == {"line": "PASS_MAX_DAYS\t90", "n": 90,
                                                     "fixed": "x"}
+
+
+def test_an_item_refused_for_a_host_is_skipped_there_only(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    rid = record(store, [result(r, h) for h in ("a", "b") for r in ("ssh-root", "ssh-tries")])
+
+    def refuse(playbook: str, host: str, item: Mapping[str, Any]) -> str | None:
+        return "reached as root" if host == "a" and item.get("option") == "PermitRootLogin" \
+            else None
+
+    plan = plan_from_store(store, rid, refuse=refuse)
+    assert sorted((a.hosts, [i["option"] for i in a.items]) for a in plan.actions) == [
+        (["a"], ["MaxAuthTries"]), (["b"], ["MaxAuthTries", "PermitRootLogin"])]
+    assert [(s.rule_id, s.host, s.reason, s.detail) for s in plan.skipped] == [
+        ("ssh-root", "a", SkipReason.LOCKOUT, "reached as root")]
+
+
+def test_root_lockout_guard_reads_the_inventory(tmp_path: Path) -> None:
+    """PermitRootLogin no is kept off hosts the inventory logs in to as root, unless the host
+    allows it; other users, local connections, other items and playbooks pass."""
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {
+        "root-host": {"ansible_user": "root"},
+        "allowed": {"ansible_user": "root", "sshd_allow_root_lockout": "true"},
+        "admin-host": {"ansible_user": "admin", "ansible_become": True},
+        "local": {"ansible_user": "root", "ansible_connection": "local"},
+        "unset": {},
+    }}}))
+    guard = root_lockout_guard(PlanSource(run_id="r-1", inventory=str(inv)))
+    assert guard is not None
+    no = {"option": "PermitRootLogin", "value": "no"}
+    refused = {h for h in ("root-host", "allowed", "admin-host", "local", "unset")
+               if guard("sshd_config", h, no)}
+    assert refused == {"root-host"}
+    assert guard("sshd_config", "root-host", {"option": "PermitRootLogin",
+                                              "value": "prohibit-password"}) is None
+    assert guard("sshd_config", "root-host", {"option": "MaxAuthTries", "value": 4}) is None
+    assert guard("config_line", "root-host", no) is None
+    # snapshots and a missing inventory: nothing to read, the playbook's own check decides
+    assert root_lockout_guard(PlanSource(run_id="r-1", inventory=str(inv),
+                                         snapshots=True)) is None
+    gone = root_lockout_guard(PlanSource(run_id="r-1", inventory=str(tmp_path / "nope.yml")))
+    assert gone is not None and gone("sshd_config", "root-host", no) is None
