@@ -26,10 +26,14 @@ def _printed(out: str, command: str) -> list[str]:
     return shlex.split(line.split("  ")[0])[1:]  # the command, without its description
 
 
-def test_the_demo_and_the_way_it_says_to_continue(lab: Lab, tmp_path: Path) -> None:
+def test_the_demo_and_the_way_it_says_to_continue(lab: Lab, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("INSPECTORCTL_DB", "INSPECTORCTL_LAB_DIR", "INSPECTORCTL_LAB_NETNS_PREFIX"):
+        monkeypatch.delenv(var, raising=False)  # the session lab's, as the test names them
     runner = CliRunner()
     db = str(tmp_path / "demo.db")
-    res = runner.invoke(app, ["lab", "--state-dir", str(lab.state_dir), "demo", "--db", db])
+    res = runner.invoke(app, ["lab", "--state-dir", str(lab.state_dir), "--netns-prefix",
+                              lab.netns_prefix, "demo", "--db", db])
     assert res.exit_code == 0, res.output
     out = res.stdout
     assert {"demo-weak-1", "demo-hardened-1"} <= {h.name for h in lab.status()}
