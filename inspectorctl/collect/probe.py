@@ -52,6 +52,7 @@ The parsers are pure functions (``parse_*``) so they can be tested without a hos
 import base64
 import errno
 import fnmatch
+import glob
 import grp
 import hashlib
 import json
@@ -768,12 +769,10 @@ def parse_rsyslog_conf(text: str) -> List[Tuple[str, str, Dict[str, str], int]]:
 
 def _rsyslog_include(ctx: "ProbeContext", pattern: str) -> List[str]:
     """The host paths an include names: a glob, or every file of a directory, sorted."""
-    import glob as globmod
-
     if pattern.endswith("/"):
         return [pattern + n for n in sorted(_listdir(ctx, pattern))
                 if os.path.isfile(ctx.path(pattern + n))]
-    return sorted(ctx.host_path(p) for p in globmod.glob(ctx.path(pattern))
+    return sorted(ctx.host_path(p) for p in glob.glob(ctx.path(pattern))
                   if os.path.isfile(p))
 
 

@@ -15,9 +15,9 @@ A host carries the machine's operating system, not its data. Its upper dir start
   ``/etc/skel``) and ``.ssh/authorized_keys`` with the lab's key only;
 - ``/home``, ``/tmp``, ``/var/tmp``, ``/srv``, ``/mnt`` and ``/media`` opaque and empty, with the
   machine's mode and owner;
-- every top-level directory that is not one of the FHS's (``/work``, ``/farm``, ``lost+found``
-  ...: see :data:`OS_TOP_LEVEL`) whited out, as are the lab's own state dirs; top-level symlinks
-  and files stay as they are.
+- every top-level entry that is not one of the FHS's directories (``/work``, ``/farm``,
+  ``lost+found``, ``/.dockerenv`` ...: see :data:`OS_TOP_LEVEL`) whited out, as are the lab's
+  own state dirs; top-level symlinks stay as they are.
 
 Besides keeping the operator's files out of reach, this keeps an assessment of a host about the
 host: filesystem walks cover the operating system, not hundreds of thousands of the operator's

@@ -163,9 +163,20 @@ class SshdFact(Frozen):
     matches: tuple[SshdMatch, ...] = ()
 
 
-class SysctlSetting(Frozen):
+class FileLine(Frozen):
+    """Where in a host's configuration files something is set."""
+
     file: str
     line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Setting(FileLine):
+    """A value assigned in a configuration file, and where."""
+
     value: str
 
 
@@ -175,7 +186,7 @@ class SysctlFact(Frozen):
     missing: tuple[str, ...] = ()
     #: every assignment in sysctl.conf / sysctl.d (systemd-sysctl precedence order, so the last
     #: element is the effective configured value) per key, for every key found in those files.
-    configured: dict[str, tuple[SysctlSetting, ...]] = Field(default_factory=dict)
+    configured: dict[str, tuple[Setting, ...]] = Field(default_factory=dict)
     errors: dict[str, str] = Field(default_factory=dict)  # file or key -> reason
 
 
@@ -326,32 +337,24 @@ class CloudFact(Frozen):
     error: str | None = None
 
 
-class SystemdSetting(Frozen):
-    value: str
-    file: str
-    line: int
-
-
 class SystemdConf(Frozen):
     """A systemd daemon's configuration (journald.conf, coredump.conf) as systemd reads it."""
 
     #: files read, in the order they apply: the main file, then drop-ins sorted by name
     files: tuple[str, ...] = ()
     #: the daemon's section: key -> the assignment that wins (the last one)
-    values: dict[str, SystemdSetting] = Field(default_factory=dict)
+    values: dict[str, Setting] = Field(default_factory=dict)
     #: files that could not be read, with the reason
     errors: dict[str, str] = Field(default_factory=dict)
 
 
-class LimitEntry(Frozen):
+class LimitEntry(FileLine):
     """One line of pam_limits' files (limits.conf(5))."""
 
     domain: str  # a user, @group, %group, uid/gid range, or *
     type: str  # soft, hard or - (both); "-" with item "" is a "<domain> -" (no limits) line
     item: str  # core, nofile, ... (lower case); "" on a no-limits line
     value: str  # a number, unlimited, infinity or -1 (lower case)
-    file: str
-    line: int
 
 
 class LimitsFact(Frozen):
@@ -364,21 +367,14 @@ class LimitsFact(Frozen):
     errors: dict[str, str] = Field(default_factory=dict)
 
 
-class RsyslogPlace(Frozen):
-    """Where in rsyslog's configuration something is set."""
-
-    file: str
-    line: int
-
-
-class RsyslogMode(RsyslogPlace):
+class RsyslogMode(FileLine):
     value: str  # octal, as written
     #: ``$FileCreateMode`` (legacy actions after it), ``module(builtin:omfile)`` (the default of
     #: action() statements) or ``action(omfile)`` (that action)
     set_by: str
 
 
-class RsyslogInput(RsyslogPlace):
+class RsyslogInput(FileLine):
     module: str  # imtcp, imudp, ...
     how: str  # $ModLoad, module(), input(), $InputTCPServerRun ...
 
@@ -392,7 +388,7 @@ class RsyslogFact(Frozen):
     file_create_modes: tuple[RsyslogMode, ...] = ()
     #: action(type="omfile") statements without FileCreateMode: they get the omfile module's
     #: fileCreateMode, else 0644 ($FileCreateMode applies to legacy actions only)
-    default_mode_actions: tuple[RsyslogPlace, ...] = ()
+    default_mode_actions: tuple[FileLine, ...] = ()
     remote_inputs: tuple[RsyslogInput, ...] = ()
 
 

@@ -41,7 +41,7 @@ from inspectorctl.models.rule import (
     VarRef,
     WalkCheck,
 )
-from inspectorctl.models.snapshot import HostSnapshot, LimitEntry, Package, PamLine
+from inspectorctl.models.snapshot import HostSnapshot, Package, PamLine
 from inspectorctl.vulns.versions import VersionError, compare
 
 
@@ -250,7 +250,7 @@ def check_sysctl(c: SysctlCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
             last = settings[-1]
             ok = ok and compare_value(last.value, c.expect, ctx)
             parts.append(f"configured {last.value}")
-            sources.append(f"{last.file}:{last.line}")
+            sources.append(last.where)
         else:
             ok = False
             parts.append("not configured in sysctl.conf or sysctl.d")
@@ -564,24 +564,36 @@ def _setting_verdict(c: KeyValueCheck, ctx: EvalContext, value: str | None, wher
     if c.default is not None:
         return verdict(compare_value(c.default, c.expect, ctx), expected,
                        f"{c.key} unset (default {c.default})", src)
-    if c.if_unset == "not_applicable":
-        return not_applicable(f"{c.key} is not set in {src}")
-    return (passed if c.if_unset == "pass" else failed)(expected, f"{c.key} is not set", src)
+    return _unset(c.if_unset, expected, f"{c.key} is not set", src,
+                  f"{c.key} is not set in {src}")
+
+
+def _unset(mode: str, expected: str, found: str, src: str, why: str) -> Outcome:
+    """What a rule says when nothing sets what it checks, as its ``if_unset`` asks."""
+    if mode == "not_applicable":
+        return not_applicable(why)
+    return (passed if mode == "pass" else failed)(expected, found, src)
+
+
+def _unreadable(errors: dict[str, str]) -> Outcome | None:
+    """ERROR naming an unreadable settings file: it could hold what decides."""
+    if not errors:
+        return None
+    path, why = min(errors.items())
+    return error(f"cannot read {path}: {why}")
 
 
 def _systemd_setting(c: KeyValueCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     conf = fact(s, "systemd_conf").get(c.source)
     if conf is None:
         raise UnknownFact(f"{c.source}.conf was not probed")
-    if conf.errors:
-        # an unreadable file could hold the assignment that wins
-        path, why = next(iter(sorted(conf.errors.items())))
-        return error(f"cannot read {path}: {why}")
+    if (unreadable := _unreadable(conf.errors)) is not None:
+        return unreadable
     src = ", ".join(conf.files) or f"/etc/systemd/{c.source}.conf (absent)"
     setting = conf.values.get(c.key)
     if setting is None:
         return _setting_verdict(c, ctx, None, src, src)
-    return _setting_verdict(c, ctx, setting.value, f"{setting.file}:{setting.line}", src)
+    return _setting_verdict(c, ctx, setting.value, setting.where, src)
 
 
 _NO_LIMIT = ("unlimited", "infinity", "-1")
@@ -596,28 +608,22 @@ def _limit_meets(value: str, cmp: Comparison, ctx: EvalContext) -> bool:
 
 def check_limit(c: LimitCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     limits = fact(s, "limits")
-    if limits.errors:
-        # an unreadable file could hold the entry that decides
-        path, why = next(iter(sorted(limits.errors.items())))
-        return error(f"cannot read {path}: {why}")
+    if (unreadable := _unreadable(limits.errors)) is not None:
+        return unreadable
     src = ", ".join(limits.files) or "/etc/security/limits.conf (absent)"
     expected = f"* {c.type} {c.item} {describe(c.expect, ctx)}"
-
-    def at(e: LimitEntry) -> str:
-        return f"{e.file}:{e.line}"
-
     entries = [e for e in limits.entries
                if (e.item == c.item and e.type in (c.type, "-")) or e.item == ""]
     everyone = [e for e in entries if e.domain == "*" and e.item]
     # entries naming someone override '*' for them (pam_limits: user, group and uid-range
     # entries take precedence over the wildcard whatever their order)
     weaker = [f"{e.domain} {'gets no limits' if not e.item else f'{e.type} {e.item} {e.value}'}"
-              f" at {at(e)}"
+              f" at {e.where}"
               for e in entries if e.domain != "*"
               and (not e.item or not _limit_meets(e.value, c.expect, ctx))]
     if everyone:
         last = everyone[-1]  # the same domain: the entry read last wins
-        found = f"* {last.type} {last.item} {last.value} at {at(last)}"
+        found = f"* {last.type} {last.item} {last.value} at {last.where}"
         if not _limit_meets(last.value, c.expect, ctx):
             return failed(expected, found, src)
         if weaker:
@@ -625,10 +631,9 @@ def check_limit(c: LimitCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
         return passed(expected, found, src)
     if weaker:
         return failed(expected, f"no '* {c.type} {c.item}' entry; " + "; ".join(weaker), src)
-    if c.if_unset == "not_applicable":
-        return not_applicable(f"no '* {c.type} {c.item}' entry in {src}")
-    return (passed if c.if_unset == "pass" else failed)(
-        expected, f"no '* {c.type} {c.item}' entry (the kernel's default applies)", src)
+    return _unset(c.if_unset, expected,
+                  f"no '* {c.type} {c.item}' entry (the kernel's default applies)", src,
+                  f"no '* {c.type} {c.item}' entry in {src}")
 
 
 RSYSLOG_DEFAULT_MODE = "0644"  # omfile's compiled-in fileCreateMode
@@ -638,14 +643,13 @@ def check_rsyslog(c: RsyslogCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
     conf = fact(s, "rsyslog")
     if not conf.files:
         return not_applicable("/etc/rsyslog.conf does not exist")
-    if conf.errors:
-        path, why = next(iter(sorted(conf.errors.items())))
-        return error(f"cannot read {path}: {why}")
+    if (unreadable := _unreadable(conf.errors)) is not None:
+        return unreadable
     src = ", ".join(conf.files)
     if c.aspect == "no_remote_input":
         expected = "no network input (imtcp, imudp, imptcp, imrelp, imgssapi)"
         if conf.remote_inputs:
-            return failed(expected, "; ".join(f"{i.how} {i.module} at {i.file}:{i.line}"
+            return failed(expected, "; ".join(f"{i.how} {i.module} at {i.where}"
                                               for i in conf.remote_inputs), src)
         return passed(expected, "no network input loaded", src)
     allowed = int(c.max_mode, 8)
@@ -657,12 +661,12 @@ def check_rsyslog(c: RsyslogCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
         except ValueError:
             return True  # rsyslog refuses it; nothing says what mode files get
 
-    weak = [f"{m.set_by} {m.value} at {m.file}:{m.line}" for m in conf.file_create_modes
+    weak = [f"{m.set_by} {m.value} at {m.where}" for m in conf.file_create_modes
             if loose(m.value)]
     module = [m for m in conf.file_create_modes if m.set_by == "module(builtin:omfile)"]
     legacy = [m for m in conf.file_create_modes if m.set_by == "$FileCreateMode"]
     if conf.default_mode_actions and not module:
-        weak += [f"action(omfile) at {a.file}:{a.line} takes omfile's default "
+        weak += [f"action(omfile) at {a.where} takes omfile's default "
                  f"{RSYSLOG_DEFAULT_MODE} ($FileCreateMode applies to legacy actions only)"
                  for a in conf.default_mode_actions]
     if weak:
@@ -670,7 +674,7 @@ def check_rsyslog(c: RsyslogCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
     if not (legacy or module):
         return failed(expected, f"$FileCreateMode is not set (rsyslog's default "
                       f"{RSYSLOG_DEFAULT_MODE})", src)
-    return passed(expected, "; ".join(f"{m.set_by} {m.value} at {m.file}:{m.line}"
+    return passed(expected, "; ".join(f"{m.set_by} {m.value} at {m.where}"
                                       for m in conf.file_create_modes), src)
 
 
