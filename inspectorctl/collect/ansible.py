@@ -1,7 +1,8 @@
 """AnsibleCollector: run the probe on every inventory host through ``ansible-runner``.
 
-How the probe travels: ``probe.py`` is copied verbatim to ``project/library/inspectorctl_probe.py``
-in a private data dir made for this run (a temp dir, removed afterwards). It carries Ansible's
+How the probe travels: the shipped probe (one file built from ``inspectorctl/probe/``, see
+``inspectorctl.probe.bundle``) is written to ``project/library/inspectorctl_probe.py`` in a private
+data dir made for this run (a temp dir, removed afterwards). It carries Ansible's
 JSON-args marker, so Ansible treats it as a "new"-style module and, with ``ANSIBLE_PIPELINING``,
 pipes it into the target's python3 over the one SSH session (no AnsiballZ, no temp files on the
 target). The request travels base64-encoded as the module argument ``request_b64``. The module
@@ -32,10 +33,10 @@ from typing import Any
 import yaml
 
 from inspectorctl.collect._result import (
-    PROBE_PATH,
     host_python,
     probe_budget,
     request_json,
+    shipped_probe,
     snapshot_from_probe,
 )
 from inspectorctl.collect.interface import (
@@ -271,8 +272,7 @@ class AnsibleCollector:
         bin_dir = _ansible_bin_dir()
         if bin_dir is None:
             raise CollectError("ansible-playbook not found: install ansible-core")
-        if not PROBE_PATH.is_file():
-            raise CollectError(f"probe not found at {PROBE_PATH}: broken installation")
+        shipped_probe()  # a checkout whose probe cannot be built fails before anything runs
         pdd = Path(tempfile.mkdtemp(prefix="inspectorctl-ansible-"))
         self.last_private_data_dir = pdd
         try:
@@ -289,7 +289,7 @@ class AnsibleCollector:
         project = pdd / "project"
         (project / "library").mkdir(parents=True, exist_ok=True)
         (pdd / "tmp").mkdir(exist_ok=True)
-        shutil.copyfile(PROBE_PATH, project / "library" / f"{MODULE_NAME}.py")
+        (project / "library" / f"{MODULE_NAME}.py").write_bytes(shipped_probe().source)
         encoded = base64.b64encode(request_json(request).encode("utf-8")).decode("ascii")
         play = [
             {
