@@ -426,3 +426,15 @@ class HostSnapshot(Frozen):
     sockets: tuple[Socket, ...] | None = None
     updates: UpdatesFact | None = None
     cloud: CloudFact | None = None
+
+
+class CollectionFailure(Frozen):
+    """A host that could not be probed: every rule on it becomes ERROR with this reason."""
+
+    host: str
+    reason: str
+    unreachable: bool = False
+
+
+#: what a transport returns for one host, and what evaluation takes
+HostResult = HostSnapshot | CollectionFailure
