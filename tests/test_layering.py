@@ -26,6 +26,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "report": ("cli", "lab", "remediate"),
     "remediate": ("cli", "lab"),
     "lab": ("cli", "remediate", "store"),
+    # ansible-runner set-up, shared by collection and remediation
+    "runner": ("assess", "cli", "collect", "lab", "models", "probe", "remediate", "report",
+               "rules", "store", "vulns"),
     # the host side: the standard library only (the bundler's error base aside)
     "probe": ("assess", "cli", "collect", "lab", "models", "remediate", "report", "rules",
               "store", "vulns"),
