@@ -141,7 +141,7 @@ def test_the_graph_sees_the_imports_it_should() -> None:
     g = graph()
     assert "inspectorctl.rules.checks" in g["inspectorctl.rules.engine"]
     assert "inspectorctl.probe.context" in g["inspectorctl.probe.run"]  # relative
-    assert "inspectorctl.lab.hostinit" in g["inspectorctl.lab.lab"]  # from pkg import submodule
+    assert "inspectorctl.lab.hostinit" in g["inspectorctl.lab.processes"]  # pkg import submodule
     assert "inspectorctl.remediate.schema" in g["inspectorctl.store.db"]  # inside a function
     assert _cycles({"a": frozenset({"b"}), "b": frozenset({"a"}), "c": frozenset()}) == [
         ["a", "b"]
