@@ -35,6 +35,8 @@ class StoreError(InspectorctlError):
 
 
 Migration = Callable[[sqlite3.Connection], None]
+#: writes the audit entry of a state change, inside the change's own transaction
+AuditWrite = Callable[[sqlite3.Connection], None]
 
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
@@ -438,9 +440,18 @@ class Store:
         return [_finding(r) for r in self.execute(sql, params)]
 
     def suppress(
-        self, ids: Sequence[str], *, by: str, reason: str, until: datetime | None
+        self,
+        ids: Sequence[str],
+        *,
+        by: str,
+        reason: str,
+        until: datetime | None,
+        audit: AuditWrite | None = None,
     ) -> list[Finding]:
-        """Mark findings suppressed (accepted risk) until ``until`` (None: until lifted)."""
+        """Mark findings suppressed (accepted risk) until ``until`` (None: until lifted).
+
+        ``audit`` writes the change's audit entry in the same transaction: the suppression and
+        its entry are committed together or not at all."""
         with self.transaction() as db:
             found = self._existing(db, ids)
             db.executemany(
@@ -448,10 +459,13 @@ class Store:
                 " suppress_reason=? WHERE id=?",
                 [(FindingState.SUPPRESSED.value, _ts(until), by, reason, i) for i in found],
             )
+            if audit is not None:
+                audit(db)
         return self.findings(ids=list(ids))
 
-    def unsuppress(self, ids: Sequence[str]) -> list[Finding]:
-        """Lift suppressions: a finding whose last result is a problem is active again."""
+    def unsuppress(self, ids: Sequence[str], *, audit: AuditWrite | None = None) -> list[Finding]:
+        """Lift suppressions: a finding whose last result is a problem is active again.
+        ``audit`` as for :meth:`suppress`: one transaction with the change."""
         with self.transaction() as db:
             found = self._existing(db, ids)
             for fid in found:
@@ -464,7 +478,21 @@ class Store:
                     " suppress_reason=? WHERE id=? AND state=?",
                     (state.value, None, fid, FindingState.SUPPRESSED.value),
                 )
+            if audit is not None:
+                audit(db)
         return self.findings(ids=list(ids))
+
+    def prune(
+        self, keep: int, at: datetime, *, audit: Callable[[sqlite3.Connection, PruneReport], None]
+        | None = None,
+    ) -> PruneReport:
+        """:func:`prune_results` in one transaction with its audit entry (``audit`` is given
+        the report, to record what was pruned)."""
+        with self.transaction() as db:
+            report = prune_results(db, keep, at)
+            if audit is not None:
+                audit(db, report)
+        return report
 
     def _existing(self, db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
         marks = ",".join("?" * len(ids))
