@@ -142,15 +142,15 @@ def _m5_pruned_runs(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN pruned_at TEXT")
 
 
-#: migration N (1-based) brings user_version from N-1 to N. Later features append here.
-MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression, _m4_results_by_host,
-                               _m5_pruned_runs]
-
-
-def register_migration(fn: Migration) -> None:
-    """Append a migration (used by modules that own their own tables, e.g. remediate)."""
-    if fn not in MIGRATIONS:
-        MIGRATIONS.append(fn)
+#: migration N (1-based) brings user_version from N-1 to N, in this order, never another: a new
+#: migration is one more entry at the end (the order is this tuple's, not the import order)
+MIGRATIONS: tuple[Migration, ...] = (
+    _m1,
+    _m2_remediation,
+    _m3_suppression,
+    _m4_results_by_host,
+    _m5_pruned_runs,
+)
 
 
 def now() -> datetime:
