@@ -312,9 +312,10 @@ def collect(
 
 @guarded
 def findings_list(
-    host: Annotated[list[str] | None, typer.Option("--host", help="Host (repeatable).")] = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", help="Rule id (repeatable).")
-                    ] = None,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="Only hosts matching this glob (repeatable).")] = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", "-r", help="Only rules whose id matches this glob (repeatable).")] = None,
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="At or above this severity.")] = None,
     status: Annotated[list[Status] | None, typer.Option(

@@ -7,6 +7,7 @@ user_version``). A run is recorded in one transaction: either all of it or none.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import sqlite3
@@ -471,8 +472,14 @@ class Store:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(values)
 
-        any_of("host", list(hosts))
-        any_of("rule_id", list(rules))
+        # hosts and rules are globs (``acme-*``, ``web-?``), as in ``assess -r`` and ``plan``:
+        # plain names go to SQL, patterns are matched here (fnmatchcase, like the others)
+        globbed: list[tuple[str, list[str]]] = []
+        for column, values in (("host", list(hosts)), ("rule_id", list(rules))):
+            if any(ch in v for v in values for ch in "*?["):
+                globbed.append((column, values))
+            else:
+                any_of(column, values)
         any_of("status", [s.value for s in statuses])
         any_of("state", [s.value for s in states])
         any_of("id", list(ids))
@@ -488,7 +495,11 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY score DESC, host, rule_id"
-        return [_finding(r) for r in self.execute(sql, params)]
+        rows: Iterable[sqlite3.Row] = self.execute(sql, params)
+        if globbed:
+            rows = (r for r in rows if all(any(fnmatch.fnmatchcase(r[c], g) for g in pats)
+                                           for c, pats in globbed))
+        return [_finding(r) for r in rows]
 
     def suppress(
         self, ids: Sequence[str], *, by: str, reason: str, until: datetime | None

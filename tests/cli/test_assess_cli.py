@@ -352,3 +352,27 @@ def test_an_unsupported_format_is_bad_input(command: str, extra: list[str], fmt:
     assert res.stdout == ""
     assert res.stderr == (f"error: {command} does not write --format {fmt}; it supports: "
                           "table, json\n")
+
+
+def test_findings_list_filters_are_globs_like_assess_and_plan(tmp_path: Path) -> None:
+    """The user's report: `findings list --rule 'acme-*'` and `--host 'local*'` returned
+    nothing while `assess -r` and `plan -r/--host` take globs."""
+    pack, snaps = write_mini(tmp_path, {
+        "web-1": snapshot_dict("web-1", root_login="yes", tries="6"),
+        "db-1": snapshot_dict("db-1", root_login="yes"),
+    })
+    assert runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots",
+                               str(snaps)]).exit_code == 0
+
+    def listed(*args: str) -> list[tuple[str, str]]:
+        res = runner.invoke(app, ["findings", "list", "-f", "json", *args])
+        assert res.exit_code == 0, res.output
+        return sorted((f["rule_id"], f["host"]) for f in json.loads(res.stdout))
+
+    assert listed("--rule", "mini-ssh-*", "--host", "web*") == [
+        ("mini-ssh-root", "web-1"), ("mini-ssh-tries", "web-1")]
+    assert listed("-r", "*tries") == [("mini-ssh-tries", "web-1")]
+    assert listed("--host", "db-?") == [("mini-ssh-root", "db-1")]
+    assert listed("--host", "db-1", "--host", "web-[0-9]", "--rule", "mini-ssh-root") == [
+        ("mini-ssh-root", "db-1"), ("mini-ssh-root", "web-1")]
+    assert listed("--rule", "acme-*") == []
