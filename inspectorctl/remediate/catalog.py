@@ -297,3 +297,36 @@ def playbook_digest(playbook_id: str) -> str:
         h.update(rel.encode("utf-8") + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).hexdigest().encode("ascii") + b"\n")
     return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Modules, filters and tests the playbooks need
+# ---------------------------------------------------------------------------------------------
+
+
+class MissingPluginError(CatalogError):
+    """A playbook uses an Ansible module, filter or test this installation does not have."""
+
+
+def missing_plugins(playbook_id: str) -> list[str]:
+    """``KIND NAME (FILE)`` for each module, filter or test the playbook (and its roles) uses
+    that this installation of Ansible cannot resolve; empty when everything resolves."""
+    from inspectorctl.remediate import plugins
+
+    refs = plugins.references(playbook_files(playbook_id))
+    return [f"{r.kind.value} {r.name} ({r.file})" for r in plugins.missing(refs)]
+
+
+def require_plugins(playbook_ids: Iterable[str]) -> None:
+    """Raise MissingPluginError naming every module, filter or test the playbooks need that
+    this installation lacks: checked before anything runs, so that a run does not fail half-way
+    through with Ansible's templating error."""
+    known = set(_all_ids())  # an unknown id is the executor's to report
+    problems = [f"playbook {pid}: {m}" for pid in sorted(set(playbook_ids) & known)
+                for m in missing_plugins(pid)]
+    if problems:
+        raise MissingPluginError(
+            "this installation of Ansible lacks what these playbooks use: "
+            + "; ".join(problems)
+            + " (install the collection that provides it into inspectorctl's environment, "
+            "or use a playbook that needs only ansible.builtin)")

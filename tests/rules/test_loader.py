@@ -70,6 +70,20 @@ def test_shipped_packs_load_and_are_named_after_their_files(
     assert len(packs["aws-best-practices"].rules) >= 5
 
 
+def test_rhel9_filesystem_module_levels_are_the_benchmarks(rules: list[Rule]) -> None:
+    """CIS RHEL 9 2.0.0 1.1.1.1-1.1.1.4 (cramfs, freevxfs, hfs, hfsplus) are Level 1 for both
+    the server and the workstation profile (they were tagged Level 2, and freevxfs
+    workstation-only)."""
+    by_id = {r.id: r for r in rules}
+    got = {}
+    for module in ("cramfs", "freevxfs", "hfs", "hfsplus"):
+        (ref,) = [c for c in by_id[f"kernel-module-{module}-disabled"].references.cis
+                  if c.benchmark == "rhel9"]
+        got[module] = (ref.id, ref.level, ref.profile)
+    assert got == {"cramfs": ("1.1.1.1", 1, "server"), "freevxfs": ("1.1.1.2", 1, "server"),
+                   "hfs": ("1.1.1.3", 1, "server"), "hfsplus": ("1.1.1.4", 1, "server")}
+
+
 def test_rule_ids_are_unique_across_packs(rules: list[Rule]) -> None:
     counts = Counter(r.id for r in rules)
     assert [i for i, n in counts.items() if n > 1] == []
