@@ -30,6 +30,7 @@ from inspectorctl.models.finding import (
     RunRecord,
     finding_id,
 )
+from inspectorctl.store import remediation_tables
 
 
 class StoreError(InspectorctlError):
@@ -104,9 +105,11 @@ def _m1(db: sqlite3.Connection) -> None:
 
 
 def _m2_remediation(db: sqlite3.Connection) -> None:
-    from inspectorctl.remediate.schema import migrate
-
-    migrate(db)
+    """The remediation side's tables (plans, approvals, apply runs, journal, audit log) and the
+    triggers that keep approvals and the audit log append-only."""
+    run_script(db, remediation_tables.TABLES)
+    for trigger in remediation_tables.TRIGGERS:
+        db.execute(trigger)
 
 
 def _m3_suppression(db: sqlite3.Connection) -> None:
