@@ -16,7 +16,13 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from inspectorctl.collect.interface import CollectionFailure, HostResult, ProgressCallback, Targets
+from inspectorctl.collect.interface import (
+    CollectionFailure,
+    Collector,
+    HostResult,
+    ProgressCallback,
+    Targets,
+)
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Severity, Status, trusted
 from inspectorctl.models.finding import Evidence, RuleResult, RunCounts, RunRecord
@@ -266,12 +272,18 @@ def evaluate_snapshots_parallel(
 
 
 def collect(
-    options: AssessOptions, selection: Selection, progress: ProgressCallback | None = None
+    options: AssessOptions,
+    selection: Selection,
+    progress: ProgressCallback | None = None,
+    *,
+    collector: Collector | None = None,
 ) -> list[HostResult]:
+    """Probe the targets through ``collector`` (default: the options' transport)."""
     from inspectorctl.collect import get_collector
 
     request = probe_request(selection.rule_list, walk_max_seconds=options.walk_max_seconds)
-    collector = get_collector(options.transport)
+    if collector is None:
+        collector = get_collector(options.transport)
     return list(collector.collect(request, options.targets, progress))
 
 
@@ -295,6 +307,7 @@ def run_assessment(
     progress: ProgressCallback | None = None,
     *,
     keep: ResultsKept = "all",
+    collector: Collector | None = None,
 ) -> AssessmentResult:
     """Collect (or read saved snapshots), evaluate, and record one run in ``store``.
 
@@ -311,7 +324,7 @@ def run_assessment(
         files = snapshot_files(options.from_snapshots)
         host_results: Iterable[HostResult] = (read_snapshot(f) for f in files)
     else:
-        host_results = collect(options, selection, progress)
+        host_results = collect(options, selection, progress, collector=collector)
     workers = min(os.cpu_count() or 1, 8)
     parallel = len(files) >= PARALLEL_MIN_FILES and workers > 1 and keep != "all"
     t_collect = time.perf_counter()

@@ -31,11 +31,10 @@ from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity
 from inspectorctl.models.plan import Plan, Policy, parse_duration
 from inspectorctl.remediate import audit as audit_mod
-from inspectorctl.remediate import records
+from inspectorctl.remediate import records, service
 from inspectorctl.remediate.approval import (
     approve_by,
     approve_with_policy,
-    check_integrity,
     evaluate_policy,
     load_policy,
 )
@@ -45,7 +44,6 @@ from inspectorctl.remediate.plans import (
     load_plan,
     make_plan,
     preview_plan,
-    rollback_plan,
     write_plan,
 )
 from inspectorctl.remediate.rollout import (
@@ -53,9 +51,8 @@ from inspectorctl.remediate.rollout import (
     CountOrPercent,
     RolloutEvent,
     RolloutOptions,
-    apply_plan,
 )
-from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for, verify_apply
+from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for
 from inspectorctl.store.db import Store, now
 
 EXIT_FAILED = 1
@@ -343,19 +340,28 @@ MaxErrOpt = Annotated[str, typer.Option(
     "--max-errors", help="Stop when more hosts than this fail: N or P%.")]
 
 
+def _render_step(step: service.Step) -> None:
+    if isinstance(step, service.Assessed):
+        console.print(f"Assessed run {step.run.id}: {step.run.counts.failed} failing "
+                      f"result(s) on {step.run.counts.hosts} host(s)", highlight=False,
+                      markup=False)
+    elif isinstance(step, service.Planned):
+        render_plan(step.plan)
+    elif isinstance(step, service.Applied):
+        _render_apply(step.report)
+    else:
+        _render_verify(step.report)
+
+
 def _apply_and_verify(store: Store, p: Plan, targets_inv: Path | None, ro: RolloutOptions,
                       actor: str, pol: Policy | None, verify: bool, command: str) -> int:
-    targets = targets_for(p, targets_inv)
-    report = apply_plan(p, store, make_executor(), targets, ro, actor=actor, policy=pol,
-                        progress=_print_event, command=command)
-    _render_apply(report)
+    report, checked = service.apply_and_verify(
+        store, p, executor=make_executor(), targets=targets_for(p, targets_inv), rollout=ro,
+        actor=actor, policy=pol, verify=verify, command=command, now=now,
+        on_step=_render_step, on_event=_print_event)
     code = 0 if report.complete and not report.stopped else EXIT_FAILED
-    if verify:
-        vr = verify_apply(p, report.entries, store, targets, apply_run_id=report.run_id,
-                          actor=actor, now=now())
-        _render_verify(vr)
-        if not vr.all_fixed:
-            code = EXIT_FAILED
+    if checked is not None and not checked.all_fixed:
+        code = EXIT_FAILED
     return code
 
 
@@ -410,14 +416,10 @@ def rollback(
         raise InputError("rollback: a rollback changes hosts and needs an approver: give "
                          "--by NAME")
     pol = load_policy(policy) if policy is not None else None
-    t = now()
     with open_store(db) as store:
-        p = rollback_plan(store, run, t)
-        for name in by:
-            approve_by(store, p, name, t, comment=comment, policy=pol)
-        report = apply_plan(p, store, make_executor(), targets_for(p, inventory),
-                            RolloutOptions(), actor=by[0], policy=pol, progress=_print_event,
-                            command="rollback")
+        report = service.rollback(store, run, by, executor=make_executor(), now=now(),
+                                  comment=comment, policy=pol, inventory=inventory,
+                                  on_event=_print_event)
     _render_apply(report)
     raise typer.Exit(0 if report.complete else EXIT_FAILED)
 
@@ -509,47 +511,44 @@ def remediate(
     3: refused by the gate; 4: what the policy allowed is fixed, the rest waits for people
     (in the --out plan file).
     """
-    from inspectorctl.assess import run_assessment
+    from inspectorctl.collect import get_collector
 
     pol = load_policy(policy)
     opts = _options(template, pack, rule, None, None, None, inventory, limit, become, None,
                     None)
     ro = _rollout_options(batch_size, canary, max_errors, False, False)
     actor = f"policy:{policy.name}"
+
+    def on_step(step: service.Step) -> None:
+        if isinstance(step, service.Planned) and out is not None:
+            write_plan(step.plan, out)  # kept even if what follows fails
+        _render_step(step)
+
     with open_store(db) as store:
-        result = run_assessment(opts, store)
-        console.print(f"Assessed run {result.run.id}: {result.run.counts.failed} failing "
-                      f"result(s) on {result.run.counts.hosts} host(s)", highlight=False,
-                      markup=False)
-        p = make_plan(store, PlanOptions(run_id=result.run.id, min_severity=severity,
-                                         packs=opts.packs, tailoring=dict(opts.tailoring)),
-                      now(), actor=actor)
-        if out is not None:
-            write_plan(p, out)
-        render_plan(p)
-        if not p.actions:
-            console.print("Nothing to apply.", highlight=False)
-            raise typer.Exit(0)
-        problems = check_integrity(p, store)
-        if problems:
-            abort(problems[0].message, EXIT_REFUSED)
-        res = approve_with_policy(store, p, pol, now())
-        pending = res.needs_people
-        code = 0
-        if res.auto_ids:
-            code = _apply_and_verify(store, p, None, ro, actor, pol, True, "remediate")
-        else:
-            console.print("The policy approves no action automatically; nothing applied.",
-                          highlight=False)
-        for d in pending:
-            why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
-            console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
-                          highlight=False, markup=False)
-        if pending:
-            where = f" in {out}" if out else " (give --out to keep the plan)"
-            console.print(f"{len(pending)} action(s) wait for people{where}: `inspectorctl "
-                          f"approve {out or 'PLAN'} --by NAME` then `inspectorctl apply`",
-                          highlight=False, markup=False)
+        outcome = service.remediate(
+            store, opts, pol, collector=get_collector(opts.transport), executor=make_executor(),
+            rollout=ro, actor=actor, now=now, min_severity=severity, on_step=on_step,
+            on_event=_print_event)
+    p = outcome.plan
+    if not p.actions:
+        console.print("Nothing to apply.", highlight=False)
+        raise typer.Exit(0)
+    if outcome.refused:
+        abort(outcome.refusals[0].message, EXIT_REFUSED)
+    pending = list(outcome.pending)
+    code = EXIT_FAILED if outcome.failed else 0
+    if not outcome.auto_approved:
+        console.print("The policy approves no action automatically; nothing applied.",
+                      highlight=False)
+    for d in pending:
+        why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
+        console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
+                      highlight=False, markup=False)
+    if pending:
+        where = f" in {out}" if out else " (give --out to keep the plan)"
+        console.print(f"{len(pending)} action(s) wait for people{where}: `inspectorctl "
+                      f"approve {out or 'PLAN'} --by NAME` then `inspectorctl apply`",
+                      highlight=False, markup=False)
     if code == 0 and pending:
         code = EXIT_PENDING
     raise typer.Exit(code)

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from inspectorctl.assess import AssessOptions, run_assessment
-from inspectorctl.collect.interface import ProgressCallback, Targets
+from inspectorctl.collect.interface import Collector, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Status
 from inspectorctl.models.plan import JournalEntry, JournalState, Plan
@@ -86,6 +86,7 @@ def verify_apply(
     actor: str,
     now: datetime,
     progress: ProgressCallback | None = None,
+    collector: Collector | None = None,
 ) -> VerifyReport:
     applied = {e.action_id for e in entries}
     ran = {(e.action_id, e.host): e for e in entries}
@@ -109,7 +110,7 @@ def verify_apply(
         transport=plan.source.transport,
         template=plan.source.template,
     )
-    result = run_assessment(opts, store, progress)
+    result = run_assessment(opts, store, progress, collector=collector)
     audit.record(store, AuditEvent.VERIFY, actor, now, plan_id=plan.plan_id,
                  plan_digest=plan.digest, run_id=result.run.id,
                  detail={"apply_run": apply_run_id, "hosts": touched, "rules": rules})
