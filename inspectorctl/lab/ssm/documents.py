@@ -49,7 +49,9 @@ KNOWN_ACTIONS = frozenset(
         "aws:updateSsmAgent",
     }
 )
-STEP_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
+#: a step's name is its plugin's name in the API, which botocore models as 4+ characters (a
+#: shorter one could not be asked for with GetCommandInvocation's PluginName)
+STEP_NAME = re.compile(r"^[a-zA-Z0-9_.-]{4,128}$")
 PARAM_NAME = re.compile(r"^[a-zA-Z0-9_]{1,128}$")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.:-]+)\s*\}\}")
 #: the runShellScript default and SSM's maximum execution timeout
@@ -245,7 +247,7 @@ def _step(i: int, raw: Any) -> Step:
     if not isinstance(action, str) or action not in KNOWN_ACTIONS:
         raise _invalid(f"mainSteps[{i}]: action {action!r} is not an SSM Command plugin")
     if not isinstance(name, str) or not STEP_NAME.fullmatch(name):
-        raise _invalid(f"mainSteps[{i}]: name {name!r}: 1-128 letters, digits, '_', '.', '-'")
+        raise _invalid(f"mainSteps[{i}]: name {name!r}: 4-128 letters, digits, '_', '.', '-'")
     if not isinstance(inputs, dict):
         raise _invalid(f"mainSteps[{i}] ({name}): inputs must be an object")
     if action == RUN_SHELL_SCRIPT and "runCommand" not in inputs:

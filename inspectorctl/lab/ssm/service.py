@@ -1195,12 +1195,12 @@ class SsmService:
         c.done = True
         if c.cancel_requested and any(i.status == "Cancelled" for i in invs):
             c.status, c.details = "Cancelled", "Canceled"
+        elif len(invs) == 1:
+            c.status, c.details = invs[0].status, invs[0].details
         elif c.errors > c.error_limit:
             c.status, c.details = "Failed", "Failed"
         elif all(i.status == "Success" for i in invs):
             c.status, c.details = "Success", "Success"
-        elif len(invs) == 1:
-            c.status, c.details = invs[0].status, invs[0].details
         else:
             c.status, c.details = "Failed", "Incomplete"
 
