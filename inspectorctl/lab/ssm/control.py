@@ -180,6 +180,8 @@ def start_endpoint(
             stderr=log,
             start_new_session=True,
             cwd="/",
+            # hundreds of agent threads: glibc's per-thread arenas would hold RSS for nothing
+            env={**os.environ, "MALLOC_ARENA_MAX": "2"},
         )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

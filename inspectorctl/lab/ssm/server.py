@@ -64,6 +64,10 @@ def parse_authorization(header: str | None) -> Credential:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # one buffered write per response, sent at once: headers and body in separate segments
+    # would meet the client's delayed ACK (40 ms a request)
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
