@@ -121,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
         credential = parse_authorization(self.headers.get("Authorization"))
         try:
             params = json.loads(raw or b"{}")
+        except RecursionError as e:
+            raise ApiError("SerializationException", "body is nested too deeply") from e
         except ValueError as e:
             raise ApiError("SerializationException", f"body is not JSON: {e}") from e
         if not isinstance(params, dict):
