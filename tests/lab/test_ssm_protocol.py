@@ -363,3 +363,35 @@ def test_instance_ids_derive_from_machine_ids() -> None:
         }
     )
     assert legacy.instance_id == instance_id_for(machine)
+
+
+def test_tags_added_to_an_instance_target_it(ssm: Any) -> None:
+    one = simulated_id(5)
+    ssm.add_tags_to_resource(
+        ResourceType="ManagedInstance", ResourceId=one, Tags=[{"Key": "Role", "Value": "web"}]
+    )
+    tags = ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId=one)["TagList"]
+    assert {"Key": "Role", "Value": "web"} in tags and {"Key": "Name", "Value": "sim-5"} in tags
+    sent = ssm.send_command(
+        Targets=[{"Key": "tag:Role", "Values": ["web"]}],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["x"]},
+    )["Command"]
+    assert sent["TargetCount"] == 1
+    listed = ssm.list_commands(
+        Filters=[{"key": "DocumentName", "value": "AWS-RunShellScript"}], MaxResults=50
+    )["Commands"]
+    assert sent["CommandId"] in {c["CommandId"] for c in listed}
+    ssm.remove_tags_from_resource(ResourceType="ManagedInstance", ResourceId=one, TagKeys=["Role"])
+    with pytest.raises(ssm.exceptions.InvalidResourceId):
+        ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId="mi-" + "0" * 17)
+    none = ssm.send_command(
+        Targets=[{"Key": "tag:Role", "Values": ["web"]}],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["x"]},
+    )["Command"]
+    assert (none["TargetCount"], none["Status"], none["StatusDetails"]) == (
+        0,
+        "Success",
+        "No Instances In Tag",
+    )
