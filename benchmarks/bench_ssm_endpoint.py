@@ -148,7 +148,7 @@ def run(info: Any, args: argparse.Namespace) -> None:
     )
     print(
         f"wall: send {t_sent - t0:.1f}s, until all terminal {t_done - t0:.1f}s, "
-        f"S3 reads {t_end - t_done:.1f}s ({size / 1e6:.1f} MB), total {t_end - t0:.1f}s"
+        f"reads {t_end - t_done:.1f}s ({size / 1e6:.1f} MB), total {t_end - t0:.1f}s"
     )
     print(f"simulated agents alone: >= {agents:.1f}s ({args.delay:g}s per step, 512 at a time)")
     print(
