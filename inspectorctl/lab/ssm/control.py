@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from inspectorctl.lab.processes import starttime
 from inspectorctl.lab.ssm.errors import SsmLabError, SsmLabInputError
 from inspectorctl.lab.ssm.state import (
     ENDPOINT_FILE,
     EndpointInfo,
-    _starttime,
     read_endpoint,
     ssm_dir,
     write_endpoint,
@@ -217,7 +217,7 @@ def serve(argv: Sequence[str]) -> int:
             s3_url=s3_url,
             region=LAB_REGION,
             pid=pid,
-            starttime=_starttime(pid) or 0,
+            starttime=starttime(pid) or 0,
             simulate=args.simulate,
             started_at=time.time(),
         ),

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from inspectorctl.lab.processes import starttime
 from inspectorctl.lab.ssm.errors import SsmLabError, SsmLabInputError
 
 ENDPOINT_FILE = "endpoint.json"
@@ -65,17 +66,8 @@ def ssm_dir(state_dir: Path) -> Path:
     return state_dir / "ssm"
 
 
-def _starttime(pid: int) -> int | None:
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = data[data.rindex(")") + 2 :].split()
-    return int(fields[19])
-
-
 def _alive(info: EndpointInfo) -> bool:
-    return _starttime(info.pid) == info.starttime
+    return starttime(info.pid) == info.starttime
 
 
 def read_endpoint(state_dir: Path) -> EndpointInfo | None:
