@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -395,3 +396,23 @@ def test_tags_added_to_an_instance_target_it(ssm: Any) -> None:
         "Success",
         "No Instances In Tag",
     )
+
+
+def test_unimitated_features_are_refused_plainly(ssm: Any) -> None:
+    with pytest.raises(ClientError) as exc:
+        ssm.send_command(
+            InstanceIds=[simulated_id(1)],
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": ["x"]},
+            CloudWatchOutputConfig={"CloudWatchOutputEnabled": True},
+        )
+    assert exc.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "CloudWatchOutputConfig is not imitated by the lab's SSM endpoint",
+    }
+    with pytest.raises(ssm.exceptions.InvalidParameters):
+        ssm.send_command(
+            Targets=[{"Key": "resource-groups:Name", "Values": ["g"]}],
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": ["x"]},
+        )

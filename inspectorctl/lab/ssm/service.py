@@ -817,16 +817,17 @@ class SsmService:
         if len(ids) != len(set(ids)):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise ApiError("DuplicateInstanceId", f"duplicate instance ids: {', '.join(dup)}")
-        for key in (
-            "NotificationConfig",
-            "ServiceRoleArn",
-            "CloudWatchOutputConfig",
-            "AlarmConfiguration",
-        ):
-            if p.get(key) and key != "ServiceRoleArn":
+        wanted = {
+            "NotificationConfig": bool((p.get("NotificationConfig") or {}).get("NotificationArn")),
+            "CloudWatchOutputConfig": bool(
+                (p.get("CloudWatchOutputConfig") or {}).get("CloudWatchOutputEnabled")
+            ),
+            "AlarmConfiguration": bool((p.get("AlarmConfiguration") or {}).get("Alarms")),
+        }
+        for key, asked in wanted.items():
+            if asked:
                 raise ApiError(
-                    "ValidationException",
-                    f"{key} is not imitated by the lab's SSM endpoint",
+                    "ValidationException", f"{key} is not imitated by the lab's SSM endpoint"
                 )
         with self._lock:
             doc = self._document(p["DocumentName"])
