@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import re
 import threading
@@ -53,6 +54,8 @@ from inspectorctl.lab.ssm.documents import (
     substitute,
 )
 from inspectorctl.lab.ssm.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -1146,15 +1149,18 @@ class SsmService:
                     self._wake.wait(timeout=pause)
                 last = time.monotonic()
                 active = [c for c in self.commands.values() if not c.done]
-                instances: dict[str, ManagedInstance] = {}
-                if any(c.waiting for c in active):
-                    self._lock.release()
-                    try:
-                        instances = self._instances()
-                    finally:
-                        self._lock.acquire()
-                for c in active:
-                    self._tick(c, instances)
+                try:
+                    instances: dict[str, ManagedInstance] = {}
+                    if any(c.waiting for c in active):
+                        self._lock.release()
+                        try:
+                            instances = self._instances()
+                        finally:
+                            self._lock.acquire()
+                    for c in active:
+                        self._tick(c, instances)
+                except Exception:  # the lab's state unreadable for a moment: try again
+                    log.exception("the scheduler could not look at the fleet")
                 self._wake.wait(timeout=0.25)
 
     def _tick(self, c: Command, instances: dict[str, ManagedInstance]) -> None:
