@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from inspectorctl.aws.targets import SsmTargets
 from inspectorctl.errors import InspectorctlError
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
@@ -43,6 +44,8 @@ class Targets(Frozen):
     become: bool = False
     forks: int = 20
     timeout: int = 30  # seconds per host connection / task
+    #: managed instances reached through SSM (the ssm transport and executor)
+    ssm: SsmTargets | None = None
 
 
 #: progress callback: (host, event) where event is "started", "ok", "failed", "unreachable"
