@@ -52,6 +52,26 @@ from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for, ve
 from inspectorctl.store.db import Store, now
 
 EXIT_FAILED = 1
+
+ViaOpt = Annotated[str | None, typer.Option(
+    "--via", help="ansible (default). ssm: not finished in this version (says so).",
+    show_default=False)]
+
+
+class SsmApplyUnfinished(InputError):
+    """``--via ssm`` for a command that changes hosts (or previews changes): not built yet."""
+
+
+def _refuse_unfinished_via(via: str | None, command: str) -> None:
+    if via in (None, "ansible"):
+        return
+    if via == "ssm":
+        raise SsmApplyUnfinished(
+            f"{command} --via ssm: remediation through SSM Run Command (the SSM executor: "
+            "InspectorCtl-ApplyPlaybook with the bundle in S3, pinned document version) is "
+            "not finished in this version; nothing was run. Assessment via SSM works "
+            "(assess/collect --via ssm); apply over SSH with --inventory")
+    raise InputError(f"--via {via!r}: valid: ansible, ssm")
 EXIT_REFUSED = 3
 EXIT_PENDING = 4
 
@@ -198,11 +218,16 @@ def plan(
     ] = False,
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", "-i", help="Inventory for --preview [default: the run's].")] = None,
+    via: ViaOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Plan remediations: actions = playbook x hosts x parameters, with their findings."""
     if ctx.invoked_subcommand is not None:
         return
+    if preview:
+        _refuse_unfinished_via(via, "plan --preview")
+    elif via not in (None, "ansible", "ssm"):
+        raise InputError(f"--via {via!r}: valid: ansible, ssm")
     if out is None:
         raise InputError("plan: give the plan file to write with --out/-o FILE")
     from inspectorctl.cli.assess import _parse_tailoring
@@ -369,9 +394,11 @@ def apply(
         "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who runs it (audit log) "
                                            "[default: the login name].")] = None,
+    via: ViaOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Apply the approved actions of a plan (canary, batches, threshold), then re-assess."""
+    _refuse_unfinished_via(via, "apply")
     p = load_plan(file)
     ro = _rollout_options(batch_size, canary, max_errors, resume, require_all)
     pol = load_policy(policy) if policy is not None else None
@@ -391,6 +418,7 @@ def rollback(
         "--policy", help="Approval policy: enforce its approver counts.")] = None,
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
+    via: ViaOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Restore the files an apply run backed up, on the hosts it changed.
@@ -398,6 +426,7 @@ def rollback(
     A rollback changes hosts, so it is a plan too (one ``_rollback`` action) and passes the same
     gate: the people named by --by approve it (recorded, signed), then it is applied.
     """
+    _refuse_unfinished_via(via, "rollback")
     if not by:
         raise InputError("rollback: a rollback changes hosts and needs an approver: give "
                          "--by NAME")
@@ -491,6 +520,7 @@ def remediate(
     batch_size: BatchOpt = None,
     canary: CanaryOpt = 0,
     max_errors: MaxErrOpt = "0",
+    via: ViaOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Unattended: assess -> plan -> policy approval -> apply what it allows -> re-assess.
@@ -501,6 +531,7 @@ def remediate(
     """
     from inspectorctl.assess import run_assessment
 
+    _refuse_unfinished_via(via, "remediate")
     pol = load_policy(policy)
     opts = _options(template, pack, rule, None, None, None, inventory, limit, become, None,
                     None)

@@ -171,3 +171,20 @@ def test_ssm_docs_deploy_creates_then_is_idempotent(monkeypatch: pytest.MonkeyPa
     assert again.stdout == "".join(f"unchanged {d.name} version 1 (sha256 {d.sha256})\n"
                                    for d in docs)
     ssm.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("args", [
+    ["apply", "/nonexistent/plan.json", "--via", "ssm"],
+    ["rollback", "a-run", "--by", "alice", "--via", "ssm"],
+    ["plan", "--out", "/nonexistent/p.json", "--preview", "--via", "ssm"],
+    ["remediate", "--policy", "/nonexistent/policy.yml", "--via", "ssm"],
+])
+def test_changing_hosts_via_ssm_says_it_is_not_finished(args: list[str], tmp_path: Path) -> None:
+    db = tmp_path / "findings.db"
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    command = "plan --preview" if args[0] == "plan" else args[0]
+    assert res.stderr.startswith(f"error: {command} --via ssm: remediation through SSM Run "
+                                 "Command")
+    assert "is not finished in this version; nothing was run" in res.stderr
+    assert not db.exists()  # refused before the store was opened
