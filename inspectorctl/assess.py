@@ -393,6 +393,10 @@ def _targets_json(options: AssessOptions) -> dict[str, Any]:
     d: dict[str, Any] = {"transport": options.transport}
     if options.from_snapshots is not None:
         d["snapshots"] = str(options.from_snapshots)
+    elif t.ssm is not None:
+        # the managed instances, as targeted (no credentials: the AWS config is named only)
+        d["ssm"] = t.ssm.model_dump(mode="json", include={"instance_ids", "tags", "aws",
+                                                          "output_s3"})
     else:
         # absolute, so a plan made from this run can be applied from any directory
         d["inventory"] = str(t.inventory.resolve()) if t.inventory else "localhost"

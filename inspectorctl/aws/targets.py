@@ -23,7 +23,7 @@ MAX_ERRORS = re.compile(r"^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$")
 _TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 _TAG_VALUE = re.compile(r"^[\w .:/=+\-@]{0,256}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]{0,500}$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_./-]{0,500}$")
 MAX_TARGET_KEYS = 5
 MAX_TARGET_VALUES = 50
 #: SendCommand takes at most 50 InstanceIds (51 gives a misleading throttling error)
@@ -58,6 +58,10 @@ class SsmTargets(Frozen):
     #: SendCommand TimeoutSeconds: how long SSM tries to deliver to an instance that is not
     #: connected before it gives up (Delivery Timed Out); SSM's minimum is 30
     delivery_timeout: int = 600
+    #: the InspectorCtl-ApplyPlaybook version and content sha256 an approved plan pins (what
+    #: runs is what was approved); the executor refuses to run without them
+    document_version: str | None = None
+    document_sha256: str | None = None
 
 
 def parse_instance_ids(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -173,18 +173,135 @@ def test_ssm_docs_deploy_creates_then_is_idempotent(monkeypatch: pytest.MonkeyPa
     ssm.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize("args", [
-    ["apply", "/nonexistent/plan.json", "--via", "ssm"],
-    ["rollback", "a-run", "--by", "alice", "--via", "ssm"],
-    ["plan", "--out", "/nonexistent/p.json", "--preview", "--via", "ssm"],
-    ["remediate", "--policy", "/nonexistent/policy.yml", "--via", "ssm"],
-])
-def test_changing_hosts_via_ssm_says_it_is_not_finished(args: list[str], tmp_path: Path) -> None:
-    db = tmp_path / "findings.db"
-    res = runner.invoke(app, args)
+
+class SsmPlanEnv:
+    """Findings of two managed instances (saved snapshots), a stubbed SSM for the pin, and a
+    recording executor in place of SsmExecutor."""
+
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from tests.cli.test_remediate_cli import PACK
+        from tests.fixtures import snapshot_dict, write_mini
+        from tests.remediate.test_rollout import FakeExecutor
+
+        _, self.snaps = write_mini(tmp, {
+            I1: snapshot_dict(I1, root_login="yes", tries="6"),
+            I2: snapshot_dict(I2, tries="6")})
+        self.pack = tmp / "mini.yml"
+        self.pack.write_text(PACK)
+        self.plan = tmp / "plan.json"
+        self.doc = load_document(DocumentName.APPLY_PLAYBOOK.value)
+        self.factory = StubbedFactory()
+        self.executor = FakeExecutor()
+        self.requests: list[Any] = []
+        factory = self.factory
+
+        class Factory:
+            def __init__(self, _: Any) -> None:
+                pass
+
+            def client(self, service: str) -> Any:
+                return factory.client(service)
+
+        from inspectorctl.cli import remediate as remediate_cli
+
+        recording = self.executor
+        outer = self
+
+        class Recording:
+            name = "ssm"
+
+            def run(self, request: Any, progress: Any = None) -> Any:
+                outer.requests.append(request)
+                return recording.run(request, progress)
+
+        monkeypatch.setattr(remediate_cli, "SessionFactory", Factory)
+        monkeypatch.setattr(remediate_cli, "make_ssm_executor", Recording)
+
+    def stub_document(self, content: str, version: str = "3", *, describe: bool) -> None:
+        ssm = self.factory.stub("ssm")
+        if describe:
+            ssm.add_response("describe_document", {"Document": {
+                "Name": self.doc.name, "DefaultVersion": version}}, {"Name": self.doc.name})
+        ssm.add_response("get_document", {"Name": self.doc.name, "Content": content},
+                         {"Name": self.doc.name, "DocumentVersion": version,
+                          "DocumentFormat": "YAML"})
+
+    def plan_via_ssm(self) -> dict[str, Any]:
+        import json
+
+        res = runner.invoke(app, ["assess", "--pack", str(self.pack), "--from-snapshots",
+                                  str(self.snaps)])
+        assert res.exit_code == 0, res.output
+        self.stub_document(self.doc.content, describe=True)
+        res = runner.invoke(app, ["plan", "--pack", str(self.pack), "-o", str(self.plan),
+                                  "--via", "ssm", "--region", "eu-west-1"])
+        assert res.exit_code == 0, res.output
+        data: dict[str, Any] = json.loads(self.plan.read_text())
+        return data
+
+    def apply(self, *extra: str) -> Any:
+        return runner.invoke(app, ["apply", str(self.plan), "--via", "ssm", "--region",
+                                   "eu-west-1", "--output-s3", "s3://ops-bucket/fleet",
+                                   "--no-verify", *extra])
+
+
+def test_plan_via_ssm_pins_the_document_and_apply_runs_what_was_approved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = SsmPlanEnv(tmp_path, monkeypatch)
+    plan = env.plan_via_ssm()
+    pin = {"document": env.doc.name, "document_version": "3",
+           "document_sha256": env.doc.sha256}
+    assert plan["source"]["ssm"] == pin
+    from inspectorctl.models.plan import Plan
+
+    sealed = Plan.model_validate(plan)
+    # the digest covers the pin: the same plan pinning another version has another digest
+    other = sealed.model_copy(update={"source": sealed.source.model_copy(update={
+        "ssm": sealed.source.ssm.model_copy(update={"document_version": "4"})
+        if sealed.source.ssm else None})})
+    assert other.computed_digest() != sealed.digest == sealed.computed_digest()
+    # unapproved: refused by the gate, nothing ran
+    env.stub_document(env.doc.content, describe=False)
+    res = env.apply()
+    assert res.exit_code == 3, res.output
+    assert env.requests == []
+    res = runner.invoke(app, ["approve", str(env.plan), "--by", "alice"])
+    assert res.exit_code == 0, res.output
+    env.stub_document(env.doc.content, describe=False)
+    res = env.apply()
+    assert res.exit_code == 0, res.output
+    assert env.requests, "the executor ran"
+    for req in env.requests:
+        st = req.targets.ssm
+        assert st.document_version == "3" and st.document_sha256 == env.doc.sha256
+        assert st.output_s3.url == "s3://ops-bucket/fleet"
+        assert set(req.hosts) <= {I1, I2}
+
+
+def test_apply_via_ssm_refuses_a_changed_document(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    env = SsmPlanEnv(tmp_path, monkeypatch)
+    env.plan_via_ssm()
+    res = runner.invoke(app, ["approve", str(env.plan), "--by", "alice"])
+    assert res.exit_code == 0, res.output
+    env.stub_document(env.doc.content + "# changed after approval\n", describe=False)
+    res = env.apply()
+    assert res.exit_code == 3, res.output
+    assert res.stderr.startswith(f"error: refused: {env.doc.name} version 3 changed since plan ")
+    assert res.stderr.rstrip().endswith("nothing was run: deploy, plan and approve again")
+    assert env.requests == []
+
+
+def test_apply_via_ssm_of_a_plan_without_pin_says_how_to_make_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = SsmPlanEnv(tmp_path, monkeypatch)
+    res = runner.invoke(app, ["assess", "--pack", str(env.pack), "--from-snapshots",
+                              str(env.snaps)])
+    assert res.exit_code == 0
+    res = runner.invoke(app, ["plan", "--pack", str(env.pack), "-o", str(env.plan)])
+    assert res.exit_code == 0, res.output
+    res = env.apply()
     assert res.exit_code == 2, res.output
-    command = "plan --preview" if args[0] == "plan" else args[0]
-    assert res.stderr.startswith(f"error: {command} --via ssm: remediation through SSM Run "
-                                 "Command")
-    assert "is not finished in this version; nothing was run" in res.stderr
-    assert not db.exists()  # refused before the store was opened
+    assert "pins no SSM document version: make it with `inspectorctl plan --via ssm ...`" in (
+        res.stderr)
+    assert env.requests == []

@@ -9,11 +9,12 @@ import pytest
 from botocore.stub import ANY
 
 from inspectorctl.aws.documents import DocumentName, encode_request
+from inspectorctl.aws.frame import unframe
 from inspectorctl.aws.runcommand import Interrupted
 from inspectorctl.aws.session import AwsConfig
 from inspectorctl.aws.targets import S3Location, SsmTargets, TagTarget
 from inspectorctl.collect.interface import CollectError, CollectionFailure, Targets
-from inspectorctl.collect.ssm import STEP, SsmCollector, unframe
+from inspectorctl.collect.ssm import STEP, SsmCollector
 from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
 from tests.aws.stubs import REGION, StubbedFactory, body, instance, invocation, run_collect_document
 
