@@ -45,7 +45,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import select
 import shutil
 import signal
@@ -78,6 +77,7 @@ from inspectorctl.lab.models import (
     LabHost,
     LabRecord,
     TeardownReport,
+    instance_id_for,
 )
 from inspectorctl.lab.profiles import LoadedProfile, Profile, load_profiles, shipped_profiles
 from inspectorctl.lab.profiles import load_profile as _load_profile
@@ -559,6 +559,20 @@ class Lab:
         tools = self._require(selftest=False)
         return self._run_in_host(record.pid, argv, tools, input, timeout, capture=capture)
 
+    def host_command(self, host: str, argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment that run ``argv`` as root inside ``host`` (as
+        :meth:`exec` does), for callers that run it themselves (the SSM agent needs to cancel
+        and time out commands while they run). Raises :class:`LabError` when the host is not
+        running."""
+        if not argv:
+            raise LabInputError("no command given")
+        record = self._record(host)
+        if not self._alive(record):
+            raise LabError(f"host {host} is {self._state(record).value}")
+        assert record.pid is not None
+        tools = self._require(selftest=False)
+        return self._host_argv(record.pid, argv, tools), dict(HOST_ENV)
+
     def stop(self, host: str) -> LabHost:
         """Kill every process of ``host``: it becomes unreachable; its files and network stay."""
         self._record(host)
@@ -611,6 +625,9 @@ class Lab:
         inits whose state was lost.
         """
         tools = self._require_teardown()
+        from inspectorctl.lab.ssm.control import stop_endpoint  # the endpoint imports the lab
+
+        stop_endpoint(self.state_dir)
         prefix = self.netns_prefix
         with self._locked():
             records = self._records()
@@ -727,12 +744,13 @@ class Lab:
         self._keygen(upper / "etc/ssh/ssh_host_ed25519_key", f"root@{name}", tools)
         host_key = (upper / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
         profile_names = tuple(lp.profile.name for lp in loaded)
+        machine_id = uuid.uuid4().hex
         record = HostRecord(
             name=name,
             profiles=profile_names,
             netns=f"{lab.netns_prefix}{name}",
-            instance_id="i-lab" + secrets.token_hex(9)[:17],
-            machine_id=uuid.uuid4().hex,
+            instance_id=instance_id_for(machine_id),
+            machine_id=machine_id,
             hostname=name,
             tags={"Name": name, "Lab": lab.lab_id, "Profile": "+".join(profile_names)},
             host_key=f"{host_key[0]} {host_key[1]}",
@@ -1014,7 +1032,13 @@ class Lab:
         *,
         capture: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        full = [
+        full = self._host_argv(pid, argv, tools)
+        env = dict(HOST_ENV, TERM=os.environ.get("TERM", "dumb"))
+        return self._run_full(full, argv, env, input, timeout, capture=capture)
+
+    @staticmethod
+    def _host_argv(pid: int, argv: Sequence[str], tools: Tools) -> list[str]:
+        return [
             tools.nsenter,
             "-t",
             str(pid),
@@ -1032,7 +1056,17 @@ class Lab:
             "--",
             *argv,
         ]
-        env = dict(HOST_ENV, TERM=os.environ.get("TERM", "dumb"))
+
+    @staticmethod
+    def _run_full(
+        full: list[str],
+        argv: Sequence[str],
+        env: dict[str, str],
+        input: str | None,
+        timeout: float | None,
+        *,
+        capture: bool,
+    ) -> subprocess.CompletedProcess[str]:
         if not capture:
             try:
                 code = subprocess.run(full, env=env, check=False, timeout=timeout).returncode
