@@ -267,12 +267,13 @@ def evaluate_snapshots_parallel(
 
 def collect(
     options: AssessOptions, selection: Selection, progress: ProgressCallback | None = None
-) -> list[HostResult]:
+) -> Sequence[HostResult]:
     from inspectorctl.collect import get_collector
 
     request = probe_request(selection.rule_list, walk_max_seconds=options.walk_max_seconds)
     collector = get_collector(options.transport)
-    return list(collector.collect(request, options.targets, progress))
+    # a Sequence, not a list: a transport may parse each host's result only when it is read
+    return collector.collect(request, options.targets, progress)
 
 
 def save_snapshots(results: Sequence[HostResult], out: Path) -> list[Path]:

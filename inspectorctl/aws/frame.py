@@ -27,8 +27,9 @@ class FrameError(ValueError):
     """The framed output is truncated or corrupt (the message says which, and what to do)."""
 
 
-def unframe(raw: bytes, *, from_s3: bool, document: str = "InspectorCtl-Collect") -> bytes:
-    """The JSON inside one frame; ``FrameError`` when it is not whole and intact."""
+def unframe_gzip(raw: bytes, *, from_s3: bool, document: str = "InspectorCtl-Collect"
+                 ) -> bytes:
+    """The gzip payload of one frame, checked whole and intact (``FrameError`` otherwise)."""
     m = FRAME_HEADER.match(raw)
     hint = "" if from_s3 else f"; {OUTPUT_S3_HINT}"
     if m is None:
@@ -49,11 +50,24 @@ def unframe(raw: bytes, *, from_s3: bool, document: str = "InspectorCtl-Collect"
         raise FrameError(f"output is corrupt: the payload's sha256 differs from the frame's "
                          f"header{hint}")
     try:
-        compressed = base64.b64decode(payload, validate=True)
+        return base64.b64decode(payload, validate=True)
+    except binascii.Error as e:
+        raise FrameError(f"output is corrupt: cannot decode the payload ({e}){hint}") from e
+
+
+def gunzip(compressed: bytes) -> bytes:
+    """The payload of ``unframe_gzip`` decompressed, at most MAX_SNAPSHOT_BYTES."""
+    try:
         d = zlib.decompressobj(wbits=31)
         data = d.decompress(compressed, MAX_SNAPSHOT_BYTES)
-        if d.unconsumed_tail:
-            raise FrameError(f"snapshot larger than {MAX_SNAPSHOT_BYTES} bytes; refused")
-    except (binascii.Error, zlib.error) as e:
-        raise FrameError(f"output is corrupt: cannot decode the payload ({e}){hint}") from e
+    except zlib.error as e:
+        raise FrameError(f"output is corrupt: cannot decompress the payload ({e})") from e
+    if d.unconsumed_tail:
+        raise FrameError(f"payload larger than {MAX_SNAPSHOT_BYTES} bytes once decompressed; "
+                         "refused")
     return data
+
+
+def unframe(raw: bytes, *, from_s3: bool, document: str = "InspectorCtl-Collect") -> bytes:
+    """The JSON inside one frame; ``FrameError`` when it is not whole and intact."""
+    return gunzip(unframe_gzip(raw, from_s3=from_s3, document=document))

@@ -158,6 +158,9 @@ class RunCommand:
         self.poll_max = poll_max
         #: API calls made, by operation (the benchmark reads it)
         self.calls: dict[str, int] = {}
+        #: poll rounds made, and the most ListCommandInvocations pages one round needed
+        self.poll_rounds = 0
+        self.max_pages_per_round = 0
 
     def _count(self, op: str, n: int = 1) -> None:
         self.calls[op] = self.calls.get(op, 0) + n
@@ -322,6 +325,8 @@ class RunCommand:
         delay = self.poll_initial
         try:
             while pending:
+                self.poll_rounds += 1
+                pages_before = self.calls.get("ListCommandInvocations", 0)
                 for cid in list(pending):
                     for inv in self._list(cid):
                         iid = str(inv.get("InstanceId", ""))
@@ -339,6 +344,9 @@ class RunCommand:
                             on_done(run)
                     if not pending[cid]:
                         del pending[cid]
+                self.max_pages_per_round = max(
+                    self.max_pages_per_round,
+                    self.calls.get("ListCommandInvocations", 0) - pages_before)
                 if not pending:
                     break
                 if self.clock() >= deadline:

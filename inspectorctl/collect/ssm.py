@@ -15,10 +15,11 @@ A host's identity is its SSM instance id, so its findings keep their ids across 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, overload
 
 from inspectorctl.aws.documents import DocumentName, encode_request
-from inspectorctl.aws.frame import FrameError, unframe
+from inspectorctl.aws.frame import FrameError, gunzip, unframe_gzip
 from inspectorctl.aws.runcommand import (
     HostRun,
     HostState,
@@ -41,6 +42,55 @@ from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
 STEP = "probe"
 
 
+class _Payload:
+    """A host's checked, still compressed snapshot: parsed only when the result is read, so a
+    fleet's results hold ~20 KB per host instead of a parsed snapshot each."""
+
+    __slots__ = ("computer_name", "gz", "instance_id")
+
+    def __init__(self, instance_id: str, gz: bytes, computer_name: str | None) -> None:
+        self.instance_id = instance_id
+        self.gz = gz
+        self.computer_name = computer_name
+
+    def parse(self) -> HostResult:
+        iid = self.instance_id
+        try:
+            data = gunzip(self.gz)
+        except FrameError as e:
+            return CollectionFailure(host=iid, reason=str(e))
+        result = snapshot_from_probe(data.decode("utf-8", "replace"), name=iid,
+                                     transport="ssm",
+                                     hostvars={"inspectorctl_instance_id": iid})
+        if (isinstance(result, HostSnapshot) and result.host.hostname is None
+                and self.computer_name):
+            host = result.host.model_copy(update={"hostname": self.computer_name})
+            result = result.model_copy(update={"host": host})
+        return result
+
+
+class LazyResults(Sequence[HostResult]):
+    """The results of one collection, each snapshot parsed when it is read (not kept)."""
+
+    def __init__(self, items: list[HostResult | _Payload]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> HostResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[HostResult]: ...
+
+    def __getitem__(self, index: int | slice) -> HostResult | Sequence[HostResult]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        item = self._items[index]
+        return item.parse() if isinstance(item, _Payload) else item
+
+
 class SsmCollector:
     """Probe managed instances through SSM. ``factory``: the session factory (default: one
     made from ``Targets.ssm.aws``); ``sleep``/``clock`` are for tests."""
@@ -51,8 +101,9 @@ class SsmCollector:
                  sleep: Callable[[float], None] | None = None,
                  clock: Callable[[], float] | None = None,
                  poll_initial: float = 1.0, poll_max: float = 10.0,
-                 document_version: str | None = None) -> None:
+                 document_version: str | None = None, fetch_workers: int = 8) -> None:
         self.factory = factory
+        self.fetch_workers = fetch_workers
         self.sleep = sleep
         self.clock = clock
         self.poll_initial = poll_initial
@@ -94,9 +145,9 @@ class SsmCollector:
             raise CollectError(str(e), exit_code=e.exit_code) from e
 
     def _collect(self, run: RunCommand, st: SsmTargets, request: ProbeRequest,
-                 targets: Targets, progress: ProgressCallback | None) -> list[HostResult]:
+                 targets: Targets, progress: ProgressCallback | None) -> Sequence[HostResult]:
         ready, skipped = run.discover(st)
-        results: dict[str, HostResult] = {}
+        results: dict[str, HostResult | _Payload] = {}
         for s in skipped:
             results[s.instance_id] = CollectionFailure(host=s.instance_id, reason=s.reason,
                                                        unreachable=True)
@@ -120,19 +171,36 @@ class SsmCollector:
                 for iid in ids:
                     progress(iid, "started")
 
-            def on_done(h: HostRun) -> None:
-                results[h.instance_id] = self._result(run, st, h, names.get(h.instance_id))
+            def fetch(h: HostRun) -> CollectionFailure | _Payload:
+                r = self._fetch(run, st, h, names.get(h.instance_id))
                 if progress is not None:
-                    r = results[h.instance_id]
-                    progress(h.instance_id, "ok" if isinstance(r, HostSnapshot) else (
-                        "unreachable" if getattr(r, "unreachable", False) else "failed"))
+                    progress(h.instance_id, "ok" if isinstance(r, _Payload) else (
+                        "unreachable" if r.unreachable else "failed"))
+                return r
 
-            run.wait(commands, spec, st, on_done)
+            # outputs are fetched while the rest still run, a few at a time (one GetObject or
+            # GetCommandInvocation each; fetch_workers=0 fetches in this thread); parsing waits
+            # until the results are read
+            if self.fetch_workers <= 0:
+                run.wait(commands, spec, st,
+                         lambda h: results.__setitem__(h.instance_id, fetch(h)))
+            else:
+                with ThreadPoolExecutor(max_workers=self.fetch_workers) as pool:
+                    futures: dict[str, Future[CollectionFailure | _Payload]] = {}
+                    try:
+                        run.wait(commands, spec, st, lambda h: futures.__setitem__(
+                            h.instance_id, pool.submit(fetch, h)))
+                    except BaseException:
+                        for f in futures.values():
+                            f.cancel()
+                        raise
+                    for iid, fut in futures.items():
+                        results[iid] = fut.result()
         order = list(st.instance_ids) or sorted(results)
-        return [results[i] for i in order if i in results]
+        return LazyResults([results[i] for i in order if i in results])
 
-    def _result(self, run: RunCommand, st: SsmTargets, h: HostRun,
-                computer_name: str | None) -> HostResult:
+    def _fetch(self, run: RunCommand, st: SsmTargets, h: HostRun,
+               computer_name: str | None) -> CollectionFailure | _Payload:
         iid = h.instance_id
         if h.state is not HostState.SUCCESS:
             return CollectionFailure(host=iid, reason=self._failure(run, st, h),
@@ -143,15 +211,10 @@ class SsmCollector:
             else:
                 inv = run.invocation(h.command_id, iid, STEP)
                 raw = str(inv.get("StandardOutputContent") or "").encode("utf-8")
-            data = unframe(raw, from_s3=st.output_s3 is not None)
+            return _Payload(iid, unframe_gzip(raw, from_s3=st.output_s3 is not None),
+                            computer_name)
         except (RunCommandError, FrameError) as e:
             return CollectionFailure(host=iid, reason=str(e))
-        result = snapshot_from_probe(data.decode("utf-8", "replace"), name=iid, transport="ssm",
-                                     hostvars={"inspectorctl_instance_id": iid})
-        if isinstance(result, HostSnapshot) and result.host.hostname is None and computer_name:
-            host = result.host.model_copy(update={"hostname": computer_name})
-            result = result.model_copy(update={"host": host})
-        return result
 
     def _failure(self, run: RunCommand, st: SsmTargets, h: HostRun) -> str:
         """The reason with the step's stderr (what the probe or the shell said), when any."""

@@ -81,7 +81,7 @@ def test_assess_via_ssm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         return {"StandardOutputContent": run_collect_document(req).decode()}
 
     f.clients["ssm"].meta.events.register("provide-client-params.ssm.SendCommand", stdout)
-    collector = SsmCollector(f, sleep=lambda s: None)
+    collector = SsmCollector(f, sleep=lambda s: None, fetch_workers=0)
 
     def get() -> Collector:
         return collector

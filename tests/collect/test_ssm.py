@@ -53,7 +53,7 @@ def send_params(ids: list[str], s3: S3Location | None = None, budget: int = 31) 
 
 
 def collector(f: StubbedFactory) -> SsmCollector:
-    return SsmCollector(f, sleep=lambda s: None, poll_initial=0.01)
+    return SsmCollector(f, sleep=lambda s: None, poll_initial=0.01, fetch_workers=0)
 
 
 def test_discovery_skips_unmanaged_offline_and_windows_and_probes_the_rest(frame: bytes) -> None:
@@ -238,7 +238,7 @@ def test_ctrl_c_cancels_what_is_still_running() -> None:
     def interrupt(_: float) -> None:
         raise KeyboardInterrupt
 
-    c = SsmCollector(f, sleep=interrupt)
+    c = SsmCollector(f, sleep=interrupt, fetch_workers=0)
     with f.verified(), pytest.raises(CollectError) as info:
         c.collect(REQUEST, targets(I1, I2))
     assert info.value.exit_code == 130
