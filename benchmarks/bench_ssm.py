@@ -97,12 +97,20 @@ def main() -> int:
             results = collector.collect(request, targets)
             wall, used = time.perf_counter() - t0, cpu() - c0
             rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            # reading the results parses each snapshot (what evaluation would do, one at a time)
+            c1, t1 = cpu(), time.perf_counter()
+            ok, failed = 0, list[CollectionFailure]()
+            for r in results:
+                if isinstance(r, HostSnapshot):
+                    ok += 1
+                else:
+                    failed.append(r)
+            parse_wall, parse_cpu = time.perf_counter() - t1, cpu() - c1
+            rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         finally:
             stop_endpoint(state)
     finally:
         shutil.rmtree(state, ignore_errors=True)
-    ok = sum(isinstance(r, HostSnapshot) for r in results)
-    failed = [r for r in results if isinstance(r, CollectionFailure)]
     run = collector.last_run
     assert run is not None
     calls = run.calls
@@ -126,6 +134,10 @@ def main() -> int:
           f"instances); peak RSS growth {(rss1 - rss0) / 1024:.1f} MiB "
           f"({(rss1 - rss0) / 1024 * per_k:.2f} MiB per 1,000); peak RSS "
           f"{rss1 / 1024:.1f} MiB")
+    print(f"reading the results (parse + validate each snapshot, one at a time): "
+          f"{parse_wall:.1f} s "
+          f"wall, {parse_cpu:.1f} s CPU ({parse_cpu * per_k:.2f} s per 1,000); peak RSS after "
+          f"{rss2 / 1024:.1f} MiB")
     return 0 if not failed else 1
 
 
