@@ -78,6 +78,10 @@ class LazyResults(Sequence[HostResult]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def failures(self) -> list[CollectionFailure]:
+        """The hosts that failed before their output was parsed (nothing is parsed)."""
+        return [i for i in self._items if isinstance(i, CollectionFailure)]
+
     @overload
     def __getitem__(self, index: int) -> HostResult: ...
 

@@ -11,8 +11,8 @@ import boto3
 import pytest
 
 from inspectorctl.assess import AssessmentResult, AssessOptions, run_assessment
-from inspectorctl.aws.deploy import DeployAction, deploy
-from inspectorctl.aws.documents import shipped_documents
+from inspectorctl.aws.deploy import DeployAction, deploy, pinned
+from inspectorctl.aws.documents import DocumentName, load_document, shipped_documents
 from inspectorctl.aws.session import AwsConfig, SessionFactory
 from inspectorctl.aws.targets import S3Location, SsmTargets
 from inspectorctl.collect.interface import CollectionFailure, Targets
@@ -20,8 +20,14 @@ from inspectorctl.collect.ssm import SsmCollector
 from inspectorctl.lab import Lab
 from inspectorctl.lab.ssm import EndpointInfo
 from inspectorctl.models.common import Status
+from inspectorctl.models.plan import JournalState, SsmPin
 from inspectorctl.models.snapshot import FileRequest, HostSnapshot, ProbeRequest
-from inspectorctl.store.db import Store
+from inspectorctl.remediate.approval import ApprovalRefused, approve_by
+from inspectorctl.remediate.plans import PlanOptions, make_plan
+from inspectorctl.remediate.rollout import RolloutOptions, apply_plan
+from inspectorctl.remediate.ssm import SsmExecutor
+from inspectorctl.remediate.verify import targets_for, verify_apply
+from inspectorctl.store.db import Store, now
 
 pytestmark = pytest.mark.lab
 
@@ -160,3 +166,116 @@ def test_a_stopped_host_is_an_error_naming_connection_lost(lab: Lab,
         assert "ConnectionLost, not Online" in res.reason
     finally:
         lab.start(host.name)  # other tests list the session's instances
+
+
+APPLY_RULES = ("etc-passwd-permissions", "etc-group-permissions")
+#: pure-Python ansible-core and what it imports, copied from this interpreter's site-packages
+ANSIBLE_PACKAGES = ("ansible", "jinja2", "markupsafe", "yaml", "resolvelib", "packaging")
+#: their metadata (ansible-core checks its requirements' versions)
+ANSIBLE_DISTS = ("ansible_core", "jinja2", "markupsafe", "pyyaml", "resolvelib", "packaging")
+
+
+def give_ansible_core(lab: Lab, host: str) -> None:
+    """Put ansible-core in the host's /usr/local (its own overlay), as a machine image would
+    have it: the host's python3 runs it through /usr/local/bin/ansible-playbook."""
+    import base64
+    import io
+    import tarfile
+
+    import ansible
+
+    site = Path(ansible.__file__).resolve().parent.parent
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in ANSIBLE_PACKAGES:
+            tar.add(site / name, arcname=name,
+                    filter=lambda t: None if "__pycache__" in t.name else t)
+        for dist in ANSIBLE_DISTS:
+            for info in site.glob(f"{dist}-*.dist-info"):
+                tar.add(info, arcname=info.name)
+    wrapper = ("#!/usr/bin/python3\nimport sys\nfrom ansible.cli.playbook import main\n"
+               "sys.exit(main())\n")
+    script = "\n".join([
+        "set -e",
+        "d=$(/usr/bin/python3 -c 'import sys; print(\"/usr/local/lib/python%d.%d/dist-packages\""
+        " % sys.version_info[:2])')",
+        'mkdir -p "$d"',
+        'base64 -d | tar -xz -C "$d"',
+        f"printf '%s' '{wrapper}' > /usr/local/bin/ansible-playbook",
+        "chmod 755 /usr/local/bin/ansible-playbook",
+        "ansible-playbook --version",
+    ])
+    done = lab.exec(host, ["sh", "-c", script], input=base64.b64encode(buf.getvalue()).decode(),
+                    timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
+        lab: Lab, factory: SessionFactory, tmp_path: Path) -> None:
+    """A weak host of its own: refusals (unapproved, tampered, changed document) run nothing;
+    an instance without ansible-core fails the action with that reason and is unchanged; once
+    it has ansible-core (as an image would give it), the approved plan fixes what it planned."""
+    from inspectorctl import collect as collect_mod
+
+    [host] = lab.up(1, ["weak"], "ssma")
+    mp = pytest.MonkeyPatch()
+    mp.setitem(collect_mod.COLLECTORS, "ssm", lambda: collector(factory))
+    ssm = factory.client("ssm")
+    doc = load_document(DocumentName.APPLY_PLAYBOOK.value)
+    try:
+        with Store(tmp_path / "f.db") as store:
+            opts = AssessOptions(transport="ssm", include=APPLY_RULES,
+                                 targets=ssm_targets(lab, factory, (host.name,)))
+            before = run_assessment(opts, store)
+            assert {r.rule_id: r.status for r in before.results} == dict.fromkeys(
+                APPLY_RULES, Status.FAIL)
+            pin = SsmPin(document=doc.name, document_version=pinned(ssm, doc),
+                         document_sha256=doc.sha256)
+            plan = make_plan(store, PlanOptions(run_id=before.run.id, rules=APPLY_RULES,
+                                                ssm_pin=pin), now())
+            assert plan.actions and plan.source.ssm == pin
+            targets = targets_for(plan, None, SsmTargets(
+                aws=factory.config, output_s3=S3Location(bucket=BUCKET, prefix="apply")))
+            ex = SsmExecutor(factory, poll_initial=0.5, poll_max=2.0)
+
+            with pytest.raises(ApprovalRefused):  # nobody approved it
+                apply_plan(plan, store, ex, targets, RolloutOptions(), actor="bob")
+            tampered = plan.model_copy(update={"actions": [plan.actions[0].model_copy(
+                update={"items": [{"path": "/etc/passwd", "mode": "0777"}]})]})
+            with pytest.raises(ApprovalRefused):  # the digest no longer matches
+                apply_plan(tampered, store, ex, targets, RolloutOptions(), actor="bob")
+            assert ex.last_run is None, "a refused plan sent nothing"
+
+            approve_by(store, plan, "alice", now())
+            # the instance has no ansible-core: the action fails with that reason
+            report = apply_plan(plan, store, ex, targets, RolloutOptions(), actor="alice")
+            assert not report.complete
+            [entry] = report.entries
+            assert entry.state is JournalState.FAILED
+            assert "ansible-core is not installed on this instance" in entry.message
+            unchanged = run_assessment(opts, store)
+            assert {r.status for r in unchanged.results} == {Status.FAIL}
+
+            # a changed document (another version made default) is refused before sending
+            changed = ssm.update_document(Content=doc.content + "# changed\n", Name=doc.name,
+                                          DocumentVersion="$LATEST", DocumentFormat="YAML")
+            other = changed["DocumentDescription"]["DocumentVersion"]
+            moved = targets.model_copy(update={"ssm": targets.ssm.model_copy(update={
+                "document_version": other})}) if targets.ssm else targets
+            calls: dict[str, int] = dict(ex.last_run.calls) if ex.last_run else {}
+            again = apply_plan(plan, store, ex, moved, RolloutOptions(), actor="alice")
+            assert [e.state for e in again.entries] == [JournalState.FAILED]
+            assert "changed since the plan was approved" in again.entries[0].message
+            assert ex.last_run is not None and "SendCommand" not in ex.last_run.calls
+            assert calls.get("SendCommand") == 1
+
+            # the instance gets ansible-core the way an image would (not from inspectorctl)
+            give_ansible_core(lab, host.name)
+            report = apply_plan(plan, store, ex, targets, RolloutOptions(), actor="alice")
+            assert report.complete, [(e.host, e.state, e.message) for e in report.entries]
+            assert [e.state for e in report.entries] == [JournalState.CHANGED]
+            vr = verify_apply(plan, report.entries, store, targets, apply_run_id=report.run_id,
+                              actor="alice", now=now())
+            assert vr.all_fixed, vr.items
+    finally:
+        mp.undo()
