@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from inspectorctl.aws.session import AwsError
-from inspectorctl.collect._result import PROBE_PATH, request_json
+from inspectorctl.collect._result import request_json, shipped_probe
+from inspectorctl.collect.interface import CollectError
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.snapshot import ProbeRequest
 from inspectorctl.paths import data_dir
@@ -74,9 +75,9 @@ class Document(Frozen):
 def shipped_probe_bytes() -> bytes:
     """The probe exactly as it ships to hosts (the one place that says which file that is)."""
     try:
-        return PROBE_PATH.read_bytes()
-    except OSError as e:
-        raise DocumentError(f"probe not found at {PROBE_PATH}: broken installation") from e
+        return shipped_probe().source
+    except CollectError as e:
+        raise DocumentError(str(e)) from e
 
 
 def gzip_b64(data: bytes) -> str:

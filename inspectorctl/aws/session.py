@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from inspectorctl.errors import InspectorctlError
-from inspectorctl.models.common import Frozen
+from inspectorctl.models.aws import AwsConfig as AwsConfig  # re-exported
 
 if TYPE_CHECKING:  # boto3 is imported lazily: `inspectorctl --help` does not pay for it
     import boto3
@@ -35,16 +35,6 @@ class AwsConfigError(AwsError):
     """A bad --profile / --region / --endpoint-url value."""
 
     exit_code = 2
-
-
-class AwsConfig(Frozen):
-    """How to reach AWS (or an SSM-compatible endpoint such as the lab's)."""
-
-    profile: str | None = None
-    region: str | None = None
-    endpoint_url: str | None = None
-    #: S3 endpoint, when it differs from ``endpoint_url`` (the lab serves S3 on its own port)
-    s3_endpoint_url: str | None = None
 
 
 def check_config(config: AwsConfig) -> AwsConfig:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field
+from inspectorctl.aws.session import AwsConfigError
 
-from inspectorctl.aws.session import AwsConfig, AwsConfigError
-from inspectorctl.models.common import Frozen
+# the models live in models/ (Targets carries SsmTargets); re-exported here
+from inspectorctl.models.aws import S3Location as S3Location
+from inspectorctl.models.aws import SsmTargets as SsmTargets
+from inspectorctl.models.aws import TagTarget as TagTarget
 
 INSTANCE_ID = re.compile(r"^(i-([0-9a-f]{8}|[0-9a-f]{17})|mi-[0-9a-f]{17})$")
 #: SendCommand's patterns (the API model's, which botocore does not enforce)
@@ -28,40 +30,6 @@ MAX_TARGET_KEYS = 5
 MAX_TARGET_VALUES = 50
 #: SendCommand takes at most 50 InstanceIds (51 gives a misleading throttling error)
 MAX_INSTANCE_IDS = 50
-
-
-class TagTarget(Frozen):
-    """``tag:KEY`` = any of ``values`` (SSM Targets, Key ``tag:KEY``)."""
-
-    key: str
-    values: tuple[str, ...]
-
-
-class S3Location(Frozen):
-    bucket: str
-    prefix: str = ""
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
-
-
-class SsmTargets(Frozen):
-    """The SSM side of ``Targets``: instances (ids or tags), the AWS config, output to S3."""
-
-    instance_ids: tuple[str, ...] = ()
-    tags: tuple[TagTarget, ...] = ()
-    aws: AwsConfig = Field(default_factory=AwsConfig)
-    output_s3: S3Location | None = None
-    max_concurrency: str = "100%"
-    max_errors: str = "100%"
-    #: SendCommand TimeoutSeconds: how long SSM tries to deliver to an instance that is not
-    #: connected before it gives up (Delivery Timed Out); SSM's minimum is 30
-    delivery_timeout: int = 600
-    #: the InspectorCtl-ApplyPlaybook version and content sha256 an approved plan pins (what
-    #: runs is what was approved); the executor refuses to run without them
-    document_version: str | None = None
-    document_sha256: str | None = None
 
 
 def parse_instance_ids(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:

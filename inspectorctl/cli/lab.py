@@ -270,6 +270,11 @@ def ssm_start(
     if not started:
         typer.echo("already running")
     typer.echo(_endpoint_text(info))
+    if not simulate and not lab.status():
+        typer.echo(
+            "no lab hosts yet: `inspectorctl lab up` adds some, and they are managed instances "
+            "at once"
+        )
 
 
 @ssm_app.command("stop")

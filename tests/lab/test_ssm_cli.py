@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner, Result
@@ -102,3 +103,29 @@ def test_bad_snapshot_is_refused_before_anything_starts(tmp_path: Path) -> None:
         2,
         "error: --simulate must be between 0 and 100000\n",
     )
+
+
+def test_start_without_hosts_says_so(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    started = lab_cli(state, "ssm", "start")
+    try:
+        assert started.exit_code == 0, started.output
+        info = read_endpoint(state)
+        assert info is not None
+        assert started.stdout.endswith(
+            "no lab hosts yet: `inspectorctl lab up` adds some, and they are managed instances "
+            "at once\n"
+        )
+        status = lab_cli(state, "ssm", "status", "--json")
+        assert json.loads(status.stdout) == {
+            "running": True,
+            "url": info.url,
+            "s3_url": info.s3_url,
+            "region": "us-east-1",
+            "pid": info.pid,
+            "simulate": 0,
+            "env": info.env(),
+        }
+        assert info.client("ssm").describe_instance_information()["InstanceInformationList"] == []
+    finally:
+        lab_cli(state, "ssm", "stop")

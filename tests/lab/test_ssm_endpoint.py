@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, WaiterError
+from typer.testing import CliRunner
 
+from inspectorctl.cli.main import app
 from inspectorctl.lab import Lab, LabHost
 from inspectorctl.lab.ssm import EndpointInfo
 
@@ -548,3 +550,60 @@ def test_stopped_host_is_connection_lost_and_delivery_times_out(
         )
     finally:
         lab.start(host.name)
+
+
+@pytest.mark.slow
+def test_host_stopped_while_a_step_runs_times_out(lab: Lab, ssm: Any, ssmt: list[LabHost]) -> None:
+    """SSM hears nothing more from a stopped host's agent: the invocation stays InProgress
+    until the step's execution timeout, then it is TimedOut (Execution Timed Out)."""
+    host = ssmt[1]
+    sent = ssm.send_command(
+        InstanceIds=[host.instance_id],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["sleep 60"], "executionTimeout": ["8"]},
+    )["Command"]
+    deadline = time.monotonic() + 30
+    while invocations(ssm, sent["CommandId"]).get(host.instance_id, {}).get("Status") != (
+        "InProgress"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    lab.stop(host.name)
+    try:
+        time.sleep(2)
+        assert invocations(ssm, sent["CommandId"])[host.instance_id]["Status"] == "InProgress"
+        cmd = wait_done(ssm, sent["CommandId"], timeout=30)
+        assert (cmd["Status"], cmd["StatusDetails"]) == ("TimedOut", "Execution Timed Out")
+    finally:
+        lab.start(host.name)
+
+
+def test_lab_up_with_ssm(lab: Lab, ssm_endpoint: EndpointInfo, ssm: Any) -> None:
+    """`lab up --ssm` adds hosts and serves (here: finds) the endpoint; the new host is a
+    managed instance at once."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "lab",
+            "--state-dir",
+            str(lab.state_dir),
+            "up",
+            "-n",
+            "1",
+            "-p",
+            "baseline",
+            "--name",
+            "ssmup",
+            "--ssm",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    host = lab.host("ssmup-1")
+    assert f"SSM endpoint: {ssm_endpoint.url} (region us-east-1, pid {ssm_endpoint.pid})" in (
+        result.stdout.splitlines()
+    )
+    time.sleep(1.1)  # the endpoint reads the lab's state at most once a second
+    listed = ssm.describe_instance_information(
+        Filters=[{"Key": "tag:Name", "Values": ["ssmup-1"]}]
+    )["InstanceInformationList"]
+    assert [(i["InstanceId"], i["PingStatus"]) for i in listed] == [(host.instance_id, "Online")]

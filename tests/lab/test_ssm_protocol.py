@@ -7,6 +7,7 @@ HTTP; every response is checked against botocore's output shape.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -172,6 +174,10 @@ def test_simulated_command_over_a_fleet(ssm: Any) -> None:
     ssm.get_waiter("command_executed").wait(
         CommandId=sent["CommandId"], InstanceId=simulated_id(120), WaiterConfig={"Delay": 1}
     )
+    for _ in range(300):  # the waiter watched one instance; the command ends with the last
+        if ssm.list_commands(CommandId=sent["CommandId"])["Commands"][0]["Status"] == "Success":
+            break
+        time.sleep(0.1)
     pages = list(
         ssm.get_paginator("list_command_invocations").paginate(
             CommandId=sent["CommandId"], Details=True, PaginationConfig={"PageSize": 50}
@@ -314,3 +320,99 @@ def test_truncate_output_bounds(stdout: str, stderr: str) -> None:
         assert out == stdout + ("\n----------ERROR-------\n" + stderr if stderr else "")
     else:
         assert "truncated" in out
+
+
+def test_hostile_documents_and_bodies(endpoint: SsmHttpServer) -> None:
+    bomb = "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\nschemaVersion: '2.2'\n"
+    with pytest.raises(ApiError) as exc:
+        parse_command(bomb, DocumentFormat.YAML)
+    assert "anchors and aliases" in exc.value.message
+    with pytest.raises(ApiError) as exc:
+        parse_command("[" * 100000 + "]" * 100000, DocumentFormat.JSON)
+    assert exc.value.code in ("InvalidDocumentContent", "MaxDocumentSizeExceeded")
+    code, body = raw(
+        endpoint.url,
+        "AmazonSSM.ListDocuments",
+        b"[" * 50000 + b"]" * 50000,
+        {"Authorization": AUTH},
+    )
+    assert (code, body["__type"]) == (400, "SerializationException")
+
+
+def test_instance_ids_derive_from_machine_ids() -> None:
+    from datetime import UTC, datetime
+
+    from inspectorctl.lab.models import DesiredState, HostRecord, instance_id_for
+
+    machine = "0123456789abcdef0123456789abcdef"
+    assert instance_id_for(machine) == instance_id_for(machine)
+    assert re.fullmatch(r"mi-[0-9a-f]{17}", instance_id_for(machine))
+    assert instance_id_for(machine) != instance_id_for("f" * 32)
+    # a record of a lab made before hosts had mi- ids reads with the derived id
+    legacy = HostRecord.model_validate(
+        {
+            "name": "old-1",
+            "profiles": ["baseline"],
+            "netns": "ictl-old-1",
+            "instance_id": "i-lab0123456789abcdef0",
+            "machine_id": machine,
+            "hostname": "old-1",
+            "tags": {},
+            "host_key": "ssh-ed25519 AAAA",
+            "desired": DesiredState.RUNNING,
+            "created_at": datetime.now(UTC),
+        }
+    )
+    assert legacy.instance_id == instance_id_for(machine)
+
+
+def test_tags_added_to_an_instance_target_it(ssm: Any) -> None:
+    one = simulated_id(5)
+    ssm.add_tags_to_resource(
+        ResourceType="ManagedInstance", ResourceId=one, Tags=[{"Key": "Role", "Value": "web"}]
+    )
+    tags = ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId=one)["TagList"]
+    assert {"Key": "Role", "Value": "web"} in tags and {"Key": "Name", "Value": "sim-5"} in tags
+    sent = ssm.send_command(
+        Targets=[{"Key": "tag:Role", "Values": ["web"]}],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["x"]},
+    )["Command"]
+    assert sent["TargetCount"] == 1
+    listed = ssm.list_commands(
+        Filters=[{"key": "DocumentName", "value": "AWS-RunShellScript"}], MaxResults=50
+    )["Commands"]
+    assert sent["CommandId"] in {c["CommandId"] for c in listed}
+    ssm.remove_tags_from_resource(ResourceType="ManagedInstance", ResourceId=one, TagKeys=["Role"])
+    with pytest.raises(ssm.exceptions.InvalidResourceId):
+        ssm.list_tags_for_resource(ResourceType="ManagedInstance", ResourceId="mi-" + "0" * 17)
+    none = ssm.send_command(
+        Targets=[{"Key": "tag:Role", "Values": ["web"]}],
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["x"]},
+    )["Command"]
+    assert (none["TargetCount"], none["Status"], none["StatusDetails"]) == (
+        0,
+        "Success",
+        "No Instances In Tag",
+    )
+
+
+def test_unimitated_features_are_refused_plainly(ssm: Any) -> None:
+    with pytest.raises(ClientError) as exc:
+        ssm.send_command(
+            InstanceIds=[simulated_id(1)],
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": ["x"]},
+            CloudWatchOutputConfig={"CloudWatchOutputEnabled": True},
+        )
+    assert exc.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "CloudWatchOutputConfig is not imitated by the lab's SSM endpoint",
+    }
+    with pytest.raises(ssm.exceptions.InvalidParameters):
+        ssm.send_command(
+            Targets=[{"Key": "resource-groups:Name", "Values": ["g"]}],
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": ["x"]},
+        )

@@ -8,13 +8,9 @@ makes boto3 clients for it.
 
 from __future__ import annotations
 
-from inspectorctl.lab.ssm.control import (
-    EndpointInfo,
-    read_endpoint,
-    start_endpoint,
-    stop_endpoint,
-)
+from inspectorctl.lab.ssm.control import start_endpoint
 from inspectorctl.lab.ssm.errors import ApiError, SsmLabError, SsmLabInputError
+from inspectorctl.lab.ssm.state import EndpointInfo, read_endpoint, stop_endpoint
 
 __all__ = [
     "ApiError",

@@ -125,7 +125,16 @@ def load_content(content: str, fmt: DocumentFormat) -> dict[str, Any]:
             f"{MAX_DOCUMENT_BYTES}",
         )
     try:
-        data = json.loads(content) if fmt is DocumentFormat.JSON else yaml.safe_load(content)
+        if fmt is DocumentFormat.JSON:
+            data = json.loads(content)
+        else:
+            # anchors and aliases could expand a small document into a huge one (and no SSM
+            # document needs them)
+            if any(isinstance(ev, yaml.AliasEvent) for ev in yaml.parse(content, yaml.SafeLoader)):
+                raise _invalid("YAML anchors and aliases are not accepted in documents")
+            data = yaml.safe_load(content)
+    except RecursionError as e:
+        raise _invalid("document content is nested too deeply") from e
     except (ValueError, yaml.YAMLError) as e:
         raise _invalid(f"document content is not valid {fmt.value}: {e}") from e
     if not isinstance(data, dict):

@@ -64,6 +64,10 @@ def parse_authorization(header: str | None) -> Credential:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # one buffered write per response, sent at once: headers and body in separate segments
+    # would meet the client's delayed ACK (40 ms a request)
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -117,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
         credential = parse_authorization(self.headers.get("Authorization"))
         try:
             params = json.loads(raw or b"{}")
+        except RecursionError as e:
+            raise ApiError("SerializationException", "body is nested too deeply") from e
         except ValueError as e:
             raise ApiError("SerializationException", f"body is not JSON: {e}") from e
         if not isinstance(params, dict):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import re
 import threading
@@ -41,6 +42,7 @@ from inspectorctl.lab.ssm.agent import (
     _plugin_dir,
 )
 from inspectorctl.lab.ssm.documents import (
+    DOWNLOAD_CONTENT,
     CommandDocument,
     DocumentFormat,
     ParamType,
@@ -52,6 +54,8 @@ from inspectorctl.lab.ssm.documents import (
     substitute,
 )
 from inspectorctl.lab.ssm.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -65,6 +69,8 @@ DEFAULT_MAX_ERRORS = "0"
 MAX_TAGS = 50
 MAX_DOCUMENT_VERSIONS = 1000
 MAX_TARGET_KEYS = 5
+#: the scheduler looks at the commands at most this often (seconds)
+SCHEDULER_MIN_INTERVAL = 0.05
 TERMINAL = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
 ERROR_DETAILS = frozenset({"Failed", "Execution Timed Out"})
 RESERVED_DOCUMENT_PREFIXES = ("AWS-", "AWSEC2-", "AWSConfigRemediation-", "AWSSupport-", "Amazon")
@@ -225,6 +231,9 @@ class Command:
     details: str = "Pending"
     cancel_requested: bool = False
     done: bool = False
+    #: invocations not yet started nor ended, in order (what the scheduler looks at)
+    waiting: list[Invocation] = field(default_factory=list)
+    all_visible: bool = False
 
     def count(self, predicate: Callable[[Invocation], bool]) -> int:
         return sum(1 for inv in self.invocations.values() if predicate(inv))
@@ -285,6 +294,7 @@ class SsmService:
         self.fleet = fleet
         self._s3_factory = s3_client
         self._s3: Any = None
+        self._s3_lock = threading.Lock()
         self.s3_url = s3_url.rstrip("/")
         self.delivery_latency = delivery_latency
         self._lock = threading.RLock()
@@ -312,9 +322,11 @@ class SsmService:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def s3(self) -> Any:
-        if self._s3 is None and self._s3_factory is not None:
-            self._s3 = self._s3_factory()
-        return self._s3
+        """The S3 client of the agent (made once, on first use), or None without S3."""
+        with self._s3_lock:
+            if self._s3 is None and self._s3_factory is not None:
+                self._s3 = self._s3_factory()
+            return self._s3
 
     def handle(self, operation: str, params: dict[str, Any], region: str) -> dict[str, Any]:
         handler = getattr(self, f"op_{operation}", None)
@@ -808,16 +820,17 @@ class SsmService:
         if len(ids) != len(set(ids)):
             dup = sorted({i for i in ids if ids.count(i) > 1})
             raise ApiError("DuplicateInstanceId", f"duplicate instance ids: {', '.join(dup)}")
-        for key in (
-            "NotificationConfig",
-            "ServiceRoleArn",
-            "CloudWatchOutputConfig",
-            "AlarmConfiguration",
-        ):
-            if p.get(key) and key != "ServiceRoleArn":
+        wanted = {
+            "NotificationConfig": bool((p.get("NotificationConfig") or {}).get("NotificationArn")),
+            "CloudWatchOutputConfig": bool(
+                (p.get("CloudWatchOutputConfig") or {}).get("CloudWatchOutputEnabled")
+            ),
+            "AlarmConfiguration": bool((p.get("AlarmConfiguration") or {}).get("Alarms")),
+        }
+        for key, asked in wanted.items():
+            if asked:
                 raise ApiError(
-                    "ValidationException",
-                    f"{key} is not imitated by the lab's SSM endpoint",
+                    "ValidationException", f"{key} is not imitated by the lab's SSM endpoint"
                 )
         with self._lock:
             doc = self._document(p["DocumentName"])
@@ -886,6 +899,7 @@ class SsmService:
                 for i in chosen
             },
         )
+        command.waiting = list(command.invocations.values())
         with self._lock:
             self.commands[command.command_id] = command
             self._order.append(command.command_id)
@@ -1124,39 +1138,48 @@ class SsmService:
     # -- scheduler -------------------------------------------------------------------------------
 
     def _schedule(self) -> None:
+        last = 0.0
         while True:
             with self._lock:
                 if self._closed:
                     return
+                # a burst of completions wakes the scheduler once, not once each
+                pause = SCHEDULER_MIN_INTERVAL - (time.monotonic() - last)
+                if pause > 0:
+                    self._wake.wait(timeout=pause)
+                last = time.monotonic()
                 active = [c for c in self.commands.values() if not c.done]
-                instances: dict[str, ManagedInstance] | None = None
-                if any(
-                    not inv.submitted and not inv.terminal
-                    for c in active
-                    for inv in c.invocations.values()
-                ):
-                    self._lock.release()
-                    try:
-                        instances = self._instances()
-                    finally:
-                        self._lock.acquire()
-                for c in active:
-                    self._tick(c, instances or {})
+                try:
+                    instances: dict[str, ManagedInstance] = {}
+                    if any(c.waiting for c in active):
+                        self._lock.release()
+                        try:
+                            instances = self._instances()
+                        finally:
+                            self._lock.acquire()
+                    for c in active:
+                        self._tick(c, instances)
+                except Exception:  # the lab's state unreadable for a moment: try again
+                    log.exception("the scheduler could not look at the fleet")
                 self._wake.wait(timeout=0.25)
 
     def _tick(self, c: Command, instances: dict[str, ManagedInstance]) -> None:
         now = _now()
-        running = c.count(lambda i: i.submitted and not i.terminal)
-        for inv in c.invocations.values():
-            if not inv.visible and now - c.requested >= self.delivery_latency:
+        if not c.all_visible and now - c.requested >= self.delivery_latency:
+            for inv in c.invocations.values():
                 inv.visible = True
-            if inv.terminal or inv.submitted:
-                continue
-            if not inv.visible:
+            c.all_visible = True
+        if not c.all_visible:
+            return
+        running = c.count(lambda i: i.submitted and not i.terminal) if c.waiting else 0
+        errors = c.errors if c.waiting else 0
+        still: list[Invocation] = []
+        for inv in c.waiting:
+            if inv.terminal:
                 continue
             if inv.cancel.is_set() or c.cancel_requested:
                 self._finish(inv, "Cancelled", "Canceled")
-            elif c.errors > c.error_limit:
+            elif errors > c.error_limit:
                 self._finish(inv, "Cancelled", "Terminated")
             elif now - c.requested > c.timeout_seconds:
                 self._finish(inv, "TimedOut", "Delivery Timed Out")
@@ -1166,12 +1189,16 @@ class SsmService:
                     self._finish(inv, "Failed", "Undeliverable")
                 elif not inst.online:
                     inv.status, inv.details = "Delayed", "Delayed"
+                    still.append(inv)
                 else:
                     inv.submitted = True
                     inv.status, inv.details = "InProgress", "In Progress"
                     inv.started = now
                     running += 1
                     self._pool.submit(self._run_invocation, c, inv, inst)
+            else:
+                still.append(inv)
+        c.waiting = still
         self._update(c)
 
     def _finish(self, inv: Invocation, status: str, details: str) -> None:
@@ -1247,7 +1274,7 @@ class SsmService:
                 step=type(step)(step.name, step.action, inputs, step.precondition),
                 env=env,
                 cancel=inv.cancel,
-                s3=self.s3(),
+                s3=self.s3() if step.action == DOWNLOAD_CONTENT else None,
             )
             result = self.fleet.run_step(ctx)
             if result.lost:
