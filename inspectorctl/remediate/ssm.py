@@ -35,6 +35,7 @@ from inspectorctl.aws.frame import FrameError, unframe
 from inspectorctl.aws.runcommand import (
     HostRun,
     HostState,
+    Interrupted,
     RunCommand,
     RunCommandError,
     RunSpec,
@@ -201,6 +202,9 @@ class SsmExecutor:
 
         try:
             run.wait(commands, spec, targets, on_done)
+        except Interrupted as e:
+            # what still ran is cancelled; the rollout journals the interruption and stops
+            raise KeyboardInterrupt(str(e)) from e
         except RunCommandError as e:
             raise ExecutorError(str(e)) from e
         failed = any(o.status in (HostStatus.FAILED, HostStatus.UNREACHABLE)

@@ -279,3 +279,52 @@ def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
             assert vr.all_fixed, vr.items
     finally:
         mp.undo()
+
+
+def test_a_host_stopped_mid_rollout_stops_at_the_threshold_and_resume_completes(
+        lab: Lab, factory: SessionFactory, tmp_path: Path) -> None:
+    """Canary first, then the batch: the batch's host is stopped, so its invocation is never
+    delivered (Delivery Timed Out after SSM's minimum of 30 s), the rollout stops at the error
+    threshold, and ``--resume`` once it is back finishes the plan."""
+    from inspectorctl import collect as collect_mod
+
+    hosts = lab.up(2, ["weak"], "ssmr")
+    for h in hosts:
+        give_ansible_core(lab, h.name)
+    mp = pytest.MonkeyPatch()
+    mp.setitem(collect_mod.COLLECTORS, "ssm", lambda: collector(factory))
+    doc = load_document(DocumentName.APPLY_PLAYBOOK.value)
+    try:
+        with Store(tmp_path / "f.db") as store:
+            opts = AssessOptions(transport="ssm", include=APPLY_RULES,
+                                 targets=ssm_targets(lab, factory, tuple(h.name for h in hosts)))
+            before = run_assessment(opts, store)
+            pin = SsmPin(document=doc.name,
+                         document_version=pinned(factory.client("ssm"), doc),
+                         document_sha256=doc.sha256)
+            plan = make_plan(store, PlanOptions(run_id=before.run.id, rules=APPLY_RULES,
+                                                ssm_pin=pin), now())
+            approve_by(store, plan, "alice", now())
+            targets = targets_for(plan, None, SsmTargets(
+                aws=factory.config, output_s3=S3Location(bucket=BUCKET, prefix="resume"),
+                delivery_timeout=30))
+            assert targets.ssm is not None
+            canary, later = sorted(targets.ssm.instance_ids)
+            stopped = next(h for h in hosts if h.instance_id == later)
+            lab.stop(stopped.name)
+            ex = SsmExecutor(factory, poll_initial=0.5, poll_max=2.0)
+            first = apply_plan(plan, store, ex, targets, RolloutOptions(canary=1), actor="alice")
+            assert first.stopped and not first.complete
+            states = {e.host: e.state for e in first.entries}
+            assert states[canary] is JournalState.CHANGED
+            assert states[later] is JournalState.UNREACHABLE
+            lab.start(stopped.name)
+            second = apply_plan(plan, store, ex, targets, RolloutOptions(canary=1, resume=True),
+                                actor="alice")
+            assert second.complete, [(e.host, e.state, e.message) for e in second.entries]
+            assert second.run_id == first.run_id
+            vr = verify_apply(plan, second.entries, store, targets,
+                              apply_run_id=second.run_id, actor="alice", now=now())
+            assert vr.all_fixed, vr.items
+    finally:
+        mp.undo()

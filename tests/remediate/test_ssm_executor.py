@@ -161,3 +161,21 @@ def test_result_callback_frames_stats_and_diffs(tmp_path: Path) -> None:
     assert result["diffs"][0]["task"] == "write"
     assert target.read_text() == "new\n"
 
+
+
+def test_ctrl_c_cancels_the_batch_and_interrupts_the_rollout() -> None:
+    f = StubbedFactory()
+    ssm, s3 = f.stub("ssm"), f.stub("s3")
+    ssm.add_response("get_document", {"Name": DOC.name, "Content": DOC.content}, None)
+    s3.add_response("put_object", {}, None)
+    ssm.add_response("send_command", {"Command": {"CommandId": C1}}, None)
+    ssm.add_response("list_command_invocations", {"CommandInvocations": [
+        {"CommandId": C1, "InstanceId": I1, "Status": "InProgress",
+         "StatusDetails": "In Progress"}]}, None)
+    ssm.add_response("cancel_command", {}, {"CommandId": C1, "InstanceIds": [I1, I2]})
+
+    def interrupt(_: float) -> None:
+        raise KeyboardInterrupt
+
+    with f.verified(), pytest.raises(KeyboardInterrupt, match="cancelled the command"):
+        SsmExecutor(f, sleep=interrupt).run(request())
