@@ -20,10 +20,11 @@ from datetime import datetime
 from pathlib import Path
 
 from inspectorctl.assess import AssessOptions, run_assessment
+from inspectorctl.aws.targets import SsmTargets
 from inspectorctl.collect.interface import Collector
 from inspectorctl.models.common import Severity
 from inspectorctl.models.finding import RunRecord
-from inspectorctl.models.plan import Plan, Policy
+from inspectorctl.models.plan import Plan, Policy, SsmPin
 from inspectorctl.models.targets import Targets
 from inspectorctl.remediate.approval import (
     PolicyDecision,
@@ -144,16 +145,22 @@ def remediate(
     actor: str,
     now: Callable[[], datetime],
     min_severity: Severity | None = None,
+    ssm: SsmTargets | None = None,
+    ssm_pin: SsmPin | None = None,
+    before_apply: Callable[[Plan], None] | None = None,
     on_step: StepCallback | None = None,
     on_event: RolloutProgress | None = None,
 ) -> RemediateOutcome:
     """Assess, plan, check the plan's integrity, approve what ``policy`` allows, apply it and
-    verify it. Refusals by the gate are an outcome, not an exception."""
+    verify it. Refusals by the gate are an outcome, not an exception. ``ssm``/``ssm_pin``:
+    reach the hosts through SSM with the document version pinned in the plan;
+    ``before_apply``: a last check of the approved plan (raising refuses it)."""
     result = run_assessment(options, store, collector=collector)
     if on_step is not None:
         on_step(Assessed(result.run))
     plan = make_plan(store, PlanOptions(run_id=result.run.id, min_severity=min_severity,
-                                        packs=options.packs, tailoring=dict(options.tailoring)),
+                                        packs=options.packs, tailoring=dict(options.tailoring),
+                                        ssm_pin=ssm_pin),
                      now(), actor=actor)
     if on_step is not None:
         on_step(Planned(plan))
@@ -166,8 +173,11 @@ def remediate(
     applied: ApplyReport | None = None
     checked: VerifyReport | None = None
     if approved.auto_ids:
+        targets = targets_for(plan, None, ssm)
+        if before_apply is not None:
+            before_apply(plan)
         applied, checked = apply_and_verify(
-            store, plan, executor=executor, targets=targets_for(plan, None), rollout=rollout,
+            store, plan, executor=executor, targets=targets, rollout=rollout,
             actor=actor, policy=policy, verify=True, command="remediate", now=now,
             collector=collector, on_step=on_step, on_event=on_event)
     return RemediateOutcome(run=result.run, plan=plan, auto_approved=tuple(approved.auto_ids),
@@ -184,6 +194,8 @@ def rollback(
     comment: str = "",
     policy: Policy | None = None,
     inventory: Path | None = None,
+    ssm: SsmTargets | None = None,
+    before_apply: Callable[[Plan], None] | None = None,
     on_event: RolloutProgress | None = None,
 ) -> ApplyReport:
     """Roll back apply run ``run_id``: a plan of one ``_rollback`` action, approved by each of
@@ -192,8 +204,11 @@ def rollback(
     if not approvers:
         raise ValueError("a rollback needs at least one approver")
     plan = rollback_plan(store, run_id, now)
+    targets = targets_for(plan, inventory, ssm)
+    if before_apply is not None:
+        before_apply(plan)
     for name in approvers:
         approve_by(store, plan, name, now, comment=comment, policy=policy)
-    return apply_plan(plan, store, executor, targets_for(plan, inventory), RolloutOptions(),
+    return apply_plan(plan, store, executor, targets, RolloutOptions(),
                       actor=approvers[0],
                       policy=policy, progress=on_event, command="rollback")
