@@ -140,9 +140,33 @@ def _m5_pruned_runs(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN pruned_at TEXT")
 
 
+def _m6_vuln_details(db: sqlite3.Connection) -> None:
+    """What a vulnerability finding carries beyond a rule result (ids, versions, scores,
+    state, references), newest per finding, as JSON of ``inspectorctl.vulns.assess.VulnFinding``;
+    and the package inventory each vulnerability run matched, per host (for SBOMs)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE vuln_details (
+            finding_id TEXT PRIMARY KEY REFERENCES findings(id) ON DELETE CASCADE,
+            run_id TEXT NOT NULL,
+            host TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX vuln_details_host ON vuln_details(host);
+        CREATE TABLE host_packages (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            host TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run_id, host)
+        )
+        """,
+    )
+
+
 #: migration N (1-based) brings user_version from N-1 to N. Later features append here.
 MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression, _m4_results_by_host,
-                               _m5_pruned_runs]
+                               _m5_pruned_runs, _m6_vuln_details]
 
 
 def register_migration(fn: Migration) -> None:
