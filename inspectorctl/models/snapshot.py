@@ -114,6 +114,9 @@ class Package(Frozen):
     #: rpm ``[epoch:]version-release``, apk ``version-rN``.
     version: str
     arch: str | None = None
+    #: the source package's version when it differs from the binary's (dpkg ``Source: x
+    #: (ver)``: binNMUs ``+bN``, metapackages); None = same as ``version``
+    source_version: str | None = None
 
 
 class PackagesFact(Frozen):
@@ -424,5 +427,8 @@ class HostSnapshot(Frozen):
     limits: LimitsFact | None = None
     rsyslog: RsyslogFact | None = None
     sockets: tuple[Socket, ...] | None = None
+    #: package name -> CVE ids its own changelog names (``/usr/share/doc/<pkg>/
+    #: changelog.Debian.gz``), for the vulnerability matcher's stale-data guard
+    package_changelogs: dict[str, tuple[str, ...]] | None = None
     updates: UpdatesFact | None = None
     cloud: CloudFact | None = None

@@ -128,7 +128,7 @@ def inventory(snap: HostSnapshot) -> m.HostInventory | str:
     pkgs = []
     manager = snap.packages.manager
     for p in snap.packages.items:
-        sv = getattr(p, "source_version", None)
+        sv = p.source_version
         if manager == "dpkg":
             src, ver = p.source, sv or m.binnmu_source_version(p.version)
         elif manager == "apk":
@@ -137,7 +137,7 @@ def inventory(snap: HostSnapshot) -> m.HostInventory | str:
             src, ver = p.name, p.version
         pkgs.append(m.InstalledPackage(name=p.name, version=p.version, source=src,
                                        source_version=ver, arch=p.arch))
-    changelogs = getattr(snap, "package_changelogs", None) or {}
+    changelogs = snap.package_changelogs or {}
     return m.HostInventory(host=snap.host.name, manager=manager, ecosystem=eco,
                            kernel_release=snap.os.kernel if snap.os else None,
                            packages=tuple(pkgs),

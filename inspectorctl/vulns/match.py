@@ -216,7 +216,9 @@ def _event_key(cmp: Callable[[str, str], int], ev: dict[str, str]) -> Any:
             return 1
         return cmp(a, b)
 
-    return cmp_to_key(c)(value)
+    # at the same version a range opens before it closes: [introduced X, fixed X] is empty
+    # whichever order the record lists them in
+    return (cmp_to_key(c)(value), 0 if ev.get("introduced") is not None else 1)
 
 
 def _first_fixed_after(cmp: Callable[[str, str], int], version: str,
