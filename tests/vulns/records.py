@@ -146,7 +146,7 @@ KEV = {"title": "CISA Catalog of Known Exploited Vulnerabilities", "catalogVersi
             "dateAdded": "2023-09-13", "dueDate": "2023-10-04",
             "knownRansomwareCampaignUse": "Unknown"}]}
 
-OSV_RECORDS = [CURL, WEBP, POSTGRES, BASH, KERNEL, SHADOW]
+OSV_RECORDS: list[dict[str, Any]] = [CURL, WEBP, POSTGRES, BASH, KERNEL, SHADOW]
 
 
 def write_json(path: Path, doc: Any) -> Path:

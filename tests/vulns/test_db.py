@@ -24,7 +24,7 @@ def _db(tmp_path: Path) -> AdvisoryDB:
 
 
 def test_osv_zip_import_is_idempotent_and_updates_on_modified(tmp_path: Path) -> None:
-    z = R.osv_zip(tmp_path / "Debian.zip", [*R.OSV_RECORDS, R.WITHDRAWN])
+    z = R.osv_zip(tmp_path / "Debian.zip", [*R.OSV_RECORDS, dict(R.WITHDRAWN)])
     assert detect(z) is SourceKind.OSV
     with _db(tmp_path) as db:
         st = db.import_source(open_source(z))
