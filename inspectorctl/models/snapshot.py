@@ -40,6 +40,7 @@ FACT_NAMES: frozenset[str] = frozenset(
         "sockets",
         "updates",
         "cloud",
+        "package_changelogs",
     }
 )
 

@@ -32,7 +32,7 @@ PACK = "vulns"
 RULE_PREFIX = "vuln:"
 DEFAULT_MAX_AGE_DAYS = 7.0
 #: the facts matching and scoring read
-FACTS = ("os", "packages", "sockets")
+FACTS = ("os", "packages", "sockets", "package_changelogs")
 
 _EVIDENCE_PATH = {"dpkg": "/var/lib/dpkg/status", "rpm": "rpm -qa (rpmdb)",
                   "apk": "/lib/apk/db/installed"}

@@ -247,3 +247,23 @@ def test_unparsable_host_release_is_an_error_result() -> None:
 
 def test_source_priority_covers_every_kind() -> None:
     assert set(m.SOURCE_PRIORITY) == set(SourceKind)
+
+
+def test_probe_reads_cves_from_package_changelogs(tmp_path: Path) -> None:
+    import gzip
+
+    from inspectorctl.collect import probe
+
+    doc = tmp_path / "usr/share/doc"
+    for name, text in {"login": "shadow (1:4.13+dfsg1-2) ... CVE-2023-29383 CVE-2023-4641\n",
+                       "bash": "bash (5.2.15-2) no security fixes\n"}.items():
+        (doc / name).mkdir(parents=True)
+        with gzip.open(doc / name / "changelog.Debian.gz", "wt") as fh:
+            fh.write(text + "x" * 100)
+
+    def read_gz(path: str) -> bytes:
+        with gzip.open(str(tmp_path) + path, "rb") as fh:
+            return fh.read(probe.CHANGELOG_MAX_BYTES)
+
+    got = probe.changelog_cves(read_gz, ["login", "bash", "missing", "../etc"])
+    assert got == {"login": ["CVE-2023-29383", "CVE-2023-4641"]}
