@@ -177,6 +177,7 @@ class AdvisoryDB:
                 "SELECT id, modified FROM vulns WHERE source=?", (src.name,))}
             kev_known = {r[0]: r[1] for r in db.execute(
                 "SELECT cve, date_added FROM kev WHERE source=?", (src.name,))}
+            src.known = known
             for rec in src.records():
                 read += 1
                 if isinstance(rec, KevEntry):
@@ -211,6 +212,9 @@ class AdvisoryDB:
                     added += 1
                 known[rec.id] = mod or ""
                 self._insert(db, rec)
+            skipped = len(src.unchanged_ids)
+            read += skipped
+            unchanged += skipped
             withdrawn = 0
             for wid in src.withdrawn_ids:
                 withdrawn += 1
