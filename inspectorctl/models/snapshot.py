@@ -311,6 +311,9 @@ class Socket(Frozen):
     port: int
     pid: int | None = None
     process: str | None = None
+    #: the owning process's executable, and the package whose file list names it (dpkg)
+    exe: str | None = None
+    package: str | None = None
 
 
 class UpdatesFact(Frozen):

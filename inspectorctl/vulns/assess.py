@@ -183,7 +183,8 @@ class Matcher:
             s = sc.score(md.get("cvss", ()), x.source,
                          [v for c in cves for v in nvd.get(c, ())],
                          md.get("vendor_severity"),
-                         kev=any(c in kev for c in cves), sockets=snap.sockets)
+                         kev=any(c in kev for c in cves), sockets=snap.sockets,
+                         packages=tuple(x.binaries))
             rid = f"{RULE_PREFIX}{x.vuln_id}:{x.package}"
             path = _EVIDENCE_PATH[inv.manager]
             if x.state is m.VulnState.PROBABLY_FIXED:

@@ -271,6 +271,7 @@ class AdvisoryDB:
                         " FROM affected a JOIN vulns v ON v.source=a.source AND v.id=a.vuln_id"
                         f" WHERE a.ecosystem=? AND a.package IN ({marks})", (eco, *chunk)):
                     out.append(AffectedRow(src, vid, e, pkg, json.loads(data),
+                                           () if aliases == "[]" else
                                            tuple(json.loads(aliases))))
         return out
 
@@ -312,15 +313,21 @@ class AdvisoryDB:
     def records_meta(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
                                                                      dict[str, Any]]:
         """id, aliases, cvss vectors, vendor severity, references of the given records."""
+        by_source: dict[str, set[str]] = {}
+        for src, vid in pairs:
+            by_source.setdefault(src, set()).add(vid)
         out: dict[tuple[str, str], dict[str, Any]] = {}
-        for src, vid in set(pairs):
-            r = self.db.execute(
-                "SELECT aliases, cvss, vendor_severity, refs, summary FROM vulns"
-                " WHERE source=? AND id=?", (src, vid)).fetchone()
-            if r is not None:
-                out[(src, vid)] = {"aliases": json.loads(r[0]), "cvss": json.loads(r[1]),
-                                   "vendor_severity": r[2], "refs": json.loads(r[3]),
-                                   "summary": r[4]}
+        for src, ids in by_source.items():
+            names = sorted(ids)
+            for i in range(0, len(names), 500):
+                chunk = names[i:i + 500]
+                for r in self.db.execute(
+                        "SELECT id, aliases, cvss, vendor_severity, refs, summary FROM vulns"
+                        f" WHERE source=? AND id IN ({','.join('?' * len(chunk))})",
+                        (src, *chunk)):
+                    out[(src, r[0])] = {"aliases": json.loads(r[1]), "cvss": json.loads(r[2]),
+                                        "vendor_severity": r[3], "refs": json.loads(r[4]),
+                                        "summary": r[5]}
         return out
 
     def kev(self, cves: Iterable[str]) -> dict[str, KevEntry]:
@@ -338,12 +345,16 @@ class AdvisoryDB:
     def cvss_for(self, ids: Iterable[str]) -> dict[str, list[str]]:
         """CVSS vectors any source gives for each id (by id or alias): NVD's, through the
         Debian/OSV records, when the vendor's record has none."""
+        names = sorted(set(ids))
         out: dict[str, list[str]] = {}
-        for ident in set(ids):
-            for (vec,) in self.db.execute(
-                    "SELECT v.cvss FROM aliases a JOIN vulns v ON v.source=a.source AND"
-                    " v.id=a.vuln_id WHERE a.alias=?", (ident,)):
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            for alias, vec in self.db.execute(
+                    "SELECT a.alias, v.cvss FROM aliases a JOIN vulns v ON v.source=a.source AND"
+                    f" v.id=a.vuln_id WHERE a.alias IN ({','.join('?' * len(chunk))})"
+                    " ORDER BY a.alias, a.source", chunk):
+                have = out.setdefault(alias, [])
                 for x in json.loads(vec):
-                    if x not in out.setdefault(ident, []):
-                        out[ident].append(x)
+                    if x not in have:
+                        have.append(x)
         return out

@@ -5,8 +5,10 @@ that carries one, e.g. the Debian/OSV record, whose vectors are NVD's), computed
 ``cvss`` library; the vendor's severity word when no vector exists at all.
 
 Adjustments (Amazon Inspector's idea of the environment):
-- network attack vector lowered (environmental ``MAV:L``) when no socket on the host listens
-  beyond loopback, so nothing of the host's is reachable from the network;
+- network attack vector lowered (environmental ``MAV:L``) when the package owns no socket
+  listening beyond loopback: the host listens on nothing beyond loopback, or every socket that
+  does belongs to another package (the probe names each listener's executable and its dpkg
+  package; an owner it cannot name keeps the vector as it is);
 - raised to the top of its band when the CVE is in CISA's KEV catalog (exploit available).
 Bands: 0 informational, 0.1-3.9 low, 4-6.9 medium, 7-8.9 high, 9-10 critical.
 """
@@ -14,7 +16,7 @@ Bands: 0 informational, 0.1-3.9 low, 4-6.9 medium, 7-8.9 high, 9-10 critical.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from cvss import CVSS3
 from cvss.exceptions import CVSSError
@@ -93,9 +95,26 @@ def exposed_sockets(sockets: Sequence[Socket] | None) -> list[Socket] | None:
     return out
 
 
+def _unreachable(sockets: Sequence[Socket] | None, packages: Collection[str]) -> str | None:
+    """Why the network cannot reach ``packages`` on the host, or None when it may (or the
+    host's sockets, or who owns them, are not known)."""
+    exposed = exposed_sockets(sockets)
+    if exposed is None:
+        return None
+    if not exposed:
+        return "no socket on the host listens beyond loopback"
+    owners = {s.package for s in exposed}
+    if None in owners or not packages or owners & set(packages):
+        return None
+    return (f"the sockets listening beyond loopback belong to "
+            f"{', '.join(sorted(o for o in owners if o))}, none to "
+            f"{', '.join(sorted(packages))}")
+
+
 def score(vendor_vectors: Sequence[str], vendor_source: str, nvd_vectors: Sequence[str],
           vendor_severity: str | None, *, kev: bool,
-          sockets: Sequence[Socket] | None) -> Score:
+          sockets: Sequence[Socket] | None, packages: Collection[str] = ()) -> Score:
+    """``packages``: the installed packages the vulnerability is in (binary names)."""
     vec = _v3(vendor_vectors)
     source = f"vendor record {vendor_source}"
     if vec is None:
@@ -107,16 +126,14 @@ def score(vendor_vectors: Sequence[str], vendor_source: str, nvd_vectors: Sequen
         c = CVSS3(vec)
         base = float(c.base_score)
         adjusted = base
-        if c.metrics.get("AV") == "N":
-            exposed = exposed_sockets(sockets)
-            if exposed is not None and not exposed:
-                adj_vec = vec + "/MAV:L"
-                after = float(CVSS3(adj_vec).environmental_score)
-                adjustments.append(Adjustment(
-                    name="network-unreachable", before=adjusted, after=after,
-                    reason="attack vector is the network, but no socket on the host listens "
-                           "beyond loopback: scored as local (MAV:L)"))
-                adjusted = after
+        why = _unreachable(sockets, packages) if c.metrics.get("AV") == "N" else None
+        if why is not None:
+            adj_vec = vec + "/MAV:L"
+            after = float(CVSS3(adj_vec).environmental_score)
+            adjustments.append(Adjustment(
+                name="network-unreachable", before=adjusted, after=after,
+                reason=f"attack vector is the network, but {why}: scored as local (MAV:L)"))
+            adjusted = after
     elif vendor_severity and vendor_severity.lower() in _VENDOR_WORDS:
         base = adjusted = _VENDOR_WORDS[vendor_severity.lower()]
         source = f"vendor severity {vendor_severity.lower()} (no CVSS vector)"
