@@ -252,7 +252,7 @@ def test_source_priority_covers_every_kind() -> None:
 def test_probe_reads_cves_from_package_changelogs(tmp_path: Path) -> None:
     import gzip
 
-    from inspectorctl.collect import probe
+    from inspectorctl.probe import packages as probe
 
     doc = tmp_path / "usr/share/doc"
     for name, text in {"login": "shadow (1:4.13+dfsg1-2) ... CVE-2023-29383 CVE-2023-4641\n",

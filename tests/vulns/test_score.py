@@ -75,13 +75,14 @@ def test_kev_raises_to_the_top_of_the_band() -> None:
 
 
 def test_probe_names_the_package_owning_a_listening_executable(tmp_path: Path) -> None:
-    from inspectorctl.collect import probe
+    from inspectorctl.probe.context import ProbeContext
+    from inspectorctl.probe.sockets import dpkg_file_owners
 
     info = tmp_path / "var/lib/dpkg/info"
     info.mkdir(parents=True)
     (info / "openssh-server.list").write_text("/.\n/usr\n/usr/sbin\n/usr/sbin/sshd\n")
     (info / "netcat-openbsd:amd64.list").write_text("/bin/nc.openbsd\n")
     (info / "curl.list").write_text("/usr/bin/curl\n")
-    ctx = probe.ProbeContext(str(tmp_path))
-    got = probe.dpkg_file_owners(ctx, {"/usr/sbin/sshd", "/usr/bin/nc.openbsd", "/opt/x"})
+    ctx = ProbeContext(str(tmp_path))
+    got = dpkg_file_owners(ctx, {"/usr/sbin/sshd", "/usr/bin/nc.openbsd", "/opt/x"})
     assert got == {"/usr/sbin/sshd": "openssh-server", "/usr/bin/nc.openbsd": "netcat-openbsd"}
