@@ -290,7 +290,10 @@ def run_vuln_assessment(options: VulnOptions, db: AdvisoryDB, store: Store | Non
         return rs, fs
 
     def close_missing(store: Store, host: str, rs: list[RuleResult]) -> list[RuleResult]:
-        """PASS rows for the host's open vulnerability findings that no longer match."""
+        """PASS rows for the host's open vulnerability findings that no longer match; none
+        when the host could not be matched (its findings stay as they are)."""
+        if any(r.status is Status.ERROR for r in rs):
+            return []
         seen = {r.rule_id for r in rs}
         out = []
         for f in store.findings(hosts=[host]):

@@ -166,3 +166,17 @@ def test_assess_without_database_and_sbom(env: Path, tmp_path: Path) -> None:
         purls["curl"], purls["libcurl4"]]
     plain = json.loads(runner.invoke(app, ["sbom", "h1"]).stdout)
     assert "vulnerabilities" not in plain or plain["vulnerabilities"] == []
+
+
+def test_a_host_that_cannot_be_matched_keeps_its_findings(env: Path) -> None:
+    base = ["vulns", "assess", "--from-snapshots", str(env / "snaps")]
+    assert runner.invoke(app, base).exit_code == 0
+    broken = snap([pkg("curl", "1")], os_id="gentoo", version_id="2.14")
+    (env / "snaps" / "h1.json").write_text(broken.model_dump_json())
+    res = runner.invoke(app, base)
+    assert res.exit_code == 0
+    assert "error: h1: no advisory ecosystem for this release (gentoo 2.14)" in res.output
+    assert "new 0, closed 0" in res.output
+    listed = json.loads(runner.invoke(app, ["findings", "list", "--format", "json"]).output)
+    assert {f["rule_id"] for f in listed} >= {"vuln:CVE-2023-38545:curl",
+                                              "vuln:CVE-2023-4863:libwebp"}
