@@ -181,6 +181,8 @@ def parse_document(raw: RawFile, *, check_depth: bool = False) -> Any:
 
 
 def parse_time(value: Any, where: str, field: str) -> datetime:
+    if isinstance(value, datetime):  # YAML reads unquoted timestamps as datetimes
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str) or not value.strip():
         raise AdvisoryInputError(f"{where}: {field}: missing or not a date")
     s = value.strip().replace("Z", "+00:00")
@@ -471,7 +473,9 @@ class DebianTrackerSource(AdvisorySource):
 
 # ------------------------------------------------------------------------------ Amazon ALAS
 
-_ALAS_ID = re.compile(r"^ALAS(2023|2022|2)?(?:[A-Z][A-Z0-9.]*)?-\d{4}-\d+$")
+#: ALAS-2024-1, ALAS2-..., ALAS2023-..., and the extras' ALAS2GRAPHICSMAGICK1.3-2023-001,
+#: ALAS2NITRO-ENCLAVES-2021-001, ALAS2023LIVEPATCH-2023-015
+_ALAS_ID = re.compile(r"^ALAS(2023|2022|2)?(?:[A-Z][A-Z0-9.-]*?)?-\d{4}-\d+$")
 
 
 def alas_ecosystem(advisory_id: str) -> str | None:

@@ -187,3 +187,24 @@ def test_real_debian_osv_records_import(tmp_path: Path) -> None:
         debian = [a for a in first["affected"]
                   if a.get("package", {}).get("ecosystem", "").startswith("Debian")]
         assert len([a for a in rec.affected if a.ecosystem.startswith("Debian")]) == len(debian)
+
+
+def test_yaml_osv_with_timestamps_and_alas_extras_ids(tmp_path: Path) -> None:
+    """PyPA's advisory database writes OSV as YAML whose unquoted dates YAML reads as
+    timestamps; Amazon's extras repositories name advisories ALAS2NITRO-ENCLAVES-2021-001."""
+    (tmp_path / "pypa").mkdir()
+    (tmp_path / "pypa" / "PYSEC-2023-120.yaml").write_text(
+        "id: PYSEC-2023-120\nmodified: 2023-07-26T18:21:54.543463Z\n"
+        "published: 2023-07-19T21:15:00Z\naliases:\n- CVE-2023-37276\naffected:\n"
+        "- package:\n    ecosystem: PyPI\n    name: aiohttp\n  ranges:\n  - type: ECOSYSTEM\n"
+        "    events:\n    - introduced: '0'\n    - fixed: 3.8.5\n")
+    alas = {**R.ALAS2, "ID": "ALAS2NITRO-ENCLAVES-2021-001"}
+    R.write_json(tmp_path / "alas" / "ALAS2NITRO-ENCLAVES-2021-001.json", alas)
+    with _db(tmp_path) as db:
+        db.import_source(open_source(tmp_path / "pypa", name="osv:PyPI"))
+        db.import_source(open_source(tmp_path / "alas"))
+        [v] = db.lookup("CVE-2023-37276")
+        assert (v.id, v.modified) == ("PYSEC-2023-120",
+                                      datetime(2023, 7, 26, 18, 21, 54, 543463, tzinfo=UTC))
+        assert v.affected[0].ranges[0].events[1].fixed == "3.8.5"
+        assert db.lookup("CVE-2021-3522")[0].affected[0].ecosystem == "Amazon Linux:2"
