@@ -474,8 +474,8 @@ class DebianTrackerSource(AdvisorySource):
 # ------------------------------------------------------------------------------ Amazon ALAS
 
 #: ALAS-2024-1, ALAS2-..., ALAS2023-..., and the extras' ALAS2GRAPHICSMAGICK1.3-2023-001,
-#: ALAS2NITRO-ENCLAVES-2021-001, ALAS2023LIVEPATCH-2023-015
-_ALAS_ID = re.compile(r"^ALAS(2023|2022|2)?(?:[A-Z][A-Z0-9.-]*?)?-\d{4}-\d+$")
+#: ALAS2NITRO-ENCLAVES-2021-001, ALAS2HTTPD_MODULES-2023-001, ALAS2023LIVEPATCH-2023-015
+_ALAS_ID = re.compile(r"^ALAS(2023|2022|2)?(?:[A-Z][A-Za-z0-9._-]*?)?-\d{4}-\d+$")
 
 
 def alas_ecosystem(advisory_id: str) -> str | None:

@@ -200,6 +200,8 @@ def test_yaml_osv_with_timestamps_and_alas_extras_ids(tmp_path: Path) -> None:
         "    events:\n    - introduced: '0'\n    - fixed: 3.8.5\n")
     alas = {**R.ALAS2, "ID": "ALAS2NITRO-ENCLAVES-2021-001"}
     R.write_json(tmp_path / "alas" / "ALAS2NITRO-ENCLAVES-2021-001.json", alas)
+    R.write_json(tmp_path / "alas" / "ALAS2HTTPD_MODULES-2023-001.json",
+                 {**R.ALAS2, "ID": "ALAS2HTTPD_MODULES-2023-001"})
     with _db(tmp_path) as db:
         db.import_source(open_source(tmp_path / "pypa", name="osv:PyPI"))
         db.import_source(open_source(tmp_path / "alas"))
@@ -207,4 +209,6 @@ def test_yaml_osv_with_timestamps_and_alas_extras_ids(tmp_path: Path) -> None:
         assert (v.id, v.modified) == ("PYSEC-2023-120",
                                       datetime(2023, 7, 26, 18, 21, 54, 543463, tzinfo=UTC))
         assert v.affected[0].ranges[0].events[1].fixed == "3.8.5"
-        assert db.lookup("CVE-2021-3522")[0].affected[0].ecosystem == "Amazon Linux:2"
+        assert [(v.id, v.affected[0].ecosystem) for v in db.lookup("CVE-2021-3522")] == [
+            ("ALAS2HTTPD_MODULES-2023-001", "Amazon Linux:2"),
+            ("ALAS2NITRO-ENCLAVES-2021-001", "Amazon Linux:2")]
