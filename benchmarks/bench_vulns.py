@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from inspectorctl.models.snapshot import HostSnapshot
-from inspectorctl.vulns.assess import Matcher
+from inspectorctl.vuln_assess import Matcher
 from inspectorctl.vulns.db import AdvisoryDB
 from inspectorctl.vulns.sources import open_source
 

@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 import typer
 from rich.table import Table
 
+from inspectorctl import vuln_assess as va
 from inspectorctl.cli._common import console, err_console, guarded
 from inspectorctl.collect.interface import Targets
 from inspectorctl.errors import InputError
@@ -20,7 +21,6 @@ from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.paths import default_db_path
 from inspectorctl.report.formats import FORMATS, Report
 from inspectorctl.store.db import Store
-from inspectorctl.vulns import assess as va
 from inspectorctl.vulns.db import AdvisoryDB
 from inspectorctl.vulns.match import VulnState
 from inspectorctl.vulns.sources import open_source, source_kind

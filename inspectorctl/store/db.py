@@ -161,7 +161,7 @@ def _m6_unchecked(db: sqlite3.Connection) -> None:
 
 def _m7_vuln_details(db: sqlite3.Connection) -> None:
     """What a vulnerability finding carries beyond a rule result (ids, versions, scores,
-    state, references), newest per finding, as JSON of ``inspectorctl.vulns.assess.VulnFinding``;
+    state, references), newest per finding, as JSON of ``inspectorctl.vuln_assess.VulnFinding``;
     and the package inventory each vulnerability run matched, per host (for SBOMs)."""
     run_script(
         db,

@@ -24,7 +24,7 @@ from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
 from inspectorctl.models.common import Severity
-from inspectorctl.vulns.assess import VulnFinding
+from inspectorctl.vuln_assess import VulnFinding
 from inspectorctl.vulns.match import HostInventory, VulnState
 
 _PURL_TYPE = {"dpkg": "deb", "rpm": "rpm", "apk": "apk"}

@@ -21,7 +21,7 @@ from inspectorctl.collect.interface import Targets
 from inspectorctl.lab import Lab
 from inspectorctl.models.common import Status
 from inspectorctl.store.db import Store
-from inspectorctl.vulns.assess import VulnOptions, run_vuln_assessment
+from inspectorctl.vuln_assess import VulnOptions, run_vuln_assessment
 from inspectorctl.vulns.db import AdvisoryDB
 from inspectorctl.vulns.match import VulnState
 from inspectorctl.vulns.sources import open_source

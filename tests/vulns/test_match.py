@@ -12,8 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from inspectorctl.models.snapshot import HostSnapshot
+from inspectorctl.vuln_assess import Matcher, inventory
 from inspectorctl.vulns import match as m
-from inspectorctl.vulns.assess import Matcher, inventory
 from inspectorctl.vulns.db import AdvisoryDB, AffectedRow
 from inspectorctl.vulns.match import FixAvailable, VulnState, in_ranges
 from inspectorctl.vulns.models import SourceKind

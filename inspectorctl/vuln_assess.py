@@ -1,4 +1,5 @@
-"""Vulnerability assessment: hosts' packages -> matches -> scored findings in the findings store.
+"""Vulnerability assessment, the orchestration (collect, match, store; the pure parts are in
+``inspectorctl/vulns/``): hosts' packages -> matches -> scored findings in the findings store.
 
 Each (host, package, vulnerability) is one finding, identified like a rule result by the
 pseudo rule id ``vuln:<ID>:<package>`` in the pack ``vulns``, so it shares the store's
