@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, demo, lab, remediate, ssm_docs
+from inspectorctl.cli import assess, demo, lab, remediate, ssm_docs, vulns
 
 app = typer.Typer(
     name="inspectorctl",
@@ -36,6 +36,7 @@ lab.app.command("demo")(demo.demo)
 app.add_typer(lab.app, name="lab")
 remediate.register(app)
 app.add_typer(ssm_docs.app, name="ssm-docs")
+vulns.register(app)
 
 
 def main() -> None:

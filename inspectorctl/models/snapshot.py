@@ -40,6 +40,7 @@ FACT_NAMES: frozenset[str] = frozenset(
         "sockets",
         "updates",
         "cloud",
+        "package_changelogs",
     }
 )
 
@@ -114,6 +115,9 @@ class Package(Frozen):
     #: rpm ``[epoch:]version-release``, apk ``version-rN``.
     version: str
     arch: str | None = None
+    #: the source package's version when it differs from the binary's (dpkg ``Source: x
+    #: (ver)``: binNMUs ``+bN``, metapackages); None = same as ``version``
+    source_version: str | None = None
 
 
 class PackagesFact(Frozen):
@@ -307,6 +311,9 @@ class Socket(Frozen):
     port: int
     pid: int | None = None
     process: str | None = None
+    #: the owning process's executable, and the package whose file list names it (dpkg)
+    exe: str | None = None
+    package: str | None = None
 
 
 class UpdatesFact(Frozen):
@@ -424,6 +431,9 @@ class HostSnapshot(Frozen):
     limits: LimitsFact | None = None
     rsyslog: RsyslogFact | None = None
     sockets: tuple[Socket, ...] | None = None
+    #: package name -> CVE ids its own changelog names (``/usr/share/doc/<pkg>/
+    #: changelog.Debian.gz``), for the vulnerability matcher's stale-data guard
+    package_changelogs: dict[str, tuple[str, ...]] | None = None
     updates: UpdatesFact | None = None
     cloud: CloudFact | None = None
 

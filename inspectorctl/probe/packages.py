@@ -1,9 +1,10 @@
 """The ``packages`` fact: the package database (dpkg status, rpm, apk)."""
 
+import gzip
 import os
 import re
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from .context import _SUBPROCESS_ENV, Fact, Gatherer, ProbeContext, _Background
 from .parsers import deb822_paragraphs
@@ -14,7 +15,9 @@ def parse_dpkg_status(text: str) -> List[Dict[str, Any]]:
 
     ``Status: install ok installed`` and ``hold ok installed`` both count: a held package is
     installed. The version is taken as written (dpkg writes the epoch into it). ``Source:`` may
-    carry its own version in parentheses, which is dropped.
+    carry its own version in parentheses (binNMUs ``+bN``, metapackages such as ``postgresql
+    15+248``, source ``postgresql-common (248)``): that is ``source_version``; without it the
+    source version is the binary's.
     """
     items: List[Dict[str, Any]] = []
     for fields in deb822_paragraphs(text):
@@ -25,13 +28,19 @@ def parse_dpkg_status(text: str) -> List[Dict[str, Any]]:
         version = fields.get("Version")
         if not name or not version:
             continue
-        source = fields.get("Source", "").split("(")[0].strip() or name
+        source_field = fields.get("Source", "")
+        source = source_field.split("(")[0].strip() or name
+        source_version = version
+        if "(" in source_field and source_field.rstrip().endswith(")"):
+            inner = source_field[source_field.index("(") + 1 : source_field.rindex(")")].strip()
+            source_version = inner or version
         items.append(
             {
                 "name": name,
                 "source": source,
                 "version": version,
                 "arch": fields.get("Architecture") or None,
+                "source_version": source_version,
             }
         )
     return items
@@ -133,3 +142,45 @@ def start_packages(g: Gatherer) -> None:
 
 
 PACKAGES_FACT = Fact("packages", fact_packages, start=start_packages, jobs=("rpm",))
+
+#: per changelog: at most this much is decompressed; at most this many files are read
+CHANGELOG_MAX_BYTES = 4 * 1024 * 1024
+CHANGELOG_MAX_FILES = 5000
+_CVE_RE = re.compile(r"CVE-\d{4}-\d{4,7}")
+
+
+def changelog_cves(read_gz: Callable[[str], bytes], names: Iterable[str]) -> Dict[str, List[str]]:
+    """CVE ids each package's own Debian changelog names (``/usr/share/doc/<pkg>/
+    changelog.Debian.gz``): the vulnerability matcher's guard against advisory data that
+    predates the installed package. Packages naming none are left out."""
+    out: Dict[str, List[str]] = {}
+    for n, name in enumerate(sorted(set(names))):
+        if n >= CHANGELOG_MAX_FILES:
+            break
+        if "/" in name or name.startswith("."):
+            continue
+        try:
+            text = read_gz("/usr/share/doc/%s/changelog.Debian.gz" % name)
+        except (OSError, EOFError, ValueError):
+            continue
+        cves = sorted(set(_CVE_RE.findall(text.decode("utf-8", "replace"))))
+        if cves:
+            out[name] = cves
+    return out
+
+
+def fact_package_changelogs(g: Gatherer) -> Dict[str, List[str]]:
+    ctx = g.ctx
+    if not os.path.exists(ctx.path("/var/lib/dpkg/status")):
+        raise LookupError("changelog CVE mentions are read from Debian changelogs (dpkg) only")
+    items = parse_dpkg_status(ctx.read("/var/lib/dpkg/status"))
+
+    def read_gz(path: str) -> bytes:
+        with gzip.open(ctx.path(path), "rb") as fh:
+            data: bytes = fh.read(CHANGELOG_MAX_BYTES)
+        return data
+
+    return changelog_cves(read_gz, (i["name"].split(":")[0] for i in items))
+
+
+PACKAGE_CHANGELOGS_FACT = Fact("package_changelogs", fact_package_changelogs)

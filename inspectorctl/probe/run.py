@@ -14,7 +14,7 @@ from .kernel_modules import KERNEL_MODULES_FACT
 from .limits import LIMITS_FACT
 from .mounts import MOUNTS_FACT
 from .osinfo import OS_FACT
-from .packages import PACKAGES_FACT
+from .packages import PACKAGE_CHANGELOGS_FACT, PACKAGES_FACT
 from .pam import PAM_FACT
 from .rsyslog import RSYSLOG_FACT
 from .services import SERVICES_FACT
@@ -46,6 +46,7 @@ FACT_TABLE = (
     SOCKETS_FACT,
     UPDATES_FACT,
     CLOUD_FACT,
+    PACKAGE_CHANGELOGS_FACT,
 )
 FACTS = tuple(f.name for f in FACT_TABLE)
 _FACT_BY_NAME = {f.name: f for f in FACT_TABLE}

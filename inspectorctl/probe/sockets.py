@@ -85,7 +85,7 @@ def fact_sockets(g: Gatherer) -> List[Dict[str, Any]]:
         if key in seen:
             continue
         seen.add(key)
-        pid, comm = owners.get(e["inode"], (None, None))
+        pid, comm, exe = owners.get(e["inode"], (None, None, None))
         out.append(
             {
                 "proto": e["proto"],
@@ -93,14 +93,51 @@ def fact_sockets(g: Gatherer) -> List[Dict[str, Any]]:
                 "port": e["port"],
                 "pid": pid,
                 "process": comm,
+                "exe": exe,
             }
         )
+    exes = {s["exe"] for s in out if s["exe"]}
+    owner_pkgs = dpkg_file_owners(ctx, exes) if exes else {}
+    for s in out:
+        s["package"] = owner_pkgs.get(s["exe"]) if s["exe"] else None
     out.sort(key=lambda s: (s["proto"], s["port"], s["address"]))
     return out
 
 
-def _socket_owners(ctx: ProbeContext, inodes: Set[int]) -> Dict[int, Tuple[int, Optional[str]]]:
-    owners: Dict[int, Tuple[int, Optional[str]]] = {}
+def dpkg_file_owners(ctx: ProbeContext, paths: Set[str]) -> Dict[str, str]:
+    """path -> the dpkg package whose file list names it (``/var/lib/dpkg/info/*.list``); a
+    merged-/usr path is also looked up without its ``/usr`` (``/usr/bin/x`` listed as
+    ``/bin/x``). Paths no package lists are left out; no dpkg database gives {}."""
+    want: Dict[str, str] = {}
+    for p in paths:
+        want[p] = p
+        if p.startswith("/usr/"):
+            want.setdefault(p[4:], p)
+    info = ctx.path("/var/lib/dpkg/info")
+    try:
+        names = sorted(n for n in os.listdir(info) if n.endswith(".list"))
+    except OSError:
+        return {}
+    out: Dict[str, str] = {}
+    for n in names:
+        try:
+            with open(os.path.join(info, n), "rb") as fh:
+                lines = fh.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            original = want.get(line)
+            if original is not None and original not in out:
+                out[original] = n[: -len(".list")].split(":")[0]
+        if len(out) == len(paths):
+            break
+    return out
+
+
+def _socket_owners(
+    ctx: ProbeContext, inodes: Set[int]
+) -> Dict[int, Tuple[int, Optional[str], Optional[str]]]:
+    owners: Dict[int, Tuple[int, Optional[str], Optional[str]]] = {}
     proc = ctx.path("/proc")
     for entry in ctx.processes():
         fd_dir = os.path.join(proc, str(entry["pid"]), "fd")
@@ -119,7 +156,7 @@ def _socket_owners(ctx: ProbeContext, inodes: Set[int]) -> Dict[int, Tuple[int, 
                 except ValueError:
                     continue
                 if inode in inodes and inode not in owners:
-                    owners[inode] = (entry["pid"], entry["comm"])
+                    owners[inode] = (entry["pid"], entry["comm"], entry["exe"])
     return owners
 
 

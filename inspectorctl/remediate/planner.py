@@ -117,6 +117,12 @@ def build_plan(
                  f"status {f.status.value}: {f.reason or 'the rule could not be checked'}; "
                  "assess again once the host can be checked")
             continue
+        if f.pack == "vulns":
+            skip(f, SkipReason.NO_REMEDIATION,
+                 "vulnerability findings are not planned yet: the package-upgrade "
+                 "remediation is not built; upgrade the package with the host's package "
+                 "manager and assess again")
+            continue
         entry = rules.get(f.rule_id)
         if entry is None:
             skip(f, SkipReason.UNKNOWN_RULE,

@@ -159,6 +159,30 @@ def _m6_unchecked(db: sqlite3.Connection) -> None:
     )
 
 
+def _m7_vuln_details(db: sqlite3.Connection) -> None:
+    """What a vulnerability finding carries beyond a rule result (ids, versions, scores,
+    state, references), newest per finding, as JSON of ``inspectorctl.vuln_assess.VulnFinding``;
+    and the package inventory each vulnerability run matched, per host (for SBOMs)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE vuln_details (
+            finding_id TEXT PRIMARY KEY REFERENCES findings(id) ON DELETE CASCADE,
+            run_id TEXT NOT NULL,
+            host TEXT NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX vuln_details_host ON vuln_details(host);
+        CREATE TABLE host_packages (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            host TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run_id, host)
+        )
+        """,
+    )
+
+
 #: migration N (1-based) brings user_version from N-1 to N, in this order, never another: a new
 #: migration is one more entry at the end (the order is this tuple's, not the import order)
 MIGRATIONS: tuple[Migration, ...] = (
@@ -168,6 +192,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m4_results_by_host,
     _m5_pruned_runs,
     _m6_unchecked,
+    _m7_vuln_details,
 )
 
 

@@ -226,3 +226,72 @@ def sort_key(manager: str) -> Callable[[str], Any]:
         return compare(manager, a, b)
 
     return cmp_to_key(cmp)
+
+
+# --------------------------------------------------------------------------- PEP 440, semver
+
+
+def compare_pep440(a: str, b: str) -> int:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        va, vb = Version(a), Version(b)
+    except InvalidVersion as e:
+        raise VersionError(f"invalid PEP 440 version: {e}") from e
+    return (va > vb) - (va < vb)
+
+
+_SEMVER = re.compile(
+    r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
+
+
+def _semver_key(v: str) -> tuple[tuple[int, int, int], tuple[tuple[int, int, str], ...] | None]:
+    m = _SEMVER.match(v.strip())
+    if not m:
+        raise VersionError(f"invalid semantic version {v!r}")
+    core = (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0))
+    pre = m.group(4)
+    if pre is None:
+        return core, None
+    # numeric identifiers sort below alphanumeric ones, numerically among themselves
+    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return core, ids
+
+
+def compare_semver(a: str, b: str) -> int:
+    """Semantic Versioning 2.0.0 precedence (a leading ``v``, as Go writes it, is allowed;
+    build metadata is ignored; missing minor/patch count as 0)."""
+    (ca, pa), (cb, pb) = _semver_key(a), _semver_key(b)
+    if ca != cb:
+        return -1 if ca < cb else 1
+    if pa == pb:
+        return 0
+    if pa is None:
+        return 1  # a release is above its pre-releases
+    if pb is None:
+        return -1
+    return (pa > pb) - (pa < pb)
+
+
+_COMPARE["pep440"] = compare_pep440
+_COMPARE["semver"] = compare_semver
+
+#: OSV ecosystem (the part before ":") -> the version order it uses
+ECOSYSTEM_ORDER = {
+    "Debian": "dpkg", "Ubuntu": "dpkg",
+    "Alpine": "apk",
+    "AlmaLinux": "rpm", "Rocky Linux": "rpm", "Red Hat": "rpm", "Amazon Linux": "rpm",
+    "openSUSE": "rpm", "SUSE": "rpm", "Mageia": "rpm",
+    "PyPI": "pep440",
+    "npm": "semver", "Go": "semver", "crates.io": "semver", "NuGet": "semver",
+}
+
+
+def ecosystem_order(ecosystem: str) -> str:
+    base = ecosystem.split(":", 1)[0]
+    try:
+        return ECOSYSTEM_ORDER[base]
+    except KeyError as e:
+        raise VersionError(f"no version order known for ecosystem {ecosystem!r}; known: "
+                           f"{', '.join(ECOSYSTEM_ORDER)}") from e

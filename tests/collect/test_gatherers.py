@@ -334,13 +334,19 @@ def test_login_defs_and_pam(probe: ModuleType, root: Path) -> None:
 
 
 def test_sockets(probe: ModuleType, root: Path) -> None:
+    info = root / "var/lib/dpkg/info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "openssh-server.list").write_text("/.\n/usr/sbin\n/usr/sbin/sshd\n")
     socks = run(probe, root, facts=["sockets"])["sockets"]
+    sshd = {"pid": 100, "process": "sshd", "exe": "/usr/sbin/sshd",
+            "package": "openssh-server"}
+    none = {"pid": None, "process": None, "exe": None, "package": None}
     assert socks == [
-        {"proto": "tcp", "address": "0.0.0.0", "port": 22, "pid": 100, "process": "sshd"},
-        {"proto": "tcp", "address": "127.0.0.1", "port": 8080, "pid": None, "process": None},
-        {"proto": "tcp6", "address": "::", "port": 22, "pid": 100, "process": "sshd"},
-        {"proto": "tcp6", "address": "::1", "port": 631, "pid": None, "process": None},
-        {"proto": "udp", "address": "0.0.0.0", "port": 68, "pid": None, "process": None},
+        {"proto": "tcp", "address": "0.0.0.0", "port": 22, **sshd},
+        {"proto": "tcp", "address": "127.0.0.1", "port": 8080, **none},
+        {"proto": "tcp6", "address": "::", "port": 22, **sshd},
+        {"proto": "tcp6", "address": "::1", "port": 631, **none},
+        {"proto": "udp", "address": "0.0.0.0", "port": 68, **none},
     ]
 
 

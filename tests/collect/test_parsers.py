@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -321,12 +322,14 @@ def test_dpkg_status_round_trip(
             f"Architecture: {arch}",
         ]
         if source:
-            lines.append(f"Source: {source} ({version})")
+            # a binNMU's source version: the binary's without its +bN
+            lines.append(f"Source: {source} ({version}~src)")
         lines += [f"Version: {version}", "Description: x", " long", " ."]
         stanzas.append("\n".join(lines))
     parsed = probe.parse_dpkg_status("\n\n".join(stanzas) + "\n")
     assert parsed == [
-        {"name": n, "source": s or n, "version": v, "arch": a}
+        {"name": n, "source": s or n, "version": v, "arch": a,
+         "source_version": f"{v}~src" if s else v}
         for n, s, v, status, a in pkgs
         if status.endswith(" installed")
     ]
@@ -340,9 +343,12 @@ def test_dpkg_status_example(probe: ModuleType) -> None:
             "source": "openssh",
             "version": "1:9.2p1-2+deb12u3",
             "arch": "amd64",
+            "source_version": "1:9.2p1-2+deb12u3",
         },
-        {"name": "libc6", "source": "glibc", "version": "2.36-9+deb12u4", "arch": "amd64"},
-        {"name": "bash", "source": "bash", "version": "5.2.15-2+b2", "arch": "amd64"},
+        {"name": "libc6", "source": "glibc", "version": "2.36-9+deb12u4", "arch": "amd64",
+         "source_version": "2.36-9+deb12u4"},
+        {"name": "bash", "source": "bash", "version": "5.2.15-2+b2", "arch": "amd64",
+         "source_version": "5.2.15-2+b2"},
     ]
 
 
@@ -350,6 +356,12 @@ def test_dpkg_status_example(probe: ModuleType) -> None:
 def test_dpkg_status_of_this_machine_matches_dpkg_query(probe: ModuleType) -> None:
     items = probe.parse_dpkg_status(Path("/var/lib/dpkg/status").read_text())
     assert len(items) == installed_package_count()
+    # source package and source version as dpkg itself reports them (binNMUs, metapackages)
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}\t${Package}\t${source:Package}\t"
+         "${source:Version}\n"], capture_output=True, text=True, check=True).stdout
+    want = {tuple(ln.split("\t")[1:]) for ln in out.splitlines() if ln[1:2] == "i"}
+    assert {(i["name"], i["source"], i["source_version"]) for i in items} == want
 
 
 def test_rpm_qa(probe: ModuleType) -> None:

@@ -165,3 +165,20 @@ def test_root_lockout_guard_reads_the_inventory(tmp_path: Path) -> None:
                                          snapshots=True)) is None
     gone = root_lockout_guard(PlanSource(run_id="r-1", inventory=str(tmp_path / "nope.yml")))
     assert gone is not None and gone("sshd_config", "root-host", no) is None
+
+
+def test_vulnerability_findings_are_skipped_saying_why(tmp_path: Path) -> None:
+    from inspectorctl.models.finding import Evidence, RuleResult
+
+    store = _store(tmp_path)
+    vuln = RuleResult(rule_id="vuln:CVE-2023-38545:curl", pack="vulns", host="a",
+                      status=Status.FAIL, severity=Severity.CRITICAL,
+                      title="CVE-2023-38545 in curl 7.88.1-10+deb12u3",
+                      evidence=Evidence(expected="curl at or above 7.88.1-10+deb12u4",
+                                        found="curl 7.88.1-10+deb12u3 installed"))
+    rid = record(store, [vuln, result("part-tmp", "a")])
+    plan = plan_from_store(store, rid)
+    (skipped,) = plan.skipped
+    assert (skipped.rule_id, skipped.reason) == ("vuln:CVE-2023-38545:curl",
+                                                 SkipReason.NO_REMEDIATION)
+    assert skipped.detail.startswith("vulnerability findings are not planned yet")
