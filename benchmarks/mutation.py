@@ -25,7 +25,8 @@ How a mutant runs: the unit tests of the module (``-m 'not lab'``) run once, rec
 test executes which line of the module (and how long each takes). Then, per mutant, the
 process forks, the child replaces the code of the one function (or re-binds the one
 module-level name) the mutant changes, and runs with ``-x`` only the tests that execute the
-mutated line (every test for module-level code). A failing test or a timeout (ten times the
+mutated line (every test for module-level code), the quickest first. A failing test or a
+timeout (ten times the
 tests' own time, at least 10 s) kills the mutant. A mutant no test executes survives.
 
 Mutants known to be equivalent (no behaviour can tell them from the original) are listed in
@@ -378,90 +379,158 @@ def apply_in_process(module: types.ModuleType, source: str, mutant: Mutant) -> N
 # --------------------------------------------------------------------------------- running
 
 
-class _Tracer:
-    """A pytest plugin recording, per test, the lines of the target files it executes."""
+PYTEST_ARGS = ["-q", "-s", "-m", "not lab", "-p", "no:cacheprovider", "-p", "no:randomly",
+               "--noconftest", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+               "--hypothesis-seed=0"]
 
-    def __init__(self, files: set[str]) -> None:
-        self.files = files
-        self.lines: dict[str, set[tuple[str, int]]] = {}
-        self.durations: dict[str, float] = {}
+
+class _Campaign:
+    """A pytest plugin that runs the whole campaign inside one pytest session: the tests run
+    once, traced (which test executes which line, and how long it takes); then each mutant
+    runs in a forked child of the session, which has the tests collected and imported
+    already: the child applies the mutant and runs the selected tests, stopping at the
+    first failure."""
+
+    def __init__(self, module: types.ModuleType, source: str, mutants: list[Mutant],
+                 equivalent: dict[str, str], jobs: int) -> None:
+        self.module, self.source, self.mutants = module, source, mutants
+        self.equivalent, self.jobs = equivalent, jobs
+        self.filename = str(ROOT / mutants[0].path) if mutants else ""
         self.failed: list[str] = []
+        self.results: list[Result] = []
+        self.problem: str | None = None
+        self.lines: dict[str, set[int]] = {}
+        self.durations: dict[str, float] = {}
 
-    def _local(self, hits: set[tuple[str, int]]) -> Callable[..., Any]:
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.failed.append(report.nodeid)
+
+    def _trace(self, hits: set[int]) -> Callable[..., Any]:
+        target = self.filename
+
+        def local(frame: types.FrameType, event: str, arg: Any) -> Any:
+            if event == "line":
+                hits.add(frame.f_lineno)
+            return local
+
         def trace(frame: types.FrameType, event: str, arg: Any) -> Any:
-            filename = frame.f_code.co_filename
-            if filename not in self.files:
+            if frame.f_code.co_filename != target:
                 return None
-            hits.add((filename, frame.f_lineno))
-
-            def local(frame: types.FrameType, event: str, arg: Any) -> Any:
-                if event == "line":
-                    hits.add((filename, frame.f_lineno))
-                return local
-
+            hits.add(frame.f_lineno)
             return local
 
         return trace
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item: Any) -> Iterator[None]:
-        hits: set[tuple[str, int]] = set()
-        self.lines[item.nodeid] = hits
-        start = time.perf_counter()
-        sys.settrace(self._local(hits))
-        try:
-            yield
-        finally:
-            sys.settrace(None)
+    @staticmethod
+    def _run(items: list[pytest.Item], i: int) -> None:
+        nxt = items[i + 1] if i + 1 < len(items) else None
+        items[i].ihook.pytest_runtest_protocol(item=items[i], nextitem=nxt)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        items = list(session.items)
+        for i, item in enumerate(items):
+            hits: set[int] = set()
+            self.lines[item.nodeid] = hits
+            start = time.perf_counter()
+            sys.settrace(self._trace(hits))
+            try:
+                self._run(items, i)
+            finally:
+                sys.settrace(None)
             self.durations[item.nodeid] = time.perf_counter() - start
+        if self.failed or not items:
+            self.problem = (f"the tests do not pass unmutated ({', '.join(self.failed[:5])})"
+                            if self.failed else "no test was collected")
+            return True
+        print(f"{self.mutants[0].path if self.mutants else ''}: {len(self.mutants)} mutants, "
+              f"{len(items)} tests ({sum(self.durations.values()):.1f} s unmutated)",
+              file=sys.stderr, flush=True)
+        covering: dict[int, list[pytest.Item]] = {}
+        for item in items:
+            for line in self.lines[item.nodeid]:
+                covering.setdefault(line, []).append(item)
+        rank = {item.nodeid: n for n, item in enumerate(items)}
+        queue: list[tuple[Mutant, list[pytest.Item], float]] = []
+        for m in self.mutants:
+            if m.key in self.equivalent:
+                self.results.append(Result(m, "equivalent", detail=self.equivalent[m.key]))
+                continue
+            if not m.in_function:
+                selected = items  # module-level code runs at import: every test may see it
+            else:
+                chosen = {it.nodeid: it for ln in m.lines for it in covering.get(ln, ())}
+                # the quickest first: a killed mutant stops at its first failing test
+                selected = sorted(chosen.values(),
+                                  key=lambda it: (self.durations[it.nodeid], rank[it.nodeid]))
+            if not selected:
+                self.results.append(Result(m, "uncovered"))
+                continue
+            timeout = max(10.0, 10 * sum(self.durations[it.nodeid] for it in selected) + 5)
+            queue.append((m, selected, timeout))
+        self._run_all(queue)
+        return True
 
-    def pytest_runtest_logreport(self, report: Any) -> None:
-        if report.failed:
-            self.failed.append(report.nodeid)
+    def _child(self, mutant: Mutant, selected: list[pytest.Item]) -> None:
+        code = 3
+        try:
+            _quiet()
+            apply_in_process(self.module, self.source, mutant)
+            self.failed = []
+            code = 0
+            for i in range(len(selected)):
+                self._run(selected, i)
+                if self.failed:
+                    code = 1
+                    break
+        except BaseException:  # a mutant that breaks loading or the run is killed
+            code = 4
+            if os.environ.get("MUTATION_DEBUG"):
+                import traceback
 
+                Path(os.environ["MUTATION_DEBUG"]).write_text(traceback.format_exc())
+        finally:
+            os._exit(code)
 
-PYTEST_ARGS = ["-q", "-m", "not lab", "-p", "no:cacheprovider", "-p", "no:randomly",
-               "--noconftest", "-W", "ignore::pytest.PytestAssertRewriteWarning",
-               "--hypothesis-seed=0"]
+    def _run_all(self, queue: list[tuple[Mutant, list[pytest.Item], float]]) -> None:
+        running: dict[int, tuple[Mutant, int, float]] = {}
+        total, done = len(queue), 0
+        pending = list(reversed(queue))
+        while pending or running:
+            while pending and len(running) < self.jobs:
+                m, selected, timeout = pending.pop()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    self._child(m, selected)
+                running[pid] = (m, len(selected), time.monotonic() + timeout)
+            time.sleep(0.01)
+            for pid, (m, n, deadline) in list(running.items()):
+                got, status = os.waitpid(pid, os.WNOHANG)
+                if not got:
+                    if time.monotonic() > deadline:
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                        self.results.append(Result(m, "timeout", n))
+                        del running[pid]
+                        done += 1
+                    continue
+                del running[pid]
+                done += 1
+                code = os.waitstatus_to_exitcode(status)
+                outcome = {0: "survived", 1: "killed", 4: "crashed"}.get(code, "error")
+                self.results.append(Result(m, outcome, n,
+                                           "" if outcome != "error" else f"exit {code}"))
+                if done % 25 == 0 or done == total:
+                    print(f"  {done}/{total}", file=sys.stderr, flush=True)
 
 
 def _quiet() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-
-
-def run_mutant(module: types.ModuleType, source: str, mutant: Mutant, tests: list[str],
-               timeout: float) -> Result:
-    if not tests:
-        return Result(mutant, "uncovered")
-    pid = os.fork()
-    if pid == 0:  # the child: apply, test, exit with pytest's code
-        code = 3
-        try:
-            _quiet()
-            apply_in_process(module, source, mutant)
-            code = int(pytest.main([*PYTEST_ARGS, "-x", *tests]))
-        except BaseException:
-            code = 4
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return Result(mutant, "timeout", len(tests))
-        time.sleep(0.02)
-    code = os.waitstatus_to_exitcode(status)
-    if code == 0:
-        return Result(mutant, "survived", len(tests))
-    if code in (1, 4):
-        return Result(mutant, "killed", len(tests))
-    return Result(mutant, "error", len(tests), f"pytest exit code {code}")
 
 
 def load_equivalent(path: Path) -> dict[str, str]:
@@ -510,7 +579,7 @@ def main(argv: list[str] | None = None) -> int:
                          + ", ".join(DEFAULT_MODULES) + ")")
     ap.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     ap.add_argument("--lines", help="only mutants on these lines, e.g. 10-40,55")
-    ap.add_argument("--jobs", type=int, default=1, help="mutants run in parallel")
+    ap.add_argument("--jobs", type=int, default=1, help="mutants run in parallel (forks)")
     ap.add_argument("--equivalent", type=Path, default=EQUIVALENT_FILE)
     ap.add_argument("--json", type=Path, help="write every result here")
     args = ap.parse_args(argv)
@@ -557,80 +626,35 @@ def main(argv: list[str] | None = None) -> int:
 def run_module(path: Path, source: str, mutants: list[Mutant], tests: list[str],
                equivalent: dict[str, str], jobs: int) -> list[Result]:
     module = importlib.import_module(_module_name(path))
-    filename = str(path)
-    tracer = _Tracer({filename})
-    started = time.perf_counter()
+    campaign = _Campaign(module, source, mutants, equivalent, max(1, jobs))
     saved = os.dup(1)
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.close(devnull)
-        code = pytest.main([*PYTEST_ARGS, *tests], plugins=[tracer])
+        code = pytest.main([*PYTEST_ARGS, *tests], plugins=[campaign])
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
-    if code != 0 or tracer.failed:
-        raise SystemExit(f"error: the tests of {path.relative_to(ROOT)} do not pass unmutated "
-                         f"(pytest exit {int(code)}: {', '.join(tracer.failed[:5])}); fix "
-                         "them first")
-    baseline = time.perf_counter() - started
-    covering: dict[int, list[str]] = {}
-    for nodeid, hits in tracer.lines.items():
-        for _, line in hits:
-            covering.setdefault(line, []).append(nodeid)
-    order = list(tracer.lines)  # collection order
-    rank = {n: i for i, n in enumerate(order)}
-    results: list[Result] = []
-    queue = list(mutants)
-    print(f"{path.relative_to(ROOT)}: {len(mutants)} mutants, {len(order)} tests "
-          f"({baseline:.1f} s unmutated)", file=sys.stderr, flush=True)
-    done = 0
-    pending: list[tuple[Mutant, list[str], float]] = []
-    for m in queue:
-        if m.key in equivalent:
-            results.append(Result(m, "equivalent", detail=equivalent[m.key]))
-            continue
-        if not m.in_function:
-            selected = order  # module-level code runs at import: every test may see it
-        else:
-            selected = sorted({t for ln in m.lines for t in covering.get(ln, ())},
-                              key=rank.__getitem__)
-        timeout = max(10.0, 10 * sum(tracer.durations.get(t, 0.0) for t in selected) + 5)
-        pending.append((m, selected, timeout))
-    if jobs <= 1:
-        for m, selected, timeout in pending:
-            results.append(run_mutant(module, source, m, selected, timeout))
-            done += 1
-            _progress(done, len(pending))
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(run_mutant, module, source, m, s, t) for m, s, t in pending]
-            for f in futures:
-                results.append(f.result())
-                done += 1
-                _progress(done, len(pending))
-    print(file=sys.stderr)
-    return results
-
-
-def _progress(done: int, total: int) -> None:
-    if done % 10 == 0 or done == total:
-        print(f"  {done}/{total}", end="\r", file=sys.stderr, flush=True)
+    if campaign.problem or code not in (0, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise SystemExit(f"error: {path.relative_to(ROOT)}: "
+                         f"{campaign.problem or f'pytest exit {int(code)}'}; fix that first")
+    order = {id(m): n for n, m in enumerate(mutants)}
+    return sorted(campaign.results, key=lambda r: order[id(r.mutant)])
 
 
 def report(rel: str, results: list[Result], equivalent: dict[str, str]) -> str:
     by: dict[str, int] = {}
     for r in results:
         by[r.outcome] = by.get(r.outcome, 0) + 1
-    killed = by.get("killed", 0) + by.get("timeout", 0) + by.get("error", 0)
+    killed = sum(by.get(k, 0) for k in ("killed", "timeout", "crashed", "error"))
     total = len(results)
     eq = by.get("equivalent", 0)
     scored = total - eq
     score = 100.0 * killed / scored if scored else 100.0
-    lines = [f"{rel}: {total} mutants, {killed} killed ({by.get('timeout', 0)} by timeout), "
+    lines = [f"{rel}: {total} mutants, {killed} killed ({by.get('timeout', 0)} by timeout, "
+             f"{by.get('crashed', 0)} crashed the module), "
              f"{by.get('survived', 0)} survived, {by.get('uncovered', 0)} not executed by any "
              f"test, {eq} equivalent: {score:.1f} % of {scored} non-equivalent killed"]
     for r in results:
