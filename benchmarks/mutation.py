@@ -353,6 +353,12 @@ def apply_in_process(module: types.ModuleType, source: str, mutant: Mutant) -> N
     tree = ast.parse(source, filename=mutant.path)
     tree = mutant.apply(tree)  # type: ignore[assignment]
     stmt = tree.body[mutant.top]
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        # only the code objects are taken: decorators (which may register the function
+        # somewhere and refuse a second registration) and bases are not run again
+        stmt.decorator_list = []
+        if isinstance(stmt, ast.ClassDef):
+            stmt.bases, stmt.keywords = [], []
     ast.fix_missing_locations(tree)
     import __future__
 
