@@ -60,6 +60,7 @@ EQUIVALENT_FILE = ROOT / "benchmarks" / "mutation-equivalent.txt"
 #: module -> the unit tests that decide it (modules not listed: tests/<its subpackage>)
 DEFAULT_TESTS: dict[str, list[str]] = {
     "inspectorctl/remediate/approval.py": ["tests/remediate/test_approval.py",
+                                           "tests/remediate/test_audit.py",
                                            "tests/remediate/test_approval_mutants.py"],
     "inspectorctl/rules/checks.py": ["tests/rules/test_checks.py",
                                      "tests/rules/test_checks_decisions.py"],
@@ -586,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     ap.add_argument("--lines", help="only mutants on these lines, e.g. 10-40,55")
     ap.add_argument("--jobs", type=int, default=1, help="mutants run in parallel (forks)")
+    ap.add_argument("-k", dest="keyword", help="only the tests pytest -k selects (e.g. to "
+                    "leave out a slow oracle; say so with the figures)")
     ap.add_argument("--equivalent", type=Path, default=EQUIVALENT_FILE)
     ap.add_argument("--json", type=Path, help="write every result here")
     args = ap.parse_args(argv)
@@ -615,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{rel}:{m.line} ({m.qualname}) {m.kind}: {m.description}")
             print(f"{rel}: {len(mutants)} mutants")
             continue
+        if args.keyword:
+            tests = [*tests, "-k", args.keyword]
         results = run_module(path, source, mutants, tests, equivalent, args.jobs)
         all_results.extend(results)
         summary.append(report(rel, results, equivalent))

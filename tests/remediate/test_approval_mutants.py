@@ -322,3 +322,64 @@ def test_an_unreadable_approval_record_is_refused_not_a_crash(tmp_path: Path) ->
     assert g.problems[0].message.endswith(
         "): it was altered outside inspectorctl; no approval is trusted until it is resolved")
     assert g.approved_ids == []
+
+
+# ------------------------------------------------------------- second round (mutation run)
+
+def test_a_missing_key_file_is_never_silently_replaced(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    _key(store).unlink()
+    # approving again must not make a new key: the old approvals could never be verified
+    with pytest.raises(ApprovalError, match=r"approval key file .* is missing"):
+        approve_by(store, plan, "bob", later(1))
+    assert not _key(store).exists()
+    assert _count(store, "approvals") == 1
+
+
+def test_a_shared_changed_playbook_is_named_once_and_staleness_waits(
+        tmp_path: Path, fake_catalog: dict[str, str]) -> None:
+    store, plan, _ = _plan(tmp_path, [("ssh-root", "web-1"), ("ssh-root", "web-2"),
+                                      ("ssh-tries", "web-2"), ("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    fake_catalog["sshd_config"] = "2" * 64
+    record(store, [result("fwd", "web-1", Status.PASS)], at=later(5), run_id="r-new")
+    g = check_approvals(plan, store, later(6))
+    # one refusal for the playbook two actions share; staleness is not looked at yet
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAYBOOK_CHANGED]
+    # every action gets a verdict, refused with the problem's kind
+    assert [(v.action_id, v.approved, v.reason) for v in g.verdicts] == [
+        (a.id, False, "playbook_changed") for a in plan.actions]
+
+
+@pytest.mark.parametrize(("hosts", "tail"), [(3, ""), (4, "; and 1 more")])
+def test_stale_plans_name_up_to_three_findings(tmp_path: Path, hosts: int, tail: str) -> None:
+    names = [f"web-{i}" for i in range(1, hosts + 1)]
+    store, plan, _ = _plan(tmp_path, [("fwd", h) for h in names])
+    approve_by(store, plan, "alice", T0)
+    rid = record(store, [result("fwd", h, Status.PASS) for h in names], at=later(5),
+                 run_id="r-new")
+    (p,) = check_approvals(plan, store, later(6)).problems
+    shown = "; ".join(f"fwd on {h}: now PASS in run {rid}" for h in names[:3])
+    assert p.message == (
+        f"plan p-test is stale: {hosts} of its findings changed since it was made ({shown}"
+        f"{tail}); make a new plan with `inspectorctl plan` and approve it")
+
+
+def test_a_manual_steps_finding_makes_the_plan_stale_too(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1"), ("part-tmp", "web-1")])
+    assert plan.manual_steps
+    approve_by(store, plan, "alice", T0)
+    record(store, [result("fwd", "web-1"), result("part-tmp", "web-1", Status.PASS)],
+           at=later(5), run_id="r-new")
+    g = check_approvals(plan, store, later(6))
+    assert [p.kind for p in g.problems] == [RefusalKind.STALE]
+    assert "part-tmp on web-1: now PASS in run r-new" in g.problems[0].message
+
+
+def test_an_unapproved_action_says_how_many_people_it_needs(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1"), ("boot", "web-1")])
+    pol = _policy(tmp_path, TWO_FOR_REBOOTS)
+    approve_with_policy(store, plan, pol, T0)
+    (un,) = check_approvals(plan, store, later(1)).unapproved
+    assert un.reason == "not approved (needs 2 approvers)"
