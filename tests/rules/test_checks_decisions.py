@@ -415,3 +415,83 @@ def test_account_missing_root_is_fail_not_a_crash() -> None:
     assert out.status is Status.FAIL
     assert found(out) == "no root account"
     assert status(run(acc_rule("only_root_uid0"), s)) is Status.PASS
+
+
+# ====================================================== second round (from the mutation run)
+
+def test_sshd_a_weakening_block_after_an_unevaluable_one_still_fails() -> None:
+    config = {"permitrootlogin": ["no"]}
+    s = snap(sshd={"installed": True, "config": config, "matches": [
+        {"criteria": "Group nobody-here", "error": "no account in group nobody-here"},
+        {"criteria": "Address 10.0.0.0/8", "connection": "addr=10.0.0.0",
+         "config": {"permitrootlogin": ["yes"]}}]})
+    out = run(sshd_rule("permitrootlogin", "eq", "no"), s)
+    assert out.status is Status.FAIL
+    assert "Match Address 10.0.0.0/8" in found(out)
+
+
+def test_sysctl_a_key_the_probe_did_not_list_is_not_applicable() -> None:
+    s = snap(sysctl=sysctl_fact({}, {}))  # neither read nor listed as missing
+    out = run({"kind": "sysctl", "key": "net.ipv4.ip_forward", "expect": {"value": "0"}}, s)
+    assert out.status is Status.NOT_APPLICABLE
+    assert reason(out) == "this kernel has no parameter net.ipv4.ip_forward"
+
+
+def test_file_permissions_every_mode_bit_counts_and_owner_only_rules_work() -> None:
+    from tests.rules.test_checks import files, finfo
+
+    spec = {"kind": "file_permissions", "path": "/etc/cron.d", "max_mode": "0640"}
+    out = run(spec, snap(files=files(finfo("/etc/cron.d", 0o641))))  # others may execute
+    assert out.status is Status.FAIL
+    owner_only = {"kind": "file_permissions", "path": "/etc/cron.d", "owner": ["root"]}
+    assert status(run(owner_only, snap(files=files(finfo("/etc/cron.d", None))))) \
+        is Status.PASS
+    assert status(run(owner_only, snap(files=files(finfo("/etc/cron.d", 0o777,
+                                                         owner="bin"))))) is Status.FAIL
+
+
+def test_kernel_module_in_a_container_needs_both_install_and_blacklist() -> None:
+    from tests.rules.test_checks import kmods
+
+    container = {**RHEL, "container": True}
+    spec = {"kind": "kernel_module_disabled", "module": "cramfs"}
+    only_install = kmods(install={"cramfs": "/bin/false"})
+    assert status(run(spec, snap(os=container, kernel_modules=only_install))) is Status.FAIL
+    only_blacklist = kmods(blacklisted=["cramfs"])
+    assert status(run(spec, snap(os=container, kernel_modules=only_blacklist))) is Status.FAIL
+    both = kmods(install={"cramfs": "/bin/false"}, blacklisted=["cramfs"], loaded=["cramfs"])
+    assert status(run(spec, snap(os=container, kernel_modules=both))) is Status.PASS
+
+
+def test_system_accounts_stop_below_uid_min() -> None:
+    s = snap(accounts=accounts(ROOT, acct("first-user", 1000)))  # UID_MIN is 1000
+    assert status(run(acc_rule("system_accounts_no_login"), s)) is Status.PASS
+    s = snap(accounts=accounts(ROOT, acct("svc", 999)))
+    assert status(run(acc_rule("system_accounts_no_login"), s)) is Status.FAIL
+
+
+def test_pam_include_of_a_missing_file_is_not_an_error_and_includes_keep_their_type() -> None:
+    s = snap(pam=pam(sshd=[pl("@include", "", "common-gone"),
+                           pl("auth", "required", "pam_unix.so")]))
+    out = run(pam_rule(["sshd"], "pam_faillock.so"), s)
+    assert out.status is Status.FAIL  # libpam skips nothing here: the module is not used
+    # "password include X" brings only X's password lines, also for a rule of any type
+    s = snap(os=RHEL, pam=pam(**{"password-auth": [pl("auth", "required", "pam_faillock.so")],
+                                 "sshd": [pl("password", "include", "password-auth")]}))
+    assert status(run(pam_rule(["sshd"], "pam_faillock.so"), s)) is Status.FAIL
+
+
+def test_pam_argument_values_may_contain_equals_signs() -> None:
+    s = snap(pam=pam(**{"common-auth": [pl("auth", "required", "pam_faillock.so",
+                                           "dir=/run/a=b")]}))
+    assert status(run({**FAILLOCK, "args": ["dir=/run/a=b"]}, s)) is Status.PASS
+
+
+def test_package_lists_exactly_as_old_as_allowed_are_fine() -> None:
+    spec = {"kind": "no_security_updates", "max_list_age_days": 7}
+    at_limit = snap(updates={"manager": "apt", "lists_age_seconds": 7 * 86400})
+    assert status(run(spec, at_limit)) is Status.PASS
+    over = snap(updates={"manager": "apt", "lists_age_seconds": 7 * 86400 + 1})
+    out = run(spec, over)
+    assert out.status is Status.ERROR
+    assert reason(out).startswith("package lists are 7 days old (limit 7); ")
