@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +21,20 @@ from inspectorctl.assess import (
     save_snapshots,
     select,
 )
+from inspectorctl.aws.targets import SsmTargets
 from inspectorctl.cli._common import abort, console, err_console, guarded
+from inspectorctl.cli._ssm import (
+    EndpointOpt,
+    InstanceIdsOpt,
+    MaxConcurrencyOpt,
+    MaxErrorsOpt,
+    OutputS3Opt,
+    ProfileOpt,
+    RegionOpt,
+    S3EndpointOpt,
+    TagTargetsOpt,
+    ssm_targets,
+)
 from inspectorctl.collect.interface import CollectionFailure, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
@@ -135,6 +149,7 @@ def _options(
     become: bool | None,
     forks: int | None,
     transport: str | None,
+    ssm: SsmTargets | None = None,
 ) -> AssessOptions:
     if framework is not None and framework not in FRAMEWORKS:
         raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
@@ -147,7 +162,13 @@ def _options(
         limit=limit if limit is not None else t.limit,
         become=become if become is not None else t.become,
         forks=forks if forks is not None else t.forks,
+        ssm=ssm if ssm is not None else t.ssm,
     )
+    if ssm is not None:
+        if inventory is not None or limit is not None:
+            raise InputError("--via ssm reaches managed instances: drop --inventory/--limit")
+        transport = "ssm"
+        targets = targets.model_copy(update={"inventory": None, "limit": None})
     return base.model_copy(update={
         "packs": tuple(packs) if packs else base.packs,
         "include": tuple(rules) if rules else base.include,
@@ -178,7 +199,8 @@ BecomeOpt = Annotated[bool | None, typer.Option(
 ForksOpt = Annotated[int | None, typer.Option("--forks", min=1, max=500,
                                               help="Parallel hosts [default: 20].")]
 TransportOpt = Annotated[str | None, typer.Option(
-    "--transport", help="ansible (default) or local (this machine without Ansible).")]
+    "--via", "--transport",
+    help="ansible (default), ssm (AWS Systems Manager) or local (this machine).")]
 TemplateOpt = Annotated[Path | None, typer.Option(
     "--template", "-t", help="Assessment template (YAML).")]
 
@@ -196,6 +218,15 @@ def assess(
     become: BecomeOpt = None,
     forks: ForksOpt = None,
     transport: TransportOpt = None,
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3Opt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    max_errors: MaxErrorsOpt = None,
     from_snapshots: Annotated[Path | None, typer.Option(
         "--from-snapshots", help="Evaluate saved snapshots (from `collect --out`) offline.")
     ] = None,
@@ -215,8 +246,10 @@ def assess(
     """Assess hosts against rulepacks and record the findings."""
     if output is not None and fmt is OutputFormat.table:
         raise InputError("--output needs --format json, junit or sarif")
+    ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
-                    forks, transport)
+                    forks, transport, ssm)
     if from_snapshots is not None:
         opts = opts.model_copy(update={"from_snapshots": from_snapshots})
     select(opts)  # validate the selection before opening the store or touching hosts
@@ -291,12 +324,23 @@ def collect(
     become: BecomeOpt = None,
     forks: ForksOpt = None,
     transport: TransportOpt = None,
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3Opt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    max_errors: MaxErrorsOpt = None,
 ) -> None:
     """Collect host snapshots (the facts the selected rules need) and save them as JSON."""
     from inspectorctl.assess import collect as do_collect
 
+    ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, None, inventory, limit, become,
-                    forks, transport)
+                    forks, transport, ssm)
     selection = select(opts)
     with progress_bar(True) as cb:
         results = do_collect(opts, selection, cb)
@@ -397,18 +441,19 @@ def findings_suppress(
     """Suppress findings (accepted risk): not listed as active, never planned for fixing."""
     from datetime import timedelta
 
-    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.audit import AuditEvent, append
     from inspectorctl.store.db import now
 
     if not by.strip() or not reason.strip():
         raise InputError("--by and --reason must not be empty")
     at = now()
     until = at + timedelta(days=days) if days else None
+    detail = {"findings": list(ids), "reason": reason,
+              "until": until.isoformat() if until else None}
     with open_store(db) as store:
-        rows = store.suppress(ids, by=by, reason=reason, until=until)
-        record(store, AuditEvent.SUPPRESS, by, at, detail={
-            "findings": list(ids), "reason": reason,
-            "until": until.isoformat() if until else None})
+        rows = store.suppress(
+            ids, by=by, reason=reason, until=until,
+            audit=lambda tx: append(tx, AuditEvent.SUPPRESS, by, at, detail=detail))
     for f in rows:
         console.print(f"suppressed {f.id} ({f.rule_id} on {f.host})"
                       + (f" until {until:%Y-%m-%d}" if until else ""), highlight=False)
@@ -421,12 +466,13 @@ def findings_unsuppress(
     db: DbOpt = None,
 ) -> None:
     """Lift suppressions: findings that still fail are active again."""
-    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.audit import AuditEvent, append
     from inspectorctl.store.db import now
 
+    at = now()
     with open_store(db) as store:
-        rows = store.unsuppress(ids)
-        record(store, AuditEvent.UNSUPPRESS, by, now(), detail={"findings": list(ids)})
+        rows = store.unsuppress(ids, audit=lambda tx: append(
+            tx, AuditEvent.UNSUPPRESS, by, at, detail={"findings": list(ids)}))
     for f in rows:
         console.print(f"{f.id} is {f.state.value}", highlight=False)
 
@@ -474,16 +520,18 @@ def runs_prune(
     """Remove the per-rule results of older runs, keeping each rule's newest result on each
     host. Runs, their counts and the findings stay."""
     from inspectorctl.remediate.audit import AuditEvent, append
-    from inspectorctl.store.db import now, prune_results
+    from inspectorctl.store.db import PruneReport, now
 
     if not by.strip():
         raise InputError("--by must not be empty")
     at = now()
+
+    def audit(tx: sqlite3.Connection, report: PruneReport) -> None:
+        append(tx, AuditEvent.PRUNE, by, at, detail={
+            "keep": keep, "runs": list(report.runs), "removed": report.removed})
+
     with open_store(db) as store:
-        with store.transaction() as tx:
-            report = prune_results(tx, keep, at)
-            append(tx, AuditEvent.PRUNE, by, at, detail={
-                "keep": keep, "runs": list(report.runs), "removed": report.removed})
+        report = store.prune(keep, at, audit=audit)
         if not report.runs:
             console.print(f"Nothing to prune: no run older than the newest {keep}.",
                           highlight=False)
