@@ -172,3 +172,27 @@ def ssm_endpoint(lab: Lab) -> Iterator[EndpointInfo]:
         yield info
     finally:
         stop_endpoint(lab.state_dir)
+
+
+#: the fixture that brings the session lab up; every test that needs it is a lab test
+LAB_FIXTURE = "lab"
+
+
+def unmarked_lab_tests(items: list[pytest.Item]) -> list[str]:
+    """Node ids of the tests whose fixture closure includes ``lab`` (directly or through
+    another fixture) but that do not carry the ``lab`` marker."""
+    return [item.nodeid for item in items
+            if LAB_FIXTURE in getattr(item, "fixturenames", ())
+            and item.get_closest_marker("lab") is None]
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: every collected test is checked
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``-m 'not lab'`` must never bring a lab up: a test needing the lab without the marker
+    fails the collection, naming it."""
+    offenders = unmarked_lab_tests(items)
+    if offenders:
+        raise pytest.UsageError(
+            f"{len(offenders)} test(s) use the '{LAB_FIXTURE}' fixture (directly or through "
+            "another fixture) without the 'lab' marker; add @pytest.mark.lab (or a module "
+            "pytestmark) to: " + ", ".join(offenders))

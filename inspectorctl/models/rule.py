@@ -64,6 +64,10 @@ class Op(enum.StrEnum):
     DISJOINT = "disjoint"
 
 
+#: the operators a package version is compared with (the manager's version order)
+VERSION_OPS = (Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
+
+
 class Comparison(Frozen):
     op: Op = Op.EQ
     value: Value
@@ -150,6 +154,14 @@ class PackageCheck(Frozen):
     version: Comparison | None = None
     #: with state installed: one of the names suffices (any) or all are needed (all)
     match: Literal["any", "all"] = "any"
+
+    @model_validator(mode="after")
+    def _version_order(self) -> PackageCheck:
+        if self.version is not None and self.version.op not in VERSION_OPS:
+            raise ValueError(
+                f"a package version compares with {self.version.op.value!r}, which has no "
+                f"meaning in a version order; valid: {', '.join(o.value for o in VERSION_OPS)}")
+        return self
 
 
 class ServiceCheck(Frozen):

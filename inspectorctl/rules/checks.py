@@ -17,6 +17,7 @@ from inspectorctl.models.common import Frozen, Status, trusted
 from inspectorctl.models.finding import Evidence
 from inspectorctl.models.rule import (
     CHECK_KINDS,
+    VERSION_OPS,
     AccountCheck,
     AccountCondition,
     CloudCheck,
@@ -438,17 +439,20 @@ def check_package(c: PackageCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
 
 
 def _version_ok(manager: str, found: str, op: Op, want: str) -> bool:
+    if op not in VERSION_OPS:  # the model refuses these; never decide on them
+        raise CheckUndecidable(f"a package version cannot be compared with {op.value!r}")
     r = compare(manager, found, want)
     return {
         Op.EQ: r == 0, Op.NE: r != 0, Op.LT: r < 0, Op.LE: r <= 0, Op.GT: r > 0, Op.GE: r >= 0,
-    }.get(op, False)
+    }[op]
 
 
 @check_kind(ServiceCheck, facts=("services",))
 def check_service(c: ServiceCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     """Every unit must be in the state (disabled, inactive, absent_or_disabled) or one unit
     suffices (enabled, active, enabled_and_active). A unit whose state cannot be told is
-    ERROR unless another unit already decides the outcome."""
+    ERROR unless what is known decides: an enabled unit is not absent_or_disabled whatever
+    its activity, and another unit can decide the outcome."""
     services = fact(s, "services")
     want_all = c.state in ("disabled", "inactive", "absent_or_disabled")
     needs_active = c.state in ("active", "enabled_and_active", "inactive", "absent_or_disabled")
@@ -468,26 +472,41 @@ def check_service(c: ServiceCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
             f"{name}: {svc.unit_file_state or 'unknown'}, "
             f"{'active' if active else 'inactive' if active is False else 'activity unknown'}"
         )
-        if needs_active and active is None:
-            unknown.append(f"cannot tell whether {name} is running ({svc.active_source})")
+        off, stopped = _not3(enabled), _not3(active)
+        result = {
+            "enabled": enabled,
+            "active": active,
+            "enabled_and_active": _and3(enabled, active),
+            "disabled": off,
+            "inactive": stopped,
+            "absent_or_disabled": _and3(off, stopped),
+        }[c.state]
+        if result is None:  # what is unknown could decide: say what
+            if needs_active and active is None:
+                unknown.append(f"cannot tell whether {name} is running ({svc.active_source})")
+            if needs_enabled and enabled is None:
+                unknown.append(f"cannot tell whether {name} is enabled")
             continue
-        if needs_enabled and enabled is None:
-            unknown.append(f"cannot tell whether {name} is enabled")
-            continue
-        results.append({
-            "enabled": bool(enabled),
-            "active": bool(active),
-            "enabled_and_active": bool(enabled and active),
-            "disabled": not enabled,
-            "inactive": not active,
-            "absent_or_disabled": not enabled and not active,
-        }[c.state])
+        results.append(result)
     decided = (not all(results)) if want_all else any(results)
     if unknown and not decided:
         return error("; ".join(unknown))
     ok = all(results) if want_all else any(results)
     label = c.state.replace("_", " ")
     return verdict(ok, f"{', '.join(c.names)}: {label}", "; ".join(found_parts), services.manager)
+
+
+def _not3(x: bool | None) -> bool | None:
+    return None if x is None else not x
+
+
+def _and3(a: bool | None, b: bool | None) -> bool | None:
+    """Kleene's ``and``: one known False decides, whatever the other is."""
+    if a is False or b is False:
+        return False
+    if a is None or b is None:
+        return None
+    return True
 
 
 @check_kind(KernelModuleCheck, facts=("kernel_modules",))
@@ -756,21 +775,34 @@ def check_rsyslog(c: RsyslogCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
                                       for m in conf.file_create_modes), src)
 
 
-def _pam_lines(pam: Any, service: str, depth: int = 0) -> list[PamLine]:
+#: libpam's limit on nested includes/substacks (PAM_SUBSTACK_MAX_LEVEL)
+PAM_MAX_INCLUDE_DEPTH = 16
+
+
+def _pam_lines(pam: Any, service: str, chain: tuple[str, ...] = ()) -> list[PamLine]:
     """The lines of a PAM service with its includes expanded.
 
     Debian writes ``@include common-auth`` (every type of the included file); Red Hat writes
     ``auth include system-auth`` / ``auth substack system-auth`` (only that type's lines).
+    An include cycle, includes nested deeper than libpam allows (libpam fails the stack) or
+    an included file that could not be read make the check undecidable.
     """
+    chain = (*chain, service)
+    if len(chain) > PAM_MAX_INCLUDE_DEPTH:
+        raise CheckUndecidable(f"PAM includes nest deeper than {PAM_MAX_INCLUDE_DEPTH} levels: "
+                               f"{' -> '.join(chain)}")
+    if service not in pam.services and service in pam.errors:
+        raise CheckUndecidable(f"cannot read /etc/pam.d/{service} (included by "
+                               f"{chain[-2]}): {pam.errors[service]}")
     lines: list[PamLine] = []
     for line in pam.services.get(service, ()):
-        if line.type in ("@include", "include", "substack"):
-            if depth < 8:
-                lines.extend(_pam_lines(pam, line.module, depth + 1))
-        elif line.control in ("include", "substack"):
-            if depth < 8:
-                lines.extend(ln for ln in _pam_lines(pam, line.module, depth + 1)
-                             if ln.type == line.type)
+        include = line.type in ("@include", "include", "substack")
+        if include or line.control in ("include", "substack"):
+            if line.module in chain:
+                raise CheckUndecidable(f"PAM include cycle: {' -> '.join(chain)} -> "
+                                       f"{line.module} (libpam refuses this stack)")
+            lines.extend(ln for ln in _pam_lines(pam, line.module, chain)
+                         if include or ln.type == line.type)
         else:
             lines.append(line)
     return lines
@@ -808,7 +840,9 @@ def _pam_args_ok(have: tuple[str, ...], want: list[str]) -> bool:
                 return False
             continue
         key, op, val = m.groups()
-        got = next((h.split("=", 1)[1] for h in have if h.startswith(key + "=")), None)
+        # modules read their arguments in order: a repeated argument's last value counts
+        got = next((h.split("=", 1)[1] for h in reversed(have) if h.startswith(key + "=")),
+                   None)
         if got is None:
             return False
         a, b = _num(got), _num(val)

@@ -159,8 +159,8 @@ def parse_rpm(evr: str) -> tuple[int, str, str]:
     epoch = 0
     if ":" in v:
         e, v = v.split(":", 1)
-        if not e.isdigit():
-            raise VersionError(f"invalid rpm epoch in {evr!r}")
+        if not (e.isascii() and e.isdigit()):
+            raise VersionError(f"invalid rpm epoch in {evr!r}: the epoch is a number (0-9)")
         epoch = int(e)
     version, _, release = v.rpartition("-") if "-" in v else (v, "", "")
     return epoch, version, release
@@ -178,32 +178,114 @@ def compare_rpm(a: str, b: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------ apk
+#
+# apk-tools' token walk (src/version.c, apk_version_compare_blob). A version is
+# ``{digits}{.digits}...{letter}{_suffix{digits}}...{-r{digits}}``; each token has a type and a
+# value, and two versions compare token by token while the types agree:
+# - the first component is a number; a later one that starts with zeros ("1.05") gets minus
+#   the number of zeros first, then its number (so 1.05 < 1.1 and 1.0 > 1.00);
+# - a letter compares by its code; suffixes rank alpha < beta < pre < rc < (none) < cvs < svn
+#   < git < hg < p, each followed by an optional number;
+# - when one version ends (or changes token type) first, the longer one is greater unless
+#   what follows is a pre-release suffix: 1.0_rc1 < 1.0 < 1.0_p1, 1.0 < 1.0-r0.
+# One difference with apk-tools 2: a zero component followed by a suffix ("6.0_pre1") reads
+# the suffix next, as apk-tools 3 does (its test/version.data: 6.0_pre1 < 6.0); apk-tools 2
+# read an empty number there and put 6.0_pre1 after 6.0.
 
-_APK_RE = re.compile(
-    r"^(\d+(?:\.\d+)*)([a-z]?)((?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)\d*)*)(?:-r(\d+))?$"
-)
-_APK_SUFFIX = {"alpha": -4, "beta": -3, "pre": -2, "rc": -1, "cvs": 1, "svn": 1, "git": 1,
-               "hg": 1, "p": 2}
+_INVALID, _DIGIT_OR_ZERO, _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _REVISION_NO, _END = range(-1, 7)
+_APK_PRE = ("alpha", "beta", "pre", "rc")  # ranks -4 .. -1
+_APK_POST = ("cvs", "svn", "git", "hg", "p")  # ranks 0 .. 4
+#: the token types that may follow one of a lower type
+_APK_BACK = {(_DIGIT_OR_ZERO, _DIGIT), (_SUFFIX, _SUFFIX_NO), (_DIGIT, _LETTER)}
 
 
-def _apk_key(v: str) -> tuple[object, ...]:
-    m = _APK_RE.match(v.strip())
-    if not m:
-        raise VersionError(f"invalid apk version {v!r}")
-    nums, letter, suffixes, rev = m.groups()
-    sfx = []
-    for s in filter(None, suffixes.split("_")):
-        name = s.rstrip("0123456789")
-        num = s[len(name):]
-        sfx.append((_APK_SUFFIX[name], int(num or 0)))
-    sfx.append((0, 0))
-    return (tuple(int(n) for n in nums.split(".")), letter, tuple(sfx), int(rev or 0))
+def _apk_next(kind: int, v: str, i: int) -> tuple[int, int]:
+    """The type of the token at ``v[i:]`` after a token of type ``kind``, and where it starts
+    (a separator is skipped)."""
+    if i >= len(v):
+        return _END, i
+    c = v[i]
+    if kind in (_DIGIT, _DIGIT_OR_ZERO) and "a" <= c <= "z":
+        n = _LETTER
+    elif kind == _LETTER and c.isascii() and c.isdigit():
+        n = _DIGIT
+    elif kind == _SUFFIX and c.isascii() and c.isdigit():
+        n = _SUFFIX_NO
+    else:
+        n = {".": _DIGIT_OR_ZERO, "_": _SUFFIX}.get(c, _INVALID)
+        if c == "-" and v[i + 1:i + 2] == "r":
+            n, i = _REVISION_NO, i + 1
+        i += 1
+    if n < kind and (n, kind) not in _APK_BACK:
+        n = _INVALID
+    return n, i
+
+
+def _apk_token(kind: int, v: str, i: int) -> tuple[int, int, int]:
+    """apk's get_token: (value of the token of type ``kind`` at ``v[i:]``, the next token's
+    type, where it starts)."""
+    if i >= len(v):
+        return 0, _END, i
+    start, value, then = i, 0, _INVALID
+    if kind == _DIGIT_OR_ZERO and v[i] == "0":
+        while i < len(v) and v[i] == "0":
+            i += 1
+        value = start - i  # minus the number of leading zeros
+        if i < len(v) and v[i].isascii() and v[i].isdigit():
+            then = _DIGIT
+    elif kind in (_DIGIT_OR_ZERO, _DIGIT, _SUFFIX_NO, _REVISION_NO):
+        while i < len(v) and v[i].isascii() and v[i].isdigit():
+            i += 1
+        value = int(v[start:i] or 0)
+    elif kind == _LETTER:
+        value, i = ord(v[i]), i + 1
+    elif kind == _SUFFIX:
+        for rank, name in [*enumerate(_APK_PRE, -len(_APK_PRE)), *enumerate(_APK_POST)]:
+            if v.startswith(name, i):
+                value, i = rank, i + len(name)
+                break
+        else:
+            return -1, _INVALID, i
+    else:
+        return -1, _INVALID, i
+    if i >= len(v):
+        return value, _END, i
+    if then != _INVALID:
+        return value, then, i
+    kind, i = _apk_next(_DIGIT if kind == _DIGIT_OR_ZERO else kind, v, i)
+    return value, kind, i
+
+
+def _apk_valid(v: str) -> None:
+    kind, i = _DIGIT, 0
+    if not v:
+        raise VersionError("empty apk version")
+    while kind not in (_END, _INVALID):
+        _, kind, i = _apk_token(kind, v, i)
+    if kind == _INVALID:
+        raise VersionError(f"invalid apk version {v!r}: expected digits[.digits...][letter]"
+                           f"[_suffix[N]...][-rN]")
 
 
 def compare_apk(a: str, b: str) -> int:
-    ka, kb = _apk_key(a), _apk_key(b)
-    # tuple comparison of the numeric parts follows apk (1.10 > 1.9; 1.2 < 1.2.1)
-    return (ka > kb) - (ka < kb)
+    a, b = a.strip(), b.strip()
+    _apk_valid(a)
+    _apk_valid(b)
+    at = bt = _DIGIT
+    av = bv = i = j = 0
+    while at == bt and at not in (_END, _INVALID) and av == bv:
+        av, at, i = _apk_token(at, a, i)
+        bv, bt, j = _apk_token(bt, b, j)
+    if av != bv:
+        return -1 if av < bv else 1
+    if at == bt:
+        return 0
+    # equal so far: the one that goes on is greater, unless it goes on with a pre-release
+    if at == _SUFFIX and _apk_token(at, a, i)[0] < 0:
+        return -1
+    if bt == _SUFFIX and _apk_token(bt, b, j)[0] < 0:
+        return 1
+    return -1 if at > bt else 1
 
 
 _COMPARE = {"dpkg": compare_dpkg, "rpm": compare_rpm, "apk": compare_apk}

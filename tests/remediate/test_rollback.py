@@ -19,6 +19,8 @@ import yaml
 from inspectorctl.lab import Lab
 from inspectorctl.remediate import catalog
 
+pytestmark = pytest.mark.lab  # every test here plays on a lab host
+
 RUN_ID = "rb-test-1"
 HOST = "rollback-1"
 

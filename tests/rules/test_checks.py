@@ -474,10 +474,13 @@ def test_service_unknown_state_is_error_unless_another_unit_decides() -> None:
     # any of them suffices: timesyncd running decides PASS despite chrony's unknown state
     either = {**one, "names": ["chrony", "systemd-timesyncd"]}
     assert status(run(either, s)) is Status.PASS
-    # all must be off: cups running decides FAIL; chrony unknown alone would be ERROR
+    # all must be off: cups running decides FAIL; chrony is enabled, which decides FAIL too
+    # whatever its activity; a disabled unit of unknown activity alone is ERROR
     both_off = {"kind": "service", "names": ["chrony", "cups"], "state": "absent_or_disabled"}
     assert status(run(both_off, s)) is Status.FAIL
-    assert status(run({**both_off, "names": ["chrony"]}, s)) is Status.ERROR
+    assert status(run({**both_off, "names": ["chrony"]}, s)) is Status.FAIL
+    idle = snap(services=services(unit("ntpd", "disabled", False, None, source="unknown")))
+    assert status(run({**both_off, "names": ["ntpd"]}, idle)) is Status.ERROR
 
 
 def test_service_missing_unit_fails_an_enabled_rule() -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
 import shutil
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -66,6 +68,22 @@ def rpm_evrs(draw: st.DrawFn, release_optional: bool = True) -> str:
     return evr if epoch is None else f"{epoch}:{evr}"
 
 
+APK_SUFFIXES = ["alpha", "beta", "pre", "rc", "cvs", "svn", "git", "hg", "p"]
+
+
+@st.composite
+def apk_versions(draw: st.DrawFn) -> str:
+    """apk's grammar: digits{.digits}[letter]{_suffix[N]}[-rN], leading zeros included."""
+    number = st.text(DIGITS, min_size=1, max_size=3)
+    parts = draw(st.lists(number, min_size=1, max_size=4))
+    letter = draw(st.sampled_from(["", "", "a", "b", "z"]))
+    suffixes = draw(st.lists(st.tuples(st.sampled_from(APK_SUFFIXES),
+                                       st.sampled_from(["", "0", "1", "2", "10"])), max_size=2))
+    revision = draw(st.sampled_from(["", "-r0", "-r1", "-r2", "-r10"]))
+    return (".".join(parts) + letter + "".join(f"_{n}{k}" for n, k in suffixes)
+            + revision)
+
+
 def sign(n: int) -> int:
     return (n > 0) - (n < 0)
 
@@ -77,6 +95,7 @@ ORDERS: list[tuple[str, Callable[[str, str], int], st.SearchStrategy[str]]] = [
     # a missing release matches any release (rpm's rule for "foo >= 1.0"): "1.0" equals both
     # "1.0-1" and "1.0-2", so the order is total only over full version-release strings
     ("rpm", compare_rpm, rpm_evrs(release_optional=False)),
+    ("apk", compare_apk, apk_versions()),
 ]
 
 
@@ -271,3 +290,72 @@ def test_unknown_manager_lists_the_valid_ones() -> None:
 ])
 def test_apk_order(a: str, b: str, expected: int) -> None:
     assert compare_apk(a, b) == expected
+
+
+# ------------------------------------------------------------------------------ apk specifics
+
+APK_DATA = Path(__file__).parent / "data" / "apk-versions.txt"
+
+
+def apk_vectors() -> list[tuple[str, str, int]]:
+    out = []
+    for line in APK_DATA.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            a, op, b = line.split()
+            out.append((a, b, {"<": -1, "=": 0, ">": 1}[op]))
+    return out
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), apk_vectors())
+def test_apk_agrees_with_apk_tools_vectors(a: str, b: str, expected: int) -> None:
+    assert compare_apk(a, b) == expected
+    assert compare_apk(b, a) == -expected
+    assert compare("apk", a, b) == expected
+
+
+def test_apk_vectors_cover_every_suffix_rank_in_order() -> None:
+    ranked = ["1.0_alpha", "1.0_beta", "1.0_pre", "1.0_rc", "1.0", "1.0_cvs", "1.0_svn",
+              "1.0_git", "1.0_hg", "1.0_p"]
+    assert sorted(reversed(ranked), key=sort_key("apk")) == ranked
+    for low, high in itertools.pairwise(ranked):
+        assert compare_apk(low, high) == -1, (low, high)
+
+
+@pytest.mark.parametrize("bad", ["", "1.0bc", "23_foo", "1.0-1",
+                                 "1.0_rc1.2", "1.0-r1_p1", "1.0 1", "1.0_RC1", "1.0A"])
+def test_apk_invalid_versions_are_refused(bad: str) -> None:
+    with pytest.raises(VersionError, match="apk version"):
+        compare_apk(bad, "1.0")
+    with pytest.raises(VersionError, match="apk version"):
+        compare_apk("1.0", bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(apk_versions(), apk_versions(), apk_versions())
+def test_apk_transitivity_on_triples(a: str, b: str, c: str) -> None:
+    if compare_apk(a, b) <= 0 and compare_apk(b, c) <= 0:
+        assert compare_apk(a, c) <= 0, (a, b, c)
+    if compare_apk(a, b) == 0:
+        assert compare_apk(a, c) == compare_apk(b, c), (a, b, c)
+
+
+@settings(max_examples=300, deadline=None)
+@given(apk_versions())
+def test_apk_revision_and_post_release_sort_after_and_pre_release_before(v: str) -> None:
+    base = v.split("-r", 1)[0]
+    assert compare_apk(base, base + "-r0") == -1
+    assert compare_apk(base + "-r1", base + "-r2") == -1
+    assert compare_apk(base + "_p1", base) == 1
+    assert compare_apk(base + "_rc1", base) == -1
+    assert compare_apk(base + "_rc1", base + "_rc2") == -1
+
+
+# ------------------------------------------------------------------------------ rpm specifics
+
+@pytest.mark.parametrize("bad", ["x:1.0", ":1.0", "\u00b9:1.0", "1a:1.0", "-1:1.0", ""])
+def test_rpm_bad_epoch_or_empty_version_is_a_version_error(bad: str) -> None:
+    with pytest.raises(VersionError, match="rpm"):
+        compare_rpm(bad, "1.0")
+    with pytest.raises(VersionError, match="rpm"):
+        compare("rpm", "1.0", bad)

@@ -1,0 +1,385 @@
+"""Refusals of the approval gate that mutation testing found untested (issue 10).
+
+Each test pins a decision that a mutant of ``remediate/approval.py`` flipped without any test
+noticing: an action above an auto-approve rule's severity limit, a policy approval next to a
+human one, an empty approver name, two actions sharing a playbook, findings suppressed or
+without a result after planning, approving a modified or stale plan with a policy, the key
+file (wrong key, mode, length, unreadable), the exact instant an approval expires, and an
+unreadable approval record.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from inspectorctl.errors import InputError
+from inspectorctl.models.common import Severity, Status
+from inspectorctl.models.plan import ApprovalKind, Plan, Policy
+from inspectorctl.remediate.approval import (
+    KEY_ENV,
+    ApprovalError,
+    RefusalKind,
+    approve_by,
+    approve_with_policy,
+    check_approvals,
+    decide,
+    load_policy,
+    read_approvals,
+)
+from inspectorctl.store.db import Store
+from tests.remediate.helpers import T0, fake_catalog, later, plan_from_store, record, result
+
+__all__ = ["fake_catalog"]
+
+pytestmark = pytest.mark.usefixtures("fake_catalog")
+
+
+def _plan(tmp_path: Path, results: list[tuple[str, str]]) -> tuple[Store, Plan, str]:
+    store = Store(tmp_path / "f.db")
+    rid = record(store, [result(r, h) for r, h in results])
+    return store, plan_from_store(store, rid), rid
+
+
+def _policy(tmp_path: Path, text: str) -> Policy:
+    f = tmp_path / "policy.yml"
+    f.write_text(text)
+    return load_policy(f)
+
+
+def _count(store: Store, table: str) -> int:
+    return int(store.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"])
+
+
+# ----------------------------------------------------------------------- policy: severity
+
+UP_TO_MEDIUM = """\
+rules:
+  - name: anything up to medium
+    auto_approve: true
+    max_severity: medium
+default_approvers: 1
+"""
+
+
+def test_an_action_above_the_rules_severity_limit_is_not_auto_approved(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1"), ("boot", "web-1")])
+    pol = _policy(tmp_path, UP_TO_MEDIUM)
+    fwd = next(a for a in plan.actions if a.playbook == "sysctl")
+    boot = next(a for a in plan.actions if a.playbook == "grub")
+    assert boot.severity is Severity.CRITICAL
+    assert decide(pol, fwd, T0).auto
+    d = decide(pol, boot, T0)
+    assert (d.rule, d.auto, d.approvers) == (None, False, 1)
+    # the limit itself is allowed, one step above is not
+    assert decide(pol, fwd.model_copy(update={"severity": Severity.MEDIUM}), T0).auto
+    assert not decide(pol, fwd.model_copy(update={"severity": Severity.HIGH}), T0).auto
+    res = approve_with_policy(store, plan, pol, T0)
+    assert res.auto_ids == [fwd.id]
+    g = check_approvals(plan, store, later(1))
+    assert g.approved_ids == [fwd.id]
+    (un,) = g.unapproved
+    assert (un.action_id, un.reason) == (boot.id, "not approved (needs 1 approver)")
+
+
+# ------------------------------------------------------ policy approval next to people
+
+TWO_FOR_REBOOTS = """\
+rules:
+  - name: config
+    auto_approve: true
+    disruption: [none, service_reload, service_restart]
+  - name: reboots need two people
+    disruption: [reboot]
+    approvers: 2
+default_approvers: 1
+"""
+
+
+def test_a_policy_approval_keeps_two_people_for_what_it_did_not_approve(
+        tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1"), ("boot", "web-1")])
+    pol = _policy(tmp_path, TWO_FOR_REBOOTS)
+    fwd = next(a for a in plan.actions if a.playbook == "sysctl")
+    boot = next(a for a in plan.actions if a.playbook == "grub")
+    res = approve_with_policy(store, plan, pol, T0)
+    (auto,) = res.approvals
+    # the policy's record says what the rest needs, so the gate knows it without the policy
+    assert auto.requirements == {boot.id: 2}
+    assert auto.action_ids == [fwd.id]
+    approve_by(store, plan, "alice", later(1))  # no policy given: one person approves all
+    g = check_approvals(plan, store, later(2))
+    assert g.approved_ids == [fwd.id]
+    (un,) = g.unapproved
+    assert (un.required, un.reason) == (2, "needs 2 distinct approvers, has 1 (alice)")
+    approve_by(store, plan, "bob", later(2), action_ids=[boot.id])
+    assert check_approvals(plan, store, later(3)).approved_ids == [boot.id, fwd.id]
+
+
+def test_a_human_approval_with_the_policy_records_only_what_people_must_approve(
+        tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1"), ("boot", "web-1")])
+    pol = _policy(tmp_path, TWO_FOR_REBOOTS)
+    boot = next(a for a in plan.actions if a.playbook == "grub")
+    a = approve_by(store, plan, "alice", T0, policy=pol)
+    assert a.requirements == {boot.id: 2}
+    assert a.kind is ApprovalKind.HUMAN
+
+
+# -------------------------------------------------------------------------- approver name
+
+@pytest.mark.parametrize("name", ["", " ", "\t\n"])
+def test_an_empty_approver_name_is_refused_and_nothing_recorded(tmp_path: Path,
+                                                                name: str) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    with pytest.raises(InputError, match=r"^--by: the approver's name is empty$"):
+        approve_by(store, plan, name, T0)
+    assert _count(store, "approvals") == 0
+    assert not Path(str(store.path) + ".key").exists()
+    # and a name with spaces around counts once, trimmed
+    approve_by(store, plan, " alice ", T0)
+    approve_by(store, plan, "alice", T0)
+    (v,) = check_approvals(plan, store, later(1)).verdicts
+    assert v.approvers == ["alice"]
+
+
+# --------------------------------------------------------------- playbooks and staleness
+
+def test_a_changed_playbook_after_two_actions_sharing_one_is_refused(
+        tmp_path: Path, fake_catalog: dict[str, str]) -> None:
+    store, plan, _ = _plan(tmp_path, [("ssh-root", "web-1"), ("ssh-root", "web-2"),
+                                      ("ssh-tries", "web-2"), ("fwd", "web-1")])
+    assert [a.playbook for a in plan.actions] == ["sshd_config", "sshd_config", "sysctl"]
+    approve_by(store, plan, "alice", T0)
+    assert check_approvals(plan, store, later(1)).ok
+    fake_catalog["sysctl"] = "1" * 64
+    g = check_approvals(plan, store, later(1))
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAYBOOK_CHANGED]
+    assert "playbook sysctl changed" in g.problems[0].message
+    assert g.approved_ids == []
+
+
+def test_a_finding_suppressed_after_planning_makes_the_plan_stale(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("ssh-root", "web-1"), ("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    fwd = next(f for a in plan.actions for f in a.findings if f.rule_id == "fwd")
+    store.suppress([fwd.id], by="bob", reason="accepted", until=None)
+    g = check_approvals(plan, store, later(1))
+    assert [p.kind for p in g.problems] == [RefusalKind.STALE]
+    assert g.problems[0].message == (
+        "plan p-test is stale: 1 of its findings changed since it was made (fwd on web-1: "
+        "suppressed); make a new plan with `inspectorctl plan` and approve it")
+
+
+def test_a_finding_whose_result_is_gone_makes_the_plan_stale(tmp_path: Path) -> None:
+    store, plan, rid = _plan(tmp_path, [("ssh-root", "web-1"), ("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    db = sqlite3.connect(store.path)
+    db.execute("DELETE FROM results WHERE run_id=? AND rule_id='fwd'", (rid,))
+    db.commit()
+    db.close()
+    g = check_approvals(plan, store, later(1))
+    assert [p.kind for p in g.problems] == [RefusalKind.STALE]
+    assert "(fwd on web-1: no stored result)" in g.problems[0].message
+
+
+def test_stale_plans_list_three_findings_and_count_the_rest(tmp_path: Path) -> None:
+    hosts = ("web-1", "web-2", "web-3", "web-4", "web-5")
+    store, plan, _ = _plan(tmp_path, [("fwd", h) for h in hosts])
+    approve_by(store, plan, "alice", T0)
+    rid = record(store, [result("fwd", h, Status.PASS) for h in hosts], at=later(5),
+                 run_id="r-new")
+    g = check_approvals(plan, store, later(6))
+    assert g.problems[0].message == (
+        f"plan p-test is stale: 5 of its findings changed since it was made (fwd on web-1: "
+        f"now PASS in run {rid}; fwd on web-2: now PASS in run {rid}; fwd on web-3: now PASS "
+        f"in run {rid}; and 2 more); make a new plan with `inspectorctl plan` and approve it")
+
+
+def test_the_policy_does_not_approve_a_modified_or_stale_plan(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    pol = _policy(tmp_path, TWO_FOR_REBOOTS)
+    evil = plan.model_copy(update={"findings_digest": "0" * 64})
+    with pytest.raises(ApprovalError, match="was modified after it was made"):
+        approve_with_policy(store, evil, pol, T0)
+    record(store, [result("fwd", "web-1", Status.PASS)], at=later(5), run_id="r-new")
+    with pytest.raises(ApprovalError, match=r"^plan p-test is stale: 1 of its findings"):
+        approve_with_policy(store, plan, pol, later(6))
+    assert _count(store, "approvals") == 0
+
+
+# ----------------------------------------------------------------------------- key file
+
+def _key(store: Store) -> Path:
+    return Path(str(store.path) + ".key")
+
+
+def test_the_key_file_is_created_0600_with_32_random_bytes(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    st = _key(store).stat()
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert st.st_size == 32
+    other_store, other_plan, _ = _plan(tmp_path / "other", [("fwd", "web-1")])
+    approve_by(other_store, other_plan, "alice", T0)
+    assert _key(other_store).read_bytes() != _key(store).read_bytes()
+
+
+def test_a_key_file_that_is_not_the_signing_key_is_refused(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    _key(store).write_bytes(os.urandom(32))
+    with pytest.raises(ApprovalError, match=r"is not the key the approvals in .* were signed "
+                                            r"with; restore the right key file"):
+        check_approvals(plan, store, later(1))
+    with pytest.raises(ApprovalError, match="is not the key"):
+        approve_by(store, plan, "bob", later(1))
+
+
+def test_a_short_key_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    key = tmp_path / "short.key"
+    key.write_bytes(b"k" * 31)
+    key.chmod(0o600)
+    monkeypatch.setenv(KEY_ENV, str(key))
+    with pytest.raises(ApprovalError, match=r"short.key is too short \(needs 32 bytes"):
+        approve_by(store, plan, "alice", T0)
+    assert _count(store, "approvals") == 0
+    key.write_bytes(b"k" * 32)  # 32 bytes is enough
+    approve_by(store, plan, "alice", T0)
+    assert check_approvals(plan, store, later(1)).ok
+
+
+def test_key_file_os_errors_are_approval_errors(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    a_dir = tmp_path / "keydir"
+    a_dir.mkdir()
+    monkeypatch.setenv(KEY_ENV, str(a_dir))
+    with pytest.raises(ApprovalError, match=r"cannot read the approval key file .*keydir: "):
+        approve_by(store, plan, "alice", T0)
+    # the key's directory is a dangling symlink: no key file, and it cannot be made
+    dangling = tmp_path / "gone"
+    dangling.symlink_to(tmp_path / "nowhere")
+    monkeypatch.setenv(KEY_ENV, str(dangling / "approval.key"))
+    with pytest.raises(ApprovalError, match=r"cannot create the approval key file "):
+        approve_by(store, plan, "alice", T0)
+    assert _count(store, "approvals") == 0
+
+
+def test_no_key_is_needed_to_read_an_empty_approval_table(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    assert read_approvals(store).approvals == []
+    assert not _key(store).exists()
+    g = check_approvals(plan, store, T0)
+    assert [p.kind for p in g.problems] == [RefusalKind.NO_APPROVAL]
+
+
+# ------------------------------------------------------------------------------- expiry
+
+def test_an_approval_is_expired_at_the_exact_instant_it_expires(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0, ttl=timedelta(hours=1))
+    just_before = later(60) - timedelta(microseconds=1)
+    assert check_approvals(plan, store, just_before).ok
+    g = check_approvals(plan, store, later(60))
+    assert [p.kind for p in g.problems] == [RefusalKind.EXPIRED]
+
+
+def test_the_latest_expiry_is_named_when_every_approval_expired(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0, ttl=timedelta(hours=2))
+    approve_by(store, plan, "bob", T0, ttl=timedelta(hours=1))
+    g = check_approvals(plan, store, later(180))
+    assert g.problems[0].message == (
+        "the approval of plan p-test by alice expired at 2026-03-02T05:00:00+00:00; approve "
+        "it again")
+    (v,) = check_approvals(plan, store, later(90)).verdicts
+    assert (v.approved, v.approvers, v.expires_at) == (True, ["alice"], later(120))
+
+
+# -------------------------------------------------------------------- unreadable records
+
+def test_an_unreadable_approval_record_is_refused_not_a_crash(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    db = sqlite3.connect(store.path)
+    db.execute("DROP TRIGGER approvals_no_update")
+    db.execute("UPDATE approvals SET action_ids='not json' WHERE seq=1")
+    db.commit()
+    db.close()
+    g = check_approvals(plan, store, later(1))
+    assert [p.kind for p in g.problems] == [RefusalKind.APPROVAL_TAMPERED]
+    assert g.problems[0].message.startswith(f"approval record 1 in {store.path} is unreadable (")
+    assert g.problems[0].message.endswith(
+        "): it was altered outside inspectorctl; no approval is trusted until it is resolved")
+    assert g.approved_ids == []
+
+
+# ------------------------------------------------------------- second round (mutation run)
+
+def test_a_missing_key_file_is_never_silently_replaced(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    _key(store).unlink()
+    # approving again must not make a new key: the old approvals could never be verified
+    with pytest.raises(ApprovalError, match=r"approval key file .* is missing"):
+        approve_by(store, plan, "bob", later(1))
+    assert not _key(store).exists()
+    assert _count(store, "approvals") == 1
+
+
+def test_a_shared_changed_playbook_is_named_once_and_staleness_waits(
+        tmp_path: Path, fake_catalog: dict[str, str]) -> None:
+    store, plan, _ = _plan(tmp_path, [("ssh-root", "web-1"), ("ssh-root", "web-2"),
+                                      ("ssh-tries", "web-2"), ("fwd", "web-1")])
+    approve_by(store, plan, "alice", T0)
+    fake_catalog["sshd_config"] = "2" * 64
+    record(store, [result("fwd", "web-1", Status.PASS)], at=later(5), run_id="r-new")
+    g = check_approvals(plan, store, later(6))
+    # one refusal for the playbook two actions share; staleness is not looked at yet
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAYBOOK_CHANGED]
+    # every action gets a verdict, refused with the problem's kind
+    assert [(v.action_id, v.approved, v.reason) for v in g.verdicts] == [
+        (a.id, False, "playbook_changed") for a in plan.actions]
+
+
+@pytest.mark.parametrize(("hosts", "tail"), [(3, ""), (4, "; and 1 more")])
+def test_stale_plans_name_up_to_three_findings(tmp_path: Path, hosts: int, tail: str) -> None:
+    names = [f"web-{i}" for i in range(1, hosts + 1)]
+    store, plan, _ = _plan(tmp_path, [("fwd", h) for h in names])
+    approve_by(store, plan, "alice", T0)
+    rid = record(store, [result("fwd", h, Status.PASS) for h in names], at=later(5),
+                 run_id="r-new")
+    (p,) = check_approvals(plan, store, later(6)).problems
+    shown = "; ".join(f"fwd on {h}: now PASS in run {rid}" for h in names[:3])
+    assert p.message == (
+        f"plan p-test is stale: {hosts} of its findings changed since it was made ({shown}"
+        f"{tail}); make a new plan with `inspectorctl plan` and approve it")
+
+
+def test_a_manual_steps_finding_makes_the_plan_stale_too(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1"), ("part-tmp", "web-1")])
+    assert plan.manual_steps
+    approve_by(store, plan, "alice", T0)
+    record(store, [result("fwd", "web-1"), result("part-tmp", "web-1", Status.PASS)],
+           at=later(5), run_id="r-new")
+    g = check_approvals(plan, store, later(6))
+    assert [p.kind for p in g.problems] == [RefusalKind.STALE]
+    assert "part-tmp on web-1: now PASS in run r-new" in g.problems[0].message
+
+
+def test_an_unapproved_action_says_how_many_people_it_needs(tmp_path: Path) -> None:
+    store, plan, _ = _plan(tmp_path, [("fwd", "web-1"), ("boot", "web-1")])
+    pol = _policy(tmp_path, TWO_FOR_REBOOTS)
+    approve_with_policy(store, plan, pol, T0)
+    (un,) = check_approvals(plan, store, later(1)).unapproved
+    assert un.reason == "not approved (needs 2 approvers)"
