@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +28,7 @@ from inspectorctl.cli.assess import (
     require_format,
 )
 from inspectorctl.errors import InputError
-from inspectorctl.models.common import Severity
+from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.plan import Plan, Policy, parse_duration
 from inspectorctl.remediate import audit as audit_mod
 from inspectorctl.remediate import records
@@ -36,9 +36,11 @@ from inspectorctl.remediate.approval import (
     approve_by,
     approve_with_policy,
     check_integrity,
+    decide,
     evaluate_policy,
     load_policy,
 )
+from inspectorctl.remediate.approval import explain as explain_policy
 from inspectorctl.remediate.interface import Executor
 from inspectorctl.remediate.plans import (
     PlanOptions,
@@ -55,7 +57,16 @@ from inspectorctl.remediate.rollout import (
     RolloutOptions,
     apply_plan,
 )
-from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for, verify_apply
+from inspectorctl.remediate.verify import (
+    NotUndone,
+    RollbackReport,
+    Verdict,
+    VerifyReport,
+    not_undone,
+    targets_for,
+    verify_apply,
+    verify_rollback,
+)
 from inspectorctl.store.db import Store, now
 
 EXIT_FAILED = 1
@@ -264,6 +275,32 @@ def _interactive(plan_: Plan, by: str | None) -> tuple[str, list[str]]:
     return name, chosen
 
 
+def _render_explain(p: Plan, pol: Policy, at: datetime) -> None:
+    console.print(f"Policy {pol.source} at {at.astimezone(UTC):%Y-%m-%d %a %H:%M} UTC, plan "
+                  f"{p.plan_id}:", highlight=False, markup=False)
+    for a in p.actions:
+        d = decide(pol, a, at)
+        verdict = ("auto-approved" if d.auto else f"needs {d.approvers} approver(s)")
+        console.print(f"{a.id} ({a.playbook} on {', '.join(a.hosts)}; {a.severity.value}, "
+                      f"disruption {a.disruption.value}): {verdict}, {d.why}",
+                      highlight=False, markup=False)
+        decided = False
+        for ev in explain_policy(pol, a, at):
+            kind = "auto" if ev.auto_approve else "people"
+            if decided:
+                state = "not reached (an earlier rule decided)"
+            elif ev.matched:
+                state = "matches"
+                decided = True
+            else:
+                state = "fails: " + "; ".join(ev.failed)
+            console.print(f"  rule {ev.rule!r} ({kind}): {state}", highlight=False,
+                          markup=False)
+        if not decided:
+            console.print(f"  no rule matched: default_approvers {pol.default_approvers}",
+                          highlight=False, markup=False)
+
+
 @guarded
 def approve(
     file: Annotated[Path, typer.Argument(help="Plan file.")],
@@ -280,11 +317,19 @@ def approve(
     interactive: Annotated[bool, typer.Option(
         "--interactive", help="Review and approve action by action (default in a terminal "
         "without --by or --policy).")] = False,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="With --policy: print how every policy rule evaluates against every "
+        "action (which conditions fail), and approve nothing.")] = False,
     db: DbOpt = None,
 ) -> None:
     """Approve a plan (or some of its actions), bound to its digest, with an expiry."""
     p = load_plan(file)
     pol: Policy | None = load_policy(policy) if policy is not None else None
+    if explain:
+        if pol is None:
+            raise InputError("approve --explain needs --policy FILE")
+        _render_explain(p, pol, now())
+        return
     life: timedelta | None = None
     if ttl is not None:
         try:
@@ -303,7 +348,7 @@ def approve(
                 console.print("The policy approves no action of this plan automatically.",
                               highlight=False)
             for d in res.needs_people:
-                why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
+                why = d.why
                 console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
                               highlight=False, markup=False)
             return
@@ -413,13 +458,41 @@ def rollback(
     t = now()
     with open_store(db) as store:
         p = rollback_plan(store, run, t)
+        # said before anyone approves: what a rollback cannot undo
+        _render_not_undone(not_undone(store, run, p.actions[0].hosts), before=True)
         for name in by:
             approve_by(store, p, name, t, comment=comment, policy=pol)
-        report = apply_plan(p, store, make_executor(), targets_for(p, inventory),
-                            RolloutOptions(), actor=by[0], policy=pol, progress=_print_event,
-                            command="rollback")
-    _render_apply(report)
+        targets = targets_for(p, inventory)
+        report = apply_plan(p, store, make_executor(), targets, RolloutOptions(), actor=by[0],
+                            policy=pol, progress=_print_event, command="rollback")
+        _render_apply(report)
+        rr = verify_rollback(p, report.entries, store, targets, rollback_run_id=report.run_id,
+                             actor=by[0], now=now())
+    _render_rollback(rr)
     raise typer.Exit(0 if report.complete else EXIT_FAILED)
+
+
+def _render_not_undone(items: list[NotUndone], *, before: bool) -> None:
+    for u in items:
+        head = "will not be undone" if before else "not undone"
+        note = f" ({u.note})" if u.note else ""
+        console.print(f"{head}: {u.playbook} ({u.action_id}) on {', '.join(u.hosts)}: "
+                      f"declared reversible: false{note}", highlight=False, markup=False)
+
+
+def _render_rollback(report: RollbackReport) -> None:
+    failing = [i for i in report.items if i.status is Status.FAIL]
+    console.print(
+        f"Re-assessed {len(report.hosts)} host(s), {len(report.rules)} rule(s) in run "
+        f"{report.assess_run_id or '-'}: failing again {len(failing)} (reopened "
+        f"{len(report.reopened)}), not failing {len(report.items) - len(failing)}",
+        highlight=False, markup=False)
+    for i in report.items:
+        what = ("reopened" if i.reopened else "failing" if i.status is Status.FAIL
+                else (i.status.value if i.status else "not verified"))
+        console.print(f"  {what}: {i.finding_id} {i.rule_id} on {i.host}: {i.detail}",
+                      highlight=False, markup=False)
+    _render_not_undone(report.not_undone, before=False)
 
 
 @guarded
@@ -542,7 +615,7 @@ def remediate(
             console.print("The policy approves no action automatically; nothing applied.",
                           highlight=False)
         for d in pending:
-            why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
+            why = d.why
             console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
                           highlight=False, markup=False)
         if pending:

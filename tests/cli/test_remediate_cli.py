@@ -247,7 +247,33 @@ def test_policy_approval(env: Env) -> None:
     res = env.run("approve", str(env.plan), "--policy", str(pol))
     assert res.stdout.splitlines() == [
         "The policy approves no action of this plan automatically.",
-        f"Needs 2 approver(s): {aid} (no policy rule matched)"]
+        f"Needs 2 approver(s): {aid} (no policy rule matched; closest auto-approving rule "
+        "'nothing' failed on rules: mini-ssh-root, mini-ssh-tries match none of x (playbook "
+        "sshd_config))"]
+    # --explain: every rule against every action, nothing approved
+    pol.write_text("rules:\n  - name: at night\n    auto_approve: true\n"
+                   "    rules: ['mini-ssh-*']\n    windows: ['Mon-Sun 00:00-00:01 UTC']\n"
+                   "  - name: two people\n    approvers: 2\n    hosts: ['db-*']\n")
+    approvals = len(json.loads(env.run("audit", "list", "--format", "json").stdout))
+    res = env.run("approve", str(env.plan), "--policy", str(pol), "--explain")
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(env.run("audit", "list", "--format", "json").stdout)) == approvals
+    lines = res.stdout.splitlines()
+    assert re.fullmatch(rf"Policy {re.escape(str(pol))} at \d{{4}}-\d\d-\d\d \w{{3}} "
+                        rf"(\d\d):(\d\d) UTC, plan p-\w+:", lines[0])
+    at = re.search(r"\w{3} \d\d:\d\d UTC", lines[0])
+    assert at is not None
+    if at.group(0)[4:9] != "00:00":  # outside the one-minute window (nearly always)
+        assert lines[1:] == [
+            f"{aid} (sshd_config on web-1, web-2; high, disruption service_reload): needs 1 "
+            "approver(s), no policy rule matched; closest auto-approving rule 'at night' "
+            f"failed on window: {at.group(0)} is outside Mon-Sun 00:00-00:01 UTC",
+            f"  rule 'at night' (auto): fails: window: {at.group(0)} is outside Mon-Sun "
+            "00:00-00:01 UTC",
+            "  rule 'two people' (people): fails: hosts: web-1, web-2 match none of db-*",
+            "  no rule matched: default_approvers 1"]
+    assert env.run("approve", str(env.plan), "--explain").stderr == (
+        "error: approve --explain needs --policy FILE\n")
     pol.write_text("rules:\n  - name: x\n    windows: ['whenever']\n")
     res = env.run("approve", str(env.plan), "--policy", str(pol))
     assert res.exit_code == 2
