@@ -25,7 +25,7 @@ from inspectorctl.models.snapshot import HostSnapshot
 from inspectorctl.models.template import AssessmentTemplate
 from inspectorctl.rules.engine import Selection, evaluate_host, evaluate_outcomes
 from inspectorctl.rules.facts import probe_request
-from inspectorctl.rules.loader import DEFAULT_PACKS, load_packs
+from inspectorctl.rules.loader import DEFAULT_PACKS, load_packs, shipped_pack_ids
 from inspectorctl.store.db import ResultRow, Store, now
 from inspectorctl.yamlfile import load_model
 
@@ -320,7 +320,7 @@ def run_assessment(
         template=options.template,
         started_at=started,
         targets=_targets_json(options),
-        packs=[p.id for p in selection.packs],
+        packs=pack_refs(selection.packs),
         counts=RunCounts(rules=len(selection)),
     )
     out = AssessmentResult(draft, [], [], [], selection)
@@ -381,6 +381,17 @@ def run_assessment(
         "evaluate": eval_seconds,
         "total": t_end - t0,
     }
+    return out
+
+
+def pack_refs(packs: Sequence[RulePack]) -> list[str]:
+    """How a run names its packs so that ``plan`` and verification find them again: the id
+    of a shipped pack, the absolute path of any other pack file."""
+    shipped = {pid: f.resolve() for pid, f in shipped_pack_ids().items()}
+    out = []
+    for p in packs:
+        src = Path(p.source).resolve() if p.source else None
+        out.append(p.id if src is None or shipped.get(p.id) == src else str(src))
     return out
 
 

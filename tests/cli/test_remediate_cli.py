@@ -327,3 +327,18 @@ def test_preview_keeps_diffs_in_the_plan(env: Env, monkeypatch: pytest.MonkeyPat
 
     plan = load_plan(env.plan)
     assert plan.digest == plan.computed_digest() == doc["digest"]
+
+
+def test_plan_finds_the_packs_the_run_used(env: Env) -> None:
+    """The user's report: `plan -r 'acme-*'` failed with `unknown rulepack 'acme'` unless
+    `-p my-pack.yml` was given again although the run used it."""
+    rid = env.assess()
+    res = env.run("runs", "list", "--format", "json")
+    (run,) = [r for r in json.loads(res.stdout) if r["id"] == rid]
+    assert run["packs"] == [str(env.pack.resolve())]
+    res = env.run("plan", "-r", "mini-ssh-*", "-o", str(env.plan))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(env.plan.read_text())
+    assert doc["source"]["packs"] == [str(env.pack.resolve())]
+    assert sorted({f["rule_id"] for a in doc["actions"] for f in a["findings"]}) == [
+        "mini-ssh-root", "mini-ssh-tries"]
