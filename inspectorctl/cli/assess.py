@@ -34,7 +34,14 @@ from inspectorctl.report.summary import (
     render_finding,
     render_findings,
 )
-from inspectorctl.rules.loader import DEFAULT_PACKS, load_pack, load_packs, shipped_pack_ids
+from inspectorctl.rules.loader import (
+    DEFAULT_PACKS,
+    load_pack,
+    load_packs,
+    resolve_pack,
+    shipped_pack_ids,
+    validate_pack,
+)
 from inspectorctl.store.db import Store
 
 
@@ -556,6 +563,12 @@ def rulepacks_validate(
 ) -> None:
     """Validate rulepack files: schema, check kinds, facts, variables, remediations, ids."""
     paths = [str(f) for f in files] if files else sorted(shipped_pack_ids())
+    # every error of every file at once, each with its file and line
+    errors = [e for name in paths for e in validate_pack(resolve_pack(name))]
+    if errors:
+        for e in errors:
+            err_console.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2)
     packs = load_packs(paths)
     for p in packs:
         console.print(f"ok: {p.source}: pack {p.id}, {len(p.rules)} rules", highlight=False)

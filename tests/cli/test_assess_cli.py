@@ -376,3 +376,36 @@ def test_findings_list_filters_are_globs_like_assess_and_plan(tmp_path: Path) ->
     assert listed("--host", "db-1", "--host", "web-[0-9]", "--rule", "mini-ssh-root") == [
         ("mini-ssh-root", "db-1"), ("mini-ssh-root", "web-1")]
     assert listed("--rule", "acme-*") == []
+
+
+def test_rulepacks_validate_reports_every_error_at_once(tmp_path: Path) -> None:
+    """The user's report: `rulepacks validate` said `description: Field required (and 1 more
+    error)`, five rounds to learn the required fields. Now every error, in file order."""
+    pack = tmp_path / "acme.yml"
+    pack.write_text(
+        'id: acme\nversion: "1.0"\ntitle: Acme\ndescription: d\nrules:\n'
+        "  - id: acme-one\n    title: One\n    severity: high\n"
+        "    check: {kind: sysctl, key: net.ipv4.ip_forward, expect: {value: 0}}\n"
+        "  - id: acme-two\n    title: Two\n    description: d\n    rationale: r\n"
+        "    severity: low\n    check: {kind: nope}\n"
+        "  - id: acme-three\n    title: Three\n    description: d\n    rationale: r\n"
+        "    severity: low\n"
+        "    check: {kind: sysctl, key: net.ipv4.ip_forward, expect: {value: {var: fwd}}}\n"
+        "  - id: acme-three\n    title: Again\n    description: d\n    rationale: r\n"
+        "    severity: low\n"
+        "    check: {kind: sysctl, key: net.ipv4.ip_forward, expect: {value: 0}}\n",
+        encoding="utf-8")
+    res = runner.invoke(app, ["rulepacks", "validate", str(pack)])
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    from inspectorctl.models.rule import CHECK_KINDS
+
+    assert res.stderr.splitlines() == [
+        f"error: {pack}:6: rule acme-one: description: Field required",
+        f"error: {pack}:6: rule acme-one: rationale: Field required",
+        f"error: {pack}:15: rule acme-two: check.kind: unknown check kind 'nope'; valid kinds: "
+        f"{', '.join(CHECK_KINDS)}",
+        f"error: {pack}:21: rule acme-three: check.expect.value: check uses variable 'fwd', "
+        "which the pack does not define (defined: none)",
+        f"error: {pack}:22: rule acme-three: id: duplicate rule id (first defined at line 16)",
+    ]
