@@ -224,6 +224,8 @@ def assess(
         raise InputError("--output needs --format json, junit or sarif")
     opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
                     forks, transport)
+    if template is not None:
+        _warn_schedule(template)
     if from_snapshots is not None:
         opts = opts.model_copy(update={"from_snapshots": from_snapshots})
     select(opts)  # validate the selection before opening the store or touching hosts
@@ -283,6 +285,19 @@ def fail_on_reasons(tripped: list[RuleResult], failures: list[CollectionFailure]
                    + "; ".join(f"{f.host} ({f.reason})" for f in hosts)
                    + " (--allow-unreachable to let them pass)")
     return out
+
+
+def _warn_schedule(template: Path) -> None:
+    """A template's ``schedule:`` is kept but nothing runs it yet: say so, every time."""
+    from inspectorctl.models.template import AssessmentTemplate
+    from inspectorctl.yamlfile import load_model
+
+    tpl = load_model(template, AssessmentTemplate, "template")
+    if tpl.schedule:
+        err_console.print(
+            f"warning: {template}: schedule {tpl.schedule!r} does nothing yet: inspectorctl "
+            "has no scheduler; run this template from cron or a systemd timer",
+            highlight=False, markup=False, soft_wrap=True)
 
 
 @guarded

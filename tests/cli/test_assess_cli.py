@@ -409,3 +409,18 @@ def test_rulepacks_validate_reports_every_error_at_once(tmp_path: Path) -> None:
         "which the pack does not define (defined: none)",
         f"error: {pack}:22: rule acme-three: id: duplicate rule id (first defined at line 16)",
     ]
+
+
+def test_a_template_schedule_warns_that_it_does_nothing_yet(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h")})
+    tpl = tmp_path / "weekly.yml"
+    tpl.write_text(f"name: weekly\npacks: [{pack}]\nschedule: 'cron(0 3 ? * SUN *)'\n",
+                   encoding="utf-8")
+    res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == (
+        f"warning: {tpl}: schedule 'cron(0 3 ? * SUN *)' does nothing yet: inspectorctl has no "
+        "scheduler; run this template from cron or a systemd timer\n")
+    tpl.write_text(f"name: weekly\npacks: [{pack}]\n", encoding="utf-8")
+    res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps)])
+    assert (res.exit_code, res.stderr) == (0, "")
