@@ -411,4 +411,8 @@ def _targets_json(options: AssessOptions) -> dict[str, Any]:
             d["limit"] = t.limit
         if t.become:
             d["become"] = True
+    if options.framework:
+        d["framework"] = options.framework
+    if options.template:
+        d["template"] = options.template
     return d

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -459,28 +460,59 @@ def runs_list(
     fmt: FormatOpt = OutputFormat.table,
     db: DbOpt = None,
 ) -> None:
-    """List recorded runs, newest first."""
+    """List recorded runs, newest first: assessments (with their targets, limit and
+    framework), applies and rollbacks."""
     require_format(fmt, "runs list", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
 
+    from inspectorctl.remediate import records
+
     with open_store(db) as store:
         runs = store.runs(limit)
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
-        return
-    if not runs:
-        console.print("No runs recorded.")
-        return
-    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for col in ("Run", "Kind", "Started", "Hosts", "Rules", "Pass", "Fail", "Error", "N/A"):
-        t.add_column(col, no_wrap=True)
+        applies = records.apply_runs(store)[:limit]
+        journal_hosts = {a.id: len({e.host for e in records.journal(store, a.id)})
+                         for a in applies}
+    rows: list[tuple[datetime, dict[str, object], tuple[str, ...]]] = []
     for r in runs:
         c = r.counts
         kind = f"{r.kind} (pruned)" if r.pruned_at else r.kind
-        t.add_row(r.id, kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), str(c.hosts),
-                  str(c.rules), str(c.passed), str(c.failed), str(c.errors),
-                  str(c.not_applicable))
+        rows.append((r.started_at, {**r.model_dump(mode="json")}, (
+            r.id, kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), _targets_text(r.targets),
+            str(r.targets.get("framework") or "-"), str(c.hosts), str(c.passed),
+            str(c.failed), str(c.errors), str(c.not_applicable))))
+    for a in applies:
+        rows.append((a.started_at, {**a.model_dump(mode="json"), "hosts": journal_hosts[a.id]}, (
+            a.id, f"{a.kind} ({a.status})", a.started_at.strftime("%Y-%m-%dT%H:%M"),
+            f"plan {a.plan_id}" + (f" (undoes {a.rollback_of})" if a.rollback_of else ""),
+            "-", str(journal_hosts[a.id]), "-", "-", "-", "-")))
+    rows.sort(key=lambda x: x[0], reverse=True)
+    rows = rows[:limit]
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([doc for _, doc, _ in rows], indent=2))
+        return
+    if not rows:
+        console.print("No runs recorded.")
+        return
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("Run", "Kind", "Started", "Targets", "Framework", "Hosts", "Pass", "Fail",
+                "Error", "N/A"):
+        t.add_column(col, no_wrap=col not in ("Targets",), overflow="fold",
+                     min_width=len(col))
+    for _, _, cells in rows:
+        t.add_row(*cells)
     console.print(t)
+
+
+def _targets_text(targets: dict[str, object]) -> str:
+    """Where an assessment looked: inventory (or snapshots dir) and limit."""
+    if "snapshots" in targets:
+        where = f"snapshots {targets['snapshots']}"
+    else:
+        inv = str(targets.get("inventory") or "localhost")
+        where = inv if inv == "localhost" else Path(inv).name
+    if targets.get("limit"):
+        where += f" --limit {targets['limit']}"
+    return where
 
 
 @guarded

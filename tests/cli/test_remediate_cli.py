@@ -190,6 +190,29 @@ def test_approve_then_apply(env: Env) -> None:
     res = env.run("audit", "list")
     events = [line.split()[2] for line in res.stdout.splitlines()]
     assert events == ["plan", "approve", "apply_start", "apply_end"]
+    # the user's report: runs list showed no targets or framework and left applies out
+    from tests.fixtures import MINI_PACK
+
+    pci = env.tmp / "mini-pci.yml"
+    pci.write_text(MINI_PACK.replace("id: mini\n", "id: minipci\n").replace(
+        "id: mini-", "id: minipci-"), encoding="utf-8")
+    res = env.run("assess", "--pack", str(pci), "--from-snapshots", str(env.snaps),
+                  "--framework", "pci-dss")
+    assert res.exit_code == 0, res.output
+    res = env.run("runs", "list")
+    lines = res.stdout.splitlines()
+    assert re.split(r"\s+", lines[0].strip()) == [
+        "Run", "Kind", "Started", "Targets", "Framework", "Hosts", "Pass", "Fail", "Error",
+        "N/A"]
+    assert [re.split(r"\s{2,}", ln.strip())[1:2] for ln in lines[1:]] == [
+        ["assess"], ["apply (completed)"], ["assess"]]
+    assert re.search(rf"assess\s+\S+\s+snapshots {re.escape(str(env.snaps))}\s+pci-dss\s+2\s",
+                     lines[1]), lines[1]
+    assert re.search(rf"{m.group(1)}\s+apply \(completed\)\s+\S+\s+plan {pid}\s+-\s+2\s",
+                     lines[2]), lines[2]
+    doc = json.loads(env.run("runs", "list", "-f", "json").stdout)
+    assert [d["kind"] for d in doc] == ["assess", "apply", "assess"]
+    assert doc[0]["targets"]["framework"] == "pci-dss"
 
 
 def test_bad_plan_files(env: Env) -> None:
