@@ -395,6 +395,7 @@ def findings_show(
     require_format(fmt, "findings show", OutputFormat.table, OutputFormat.json)
     with open_store(db) as store:
         f = store.finding(finding_id)
+        last = store.run(f.last_run) if f is not None else None
     if f is None:
         abort(f"no finding {finding_id!r}; see `inspectorctl findings list`", 2)
     if fmt is OutputFormat.json:
@@ -405,6 +406,12 @@ def findings_show(
         packs = shipped_pack_ids()
         if f.pack in packs:
             rule = next((r for r in load_pack(packs[f.pack]).rules if r.id == f.rule_id), None)
+        elif last is not None:
+            # a pack of the user's: the file the run that saw it last used
+            for ref in last.packs:
+                pack_obj = load_pack(resolve_pack(ref))
+                if pack_obj.id == f.pack:
+                    rule = next((r for r in pack_obj.rules if r.id == f.rule_id), None)
     render_finding(console, f, rule)
 
 

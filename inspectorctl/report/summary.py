@@ -220,5 +220,23 @@ def render_finding(console: Console, f: Finding, rule: Rule | None) -> None:
                 x for x in (f"playbook {rem.playbook}" if rem.playbook else "",
                             f"SSM document {rem.ssm_document}" if rem.ssm_document else "") if x)
             lines.append(f"Fix       {fix}")
+        lines.extend(reference_lines(rule))
     for line in lines:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def reference_lines(rule: Rule) -> list[str]:
+    """The framework references a rule's pack holds, one line per framework."""
+    refs = rule.references
+    out = []
+    if refs.cis:
+        out.append("CIS       " + "; ".join(
+            f"{c.benchmark} {c.version} {c.id} (level {c.level}"
+            + (", workstation" if c.profile == "workstation" else "") + ")" for c in refs.cis))
+    for label, values in (("PCI DSS", refs.pci_dss), ("HIPAA", refs.hipaa),
+                          ("NIST", refs.nist_800_53), ("AWS", refs.aws)):
+        if values:
+            out.append(f"{label:<9} {', '.join(values)}")
+    if refs.cac:
+        out.append(f"CaC       {refs.cac}")
+    return out

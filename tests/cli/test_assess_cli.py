@@ -107,6 +107,8 @@ def test_findings_list_show_and_runs(tmp_path: Path) -> None:
     assert f"Finding   {f['id']}\n" in res.stdout
     assert "Expected  permitrootlogin = no\n" in res.stdout
     assert "Found     permitrootlogin yes\n" in res.stdout
+    # the references the pack holds (a user's pack, found through the run that used it)
+    assert "PCI DSS   2.2.6, 8.2.2\nHIPAA     164.312(a)(1)\n" in res.stdout
     res = runner.invoke(app, ["runs", "list"])
     assert rid in res.stdout
     res = runner.invoke(app, ["findings", "list", "--severity", "critical"])

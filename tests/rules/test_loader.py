@@ -474,3 +474,14 @@ def test_shipped_expressions_evaluate(packs: dict[str, RulePack], as_text: bool)
             assert out.status is Status.PASS, (rule.id, out)
             checked += 1
     assert checked >= 6
+
+
+def test_findings_show_lists_the_references_of_a_shipped_rule(rules: list[Rule]) -> None:
+    from inspectorctl.report.summary import reference_lines
+
+    (rule,) = [r for r in rules if r.id == "kernel-module-cramfs-disabled"]
+    assert reference_lines(rule)[0] == (
+        "CIS       debian12 1.1.0 1.1.1.1 (level 1); ubuntu2204 2.0.0 1.1.1.1 (level 1); "
+        "al2023 1.0.0 1.1.1.3 (level 1); rhel9 2.0.0 1.1.1.1 (level 1)")
+    assert "PCI DSS   2.2.4" in reference_lines(rule)
+    assert "NIST      CM-7" in reference_lines(rule)
