@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -141,8 +142,16 @@ def render_plan(plan: Plan, *, diffs: bool = False) -> None:
                           f"{m.text}", highlight=False, markup=False)
     if plan.skipped:
         console.print("Skipped findings:", highlight=False)
+        # one line per rule and reason: hosts skipped for the same reason are listed together
+        # (the detail names "each host" where it named the host)
+        groups: dict[tuple[str, str, str], list[str]] = {}
         for s in plan.skipped:
-            console.print(f"  {s.rule_id} on {s.host}: {s.reason.value}: {s.detail}",
+            generic = (re.sub(rf"(?<![\w.-]){re.escape(s.host)}(?![\w.-])", "\0", s.detail)
+                       if s.host else s.detail)
+            groups.setdefault((s.rule_id, s.reason.value, generic), []).append(s.host)
+        for (rule_id, reason, generic), hosts in groups.items():
+            detail = generic.replace("\0", hosts[0] if len(hosts) == 1 else "each host")
+            console.print(f"  {rule_id} on {', '.join(hosts)}: {reason}: {detail}",
                           highlight=False, markup=False)
 
 
