@@ -168,15 +168,17 @@ def _options(
 
 
 PackOpt = Annotated[list[str] | None, typer.Option(
-    "--pack", "-p", help=f"Rulepack id or file (repeatable) [default: {', '.join(DEFAULT_PACKS)}]")]
+    "--pack", "-p", metavar="PACK",
+    help=f"Rulepack id or file (repeatable) [default: {', '.join(DEFAULT_PACKS)}]")]
 RuleOpt = Annotated[list[str] | None, typer.Option(
-    "--rule", "-r", help="Only rules whose id matches this glob (repeatable).")]
+    "--rule", "-r", metavar="GLOB", help="Only rules whose id matches this glob (repeatable).")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option(
-    "--exclude", help="Skip rules whose id matches this glob (repeatable).")]
+    "--exclude", metavar="GLOB", help="Skip rules whose id matches this glob (repeatable).")]
 FrameworkOpt = Annotated[str | None, typer.Option(
     "--framework", help=f"Select rules mapped to a framework: {', '.join(FRAMEWORKS)}.")]
 SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", help="Tailoring value NAME=VALUE (repeatable; PACK.NAME for one pack).")]
+    "--set", metavar="NAME=VALUE",
+    help="Tailoring value NAME=VALUE (repeatable; PACK.NAME for one pack).")]
 InventoryOpt = Annotated[Path | None, typer.Option(
     "--inventory", "-i", help="Ansible inventory [default: this machine].")]
 LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Ansible host pattern.")]
@@ -336,15 +338,19 @@ def collect(
 @guarded
 def findings_list(
     host: Annotated[list[str] | None, typer.Option(
-        "--host", help="Only hosts matching this glob (repeatable).")] = None,
+        "--host", metavar="GLOB", help="Only hosts matching this glob (repeatable).")
+    ] = None,
     rule: Annotated[list[str] | None, typer.Option(
-        "--rule", "-r", help="Only rules whose id matches this glob (repeatable).")] = None,
+        "--rule", "-r", metavar="GLOB",
+        help="Only rules whose id matches this glob (repeatable).")] = None,
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="At or above this severity.")] = None,
     status: Annotated[list[Status] | None, typer.Option(
-        "--status", help="Last result (repeatable).")] = None,
+        "--status", metavar="[PASS|FAIL|ERROR|NOT_APPLICABLE]",
+        help="Last result (repeatable).")] = None,
     state: Annotated[list[FindingState] | None, typer.Option(
-        "--state", help="Lifecycle state (repeatable) [default: active].")] = None,
+        "--state", metavar="[active|closed|suppressed]",
+        help="Lifecycle state (repeatable) [default: active].")] = None,
     framework: FrameworkOpt = None,
     run: Annotated[str | None, typer.Option("--run", help="Findings evaluated in this run.")
                    ] = None,
@@ -613,7 +619,7 @@ def rulepacks_show(
 @guarded
 def rulepacks_validate(
     files: Annotated[list[Path] | None, typer.Argument(
-        help="Rulepack files [default: the shipped packs].")] = None,
+        metavar="FILE...", help="Rulepack files [default: the shipped packs].")] = None,
 ) -> None:
     """Validate rulepack files: schema, check kinds, facts, variables, remediations, ids."""
     paths = [str(f) for f in files] if files else sorted(shipped_pack_ids())

@@ -209,17 +209,18 @@ def plan(
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="Only findings at or above this severity.")] = None,
     rule: Annotated[list[str] | None, typer.Option(
-        "--rule", "-r", help="Only rules matching this glob (repeatable).")] = None,
+        "--rule", "-r", metavar="GLOB", help="Only rules matching this glob (repeatable).")] = None,
     host: Annotated[list[str] | None, typer.Option(
-        "--host", help="Only hosts matching this glob (repeatable).")] = None,
+        "--host", metavar="GLOB", help="Only hosts matching this glob (repeatable).")] = None,
     framework: Annotated[str | None, typer.Option(
         "--framework", help="Only rules mapped to this framework.")] = None,
     pack: Annotated[list[str] | None, typer.Option(
-        "--pack", "-p", help="Rulepack id or file [default: the run's packs].")] = None,
+        "--pack", "-p", metavar="PACK",
+        help="Rulepack id or file [default: the run's packs].")] = None,
     template: Annotated[Path | None, typer.Option(
         "--template", "-t", help="Take tailoring values from this template.")] = None,
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Tailoring value NAME=VALUE (repeatable).")] = None,
+        "--set", metavar="NAME=VALUE", help="Tailoring value NAME=VALUE (repeatable).")] = None,
     preview: Annotated[bool, typer.Option(
         "--preview", help="Run every action in check mode with diff; keep the diffs.")
     ] = False,
@@ -316,7 +317,8 @@ def approve(
     by: Annotated[str | None, typer.Option("--by", help="Approver's name.")] = None,
     comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
     action: Annotated[list[str] | None, typer.Option(
-        "--action", help="Approve only this action (repeatable) [default: all].")] = None,
+        "--action", metavar="ID",
+        help="Approve only this action (repeatable) [default: all].")] = None,
     policy: Annotated[Path | None, typer.Option(
         "--policy", help="Approval policy (YAML): with --by, how many people each action "
         "needs; alone, approve what it allows automatically.")] = None,
@@ -446,7 +448,8 @@ def apply(
 def rollback(
     run: Annotated[str, typer.Argument(help="The apply run to roll back.")],
     by: Annotated[list[str] | None, typer.Option(
-        "--by", help="Who approves the rollback (repeatable when the policy needs more).")
+        "--by", metavar="NAME",
+        help="Who approves the rollback (repeatable when the policy needs more).")
     ] = None,
     comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
     policy: Annotated[Path | None, typer.Option(
@@ -574,8 +577,10 @@ def remediate(
                      ] = None,
     become: Annotated[bool | None, typer.Option("--become/--no-become", show_default=False,
                                                 help="Privilege escalation.")] = None,
-    pack: Annotated[list[str] | None, typer.Option("--pack", "-p", help="Rulepack.")] = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", "-r", help="Rule glob.")] = None,
+    pack: Annotated[list[str] | None, typer.Option("--pack", "-p", metavar="PACK",
+                                                   help="Rulepack.")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", "-r", metavar="GLOB",
+                                                   help="Rule glob.")] = None,
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="Only plan findings at or above this severity.")] = None,
     out: Annotated[Path | None, typer.Option(

@@ -426,3 +426,26 @@ def test_a_template_schedule_warns_that_it_does_nothing_yet(tmp_path: Path) -> N
     tpl.write_text(f"name: weekly\npacks: [{pack}]\n", encoding="utf-8")
     res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps)])
     assert (res.exit_code, res.stderr) == (0, "")
+
+
+def test_help_shows_no_python_list_types() -> None:
+    """The user's report: help text showed types such as `<list[str]>`."""
+    from typing import Any
+
+    from typer.main import get_command
+
+    seen = 0
+
+    def walk(group: Any, path: list[str]) -> None:
+        nonlocal seen
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                walk(cmd, [*path, name])
+                continue
+            res = runner.invoke(app, [*path, name, "--help"])
+            assert res.exit_code == 0, (path, name, res.output)
+            assert "<list[" not in res.stdout, (path, name, res.stdout)
+            seen += 1
+
+    walk(get_command(app), [])
+    assert seen >= 20
