@@ -30,6 +30,7 @@ from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.paths import default_db_path
 from inspectorctl.report.formats import FORMATS, Report
 from inspectorctl.report.summary import (
+    add_fitting_columns,
     framework_compliance,
     render_assessment,
     render_finding,
@@ -477,6 +478,7 @@ def runs_list(
     framework), applies and rollbacks."""
     require_format(fmt, "runs list", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
+    from rich.text import Text
 
     from inspectorctl.remediate import records
 
@@ -489,15 +491,17 @@ def runs_list(
     for r in runs:
         c = r.counts
         kind = f"{r.kind} (pruned)" if r.pruned_at else r.kind
+        fw = r.targets.get("framework")
         rows.append((r.started_at, {**r.model_dump(mode="json")}, (
-            r.id, kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), _targets_text(r.targets),
-            str(r.targets.get("framework") or "-"), str(c.hosts), str(c.passed),
-            str(c.failed), str(c.errors), str(c.not_applicable))))
+            r.id, kind, r.started_at.strftime("%Y-%m-%d %H:%M"),
+            _targets_text(r.targets) + (f" [{fw}]" if fw else ""), str(c.hosts),
+            f"{c.passed}/{c.failed}/{c.errors}/{c.not_applicable}")))
     for a in applies:
         rows.append((a.started_at, {**a.model_dump(mode="json"), "hosts": journal_hosts[a.id]}, (
-            a.id, f"{a.kind} ({a.status})", a.started_at.strftime("%Y-%m-%dT%H:%M"),
-            f"plan {a.plan_id}" + (f" (undoes {a.rollback_of})" if a.rollback_of else ""),
-            "-", str(journal_hosts[a.id]), "-", "-", "-", "-")))
+            a.id, a.kind, a.started_at.strftime("%Y-%m-%d %H:%M"),
+            f"plan {a.plan_id}: {a.status}"
+            + (f" (undoes {a.rollback_of})" if a.rollback_of else ""),
+            str(journal_hosts[a.id]), "-")))
     rows.sort(key=lambda x: x[0], reverse=True)
     rows = rows[:limit]
     if fmt is OutputFormat.json:
@@ -506,13 +510,14 @@ def runs_list(
     if not rows:
         console.print("No runs recorded.")
         return
-    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for col in ("Run", "Kind", "Started", "Targets", "Framework", "Hosts", "Pass", "Fail",
-                "Error", "N/A"):
-        t.add_column(col, no_wrap=col not in ("Targets",), overflow="fold",
-                     min_width=len(col))
+    # one cell for the results (pass/fail/error/not applicable) and the framework with the
+    # targets: the table fits 80 columns
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold",
+              padding=(0, 1, 0, 0))
+    add_fitting_columns(t, ("Run", "Kind", "Started", "Targets", "Hosts", "P/F/E/NA"),
+                        [cells for _, _, cells in rows], fold=("Targets",))
     for _, _, cells in rows:
-        t.add_row(*cells)
+        t.add_row(*(Text(c) for c in cells))  # values are data, never markup
     console.print(t)
 
 

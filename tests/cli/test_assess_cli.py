@@ -449,3 +449,23 @@ def test_help_shows_no_python_list_types() -> None:
 
     walk(get_command(app), [])
     assert seen >= 20
+
+
+def test_tables_fit_80_columns_without_collapsing(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's report: at 80 columns headers collapsed to `Rul…` (and ids were cut)."""
+    host = "ip-10-20-30-40.eu-west-1.compute.internal"
+    pack, snaps = write_mini(tmp_path, {host: snapshot_dict(host, root_login="yes")})
+    monkeypatch.setenv("COLUMNS", "80")
+    assert runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots",
+                               str(snaps)]).exit_code == 0
+    out = runner.invoke(app, ["findings", "list"]).stdout
+    lines = out.splitlines()
+    assert re.split(r"\s+", lines[0].strip()) == [
+        "ID", "Severity", "Status", "State", "Host", "Rule", "Last", "seen"]
+    assert lines[1].startswith(f"{finding_id('mini-ssh-root', host)} high     FAIL   active")
+    assert "…" not in out and all(len(ln) <= 80 for ln in lines)
+    out = runner.invoke(app, ["runs", "list"]).stdout
+    assert re.split(r"\s+", out.splitlines()[0].strip()) == [
+        "Run", "Kind", "Started", "Targets", "Hosts", "P/F/E/NA"]
+    assert "…" not in out and all(len(ln) <= 80 for ln in out.splitlines())
