@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
@@ -434,18 +435,19 @@ def findings_suppress(
     """Suppress findings (accepted risk): not listed as active, never planned for fixing."""
     from datetime import timedelta
 
-    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.audit import AuditEvent, append
     from inspectorctl.store.db import now
 
     if not by.strip() or not reason.strip():
         raise InputError("--by and --reason must not be empty")
     at = now()
     until = at + timedelta(days=days) if days else None
+    detail = {"findings": list(ids), "reason": reason,
+              "until": until.isoformat() if until else None}
     with open_store(db) as store:
-        rows = store.suppress(ids, by=by, reason=reason, until=until)
-        record(store, AuditEvent.SUPPRESS, by, at, detail={
-            "findings": list(ids), "reason": reason,
-            "until": until.isoformat() if until else None})
+        rows = store.suppress(
+            ids, by=by, reason=reason, until=until,
+            audit=lambda tx: append(tx, AuditEvent.SUPPRESS, by, at, detail=detail))
     for f in rows:
         console.print(f"suppressed {f.id} ({f.rule_id} on {f.host})"
                       + (f" until {until:%Y-%m-%d}" if until else ""), highlight=False)
@@ -458,12 +460,13 @@ def findings_unsuppress(
     db: DbOpt = None,
 ) -> None:
     """Lift suppressions: findings that still fail are active again."""
-    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.audit import AuditEvent, append
     from inspectorctl.store.db import now
 
+    at = now()
     with open_store(db) as store:
-        rows = store.unsuppress(ids)
-        record(store, AuditEvent.UNSUPPRESS, by, now(), detail={"findings": list(ids)})
+        rows = store.unsuppress(ids, audit=lambda tx: append(
+            tx, AuditEvent.UNSUPPRESS, by, at, detail={"findings": list(ids)}))
     for f in rows:
         console.print(f"{f.id} is {f.state.value}", highlight=False)
 
@@ -546,16 +549,18 @@ def runs_prune(
     """Remove the per-rule results of older runs, keeping each rule's newest result on each
     host. Runs, their counts and the findings stay."""
     from inspectorctl.remediate.audit import AuditEvent, append
-    from inspectorctl.store.db import now, prune_results
+    from inspectorctl.store.db import PruneReport, now
 
     if not by.strip():
         raise InputError("--by must not be empty")
     at = now()
+
+    def audit(tx: sqlite3.Connection, report: PruneReport) -> None:
+        append(tx, AuditEvent.PRUNE, by, at, detail={
+            "keep": keep, "runs": list(report.runs), "removed": report.removed})
+
     with open_store(db) as store:
-        with store.transaction() as tx:
-            report = prune_results(tx, keep, at)
-            append(tx, AuditEvent.PRUNE, by, at, detail={
-                "keep": keep, "runs": list(report.runs), "removed": report.removed})
+        report = store.prune(keep, at, audit=audit)
         if not report.runs:
             console.print(f"Nothing to prune: no run older than the newest {keep}.",
                           highlight=False)

@@ -23,8 +23,8 @@ from pydantic import Field, field_validator
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.plan import Disruption, Privilege
-from inspectorctl.models.rule import RULE_ID_RE
-from inspectorctl.paths import data_dir
+from inspectorctl.models.rule import RULE_ID_RE, RemediationNames
+from inspectorctl.paths import data_dir, playbook_ids, ssm_document_names
 from inspectorctl.yamlfile import load_model
 
 PLAYBOOK_ID_RE = re.compile(r"^_?[a-z][a-z0-9_]{1,63}$")
@@ -140,15 +140,20 @@ def _playbook_dirs() -> Iterator[Path]:
 def available_playbooks() -> set[str]:
     """Remediation ids: directories of ``playbooks/`` holding a ``playbook.yml``, except the
     internal ones (``_rollback``), which no rule may name."""
-    return {p.name for p in _playbook_dirs() if not p.name.startswith("_")}
+    return playbook_ids(playbooks_root())
 
 
 def available_ssm_documents() -> set[str]:
     """SSM document names: files of ``ssm_documents/`` (``NAME.json`` or ``NAME.yml``)."""
-    root = data_dir("ssm_documents")
-    if not root.is_dir():
-        return set()
-    return {p.stem for p in root.iterdir() if p.suffix in (".json", ".yml", ".yaml")}
+    return ssm_document_names(data_dir("ssm_documents"))
+
+
+def remediation_names() -> RemediationNames:
+    """What a rule may name as its remediation, for the rulepack loader."""
+    return RemediationNames(
+        playbooks=frozenset(available_playbooks()),
+        ssm_documents=frozenset(available_ssm_documents()),
+    )
 
 
 def load_meta(playbook_id: str) -> PlaybookMeta:

@@ -9,8 +9,15 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ValidationError
 
 from inspectorctl.errors import InputError
-from inspectorctl.models.rule import CHECK_KINDS, RemediationRef, Rule, RulePack, VarRef
-from inspectorctl.paths import data_dir
+from inspectorctl.models.rule import (
+    CHECK_KINDS,
+    RemediationNames,
+    RemediationRef,
+    Rule,
+    RulePack,
+    VarRef,
+)
+from inspectorctl.paths import data_dir, playbook_ids, ssm_document_names
 from inspectorctl.rules.facts import facts_for
 from inspectorctl.yamlfile import (
     YamlDocument,
@@ -53,12 +60,25 @@ def resolve_pack(name: str) -> Path:
     return shipped[name]
 
 
-def load_pack(path: Path) -> RulePack:
+def shipped_remediation_names() -> RemediationNames:
+    """The playbooks and SSM documents that ship with inspectorctl (what a rule may name when
+    the caller gives no other set)."""
+    return RemediationNames(
+        playbooks=frozenset(playbook_ids(data_dir("playbooks"))),
+        ssm_documents=frozenset(ssm_document_names(data_dir("ssm_documents"))),
+    )
+
+
+def load_pack(path: Path, remediations: RemediationNames | None = None) -> RulePack:
+    """Load and check one pack; a rule's remediation must be one of ``remediations`` (default:
+    the shipped ones)."""
     doc = read_yaml(path)
-    return _pack_from_doc(doc)
+    return _pack_from_doc(
+        doc, shipped_remediation_names() if remediations is None else remediations
+    )
 
 
-def _pack_from_doc(doc: YamlDocument) -> RulePack:
+def _pack_from_doc(doc: YamlDocument, remediations: RemediationNames) -> RulePack:
     data = doc.data
     path = doc.path
     if not isinstance(data, dict):
@@ -97,7 +117,7 @@ def _pack_from_doc(doc: YamlDocument) -> RulePack:
     except ValidationError as e:
         raise RulepackError(describe_validation_error(doc, e, f"pack {pack_id}")) from e
     pack = pack.model_copy(update={"rules": rules})
-    _check_consistency(pack, doc)
+    _check_consistency(pack, doc, remediations)
     return pack
 
 
@@ -115,17 +135,17 @@ def _var_refs(value: Any) -> Iterable[str]:
             yield from _var_refs(getattr(value, name))
 
 
-def _check_consistency(pack: RulePack, doc: YamlDocument) -> None:
-    from inspectorctl.remediate.catalog import available_playbooks, available_ssm_documents
-
-    playbooks = available_playbooks()
-    documents = available_ssm_documents()
+def _check_consistency(
+    pack: RulePack, doc: YamlDocument, remediations: RemediationNames
+) -> None:
+    playbooks = remediations.playbooks
+    documents = remediations.ssm_documents
     for i, rule in enumerate(pack.rules):
         _check_rule(pack, doc, i, rule, playbooks, documents)
 
 
-def _check_rule(pack: RulePack, doc: YamlDocument, i: int, rule: Rule, playbooks: set[str],
-                documents: set[str]) -> None:
+def _check_rule(pack: RulePack, doc: YamlDocument, i: int, rule: Rule,
+                playbooks: frozenset[str], documents: frozenset[str]) -> None:
     for var in _var_refs(rule.check):
         if var not in pack.variables:
             _fail(doc, _var_location(doc, ["rules", i, "check"], var), rule.id,
@@ -164,8 +184,8 @@ def _check_remediation(
     rule_id: str,
     rem: RemediationRef,
     pack: RulePack,
-    playbooks: set[str],
-    documents: set[str],
+    playbooks: frozenset[str],
+    documents: frozenset[str],
 ) -> None:
     if rem.playbook and rem.playbook not in playbooks:
         _fail(doc, ["rules", i, "remediation", "playbook"], rule_id,
@@ -214,18 +234,17 @@ def _fail(doc: YamlDocument, loc: Sequence[str | int], rule_id: str, msg: str) -
     raise RulepackError(f"{doc.path}:{line}: rule {rule_id}: {field}: {msg}")
 
 
-def validate_pack(path: Path) -> list[str]:
+def validate_pack(path: Path, remediations: RemediationNames | None = None) -> list[str]:
     """Every error of a rulepack file at once (``file:line: rule ID: field: problem``), where
     loading stops at the first: each rule's schema errors, duplicate ids, the pack header,
     and each rule's variables, expressions, facts and remediation. Empty: the pack is valid."""
-    from inspectorctl.remediate.catalog import available_playbooks, available_ssm_documents
-
+    known = shipped_remediation_names() if remediations is None else remediations
     try:
         doc = read_yaml(path)
         data = doc.data
         if not isinstance(data, dict) or not isinstance(data.get("rules"), list) \
                 or not data["rules"]:
-            load_pack(path)  # raises the one structural error
+            load_pack(path, known)  # raises the one structural error
     except InputError as e:
         return [str(e)]
     errors: list[str] = []
@@ -257,11 +276,9 @@ def validate_pack(path: Path) -> list[str]:
     except ValidationError as e:
         errors.extend(describe_errors(doc, e, f"pack {pack_id}"))
         return errors  # without a valid header, variables cannot be checked
-    playbooks = available_playbooks()
-    documents = available_ssm_documents()
     for i, rule in rules:
         try:
-            _check_rule(pack, doc, i, rule, playbooks, documents)
+            _check_rule(pack, doc, i, rule, known.playbooks, known.ssm_documents)
         except InputError as e:
             errors.append(str(e))
     return sorted(errors, key=_line_of_message)
@@ -274,9 +291,12 @@ def _line_of_message(msg: str) -> int:
     return int(line) if line.isdigit() else 0
 
 
-def load_packs(names: Sequence[str]) -> list[RulePack]:
+def load_packs(
+    names: Sequence[str], remediations: RemediationNames | None = None
+) -> list[RulePack]:
     """Load packs by shipped id or path; rule ids must be unique across them."""
-    packs = [load_pack(resolve_pack(n)) for n in names]
+    known = shipped_remediation_names() if remediations is None else remediations
+    packs = [load_pack(resolve_pack(n), known) for n in names]
     owner: dict[str, str] = {}
     for pack in packs:
         for rule in pack.rules:

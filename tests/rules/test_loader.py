@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from inspectorctl.models.common import Status
-from inspectorctl.models.rule import CHECK_KINDS, Rule, RulePack
+from inspectorctl.models.rule import CHECK_KINDS, RemediationNames, Rule, RulePack
 from inspectorctl.models.snapshot import HostSnapshot
-from inspectorctl.remediate import catalog
+from inspectorctl.rules import loader
 from inspectorctl.rules.checks import EvalContext
 from inspectorctl.rules.engine import Selection, evaluate_rule
 from inspectorctl.rules.facts import probe_request
@@ -270,7 +270,9 @@ def load_error(path: Path) -> str:
 @pytest.fixture
 def two_playbooks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Malformed-pack messages list the available playbooks: make that list fixed."""
-    monkeypatch.setattr(catalog, "available_playbooks", lambda: {"sshd_config", "sysctl"})
+    shipped = loader.shipped_remediation_names()
+    fixed = shipped.model_copy(update={"playbooks": frozenset({"sshd_config", "sysctl"})})
+    monkeypatch.setattr(loader, "shipped_remediation_names", lambda: fixed)
 
 
 fixed_catalogue = pytest.mark.usefixtures("two_playbooks")
@@ -485,3 +487,15 @@ def test_findings_show_lists_the_references_of_a_shipped_rule(rules: list[Rule])
         "al2023 1.0.0 1.1.1.3 (level 1); rhel9 2.0.0 1.1.1.1 (level 1)")
     assert "PCI DSS   2.2.4" in reference_lines(rule)
     assert "NIST      CM-7" in reference_lines(rule)
+
+
+def test_the_loader_checks_remediations_against_the_names_it_is_given(tmp_path: Path) -> None:
+    """The caller says which remediations exist; by default the shipped ones."""
+    path = write(tmp_path, rule_with(remediation={"playbook": "sshd_config"}))
+    assert load_pack(path).rules[0].remediation is not None
+    with pytest.raises(RulepackError, match="'sshd_config' does not exist; available: other_fix"):
+        load_pack(path, RemediationNames(playbooks=frozenset({"other_fix"})))
+    # the shipped names are the remediation catalogue's
+    from inspectorctl.remediate import catalog
+
+    assert loader.shipped_remediation_names() == catalog.remediation_names()
