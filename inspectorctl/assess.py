@@ -31,7 +31,7 @@ from inspectorctl.models.snapshot import HostSnapshot
 from inspectorctl.models.template import AssessmentTemplate
 from inspectorctl.rules.engine import Selection, evaluate_host, evaluate_outcomes
 from inspectorctl.rules.facts import probe_request
-from inspectorctl.rules.loader import DEFAULT_PACKS, load_packs
+from inspectorctl.rules.loader import DEFAULT_PACKS, load_packs, shipped_pack_ids
 from inspectorctl.store.db import ResultRow, Store, now
 from inspectorctl.yamlfile import load_model
 
@@ -334,7 +334,7 @@ def run_assessment(
         template=options.template,
         started_at=started,
         targets=_targets_json(options),
-        packs=[p.id for p in selection.packs],
+        packs=pack_refs(selection.packs),
         counts=RunCounts(rules=len(selection)),
     )
     out = AssessmentResult(draft, [], [], [], selection)
@@ -398,6 +398,17 @@ def run_assessment(
     return out
 
 
+def pack_refs(packs: Sequence[RulePack]) -> list[str]:
+    """How a run names its packs so that ``plan`` and verification find them again: the id
+    of a shipped pack, the absolute path of any other pack file."""
+    shipped = {pid: f.resolve() for pid, f in shipped_pack_ids().items()}
+    out = []
+    for p in packs:
+        src = Path(p.source).resolve() if p.source else None
+        out.append(p.id if src is None or shipped.get(p.id) == src else str(src))
+    return out
+
+
 def new_run_id() -> str:
     return "r-" + time.strftime("%Y%m%d%H%M%S", time.gmtime()) + uuid.uuid4().hex[:4]
 
@@ -418,4 +429,8 @@ def _targets_json(options: AssessOptions) -> dict[str, Any]:
             d["limit"] = t.limit
         if t.become:
             d["become"] = True
+    if options.framework:
+        d["framework"] = options.framework
+    if options.template:
+        d["template"] = options.template
     return d

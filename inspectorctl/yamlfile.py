@@ -89,30 +89,45 @@ def describe_validation_error(
     values pydantic inserts into error locations (such as a check kind); they are not keys
     of the file, so they are dropped.
     """
-    err = exc.errors()[0]
-    rel = [p for p in err["loc"] if p not in union_tags]
-    msg = err["msg"]
-    ctx = err.get("ctx", {})
-    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        disc = str(ctx.get("discriminator", "kind")).strip("'")
-        rel.append(disc)
-        valid = ", ".join(union_tags) or str(ctx.get("expected_tags", ""))
-        if err["type"] == "union_tag_invalid":
-            msg = f"unknown check {disc} {ctx.get('tag')!r}; valid {disc}s: {valid}"
-        else:
-            msg = f"missing check {disc}; valid {disc}s: {valid}"
-    elif err["type"] == "extra_forbidden":
-        msg = "unknown field (check its spelling)"
-    elif err["type"] == "value_error":
-        msg = msg.removeprefix("Value error, ")
-    loc = [*prefix, *rel]
-    line = doc.line_of(loc)
-    where = f"{doc.path}:{line}" if line else str(doc.path)
-    field = ".".join(str(p) for p in rel) or "(document)"
-    more = len(exc.errors()) - 1
+    errors = exc.errors()
+    more = len(errors) - 1
     tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    ctx_s = f"{context}: " if context else ""
-    return f"{where}: {ctx_s}{field}: {msg}{tail}"
+    return describe_errors(doc, exc, context, prefix=prefix, union_tags=union_tags)[0] + tail
+
+
+def describe_errors(
+    doc: YamlDocument,
+    exc: ValidationError,
+    context: str = "",
+    *,
+    prefix: Sequence[str | int] = (),
+    union_tags: Collection[str] = (),
+) -> list[str]:
+    """Every error of ``exc``, each as ``file:line: [context] field: problem``."""
+    out = []
+    for err in exc.errors():
+        rel = [p for p in err["loc"] if p not in union_tags]
+        msg = err["msg"]
+        ctx = err.get("ctx", {})
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            disc = str(ctx.get("discriminator", "kind")).strip("'")
+            rel.append(disc)
+            valid = ", ".join(union_tags) or str(ctx.get("expected_tags", ""))
+            if err["type"] == "union_tag_invalid":
+                msg = f"unknown check {disc} {ctx.get('tag')!r}; valid {disc}s: {valid}"
+            else:
+                msg = f"missing check {disc}; valid {disc}s: {valid}"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling)"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        loc = [*prefix, *rel]
+        line = doc.line_of(loc)
+        where = f"{doc.path}:{line}" if line else str(doc.path)
+        field = ".".join(str(p) for p in rel) or "(document)"
+        ctx_s = f"{context}: " if context else ""
+        out.append(f"{where}: {ctx_s}{field}: {msg}")
+    return out
 
 
 def load_model(path: Path, model: type[M], context: str = "") -> M:

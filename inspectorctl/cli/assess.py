@@ -6,6 +6,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -43,12 +44,20 @@ from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.paths import default_db_path
 from inspectorctl.report.formats import FORMATS, Report
 from inspectorctl.report.summary import (
+    add_fitting_columns,
     framework_compliance,
     render_assessment,
     render_finding,
     render_findings,
 )
-from inspectorctl.rules.loader import DEFAULT_PACKS, load_pack, load_packs, shipped_pack_ids
+from inspectorctl.rules.loader import (
+    DEFAULT_PACKS,
+    load_pack,
+    load_packs,
+    resolve_pack,
+    shipped_pack_ids,
+    validate_pack,
+)
 from inspectorctl.store.db import Store
 
 
@@ -181,15 +190,17 @@ def _options(
 
 
 PackOpt = Annotated[list[str] | None, typer.Option(
-    "--pack", "-p", help=f"Rulepack id or file (repeatable) [default: {', '.join(DEFAULT_PACKS)}]")]
+    "--pack", "-p", metavar="PACK",
+    help=f"Rulepack id or file (repeatable) [default: {', '.join(DEFAULT_PACKS)}]")]
 RuleOpt = Annotated[list[str] | None, typer.Option(
-    "--rule", "-r", help="Only rules whose id matches this glob (repeatable).")]
+    "--rule", "-r", metavar="GLOB", help="Only rules whose id matches this glob (repeatable).")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option(
-    "--exclude", help="Skip rules whose id matches this glob (repeatable).")]
+    "--exclude", metavar="GLOB", help="Skip rules whose id matches this glob (repeatable).")]
 FrameworkOpt = Annotated[str | None, typer.Option(
     "--framework", help=f"Select rules mapped to a framework: {', '.join(FRAMEWORKS)}.")]
 SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", help="Tailoring value NAME=VALUE (repeatable; PACK.NAME for one pack).")]
+    "--set", metavar="NAME=VALUE",
+    help="Tailoring value NAME=VALUE (repeatable; PACK.NAME for one pack).")]
 InventoryOpt = Annotated[Path | None, typer.Option(
     "--inventory", "-i", help="Ansible inventory [default: this machine].")]
 LimitOpt = Annotated[str | None, typer.Option("--limit", "-l", help="Ansible host pattern.")]
@@ -250,6 +261,8 @@ def assess(
                       s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
                     forks, transport, ssm)
+    if template is not None:
+        _warn_schedule(template)
     if from_snapshots is not None:
         opts = opts.model_copy(update={"from_snapshots": from_snapshots})
     select(opts)  # validate the selection before opening the store or touching hosts
@@ -311,6 +324,19 @@ def fail_on_reasons(tripped: list[RuleResult], failures: list[CollectionFailure]
     return out
 
 
+def _warn_schedule(template: Path) -> None:
+    """A template's ``schedule:`` is kept but nothing runs it yet: say so, every time."""
+    from inspectorctl.models.template import AssessmentTemplate
+    from inspectorctl.yamlfile import load_model
+
+    tpl = load_model(template, AssessmentTemplate, "template")
+    if tpl.schedule:
+        err_console.print(
+            f"warning: {template}: schedule {tpl.schedule!r} does nothing yet: inspectorctl "
+            "has no scheduler; run this template from cron or a systemd timer",
+            highlight=False, markup=False, soft_wrap=True)
+
+
 @guarded
 def collect(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the snapshots.")],
@@ -357,15 +383,19 @@ def collect(
 @guarded
 def findings_list(
     host: Annotated[list[str] | None, typer.Option(
-        "--host", help="Only hosts matching this glob (repeatable).")] = None,
+        "--host", metavar="GLOB", help="Only hosts matching this glob (repeatable).")
+    ] = None,
     rule: Annotated[list[str] | None, typer.Option(
-        "--rule", "-r", help="Only rules whose id matches this glob (repeatable).")] = None,
+        "--rule", "-r", metavar="GLOB",
+        help="Only rules whose id matches this glob (repeatable).")] = None,
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="At or above this severity.")] = None,
     status: Annotated[list[Status] | None, typer.Option(
-        "--status", help="Last result (repeatable).")] = None,
+        "--status", metavar="[PASS|FAIL|ERROR|NOT_APPLICABLE]",
+        help="Last result (repeatable).")] = None,
     state: Annotated[list[FindingState] | None, typer.Option(
-        "--state", help="Lifecycle state (repeatable) [default: active].")] = None,
+        "--state", metavar="[active|closed|suppressed]",
+        help="Lifecycle state (repeatable) [default: active].")] = None,
     framework: FrameworkOpt = None,
     run: Annotated[str | None, typer.Option("--run", help="Findings evaluated in this run.")
                    ] = None,
@@ -416,6 +446,7 @@ def findings_show(
     require_format(fmt, "findings show", OutputFormat.table, OutputFormat.json)
     with open_store(db) as store:
         f = store.finding(finding_id)
+        last = store.run(f.last_run) if f is not None else None
     if f is None:
         abort(f"no finding {finding_id!r}; see `inspectorctl findings list`", 2)
     if fmt is OutputFormat.json:
@@ -426,6 +457,12 @@ def findings_show(
         packs = shipped_pack_ids()
         if f.pack in packs:
             rule = next((r for r in load_pack(packs[f.pack]).rules if r.id == f.rule_id), None)
+        elif last is not None:
+            # a pack of the user's: the file the run that saw it last used
+            for ref in last.packs:
+                pack_obj = load_pack(resolve_pack(ref))
+                if pack_obj.id == f.pack:
+                    rule = next((r for r in pack_obj.rules if r.id == f.rule_id), None)
     render_finding(console, f, rule)
 
 
@@ -483,28 +520,63 @@ def runs_list(
     fmt: FormatOpt = OutputFormat.table,
     db: DbOpt = None,
 ) -> None:
-    """List recorded runs, newest first."""
+    """List recorded runs, newest first: assessments (with their targets, limit and
+    framework), applies and rollbacks."""
     require_format(fmt, "runs list", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
+    from rich.text import Text
+
+    from inspectorctl.remediate import records
 
     with open_store(db) as store:
         runs = store.runs(limit)
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
-        return
-    if not runs:
-        console.print("No runs recorded.")
-        return
-    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for col in ("Run", "Kind", "Started", "Hosts", "Rules", "Pass", "Fail", "Error", "N/A"):
-        t.add_column(col, no_wrap=True)
+        applies = records.apply_runs(store)[:limit]
+        journal_hosts = {a.id: len({e.host for e in records.journal(store, a.id)})
+                         for a in applies}
+    rows: list[tuple[datetime, dict[str, object], tuple[str, ...]]] = []
     for r in runs:
         c = r.counts
         kind = f"{r.kind} (pruned)" if r.pruned_at else r.kind
-        t.add_row(r.id, kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), str(c.hosts),
-                  str(c.rules), str(c.passed), str(c.failed), str(c.errors),
-                  str(c.not_applicable))
+        fw = r.targets.get("framework")
+        rows.append((r.started_at, {**r.model_dump(mode="json")}, (
+            r.id, kind, r.started_at.strftime("%Y-%m-%d %H:%M"),
+            _targets_text(r.targets) + (f" [{fw}]" if fw else ""), str(c.hosts),
+            f"{c.passed}/{c.failed}/{c.errors}/{c.not_applicable}")))
+    for a in applies:
+        rows.append((a.started_at, {**a.model_dump(mode="json"), "hosts": journal_hosts[a.id]}, (
+            a.id, a.kind, a.started_at.strftime("%Y-%m-%d %H:%M"),
+            f"plan {a.plan_id}: {a.status}"
+            + (f" (undoes {a.rollback_of})" if a.rollback_of else ""),
+            str(journal_hosts[a.id]), "-")))
+    rows.sort(key=lambda x: x[0], reverse=True)
+    rows = rows[:limit]
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps([doc for _, doc, _ in rows], indent=2))
+        return
+    if not rows:
+        console.print("No runs recorded.")
+        return
+    # one cell for the results (pass/fail/error/not applicable) and the framework with the
+    # targets: the table fits 80 columns
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold",
+              padding=(0, 1, 0, 0))
+    add_fitting_columns(t, ("Run", "Kind", "Started", "Targets", "Hosts", "P/F/E/NA"),
+                        [cells for _, _, cells in rows], fold=("Targets",))
+    for _, _, cells in rows:
+        t.add_row(*(Text(c) for c in cells))  # values are data, never markup
     console.print(t)
+
+
+def _targets_text(targets: dict[str, object]) -> str:
+    """Where an assessment looked: inventory (or snapshots dir) and limit."""
+    if "snapshots" in targets:
+        where = f"snapshots {targets['snapshots']}"
+    else:
+        inv = str(targets.get("inventory") or "localhost")
+        where = inv if inv == "localhost" else Path(inv).name
+    if targets.get("limit"):
+        where += f" --limit {targets['limit']}"
+    return where
 
 
 @guarded
@@ -600,10 +672,16 @@ def rulepacks_show(
 @guarded
 def rulepacks_validate(
     files: Annotated[list[Path] | None, typer.Argument(
-        help="Rulepack files [default: the shipped packs].")] = None,
+        metavar="FILE...", help="Rulepack files [default: the shipped packs].")] = None,
 ) -> None:
     """Validate rulepack files: schema, check kinds, facts, variables, remediations, ids."""
     paths = [str(f) for f in files] if files else sorted(shipped_pack_ids())
+    # every error of every file at once, each with its file and line
+    errors = [e for name in paths for e in validate_pack(resolve_pack(name))]
+    if errors:
+        for e in errors:
+            err_console.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2)
     packs = load_packs(paths)
     for p in packs:
         console.print(f"ok: {p.source}: pack {p.id}, {len(p.rules)} rules", highlight=False)

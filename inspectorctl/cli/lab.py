@@ -86,6 +86,7 @@ def up(
         typer.Option(
             "--profile",
             "-p",
+            metavar="PROFILE",
             help="A shipped profile name or a path to a profile file; repeat to compose "
             "(applied in order) [default: baseline].",
             show_default=False,
@@ -161,7 +162,8 @@ def inventory(
 def exec_(
     ctx: typer.Context,
     host: Annotated[str, typer.Argument(help="Host name.")],
-    command: Annotated[list[str], typer.Argument(help="Command and arguments (after --).")],
+    command: Annotated[list[str], typer.Argument(
+        metavar="COMMAND...", help="Command and arguments (after --).")],
 ) -> None:
     """Run a command as root inside a host; its exit code is passed through."""
     if command and command[0] == "--":

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+import typer.core
 
 from inspectorctl import __version__
 from inspectorctl.cli import assess, demo, lab, remediate, ssm_docs, vulns
+
+_typer_argument_type = typer.core.TyperArgument.display_type_rich
+
+
+def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
+    """Typer prints an argument's Python type after its name (``ID... <list[str]>``); an
+    argument with a metavar (``ID...``, ``FILE...``) says what it takes already."""
+    if self.metavar is not None:
+        return None
+    result: str | None = _typer_argument_type(self, ctx)
+    return result
+
+
+typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="inspectorctl",

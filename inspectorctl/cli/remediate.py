@@ -12,8 +12,9 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import re
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -43,16 +44,18 @@ from inspectorctl.cli.assess import (
     require_format,
 )
 from inspectorctl.errors import InputError, InspectorctlError
-from inspectorctl.models.common import Severity
+from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.plan import Plan, Policy, SsmPin, parse_duration
 from inspectorctl.remediate import audit as audit_mod
 from inspectorctl.remediate import records, service
 from inspectorctl.remediate.approval import (
     approve_by,
     approve_with_policy,
+    decide,
     evaluate_policy,
     load_policy,
 )
+from inspectorctl.remediate.approval import explain as explain_policy
 from inspectorctl.remediate.interface import Executor
 from inspectorctl.remediate.plans import (
     PlanOptions,
@@ -67,7 +70,13 @@ from inspectorctl.remediate.rollout import (
     RolloutEvent,
     RolloutOptions,
 )
-from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for
+from inspectorctl.remediate.verify import (
+    NotUndone,
+    RollbackReport,
+    Verdict,
+    VerifyReport,
+    targets_for,
+)
 from inspectorctl.store.db import Store, now
 
 EXIT_FAILED = 1
@@ -216,8 +225,16 @@ def render_plan(plan: Plan, *, diffs: bool = False) -> None:
                           f"{m.text}", highlight=False, markup=False)
     if plan.skipped:
         console.print("Skipped findings:", highlight=False)
+        # one line per rule and reason: hosts skipped for the same reason are listed together
+        # (the detail names "each host" where it named the host)
+        groups: dict[tuple[str, str, str], list[str]] = {}
         for s in plan.skipped:
-            console.print(f"  {s.rule_id} on {s.host}: {s.reason.value}: {s.detail}",
+            generic = (re.sub(rf"(?<![\w.-]){re.escape(s.host)}(?![\w.-])", "\0", s.detail)
+                       if s.host else s.detail)
+            groups.setdefault((s.rule_id, s.reason.value, generic), []).append(s.host)
+        for (rule_id, reason, generic), hosts in groups.items():
+            detail = generic.replace("\0", hosts[0] if len(hosts) == 1 else "each host")
+            console.print(f"  {rule_id} on {', '.join(hosts)}: {reason}: {detail}",
                           highlight=False, markup=False)
 
 
@@ -275,17 +292,18 @@ def plan(
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="Only findings at or above this severity.")] = None,
     rule: Annotated[list[str] | None, typer.Option(
-        "--rule", "-r", help="Only rules matching this glob (repeatable).")] = None,
+        "--rule", "-r", metavar="GLOB", help="Only rules matching this glob (repeatable).")] = None,
     host: Annotated[list[str] | None, typer.Option(
-        "--host", help="Only hosts matching this glob (repeatable).")] = None,
+        "--host", metavar="GLOB", help="Only hosts matching this glob (repeatable).")] = None,
     framework: Annotated[str | None, typer.Option(
         "--framework", help="Only rules mapped to this framework.")] = None,
     pack: Annotated[list[str] | None, typer.Option(
-        "--pack", "-p", help="Rulepack id or file [default: the run's packs].")] = None,
+        "--pack", "-p", metavar="PACK",
+        help="Rulepack id or file [default: the run's packs].")] = None,
     template: Annotated[Path | None, typer.Option(
         "--template", "-t", help="Take tailoring values from this template.")] = None,
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Tailoring value NAME=VALUE (repeatable).")] = None,
+        "--set", metavar="NAME=VALUE", help="Tailoring value NAME=VALUE (repeatable).")] = None,
     preview: Annotated[bool, typer.Option(
         "--preview", help="Run every action in check mode with diff; keep the diffs.")
     ] = False,
@@ -358,13 +376,40 @@ def _interactive(plan_: Plan, by: str | None) -> tuple[str, list[str]]:
     return name, chosen
 
 
+def _render_explain(p: Plan, pol: Policy, at: datetime) -> None:
+    console.print(f"Policy {pol.source} at {at.astimezone(UTC):%Y-%m-%d %a %H:%M} UTC, plan "
+                  f"{p.plan_id}:", highlight=False, markup=False)
+    for a in p.actions:
+        d = decide(pol, a, at)
+        verdict = ("auto-approved" if d.auto else f"needs {d.approvers} approver(s)")
+        console.print(f"{a.id} ({a.playbook} on {', '.join(a.hosts)}; {a.severity.value}, "
+                      f"disruption {a.disruption.value}): {verdict}, {d.why}",
+                      highlight=False, markup=False)
+        decided = False
+        for ev in explain_policy(pol, a, at):
+            kind = "auto" if ev.auto_approve else "people"
+            if decided:
+                state = "not reached (an earlier rule decided)"
+            elif ev.matched:
+                state = "matches"
+                decided = True
+            else:
+                state = "fails: " + "; ".join(ev.failed)
+            console.print(f"  rule {ev.rule!r} ({kind}): {state}", highlight=False,
+                          markup=False)
+        if not decided:
+            console.print(f"  no rule matched: default_approvers {pol.default_approvers}",
+                          highlight=False, markup=False)
+
+
 @guarded
 def approve(
     file: Annotated[Path, typer.Argument(help="Plan file.")],
     by: Annotated[str | None, typer.Option("--by", help="Approver's name.")] = None,
     comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
     action: Annotated[list[str] | None, typer.Option(
-        "--action", help="Approve only this action (repeatable) [default: all].")] = None,
+        "--action", metavar="ID",
+        help="Approve only this action (repeatable) [default: all].")] = None,
     policy: Annotated[Path | None, typer.Option(
         "--policy", help="Approval policy (YAML): with --by, how many people each action "
         "needs; alone, approve what it allows automatically.")] = None,
@@ -374,11 +419,19 @@ def approve(
     interactive: Annotated[bool, typer.Option(
         "--interactive", help="Review and approve action by action (default in a terminal "
         "without --by or --policy).")] = False,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="With --policy: print how every policy rule evaluates against every "
+        "action (which conditions fail), and approve nothing.")] = False,
     db: DbOpt = None,
 ) -> None:
     """Approve a plan (or some of its actions), bound to its digest, with an expiry."""
     p = load_plan(file)
     pol: Policy | None = load_policy(policy) if policy is not None else None
+    if explain:
+        if pol is None:
+            raise InputError("approve --explain needs --policy FILE")
+        _render_explain(p, pol, now())
+        return
     life: timedelta | None = None
     if ttl is not None:
         try:
@@ -397,7 +450,7 @@ def approve(
                 console.print("The policy approves no action of this plan automatically.",
                               highlight=False)
             for d in res.needs_people:
-                why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
+                why = d.why
                 console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
                               highlight=False, markup=False)
             return
@@ -507,7 +560,8 @@ def apply(
 def rollback(
     run: Annotated[str, typer.Argument(help="The apply run to roll back.")],
     by: Annotated[list[str] | None, typer.Option(
-        "--by", help="Who approves the rollback (repeatable when the policy needs more).")
+        "--by", metavar="NAME",
+        help="Who approves the rollback (repeatable when the policy needs more).")
     ] = None,
     comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
     policy: Annotated[Path | None, typer.Option(
@@ -533,13 +587,40 @@ def rollback(
                          "--by NAME")
     pol = load_policy(policy) if policy is not None else None
     with open_store(db) as store:
-        report = service.rollback(
+        outcome = service.rollback(
             store, run, by, executor=_executor_for(ssm), now=now(), comment=comment, policy=pol,
             inventory=inventory, ssm=ssm,
             before_apply=(lambda plan: _check_pin(plan, ssm)) if ssm is not None else None,
+            # said before anyone approves: what a rollback cannot undo
+            on_plan=lambda _plan, undone: _render_not_undone(undone, before=True),
             on_event=_print_event)
+    report = outcome.report
     _render_apply(report)
+    _render_rollback(outcome.verified)
     raise typer.Exit(0 if report.complete else EXIT_FAILED)
+
+
+def _render_not_undone(items: list[NotUndone], *, before: bool) -> None:
+    for u in items:
+        head = "will not be undone" if before else "not undone"
+        note = f" ({u.note})" if u.note else ""
+        console.print(f"{head}: {u.playbook} ({u.action_id}) on {', '.join(u.hosts)}: "
+                      f"declared reversible: false{note}", highlight=False, markup=False)
+
+
+def _render_rollback(report: RollbackReport) -> None:
+    failing = [i for i in report.items if i.status is Status.FAIL]
+    console.print(
+        f"Re-assessed {len(report.hosts)} host(s), {len(report.rules)} rule(s) in run "
+        f"{report.assess_run_id or '-'}: failing again {len(failing)} (reopened "
+        f"{len(report.reopened)}), not failing {len(report.items) - len(failing)}",
+        highlight=False, markup=False)
+    for i in report.items:
+        what = ("reopened" if i.reopened else "failing" if i.status is Status.FAIL
+                else (i.status.value if i.status else "not verified"))
+        console.print(f"  {what}: {i.finding_id} {i.rule_id} on {i.host}: {i.detail}",
+                      highlight=False, markup=False)
+    _render_not_undone(report.not_undone, before=False)
 
 
 @guarded
@@ -612,8 +693,10 @@ def remediate(
                      ] = None,
     become: Annotated[bool | None, typer.Option("--become/--no-become", show_default=False,
                                                 help="Privilege escalation.")] = None,
-    pack: Annotated[list[str] | None, typer.Option("--pack", "-p", help="Rulepack.")] = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", "-r", help="Rule glob.")] = None,
+    pack: Annotated[list[str] | None, typer.Option("--pack", "-p", metavar="PACK",
+                                                   help="Rulepack.")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", "-r", metavar="GLOB",
+                                                   help="Rule glob.")] = None,
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="Only plan findings at or above this severity.")] = None,
     out: Annotated[Path | None, typer.Option(
@@ -674,7 +757,7 @@ def remediate(
         console.print("The policy approves no action automatically; nothing applied.",
                       highlight=False)
     for d in pending:
-        why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
+        why = d.why
         console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
                       highlight=False, markup=False)
     if pending:

@@ -24,8 +24,11 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field
 
 from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Frozen, Status
@@ -91,44 +94,110 @@ class PolicyDecision(Frozen):
     ttl: timedelta
     #: an auto-approval made inside a time window lasts at most until the window closes
     window_end: datetime | None = None
+    #: not auto-approved: the auto-approving rule that came closest (fewest failed
+    #: conditions, first in the file on a tie), and the conditions of it that failed
+    closest: str | None = None
+    closest_failed: list[str] = Field(default_factory=list)
+
+    @property
+    def why(self) -> str:
+        """One line: the rule that decided, and what kept the closest auto rule from it."""
+        head = f"policy rule {self.rule!r}" if self.rule else "no policy rule matched"
+        if self.auto or self.closest is None:
+            return head
+        return (f"{head}; closest auto-approving rule {self.closest!r} failed on "
+                + "; ".join(self.closest_failed))
+
+
+class RuleEvaluation(Frozen):
+    """One policy rule checked against one action: which conditions failed."""
+
+    rule: str
+    auto_approve: bool
+    failed: list[str]
+    window_end: datetime | None = None
+
+    @property
+    def matched(self) -> bool:
+        return not self.failed
 
 
 def _all_match(values: Iterable[str], globs: Sequence[str]) -> bool:
     return all(any(fnmatch.fnmatchcase(v, g) for g in globs) for v in values)
 
 
-def _rule_matches(rule: PolicyRule, action: Action, now: datetime) -> tuple[bool, datetime | None]:
+def _unmatched(values: Iterable[str], globs: Sequence[str]) -> list[str]:
+    return sorted({v for v in values if not any(fnmatch.fnmatchcase(v, g) for g in globs)})
+
+
+def evaluate_rule(rule: PolicyRule, action: Action, now: datetime) -> RuleEvaluation:
+    """Every condition of ``rule`` against ``action`` at ``now``; each failed one is named
+    (window, severity, disruption, reversible, rule glob, host glob) with the values."""
+    failed: list[str] = []
+    sev = action.severity.value
     if rule.max_severity is not None and action.severity.rank > rule.max_severity.rank:
-        return False, None
+        failed.append(f"severity: the action is {sev}, the rule allows at most "
+                      f"{rule.max_severity.value}")
     if rule.severity is not None and action.severity not in rule.severity:
-        return False, None
+        failed.append(f"severity: the action is {sev}, the rule allows "
+                      f"{', '.join(s.value for s in rule.severity)}")
     if rule.disruption is not None and action.disruption not in rule.disruption:
-        return False, None
+        failed.append(f"disruption: the action's is {action.disruption.value}, the rule allows "
+                      f"{', '.join(d.value for d in rule.disruption)}")
     if rule.reversible is not None and action.reversible is not rule.reversible:
-        return False, None
+        failed.append(f"reversible: the action is {'' if action.reversible else 'not '}"
+                      f"reversible, the rule wants reversible: {str(rule.reversible).lower()}")
     if rule.rules and not _all_match(action.rule_ids, rule.rules):
-        return False, None
+        failed.append(f"rules: {', '.join(_unmatched(action.rule_ids, rule.rules))} match none "
+                      f"of {', '.join(rule.rules)} (playbook {action.playbook})")
     if rule.hosts and not _all_match(action.hosts, rule.hosts):
-        return False, None
+        failed.append(f"hosts: {', '.join(_unmatched(action.hosts, rule.hosts))} match none of "
+                      f"{', '.join(rule.hosts)}")
+    window_end = None
     if rule.windows:
         ends = [e for w in rule.windows if (e := w.end_of_window(now)) is not None]
-        if not ends:
-            return False, None
-        return True, max(ends)
-    return True, None
+        if ends:
+            window_end = max(ends)
+        else:
+            failed.append(f"window: {now.astimezone(UTC):%a %H:%M} UTC is outside "
+                          f"{'; '.join(w.text for w in rule.windows)}")
+    return RuleEvaluation(rule=rule.name, auto_approve=rule.auto_approve, failed=failed,
+                          window_end=window_end if not failed else None)
+
+
+def _rule_matches(rule: PolicyRule, action: Action, now: datetime) -> tuple[bool, datetime | None]:
+    ev = evaluate_rule(rule, action, now)
+    return ev.matched, ev.window_end
+
+
+def explain(policy: Policy, action: Action, now: datetime) -> list[RuleEvaluation]:
+    """Every rule of the policy, in order, evaluated against the action."""
+    return [evaluate_rule(r, action, now) for r in policy.rules]
 
 
 def decide(policy: Policy, action: Action, now: datetime) -> PolicyDecision:
-    """First matching policy rule wins; no match needs ``default_approvers`` people."""
-    for rule in policy.rules:
-        ok, window_end = _rule_matches(rule, action, now)
-        if ok:
-            return PolicyDecision(
-                action_id=action.id, rule=rule.name, auto=rule.auto_approve,
-                approvers=rule.approvers or policy.default_approvers,
-                ttl=rule.approval_ttl or policy.approval_ttl, window_end=window_end)
+    """First matching policy rule wins; no match needs ``default_approvers`` people. When the
+    action is not auto-approved, the decision names the auto-approving rule that came closest
+    and the conditions of it that failed."""
+    evals = explain(policy, action, now)
+    hit = next((i for i, ev in enumerate(evals) if ev.matched), None)
+    auto = hit is not None and evals[hit].auto_approve
+    closest: RuleEvaluation | None = None
+    if not auto:
+        # rules before the deciding one (a later auto rule never gets a say)
+        candidates = [ev for ev in evals[:hit] if ev.auto_approve and not ev.matched]
+        closest = min(candidates, key=lambda ev: len(ev.failed), default=None)
+    extra: dict[str, Any] = ({"closest": closest.rule, "closest_failed": closest.failed}
+                             if closest is not None else {})
+    if hit is not None:
+        rule = policy.rules[hit]
+        return PolicyDecision(
+            action_id=action.id, rule=rule.name, auto=rule.auto_approve,
+            approvers=rule.approvers or policy.default_approvers,
+            ttl=rule.approval_ttl or policy.approval_ttl, window_end=evals[hit].window_end,
+            **extra)
     return PolicyDecision(action_id=action.id, rule=None, auto=False,
-                          approvers=policy.default_approvers, ttl=policy.approval_ttl)
+                          approvers=policy.default_approvers, ttl=policy.approval_ttl, **extra)
 
 
 def evaluate_policy(policy: Policy, plan: Plan, now: datetime) -> list[PolicyDecision]:

@@ -41,7 +41,15 @@ from inspectorctl.remediate.rollout import (
     RolloutProgress,
     apply_plan,
 )
-from inspectorctl.remediate.verify import VerifyReport, targets_for, verify_apply
+from inspectorctl.remediate.verify import (
+    NotUndone,
+    RollbackReport,
+    VerifyReport,
+    not_undone,
+    targets_for,
+    verify_apply,
+    verify_rollback,
+)
 from inspectorctl.store.db import Store
 
 
@@ -184,6 +192,15 @@ def remediate(
                             pending=tuple(approved.needs_people), apply=applied, verify=checked)
 
 
+@dataclass(frozen=True)
+class RollbackOutcome:
+    """What a rollback did: the apply of its plan, and the re-assessment of what it touched
+    (findings it brought back are reopened; actions it could not undo are listed)."""
+
+    report: ApplyReport
+    verified: RollbackReport
+
+
 def rollback(
     store: Store,
     run_id: str,
@@ -196,19 +213,27 @@ def rollback(
     inventory: Path | None = None,
     ssm: SsmTargets | None = None,
     before_apply: Callable[[Plan], None] | None = None,
+    on_plan: Callable[[Plan, list[NotUndone]], None] | None = None,
     on_event: RolloutProgress | None = None,
-) -> ApplyReport:
+) -> RollbackOutcome:
     """Roll back apply run ``run_id``: a plan of one ``_rollback`` action, approved by each of
-    ``approvers`` (at least one), applied through the gate. ``inventory``: the inventory to
-    use instead of the plan's source run's."""
+    ``approvers`` (at least one), applied through the gate, then the hosts it touched are
+    re-assessed for the rules the rolled-back apply had planned. ``on_plan`` is told, before
+    anyone approves, what the rollback cannot undo. ``inventory``: the inventory to use instead
+    of the plan's source run's."""
     if not approvers:
         raise ValueError("a rollback needs at least one approver")
     plan = rollback_plan(store, run_id, now)
+    if on_plan is not None:
+        on_plan(plan, not_undone(store, run_id, plan.actions[0].hosts))
     targets = targets_for(plan, inventory, ssm)
     if before_apply is not None:
         before_apply(plan)
     for name in approvers:
         approve_by(store, plan, name, now, comment=comment, policy=policy)
-    return apply_plan(plan, store, executor, targets, RolloutOptions(),
-                      actor=approvers[0],
-                      policy=policy, progress=on_event, command="rollback")
+    report = apply_plan(plan, store, executor, targets, RolloutOptions(),
+                        actor=approvers[0],
+                        policy=policy, progress=on_event, command="rollback")
+    verified = verify_rollback(plan, report.entries, store, targets,
+                               rollback_run_id=report.run_id, actor=approvers[0], now=now)
+    return RollbackOutcome(report, verified)

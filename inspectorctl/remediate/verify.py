@@ -184,3 +184,140 @@ def verify_apply(
                                     detail=f"passed in run {prev['run_id']}, fails now"))
     items.sort(key=lambda i: (i.host, i.rule_id))
     return VerifyReport(assess_run_id=result.run.id, hosts=touched, rules=rules, items=items)
+
+
+# ---------------------------------------------------------------------------------------------
+# After a rollback
+# ---------------------------------------------------------------------------------------------
+
+
+class RollbackItem(Frozen):
+    """One finding the rolled-back apply had planned, on a host the rollback restored."""
+
+    finding_id: str
+    rule_id: str
+    host: str
+    #: the re-assessment's result (None: no result)
+    status: Status | None
+    #: it had been closed (fixed) and fails again: the same finding, reopened
+    reopened: bool
+    detail: str = ""
+
+
+class NotUndone(Frozen):
+    """An action of the rolled-back apply declared ``reversible: false``: a rollback does not
+    undo it (a removed package stays removed)."""
+
+    action_id: str
+    playbook: str
+    hosts: list[str]
+    note: str = ""
+
+
+class RollbackReport(Frozen):
+    assess_run_id: str | None
+    hosts: list[str]
+    rules: list[str]
+    items: list[RollbackItem]
+    not_undone: list[NotUndone]
+
+    @property
+    def reopened(self) -> list[RollbackItem]:
+        return [i for i in self.items if i.reopened]
+
+
+def not_undone(store: Store, apply_run_id: str, hosts: Sequence[str] | None = None
+               ) -> list[NotUndone]:
+    """The actions of apply run ``apply_run_id`` that changed a host (one of ``hosts``) and
+    are declared ``reversible: false``, with the playbook's rollback note."""
+    from inspectorctl.remediate.catalog import CatalogError, load_meta
+
+    run = records.apply_run(store, apply_run_id)
+    original = records.stored_plan(store, run.plan_digest) if run is not None else None
+    if original is None:
+        return []
+    wanted = set(hosts) if hosts is not None else None
+    changed: dict[str, list[str]] = {}
+    for e in records.journal(store, apply_run_id):
+        if e.state.value == "changed" and (wanted is None or e.host in wanted):
+            changed.setdefault(e.action_id, []).append(e.host)
+    out = []
+    for a in original.actions:
+        if a.reversible or a.id not in changed:
+            continue
+        note = ""
+        try:
+            meta = load_meta(a.playbook)
+            note = meta.rollback_note
+        except CatalogError:
+            pass
+        out.append(NotUndone(action_id=a.id, playbook=a.playbook,
+                             hosts=sorted(changed[a.id]), note=note.strip()))
+    return out
+
+
+def verify_rollback(
+    rollback: Plan,
+    entries: Sequence[JournalEntry],
+    store: Store,
+    targets: Targets,
+    *,
+    rollback_run_id: str,
+    actor: str,
+    now: datetime,
+    progress: ProgressCallback | None = None,
+) -> RollbackReport:
+    """Re-assess, as an apply does, the hosts a rollback restored for the rules the rolled-back
+    apply had planned, so the findings say what the hosts are now: a finding the apply had
+    closed and the rollback brought back is reopened (the same id, counted as reopened)."""
+    from inspectorctl.models.finding import FindingState, finding_id
+
+    apply_run_id = rollback.rollback_of
+    run = records.apply_run(store, apply_run_id) if apply_run_id else None
+    original = records.stored_plan(store, run.plan_digest) if run is not None else None
+    if run is None or original is None or apply_run_id is None:
+        raise InputError(f"rollback {rollback.plan_id}: the apply run it undoes is not in "
+                         f"{store.path}")
+    touched = sorted({e.host for e in entries if e.state.done or e.state is JournalState.FAILED})
+    applied = {e.action_id for e in records.journal(store, apply_run_id)}
+    planned = [f for a in original.actions if a.id in applied for f in a.findings
+               if f.host in touched]
+    rules = sorted({f.rule_id for f in planned})
+    undone = not_undone(store, apply_run_id, touched)
+    if not touched or not rules:
+        return RollbackReport(assess_run_id=None, hosts=touched, rules=rules, items=[],
+                              not_undone=undone)
+    ids = [finding_id(f.rule_id, f.host) for f in planned]
+    was_closed = {f.id for f in store.findings(ids=ids, states=[FindingState.CLOSED])}
+    opts = AssessOptions(
+        packs=tuple(original.source.packs) or AssessOptions().packs,
+        include=tuple(rules),
+        tailoring=dict(original.source.tailoring),
+        targets=targets.model_copy(update={"limit": ",".join(touched)}),
+        transport=original.source.transport,
+        template=original.source.template,
+    )
+    result = run_assessment(opts, store, progress)
+    audit.record(store, AuditEvent.VERIFY, actor, now, plan_id=rollback.plan_id,
+                 plan_digest=rollback.digest, run_id=result.run.id,
+                 detail={"rollback_run": rollback_run_id, "rollback_of": apply_run_id,
+                         "hosts": touched, "rules": rules})
+    records.set_verify_run(store, rollback_run_id, result.run.id)
+    after = {(r.rule_id, r.host): r for r in result.results}
+    now_active = {f.id for f in store.findings(ids=ids, states=[FindingState.ACTIVE])}
+    items = []
+    for f in sorted(planned, key=lambda x: (x.host, x.rule_id)):
+        fid = finding_id(f.rule_id, f.host)
+        r = after.get((f.rule_id, f.host))
+        reopened = fid in was_closed and fid in now_active
+        if r is None:
+            detail = "no result in the re-assessment"
+        elif r.status is Status.FAIL:
+            detail = f"found {r.evidence.found}" if r.evidence else "FAIL"
+        else:
+            detail = r.reason or r.status.value
+        items.append(RollbackItem(finding_id=fid, rule_id=f.rule_id, host=f.host,
+                                  status=r.status if r else None, reopened=reopened,
+                                  detail=detail))
+    return RollbackReport(assess_run_id=result.run.id, hosts=touched, rules=rules, items=items,
+                          not_undone=undone)

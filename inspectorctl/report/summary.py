@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import Finding, RuleResult, RunRecord
@@ -174,12 +175,14 @@ def render_findings(console: Console, findings: Sequence[Finding]) -> None:
     if not findings:
         console.print("No findings match.")
         return
-    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for col in ("ID", "Severity", "Status", "State", "Host", "Rule", "Last seen"):
-        t.add_column(col, no_wrap=True)
-    for f in findings:
-        t.add_row(f.id, f.severity.value, f.status.value, f.state.value, f.host, f.rule_id,
-                  f.last_seen.strftime("%Y-%m-%d %H:%M"))
+    t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold",
+              padding=(0, 1, 0, 0))
+    rows = [(f.id, f.severity.value, f.status.value, f.state.value, f.host, f.rule_id,
+             f.last_seen.strftime("%Y-%m-%d %H:%M")) for f in findings]
+    add_fitting_columns(t, ("ID", "Severity", "Status", "State", "Host", "Rule", "Last seen"),
+                        rows, fold=("Host", "Rule"))
+    for row in rows:
+        t.add_row(*(Text(c) for c in row))  # values are data, never markup
     console.print(t)
     console.print(f"{len(findings)} finding(s)", highlight=False)
 
@@ -220,5 +223,36 @@ def render_finding(console: Console, f: Finding, rule: Rule | None) -> None:
                 x for x in (f"playbook {rem.playbook}" if rem.playbook else "",
                             f"SSM document {rem.ssm_document}" if rem.ssm_document else "") if x)
             lines.append(f"Fix       {fix}")
+        lines.extend(reference_lines(rule))
     for line in lines:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def reference_lines(rule: Rule) -> list[str]:
+    """The framework references a rule's pack holds, one line per framework."""
+    refs = rule.references
+    out = []
+    if refs.cis:
+        out.append("CIS       " + "; ".join(
+            f"{c.benchmark} {c.version} {c.id} (level {c.level}"
+            + (", workstation" if c.profile == "workstation" else "") + ")" for c in refs.cis))
+    for label, values in (("PCI DSS", refs.pci_dss), ("HIPAA", refs.hipaa),
+                          ("NIST", refs.nist_800_53), ("AWS", refs.aws)):
+        if values:
+            out.append(f"{label:<9} {', '.join(values)}")
+    if refs.cac:
+        out.append(f"CaC       {refs.cac}")
+    return out
+
+
+def add_fitting_columns(table: Table, headers: Sequence[str], rows: Sequence[Sequence[str]],
+                        fold: Sequence[str] = ()) -> None:
+    """Columns that a narrow terminal (80 columns) neither drops nor truncates to ``Rul…``:
+    every column keeps its widest value (its header at least) except the ``fold`` ones, which
+    wrap their long values onto more lines."""
+    for i, h in enumerate(headers):
+        widest = max([len(h), *(len(r[i]) for r in rows)])
+        if h in fold:
+            table.add_column(h, overflow="fold", min_width=min(widest, max(len(h), 10)))
+        else:
+            table.add_column(h, no_wrap=True, min_width=widest)

@@ -906,7 +906,11 @@ def check_updates(c: UpdatesCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
         return error(f"package lists are {days:.0f} days old (limit {c.max_list_age_days}); "
                      "refresh them (apt-get update / dnf makecache) before checking")
     sec = list(up.security)
+    # every pending package is named (the first ten with the version they would get), so
+    # the evidence, in the table and in JSON, says what is missing rather than a count
     shown = ", ".join(f"{p} {up.pending.get(p, '')}".strip() for p in sec[:10])
+    if len(sec) > 10:
+        shown += f"; and {len(sec) - 10} more: {', '.join(sec[10:])}"
     others = ("only security sources were checked" if up.scope == "security"
               else f"{len(up.pending)} other updates pending")
     return verdict(not sec, "no pending security updates",

@@ -19,7 +19,12 @@ from inspectorctl.models.rule import (
 )
 from inspectorctl.paths import data_dir, playbook_ids, ssm_document_names
 from inspectorctl.rules.facts import facts_for
-from inspectorctl.yamlfile import YamlDocument, describe_validation_error, read_yaml
+from inspectorctl.yamlfile import (
+    YamlDocument,
+    describe_errors,
+    describe_validation_error,
+    read_yaml,
+)
 
 
 class RulepackError(InputError):
@@ -136,20 +141,25 @@ def _check_consistency(
     playbooks = remediations.playbooks
     documents = remediations.ssm_documents
     for i, rule in enumerate(pack.rules):
-        for var in _var_refs(rule.check):
-            if var not in pack.variables:
-                _fail(doc, _var_location(doc, ["rules", i, "check"], var), rule.id,
-                      f"check uses variable {var!r}, which the pack does not define "
-                      f"(defined: {', '.join(sorted(pack.variables)) or 'none'})")
-        if rule.check.kind == "expression":
-            if not rule.facts:
-                _fail(doc, ["rules", i, "check"], rule.id,
-                      "an expression check must declare the facts it reads in 'facts'")
-            _check_expressions(doc, i, rule)
-        rem = rule.remediation
-        if rem is not None:
-            _check_remediation(doc, i, rule.id, rem, pack, playbooks, documents)
-        facts_for(rule)  # raises on a fact name the check cannot derive
+        _check_rule(pack, doc, i, rule, playbooks, documents)
+
+
+def _check_rule(pack: RulePack, doc: YamlDocument, i: int, rule: Rule,
+                playbooks: frozenset[str], documents: frozenset[str]) -> None:
+    for var in _var_refs(rule.check):
+        if var not in pack.variables:
+            _fail(doc, _var_location(doc, ["rules", i, "check"], var), rule.id,
+                  f"check uses variable {var!r}, which the pack does not define "
+                  f"(defined: {', '.join(sorted(pack.variables)) or 'none'})")
+    if rule.check.kind == "expression":
+        if not rule.facts:
+            _fail(doc, ["rules", i, "check"], rule.id,
+                  "an expression check must declare the facts it reads in 'facts'")
+        _check_expressions(doc, i, rule)
+    rem = rule.remediation
+    if rem is not None:
+        _check_remediation(doc, i, rule.id, rem, pack, playbooks, documents)
+    facts_for(rule)  # raises on a fact name the check cannot derive
 
 
 def _check_expressions(doc: YamlDocument, i: int, rule: Rule) -> None:
@@ -222,6 +232,63 @@ def _fail(doc: YamlDocument, loc: Sequence[str | int], rule_id: str, msg: str) -
     line = doc.line_of(loc)
     field = ".".join(str(p) for p in loc[2:])
     raise RulepackError(f"{doc.path}:{line}: rule {rule_id}: {field}: {msg}")
+
+
+def validate_pack(path: Path, remediations: RemediationNames | None = None) -> list[str]:
+    """Every error of a rulepack file at once (``file:line: rule ID: field: problem``), where
+    loading stops at the first: each rule's schema errors, duplicate ids, the pack header,
+    and each rule's variables, expressions, facts and remediation. Empty: the pack is valid."""
+    known = shipped_remediation_names() if remediations is None else remediations
+    try:
+        doc = read_yaml(path)
+        data = doc.data
+        if not isinstance(data, dict) or not isinstance(data.get("rules"), list) \
+                or not data["rules"]:
+            load_pack(path, known)  # raises the one structural error
+    except InputError as e:
+        return [str(e)]
+    errors: list[str] = []
+    pack_id = str(data.get("id", ""))
+    rules: list[tuple[int, Rule]] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(data["rules"]):
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        ctx = f"rule {rid}" if rid else f"rule #{i + 1}"
+        if not isinstance(raw, dict):
+            errors.append(f"{path}:{doc.line_of(['rules', i])}: {ctx}: expected a mapping")
+            continue
+        try:
+            rule = Rule.model_validate({**raw, "pack": pack_id})
+        except ValidationError as e:
+            errors.extend(describe_errors(doc, e, ctx, prefix=["rules", i],
+                                          union_tags=CHECK_KINDS))
+            continue
+        if rule.id in seen:
+            errors.append(
+                f"{path}:{doc.line_of(['rules', i, 'id'])}: rule {rule.id}: id: duplicate rule "
+                f"id (first defined at line {doc.line_of(['rules', seen[rule.id], 'id'])})")
+            continue
+        seen[rule.id] = i
+        rules.append((i, rule))
+    header = {k: v for k, v in data.items() if k != "rules"}
+    try:
+        pack = RulePack.model_validate({**header, "rules": [], "source": str(path)})
+    except ValidationError as e:
+        errors.extend(describe_errors(doc, e, f"pack {pack_id}"))
+        return errors  # without a valid header, variables cannot be checked
+    for i, rule in rules:
+        try:
+            _check_rule(pack, doc, i, rule, known.playbooks, known.ssm_documents)
+        except InputError as e:
+            errors.append(str(e))
+    return sorted(errors, key=_line_of_message)
+
+
+def _line_of_message(msg: str) -> int:
+    """The line of a ``file:line: ...`` message (0 when it has none), to list in file order."""
+    head = msg.split(": ", 1)[0]
+    line = head.rsplit(":", 1)[-1]
+    return int(line) if line.isdigit() else 0
 
 
 def load_packs(

@@ -108,6 +108,8 @@ def test_findings_list_show_and_runs(tmp_path: Path) -> None:
     assert f"Finding   {f['id']}\n" in res.stdout
     assert "Expected  permitrootlogin = no\n" in res.stdout
     assert "Found     permitrootlogin yes\n" in res.stdout
+    # the references the pack holds (a user's pack, found through the run that used it)
+    assert "PCI DSS   2.2.6, 8.2.2\nHIPAA     164.312(a)(1)\n" in res.stdout
     res = runner.invoke(app, ["runs", "list"])
     assert rid in res.stdout
     res = runner.invoke(app, ["findings", "list", "--severity", "critical"])
@@ -425,3 +427,93 @@ def test_findings_list_filters_are_globs_like_assess_and_plan(tmp_path: Path) ->
     assert listed("--host", "db-1", "--host", "web-[0-9]", "--rule", "mini-ssh-root") == [
         ("mini-ssh-root", "db-1"), ("mini-ssh-root", "web-1")]
     assert listed("--rule", "acme-*") == []
+
+
+def test_rulepacks_validate_reports_every_error_at_once(tmp_path: Path) -> None:
+    """The user's report: `rulepacks validate` said `description: Field required (and 1 more
+    error)`, five rounds to learn the required fields. Now every error, in file order."""
+    pack = tmp_path / "acme.yml"
+    pack.write_text(
+        'id: acme\nversion: "1.0"\ntitle: Acme\ndescription: d\nrules:\n'
+        "  - id: acme-one\n    title: One\n    severity: high\n"
+        "    check: {kind: sysctl, key: net.ipv4.ip_forward, expect: {value: 0}}\n"
+        "  - id: acme-two\n    title: Two\n    description: d\n    rationale: r\n"
+        "    severity: low\n    check: {kind: nope}\n"
+        "  - id: acme-three\n    title: Three\n    description: d\n    rationale: r\n"
+        "    severity: low\n"
+        "    check: {kind: sysctl, key: net.ipv4.ip_forward, expect: {value: {var: fwd}}}\n"
+        "  - id: acme-three\n    title: Again\n    description: d\n    rationale: r\n"
+        "    severity: low\n"
+        "    check: {kind: sysctl, key: net.ipv4.ip_forward, expect: {value: 0}}\n",
+        encoding="utf-8")
+    res = runner.invoke(app, ["rulepacks", "validate", str(pack)])
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    from inspectorctl.models.rule import CHECK_KINDS
+
+    assert res.stderr.splitlines() == [
+        f"error: {pack}:6: rule acme-one: description: Field required",
+        f"error: {pack}:6: rule acme-one: rationale: Field required",
+        f"error: {pack}:15: rule acme-two: check.kind: unknown check kind 'nope'; valid kinds: "
+        f"{', '.join(CHECK_KINDS)}",
+        f"error: {pack}:21: rule acme-three: check.expect.value: check uses variable 'fwd', "
+        "which the pack does not define (defined: none)",
+        f"error: {pack}:22: rule acme-three: id: duplicate rule id (first defined at line 16)",
+    ]
+
+
+def test_a_template_schedule_warns_that_it_does_nothing_yet(tmp_path: Path) -> None:
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h")})
+    tpl = tmp_path / "weekly.yml"
+    tpl.write_text(f"name: weekly\npacks: [{pack}]\nschedule: 'cron(0 3 ? * SUN *)'\n",
+                   encoding="utf-8")
+    res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == (
+        f"warning: {tpl}: schedule 'cron(0 3 ? * SUN *)' does nothing yet: inspectorctl has no "
+        "scheduler; run this template from cron or a systemd timer\n")
+    tpl.write_text(f"name: weekly\npacks: [{pack}]\n", encoding="utf-8")
+    res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps)])
+    assert (res.exit_code, res.stderr) == (0, "")
+
+
+def test_help_shows_no_python_list_types() -> None:
+    """The user's report: help text showed types such as `<list[str]>`."""
+
+    from typer.main import get_command
+
+    seen = 0
+
+    def walk(group: Any, path: list[str]) -> None:
+        nonlocal seen
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                walk(cmd, [*path, name])
+                continue
+            res = runner.invoke(app, [*path, name, "--help"])
+            assert res.exit_code == 0, (path, name, res.output)
+            assert "<list[" not in res.stdout, (path, name, res.stdout)
+            seen += 1
+
+    walk(get_command(app), [])
+    assert seen >= 20
+
+
+def test_tables_fit_80_columns_without_collapsing(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's report: at 80 columns headers collapsed to `Rul…` (and ids were cut)."""
+    host = "ip-10-20-30-40.eu-west-1.compute.internal"
+    pack, snaps = write_mini(tmp_path, {host: snapshot_dict(host, root_login="yes")})
+    monkeypatch.setenv("COLUMNS", "80")
+    assert runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots",
+                               str(snaps)]).exit_code == 0
+    out = runner.invoke(app, ["findings", "list"]).stdout
+    lines = out.splitlines()
+    assert re.split(r"\s+", lines[0].strip()) == [
+        "ID", "Severity", "Status", "State", "Host", "Rule", "Last", "seen"]
+    assert lines[1].startswith(f"{finding_id('mini-ssh-root', host)} high     FAIL   active")
+    assert "…" not in out and all(len(ln) <= 80 for ln in lines)
+    out = runner.invoke(app, ["runs", "list"]).stdout
+    assert re.split(r"\s+", out.splitlines()[0].strip()) == [
+        "Run", "Kind", "Started", "Targets", "Hosts", "P/F/E/NA"]
+    assert "…" not in out and all(len(ln) <= 80 for ln in out.splitlines())

@@ -190,6 +190,29 @@ def test_approve_then_apply(env: Env) -> None:
     res = env.run("audit", "list")
     events = [line.split()[2] for line in res.stdout.splitlines()]
     assert events == ["plan", "approve", "apply_start", "apply_end"]
+    # the user's report: runs list showed no targets or framework and left applies out
+    from tests.fixtures import MINI_PACK
+
+    pci = env.tmp / "mini-pci.yml"
+    pci.write_text(MINI_PACK.replace("id: mini\n", "id: minipci\n").replace(
+        "id: mini-", "id: minipci-"), encoding="utf-8")
+    res = env.run("assess", "--pack", str(pci), "--from-snapshots", str(env.snaps),
+                  "--framework", "pci-dss")
+    assert res.exit_code == 0, res.output
+    res = env.run("runs", "list")
+    lines = res.stdout.splitlines()
+    assert re.split(r"\s+", lines[0].strip()) == [
+        "Run", "Kind", "Started", "Targets", "Hosts", "P/F/E/NA"]
+    rows = [ln for ln in lines[1:] if ln.startswith(("r-", "a-"))]
+    assert [ln.split()[1] for ln in rows] == ["assess", "apply", "assess"]
+    # the targets cell may wrap (the framework onto the next line): read it whole
+    assert re.search(rf"assess\s+\S+ \S+\s+snapshots {re.escape(str(env.snaps))}\s+2\s+"
+                     r"0/4/0/0\s*\n\s+\[pci-dss\]|pci-dss\]\s+2\s+0/4/0/0", res.stdout), res.stdout
+    assert re.search(rf"{m.group(1)}\s+apply\s+\S+ \S+\s+plan {pid}: completed\s+2\s+-\s*$",
+                     rows[1]), rows[1]
+    doc = json.loads(env.run("runs", "list", "-f", "json").stdout)
+    assert [d["kind"] for d in doc] == ["assess", "apply", "assess"]
+    assert doc[0]["targets"]["framework"] == "pci-dss"
 
 
 def test_bad_plan_files(env: Env) -> None:
@@ -247,7 +270,33 @@ def test_policy_approval(env: Env) -> None:
     res = env.run("approve", str(env.plan), "--policy", str(pol))
     assert res.stdout.splitlines() == [
         "The policy approves no action of this plan automatically.",
-        f"Needs 2 approver(s): {aid} (no policy rule matched)"]
+        f"Needs 2 approver(s): {aid} (no policy rule matched; closest auto-approving rule "
+        "'nothing' failed on rules: mini-ssh-root, mini-ssh-tries match none of x (playbook "
+        "sshd_config))"]
+    # --explain: every rule against every action, nothing approved
+    pol.write_text("rules:\n  - name: at night\n    auto_approve: true\n"
+                   "    rules: ['mini-ssh-*']\n    windows: ['Mon-Sun 00:00-00:01 UTC']\n"
+                   "  - name: two people\n    approvers: 2\n    hosts: ['db-*']\n")
+    approvals = len(json.loads(env.run("audit", "list", "--format", "json").stdout))
+    res = env.run("approve", str(env.plan), "--policy", str(pol), "--explain")
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(env.run("audit", "list", "--format", "json").stdout)) == approvals
+    lines = res.stdout.splitlines()
+    assert re.fullmatch(rf"Policy {re.escape(str(pol))} at \d{{4}}-\d\d-\d\d \w{{3}} "
+                        rf"(\d\d):(\d\d) UTC, plan p-\w+:", lines[0])
+    at = re.search(r"\w{3} \d\d:\d\d UTC", lines[0])
+    assert at is not None
+    if at.group(0)[4:9] != "00:00":  # outside the one-minute window (nearly always)
+        assert lines[1:] == [
+            f"{aid} (sshd_config on web-1, web-2; high, disruption service_reload): needs 1 "
+            "approver(s), no policy rule matched; closest auto-approving rule 'at night' "
+            f"failed on window: {at.group(0)} is outside Mon-Sun 00:00-00:01 UTC",
+            f"  rule 'at night' (auto): fails: window: {at.group(0)} is outside Mon-Sun "
+            "00:00-00:01 UTC",
+            "  rule 'two people' (people): fails: hosts: web-1, web-2 match none of db-*",
+            "  no rule matched: default_approvers 1"]
+    assert env.run("approve", str(env.plan), "--explain").stderr == (
+        "error: approve --explain needs --policy FILE\n")
     pol.write_text("rules:\n  - name: x\n    windows: ['whenever']\n")
     res = env.run("approve", str(env.plan), "--policy", str(pol))
     assert res.exit_code == 2
@@ -301,3 +350,18 @@ def test_preview_keeps_diffs_in_the_plan(env: Env, monkeypatch: pytest.MonkeyPat
 
     plan = load_plan(env.plan)
     assert plan.digest == plan.computed_digest() == doc["digest"]
+
+
+def test_plan_finds_the_packs_the_run_used(env: Env) -> None:
+    """The user's report: `plan -r 'acme-*'` failed with `unknown rulepack 'acme'` unless
+    `-p my-pack.yml` was given again although the run used it."""
+    rid = env.assess()
+    res = env.run("runs", "list", "--format", "json")
+    (run,) = [r for r in json.loads(res.stdout) if r["id"] == rid]
+    assert run["packs"] == [str(env.pack.resolve())]
+    res = env.run("plan", "-r", "mini-ssh-*", "-o", str(env.plan))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(env.plan.read_text())
+    assert doc["source"]["packs"] == [str(env.pack.resolve())]
+    assert sorted({f["rule_id"] for a in doc["actions"] for f in a["findings"]}) == [
+        "mini-ssh-root", "mini-ssh-tries"]

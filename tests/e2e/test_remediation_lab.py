@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import time
@@ -215,18 +216,39 @@ def test_rollback_restores_the_files(ctx: Ctx) -> None:
     res = ctx.cli("rollback", ctx.apply_run)
     assert res.exit_code == 2
     assert "needs an approver: give --by NAME" in res.stderr
+    from inspectorctl.models.finding import FindingState, finding_id
+
+    ids = sorted(finding_id(r, h) for r in RULES for h in HOSTS)
+    with Store(ctx.db) as store:
+        assert {f.state for f in store.findings(ids=ids, states=list(FindingState))} == {
+            FindingState.CLOSED}
     res = ctx.cli("rollback", ctx.apply_run, "--by", "carol")
     assert res.exit_code == 0, res.output
     assert "applied 1 action(s): changed 2" in res.stdout
     assert ctx.etc_all() == ctx.etc_before
+    # the user's report: the findings stayed PASS/closed until the next assessment, which
+    # then called them new. The rollback re-assesses what it touched, as apply does
+    assert re.search(r"Re-assessed 2 host\(s\), 3 rule\(s\) in run r-\w+: failing again 6 "
+                     r"\(reopened 6\), not failing 0", res.stdout), res.stdout
+    for fid in ids:
+        assert f"  reopened: {fid} " in res.stdout
+    assert "not undone" not in res.stdout  # sshd_config and sysctl are reversible
+    with Store(ctx.db) as store:
+        found = store.findings(ids=ids, states=list(FindingState))
+    assert {(f.state, f.status.value) for f in found} == {(FindingState.ACTIVE, "FAIL")}
     res = ctx.cli("audit", "list")
     events = [line.split()[2] for line in res.stdout.splitlines()]
     assert events.count("refuse") == 7
-    assert events[-3:] == ["approve", "rollback_start", "rollback_end"]
+    assert events[-4:] == ["approve", "rollback_start", "rollback_end", "verify"]
 
 
 def test_host_stopped_mid_rollout_then_resume(ctx: Ctx) -> None:
-    ctx.assess()  # the rollback reopened the findings
+    # the rollback's re-assessment reopened the findings: an assessment finds nothing new
+    args = ["assess", "-i", str(ctx.inventory), "--limit", ",".join(HOSTS), "--pack",
+            "cis-linux", *(a for r in RULES for a in ("--rule", r))]
+    res = ctx.cli(*args)
+    assert res.exit_code == 0, res.output
+    assert "New findings: 0, reopened: 0, closed: 0" in res.stdout
     plan2 = ctx.tmp / "plan2.json"
     assert ctx.cli("plan", "-o", str(plan2)).exit_code == 0
     assert ctx.cli("approve", str(plan2), "--by", "alice").exit_code == 0

@@ -18,6 +18,7 @@ from inspectorctl.remediate.approval import (
     approve_with_policy,
     check_approvals,
     decide,
+    explain,
     load_policy,
 )
 from inspectorctl.store.db import Store
@@ -95,6 +96,42 @@ def test_policy_first_match_and_conditions(tmp_path: Path) -> None:
                              "    severity: [low]\n")
     assert decide(pol2, fwd, T0).auto
     assert not decide(pol2, fwd.model_copy(update={"severity": Severity.MEDIUM}), T0).auto
+
+
+def test_policy_says_which_rule_came_closest_and_what_failed(tmp_path: Path) -> None:
+    """The user's report: at 15:35 UTC an action every rule would match but for its time
+    window got only "no policy rule matched"."""
+    _, plan = _plan(tmp_path, rules=("ssh-root", "fwd", "boot"))
+    pol = _policy(tmp_path)
+    fwd, ssh, boot = (_action(plan, p) for p in ("sysctl", "sshd_config", "grub"))
+    afternoon = T0.replace(hour=15, minute=35)  # Monday
+    d = decide(pol, fwd, afternoon)
+    assert (d.rule, d.auto, d.closest) == (None, False, "low-risk config")
+    assert d.closest_failed == ["window: Mon 15:35 UTC is outside Mon-Fri 02:00-05:00 UTC"]
+    assert d.why == ("no policy rule matched; closest auto-approving rule 'low-risk config' "
+                     "failed on window: Mon 15:35 UTC is outside Mon-Fri 02:00-05:00 UTC")
+    # several conditions at once, each with the values that failed
+    d = decide(pol, ssh.model_copy(update={"hosts": ["web-1", "db-1"]}), afternoon)
+    assert d.closest_failed == [
+        "severity: the action is high, the rule allows at most medium",
+        "rules: ssh-root match none of fw*, *sysctl* (playbook sshd_config)",
+        "hosts: db-1 match none of web-*",
+        "window: Mon 15:35 UTC is outside Mon-Fri 02:00-05:00 UTC"]
+    # decided by a rule that needs people: the auto rule before it is the closest
+    d = decide(pol, boot, T0)
+    assert (d.rule, d.closest) == ("reboots need two people", "low-risk config")
+    assert d.closest_failed == [
+        "severity: the action is critical, the rule allows at most medium",
+        "disruption: the action's is reboot, the rule allows none, service_reload",
+        "reversible: the action is not reversible, the rule wants reversible: true",
+        "rules: boot match none of fw*, *sysctl* (playbook grub)"]
+    # auto-approved: nothing to explain; the per-rule evaluation says every rule's outcome
+    d = decide(pol, fwd, T0)
+    assert (d.auto, d.closest, d.why) == (True, None, "policy rule 'low-risk config'")
+    evs = explain(pol, fwd, afternoon)
+    assert [(e.rule, e.matched, len(e.failed)) for e in evs] == [
+        ("low-risk config", False, 1), ("reboots need two people", False, 1)]
+    assert evs[1].failed == ["disruption: the action's is none, the rule allows reboot"]
 
 
 def test_time_windows() -> None:

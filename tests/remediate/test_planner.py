@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from inspectorctl.models.common import Severity, Status
@@ -182,3 +183,22 @@ def test_vulnerability_findings_are_skipped_saying_why(tmp_path: Path) -> None:
     assert (skipped.rule_id, skipped.reason) == ("vuln:CVE-2023-38545:curl",
                                                  SkipReason.NO_REMEDIATION)
     assert skipped.detail.startswith("vulnerability findings are not planned yet")
+
+
+def test_a_skip_shared_by_hosts_is_said_once(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The user's report: the skipped-lockout message was repeated for every host."""
+    from inspectorctl.cli.remediate import render_plan
+
+    store = _store(tmp_path)
+    rid = record(store, [result("ssh-root", h) for h in ("a", "b", "c")])
+
+    def refuse(playbook: str, host: str, item: Mapping[str, Any]) -> str | None:
+        return None if host == "c" else f"the inventory logs in to {host} as root"
+
+    plan = plan_from_store(store, rid, refuse=refuse)
+    capsys.readouterr()
+    render_plan(plan)
+    out = capsys.readouterr().out
+    skipped = out.split("Skipped findings:\n", 1)[1].splitlines()
+    assert skipped == ["  ssh-root on a, b: lockout: the inventory logs in to each host as root"]

@@ -227,3 +227,20 @@ def test_executor_error_fails_the_hosts(tmp_path: Path) -> None:
     assert {e.host: (e.state, e.message) for e in rep.entries} == {
         "h01": (JournalState.FAILED, "ansible-playbook not found"),
         "h02": (JournalState.FAILED, "ansible-playbook not found")}
+
+
+def test_irreversible_actions_are_named_for_a_rollback(tmp_path: Path) -> None:
+    """The user's report: a removed package stayed removed and the rollback said only
+    `changed 3`. Actions declared reversible: false that changed a host are listed (the CLI
+    prints them before the rollback is approved and after it)."""
+    from inspectorctl.remediate.verify import NotUndone, not_undone
+
+    store, plan = _approved(tmp_path, hosts=("h01", "h02"), rules=("boot", "fwd"))
+    ex = FakeExecutor(fail={"h02"})
+    rep = _apply(store, plan, ex, max_errors=CountOrPercent(value=1))
+    grub = next(a for a in plan.actions if a.playbook == "grub")
+    assert not grub.reversible
+    # only where it changed the host (h02 failed); the reversible sysctl action is not listed
+    assert not_undone(store, rep.run_id) == [
+        NotUndone(action_id=grub.id, playbook="grub", hosts=["h01"])]
+    assert not_undone(store, rep.run_id, ["h02"]) == []

@@ -1059,6 +1059,13 @@ def test_security_updates() -> None:
     out = run(spec, pending)
     assert out.status is Status.FAIL
     assert "openssl 3.0.15-1~deb12u1" in found(out)
+    # the user's report: "93 pending" listed 10 and named none of the rest
+    many = {f"pkg{i:02d}": f"1.{i}" for i in range(13)}
+    out = run(spec, snap(updates={"manager": "apt", "pending": many, "security": sorted(many),
+                                  "lists_age_seconds": 3600}))
+    assert found(out) == (
+        "13 pending: " + ", ".join(f"pkg{i:02d} 1.{i}" for i in range(10))
+        + "; and 3 more: pkg10, pkg11, pkg12")
     # only security sources were simulated: nothing is said about other updates
     scoped = snap(updates={"manager": "apt", "scope": "security", "lists_age_seconds": 3600})
     out = run(spec, scoped)

@@ -478,6 +478,17 @@ def test_shipped_expressions_evaluate(packs: dict[str, RulePack], as_text: bool)
     assert checked >= 6
 
 
+def test_findings_show_lists_the_references_of_a_shipped_rule(rules: list[Rule]) -> None:
+    from inspectorctl.report.summary import reference_lines
+
+    (rule,) = [r for r in rules if r.id == "kernel-module-cramfs-disabled"]
+    assert reference_lines(rule)[0] == (
+        "CIS       debian12 1.1.0 1.1.1.1 (level 1); ubuntu2204 2.0.0 1.1.1.1 (level 1); "
+        "al2023 1.0.0 1.1.1.3 (level 1); rhel9 2.0.0 1.1.1.1 (level 1)")
+    assert "PCI DSS   2.2.4" in reference_lines(rule)
+    assert "NIST      CM-7" in reference_lines(rule)
+
+
 def test_the_loader_checks_remediations_against_the_names_it_is_given(tmp_path: Path) -> None:
     """The caller says which remediations exist; by default the shipped ones."""
     path = write(tmp_path, rule_with(remediation={"playbook": "sshd_config"}))
