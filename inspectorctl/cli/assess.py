@@ -29,6 +29,7 @@ from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.paths import default_db_path
 from inspectorctl.report.formats import FORMATS, Report
 from inspectorctl.report.summary import (
+    cell,
     framework_compliance,
     render_assessment,
     render_finding,
@@ -36,6 +37,7 @@ from inspectorctl.report.summary import (
 )
 from inspectorctl.rules.loader import DEFAULT_PACKS, load_pack, load_packs, shipped_pack_ids
 from inspectorctl.store.db import Store
+from inspectorctl.textsafe import check_reason, normalise_identity
 
 
 class OutputFormat(StrEnum):
@@ -347,7 +349,8 @@ def findings_suppress(
     by: Annotated[str, typer.Option("--by", help="Who accepts the risk.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the finding).")],
     days: Annotated[int | None, typer.Option(
-        "--days", min=1, help="Expire after this many days [default: until lifted].")] = None,
+        "--days", min=1, max=3650,
+        help="Expire after this many days (at most 3650) [default: until lifted].")] = None,
     db: DbOpt = None,
 ) -> None:
     """Suppress findings (accepted risk): not listed as active, never planned for fixing."""
@@ -356,8 +359,8 @@ def findings_suppress(
     from inspectorctl.remediate.audit import AuditEvent, record
     from inspectorctl.store.db import now
 
-    if not by.strip() or not reason.strip():
-        raise InputError("--by and --reason must not be empty")
+    by = normalise_identity(by, "--by")
+    reason = check_reason(reason, "--reason", required=True)
     at = now()
     until = at + timedelta(days=days) if days else None
     with open_store(db) as store:
@@ -380,6 +383,7 @@ def findings_unsuppress(
     from inspectorctl.remediate.audit import AuditEvent, record
     from inspectorctl.store.db import now
 
+    by = normalise_identity(by, "--by")
     with open_store(db) as store:
         rows = store.unsuppress(ids)
         record(store, AuditEvent.UNSUPPRESS, by, now(), detail={"findings": list(ids)})
@@ -410,7 +414,7 @@ def runs_list(
     for r in runs:
         c = r.counts
         kind = f"{r.kind} (pruned)" if r.pruned_at else r.kind
-        t.add_row(r.id, kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), str(c.hosts),
+        t.add_row(cell(r.id), kind, r.started_at.strftime("%Y-%m-%dT%H:%M"), str(c.hosts),
                   str(c.rules), str(c.passed), str(c.failed), str(c.errors),
                   str(c.not_applicable))
     console.print(t)
@@ -428,17 +432,18 @@ def runs_prune(
 ) -> None:
     """Remove the per-rule results of older runs, keeping each rule's newest result on each
     host. Runs, their counts and the findings stay."""
-    from inspectorctl.remediate.audit import AuditEvent, append
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
     from inspectorctl.store.db import now, prune_results
 
-    if not by.strip():
-        raise InputError("--by must not be empty")
+    by = normalise_identity(by, "--by")
     at = now()
     with open_store(db) as store:
+        key = chain_key(store)
         with store.transaction() as tx:
             report = prune_results(tx, keep, at)
-            append(tx, AuditEvent.PRUNE, by, at, detail={
+            append(tx, AuditEvent.PRUNE, by, at, key=key, detail={
                 "keep": keep, "runs": list(report.runs), "removed": report.removed})
+        note_head(store, key)
         if not report.runs:
             console.print(f"Nothing to prune: no run older than the newest {keep}.",
                           highlight=False)
@@ -468,7 +473,7 @@ def rulepacks_list(fmt: FormatOpt = OutputFormat.table) -> None:
     for col in ("Pack", "Version", "Rules", "Title"):
         t.add_column(col)
     for p in packs:
-        t.add_row(p.id, p.version, str(len(p.rules)), p.title)
+        t.add_row(cell(p.id), cell(p.version), str(len(p.rules)), cell(p.title))
     console.print(t)
 
 
@@ -484,8 +489,8 @@ def rulepacks_show(
     if fmt is OutputFormat.json:
         typer.echo(p.model_dump_json(indent=2))
         return
-    console.print(f"{p.id} {p.version}: {p.title}", highlight=False)
-    console.print(p.description.strip(), highlight=False)
+    console.print(f"{p.id} {p.version}: {p.title}", highlight=False, markup=False)
+    console.print(p.description.strip(), highlight=False, markup=False)
     if p.variables:
         console.print("Variables:", highlight=False)
         for k, v in p.variables.items():
@@ -498,7 +503,7 @@ def rulepacks_show(
         rem = r.remediation
         fix = "manual" if rem and rem.manual else (rem.playbook or rem.ssm_document or "-"
                                                    ) if rem else "-"
-        t.add_row(r.id, r.severity.value, r.check.kind, fix, r.title)
+        t.add_row(cell(r.id), r.severity.value, r.check.kind, cell(fix), cell(r.title))
     console.print(t)
 
 
@@ -511,4 +516,5 @@ def rulepacks_validate(
     paths = [str(f) for f in files] if files else sorted(shipped_pack_ids())
     packs = load_packs(paths)
     for p in packs:
-        console.print(f"ok: {p.source}: pack {p.id}, {len(p.rules)} rules", highlight=False)
+        console.print(f"ok: {p.source}: pack {p.id}, {len(p.rules)} rules", highlight=False,
+                      markup=False)

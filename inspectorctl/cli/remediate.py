@@ -22,7 +22,7 @@ from inspectorctl.cli._common import abort, console, err_console, guarded
 from inspectorctl.cli.assess import DbOpt, FormatOpt, OutputFormat, _options, open_store
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity
-from inspectorctl.models.plan import Plan, Policy, parse_duration
+from inspectorctl.models.plan import Plan, Policy, approval_ttl, parse_duration
 from inspectorctl.remediate import audit as audit_mod
 from inspectorctl.remediate import records
 from inspectorctl.remediate.approval import (
@@ -33,6 +33,7 @@ from inspectorctl.remediate.approval import (
     load_policy,
 )
 from inspectorctl.remediate.interface import Executor
+from inspectorctl.remediate.keys import check_key_file
 from inspectorctl.remediate.plans import (
     PlanOptions,
     load_plan,
@@ -50,6 +51,7 @@ from inspectorctl.remediate.rollout import (
 )
 from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for, verify_apply
 from inspectorctl.store.db import Store, now
+from inspectorctl.textsafe import check_reason, normalise_identity, one_line
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 3
@@ -68,6 +70,7 @@ def register(app: typer.Typer) -> None:
     app.command()(journal)
     audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
     audit_app.command("list")(audit_list)
+    audit_app.command("verify")(audit_verify)
     app.add_typer(audit_app, name="audit")
     app.command()(remediate)
 
@@ -80,11 +83,12 @@ def make_executor() -> Executor:
 
 
 def _actor(by: str | None = None) -> str:
-    if by:
-        return by
+    """``--by`` (normalised: case-folded, NFKC, no control characters), else the login."""
+    if by is not None:
+        return normalise_identity(by, "--by")
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        return normalise_identity(getpass.getuser(), "login name")
+    except (KeyError, OSError, InputError):
         return "unknown"
 
 
@@ -198,6 +202,9 @@ def plan(
     ] = False,
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", "-i", help="Inventory for --preview [default: the run's].")] = None,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Who makes the plan (recorded in it) [default: the login name].")
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Plan remediations: actions = playbook x hosts x parameters, with their findings."""
@@ -211,7 +218,7 @@ def plan(
                        hosts=tuple(host or ()), framework=framework, packs=tuple(pack or ()),
                        template=template, tailoring=_parse_tailoring(set_ or []))
     with open_store(db) as store:
-        p = make_plan(store, opts, now(), actor=_actor())
+        p = make_plan(store, opts, now(), actor=_actor(by))
         if preview and p.actions:
             p = preview_plan(p, make_executor(), targets_for(p, inventory))
             records.save_plan(store, p, now())
@@ -280,9 +287,12 @@ def approve(
     life: timedelta | None = None
     if ttl is not None:
         try:
-            life = parse_duration(ttl)
+            life = approval_ttl(parse_duration(ttl))
         except ValueError as e:
-            raise InputError(f"--ttl: {e}") from e
+            raise InputError(f"--ttl {ttl}: {e}") from e
+    if by is not None:
+        by = normalise_identity(by, "--by")
+    comment = check_reason(comment, "--comment")
     t = now()
     with open_store(db) as store:
         if pol is not None and by is None and not interactive:
@@ -401,6 +411,8 @@ def rollback(
     if not by:
         raise InputError("rollback: a rollback changes hosts and needs an approver: give "
                          "--by NAME")
+    by = [normalise_identity(b, "--by") for b in by]
+    comment = check_reason(comment, "--comment")
     pol = load_policy(policy) if policy is not None else None
     t = now()
     with open_store(db) as store:
@@ -451,7 +463,7 @@ def audit_list(
     digest = load_plan(plan_file).digest if plan_file else None
     with open_store(db) as store:
         rows = audit_mod.entries(store, plan_digest=digest, run_id=run, limit=limit)
-        broken = audit_mod.verify_chain(store)
+        check = audit_mod.verify(store)
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([e.model_dump(mode="json") for e in rows], indent=2))
     else:
@@ -461,11 +473,55 @@ def audit_list(
                 acts = ", ".join(e.detail.get("actions", []))
                 what = f"{acts} until {e.detail.get('expires_at')}"
             first = str(what).splitlines()[0] if what else ""
+            # one entry, one line: a newline or escape in a name is shown, never obeyed
             console.print(f"{e.seq:>4} {e.at.isoformat(timespec='seconds')} {e.event.value:<14} "
-                          f"{e.actor:<16} {e.plan_id or '-'} {e.run_id or '-'} {first}".rstrip(),
+                          f"{one_line(e.actor):<16} {one_line(e.plan_id or '-')} "
+                          f"{one_line(e.run_id or '-')} {one_line(first)}".rstrip(),
                           highlight=False, markup=False, soft_wrap=True)
-    if broken:
-        abort(f"the audit log in {store.path} is not intact: {broken}", EXIT_FAILED)
+    if not check.ok:
+        more = len(check.problems) - 1
+        tail = f" (and {more} more problem(s))" if more else ""
+        abort(f"the audit log in {store.path} is not intact: {check.problems[0].message}"
+              f"{tail}; see `inspectorctl audit verify`", EXIT_FAILED)
+
+
+@guarded
+def audit_verify(
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Also fail when the key file is readable by others, and when "
+        "entries predate the keyed chain.")] = False,
+    fmt: FormatOpt = OutputFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """Verify the audit log: every entry's keyed digest, the row numbers, the head file.
+
+    Exit 0 intact; 1 tampering found (each problem names the entry: edited, deleted,
+    inserted, truncated) or the log cannot be verified (key missing).
+    """
+    with open_store(db) as store:
+        warnings = check_key_file(store, strict=False)
+        report = audit_mod.verify(store)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok,
+                               "warnings": warnings}, indent=2))
+    else:
+        for w in warnings:
+            err_console.print(f"warning: {w}")
+        for n in report.notes:
+            err_console.print(f"note: {n}")
+        for p in report.problems:
+            where = f"entry {p.seq}" if p.seq is not None else "log"
+            console.print(f"{p.kind.value}: {where}: {p.message}", highlight=False)
+        if report.ok:
+            head = (f"; head entry {report.head_seq} ({(report.head_digest or '')[:15]})"
+                    if report.head_seq is not None else "")
+            console.print(f"audit log intact: {report.entries} entries{head}",
+                          highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+    if strict and (warnings or report.legacy):
+        abort("refused (--strict): " + (warnings[0] if warnings else report.notes[-1]),
+              EXIT_FAILED)
 
 
 # --------------------------------------------------------------------------------- remediate

@@ -20,14 +20,12 @@ import fnmatch
 import hashlib
 import hmac
 import json
-import os
-import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from inspectorctl.errors import InputError, InspectorctlError
+from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Status
 from inspectorctl.models.plan import (
     Action,
@@ -36,22 +34,28 @@ from inspectorctl.models.plan import (
     Plan,
     Policy,
     PolicyRule,
+    approval_ttl,
     canonical_json,
     format_duration,
 )
 from inspectorctl.remediate import audit, records
 from inspectorctl.remediate.audit import AuditEvent
+from inspectorctl.remediate.keys import KEY_ENV, ApprovalError, approval_key, key_path
+
+__all__ = ["KEY_ENV", "ApprovalError", "approval_key", "key_path"]
 from inspectorctl.remediate.planner import evidence_digest
 from inspectorctl.store.db import Store
+from inspectorctl.textsafe import (
+    check_reason,
+    control_characters,
+    normalise_identity,
+    one_line,
+    same_identity,
+)
 from inspectorctl.yamlfile import load_model
 
 GENESIS = "0" * 64
 DEFAULT_TTL = timedelta(hours=24)
-KEY_ENV = "INSPECTORCTL_APPROVAL_KEY_FILE"
-
-
-class ApprovalError(InspectorctlError):
-    """Approvals cannot be recorded or verified (key missing, store unusable...)."""
 
 
 class PolicyError(InputError):
@@ -140,55 +144,6 @@ def evaluate_policy(policy: Policy, plan: Plan, now: datetime) -> list[PolicyDec
 # --------------------------------------------------------------------------------------------
 
 
-def key_path(store: Store) -> Path:
-    env = os.environ.get(KEY_ENV)
-    return Path(env) if env else Path(str(store.path) + ".key")
-
-
-def _key_id(key: bytes) -> str:
-    return hashlib.sha256(b"inspectorctl-approval-key\x00" + key).hexdigest()[:16]
-
-
-def _stored_key_id(store: Store) -> str | None:
-    row = store.execute("SELECT value FROM remediation_meta WHERE key='approval_key_id'"
-                        ).fetchone()
-    return str(row["value"]) if row else None
-
-
-def approval_key(store: Store, *, create: bool) -> bytes:
-    """The signing key; created (0600) with the first approval when ``create``."""
-    path = key_path(store)
-    known = _stored_key_id(store)
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        if known is not None or not create:
-            raise ApprovalError(
-                f"approval key file {path} is missing, so the approvals in {store.path} cannot "
-                f"be verified; restore it (or set {KEY_ENV} to where it is)") from None
-        key = secrets.token_bytes(32)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(key)
-        except OSError as e:
-            raise ApprovalError(f"cannot create the approval key file {path}: {e}") from e
-    except OSError as e:
-        raise ApprovalError(f"cannot read the approval key file {path}: {e}") from e
-    if len(key) < 32:
-        raise ApprovalError(f"approval key file {path} is too short (needs 32 bytes or more)")
-    if known is not None and known != _key_id(key):
-        raise ApprovalError(
-            f"approval key file {path} is not the key the approvals in {store.path} were "
-            f"signed with; restore the right key file (or set {KEY_ENV} to where it is)")
-    if known is None and create:
-        with store.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO remediation_meta(key, value) VALUES (?,?)",
-                       ("approval_key_id", _key_id(key)))
-    return key
-
-
 def _sign(key: bytes, fields: Mapping[str, object]) -> str:
     return hmac.new(key, canonical_json(dict(fields)).encode(), hashlib.sha256).hexdigest()
 
@@ -251,9 +206,12 @@ def record_approval(
     requirements: Mapping[str, int] | None = None,
 ) -> Approval:
     """Sign and append one approval (and its audit entry) in one transaction."""
-    approver = approver.strip()
-    if not approver:
-        raise InputError("--by: the approver's name is empty")
+    if kind is ApprovalKind.HUMAN:
+        approver = normalise_identity(approver, "--by")
+    elif control_characters(approver) or not approver.strip():
+        raise InputError(f"policy approver {one_line(approver)!r}: empty or holds control "
+                         "characters (rename the policy file)")
+    comment = check_reason(comment, "--comment")
     unknown = sorted(set(action_ids) - {a.id for a in plan.actions})
     if unknown:
         raise InputError(f"--action {unknown[0]}: no such action in plan {plan.plan_id} "
@@ -282,11 +240,12 @@ def record_approval(
              json.dumps(fields["requirements"]), prev, digest),
         )
         records.record_plan(db, plan, now)
-        audit.append(db, AuditEvent.APPROVE, approver, now, plan_id=plan.plan_id,
+        audit.append(db, AuditEvent.APPROVE, approver, now, key=key, plan_id=plan.plan_id,
                      plan_digest=plan.digest,
                      detail={"kind": kind.value, "actions": sorted(action_ids),
                              "expires_at": fields["expires_at"], "comment": comment,
                              "approval_seq": seq})
+    audit.note_head(store, key)
     return Approval.model_validate({**fields, "digest": digest})
 
 
@@ -302,16 +261,34 @@ def approve_by(
     ttl: timedelta | None = None,
 ) -> Approval:
     """A person approves the plan (or the listed actions); checked for integrity first."""
+    approver = normalise_identity(approver, "--by")
+    if ttl is not None:
+        try:
+            approval_ttl(ttl)
+        except ValueError as e:
+            raise InputError(f"--ttl {format_duration(ttl)}: {e}") from e
     integrity = check_integrity(plan, store)
     if integrity:
         raise ApprovalError(integrity[0].message)
     ids = list(action_ids) if action_ids else [a.id for a in plan.actions]
+    if (policy is not None and policy.planner_cannot_approve and plan.created_by
+            and same_identity(plan.created_by) == approver):
+        raise ApprovalError(
+            f"{approver} made plan {plan.plan_id} and the policy {policy.source or ''} says "
+            "the planner may not approve it (planner_cannot_approve); someone else must "
+            "approve it", exit_code=2)
     requirements: dict[str, int] = {}
+    # the shortest applicable lifetime wins: --ttl, the policy's default, and the
+    # approval_ttl of every policy rule matching an approved action
+    lives = [ttl] if ttl is not None else []
     if policy is not None:
+        lives.append(policy.approval_ttl)
         for d in evaluate_policy(policy, plan, now):
-            if d.action_id in ids and not d.auto:
-                requirements[d.action_id] = d.approvers
-    life = ttl or (policy.approval_ttl if policy else DEFAULT_TTL)
+            if d.action_id in ids:
+                lives.append(d.ttl)
+                if not d.auto:
+                    requirements[d.action_id] = d.approvers
+    life = min(lives) if lives else DEFAULT_TTL
     return record_approval(store, plan, approver=approver, kind=ApprovalKind.HUMAN,
                            action_ids=ids, now=now, expires_at=now + life, comment=comment,
                            requirements=requirements)
@@ -521,7 +498,13 @@ def check_approvals(
     for a in plan.actions:
         covering = [x for x in live if a.id in x.action_ids]
         auto = next((x for x in covering if x.kind is ApprovalKind.POLICY), None)
-        people = sorted({x.approver for x in covering if x.kind is ApprovalKind.HUMAN})
+        if a.id in decisions:  # the policy's lifetime for this action applies at the gate
+            ttl = decisions[a.id].ttl
+            covering = [x for x in covering if x.created_at + ttl > now]
+        people = sorted({same_identity(x.approver) for x in covering
+                         if x.kind is ApprovalKind.HUMAN})
+        if policy is not None and policy.planner_cannot_approve and plan.created_by:
+            people = [p for p in people if p != same_identity(plan.created_by)]
         required = max([1, *(x.requirements.get(a.id, 0) for x in live),
                         decisions[a.id].approvers if a.id in decisions else 0])
         expiry = min((x.expires_at for x in covering), default=None)
