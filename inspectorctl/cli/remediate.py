@@ -173,6 +173,16 @@ def _render_verify(report: VerifyReport) -> None:
                           highlight=False, markup=False)
 
 
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Refuse when the approval key file is readable or writable by others "
+    "than its owner (default: warn).")]
+
+
+def _key_warnings(store: Store, strict: bool) -> None:
+    for w in check_key_file(store, strict=strict):
+        err_console.print(f"warning: {w}")
+
+
 # --------------------------------------------------------------------------------- plan
 
 
@@ -279,6 +289,10 @@ def approve(
     interactive: Annotated[bool, typer.Option(
         "--interactive", help="Review and approve action by action (default in a terminal "
         "without --by or --policy).")] = False,
+    sign_with: Annotated[Path | None, typer.Option(
+        "--sign-with", help="Also sign the approval with this SSH private key (ssh-keygen "
+        "-Y sign); a policy's allowed_signers file says whose keys count.")] = None,
+    strict: StrictOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Approve a plan (or some of its actions), bound to its digest, with an expiry."""
@@ -295,6 +309,7 @@ def approve(
     comment = check_reason(comment, "--comment")
     t = now()
     with open_store(db) as store:
+        _key_warnings(store, strict)
         if pol is not None and by is None and not interactive:
             res = approve_with_policy(store, p, pol, t, comment=comment)
             for a in res.approvals:
@@ -320,10 +335,11 @@ def approve(
         else:
             name, ids = by, list(action or [])
         a = approve_by(store, p, name, t, action_ids=ids, comment=comment, policy=pol,
-                       ttl=life)
-    console.print(f"Approved by {a.approver}: {len(a.action_ids)} of {len(p.actions)} "
-                  f"action(s) of plan {p.plan_id} (digest {p.digest[:12]}), expires "
-                  f"{a.expires_at.isoformat(timespec='seconds')}", highlight=False,
+                       ttl=life, sign_with=sign_with)
+    signed = ", signed" if a.signature else ""
+    console.print(f"Approved by {a.approver}{signed}: {len(a.action_ids)} of "
+                  f"{len(p.actions)} action(s) of plan {p.plan_id} (digest {p.digest[:12]}), "
+                  f"expires {a.expires_at.isoformat(timespec='seconds')}", highlight=False,
                   markup=False)
 
 
@@ -379,14 +395,17 @@ def apply(
         "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who runs it (audit log) "
                                            "[default: the login name].")] = None,
+    strict: StrictOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Apply the approved actions of a plan (canary, batches, threshold), then re-assess."""
     p = load_plan(file)
     ro = _rollout_options(batch_size, canary, max_errors, resume, require_all)
     pol = load_policy(policy) if policy is not None else None
+    actor = _actor(by)
     with open_store(db) as store:
-        code = _apply_and_verify(store, p, inventory, ro, _actor(by), pol, verify, "apply")
+        _key_warnings(store, strict)
+        code = _apply_and_verify(store, p, inventory, ro, actor, pol, verify, "apply")
     raise typer.Exit(code)
 
 

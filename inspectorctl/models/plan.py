@@ -235,9 +235,13 @@ class Approval(Frozen):
     requirements: dict[str, int] = Field(default_factory=dict)
     prev_digest: str
     digest: str
+    #: the approver's SSH signature of what they approved (``approve --sign-with``), or ""
+    signature: str = ""
 
     def signed_fields(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"digest"})
+        # an unsigned record's HMAC covers the fields records had before signatures existed
+        exclude = {"digest"} if self.signature else {"digest", "signature"}
+        return self.model_dump(mode="json", exclude=exclude)
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,6 +431,10 @@ class Policy(Frozen):
     default_approvers: int = Field(default=1, ge=1, le=20)
     #: the person who made a plan (its ``created_by``) may not approve it
     planner_cannot_approve: bool = False
+    #: count only approvals signed with a key the allowed-signers file lists for the approver
+    require_signed: bool = False
+    #: the allowed-signers file (OpenSSH format; relative to the policy file)
+    allowed_signers: str | None = None
     #: filled by the loader
     source: str = ""
 
@@ -434,6 +442,13 @@ class Policy(Frozen):
     @classmethod
     def _ttl(cls, v: timedelta) -> timedelta:
         return approval_ttl(v)
+
+    @model_validator(mode="after")
+    def _signers(self) -> Policy:
+        if self.require_signed and not self.allowed_signers:
+            raise ValueError("require_signed needs allowed_signers: the file (OpenSSH "
+                             "allowed-signers format) that lists who may approve")
+        return self
 
 
 # --------------------------------------------------------------------------------------------

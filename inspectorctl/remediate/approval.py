@@ -38,12 +38,13 @@ from inspectorctl.models.plan import (
     canonical_json,
     format_duration,
 )
-from inspectorctl.remediate import audit, records
+from inspectorctl.remediate import audit, records, signing
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.keys import KEY_ENV, ApprovalError, approval_key, key_path
 
 __all__ = ["KEY_ENV", "ApprovalError", "approval_key", "key_path"]
 from inspectorctl.remediate.planner import evidence_digest
+from inspectorctl.remediate.signing import parse_allowed_signers
 from inspectorctl.store.db import Store
 from inspectorctl.textsafe import (
     check_reason,
@@ -82,7 +83,12 @@ def load_policy(path: Path) -> Policy:
         policy = load_model(path, Policy, "policy")
     except InputError as e:
         raise PolicyError(str(e)) from e
-    return policy.model_copy(update={"source": str(path)})
+    update: dict[str, object] = {"source": str(path)}
+    if policy.allowed_signers:
+        signers = path.parent / Path(policy.allowed_signers).expanduser()
+        parse_allowed_signers(signers)  # one error naming the line, now rather than at apply
+        update["allowed_signers"] = str(signers)
+    return policy.model_copy(update=update)
 
 
 class PolicyDecision(Frozen):
@@ -156,7 +162,7 @@ def _approval(r: sqlite3.Row) -> Approval:
         created_at=datetime.fromisoformat(r["created_at"]),
         expires_at=datetime.fromisoformat(r["expires_at"]),
         requirements=json.loads(r["requirements"]), prev_digest=r["prev_digest"],
-        digest=r["digest"],
+        digest=r["digest"], signature=r["signature"],
     )
 
 
@@ -204,8 +210,10 @@ def record_approval(
     expires_at: datetime,
     comment: str = "",
     requirements: Mapping[str, int] | None = None,
+    sign_with: Path | None = None,
 ) -> Approval:
-    """Sign and append one approval (and its audit entry) in one transaction."""
+    """Sign and append one approval (and its audit entry) in one transaction; with
+    ``sign_with`` (an SSH private key) the approver also signs what they approve."""
     if kind is ApprovalKind.HUMAN:
         approver = normalise_identity(approver, "--by")
     elif control_characters(approver) or not approver.strip():
@@ -218,6 +226,10 @@ def record_approval(
                          f"(actions: {', '.join(a.id for a in plan.actions) or 'none'})")
     if not action_ids:
         raise InputError(f"plan {plan.plan_id} has no action to approve")
+    signature = ""
+    if sign_with is not None:
+        signature = signing.sign(sign_with, signing.statement(
+            plan.plan_id, plan.digest, approver, action_ids, expires_at))
     key = approval_key(store, create=True)
     with store.transaction() as db:
         row = db.execute("SELECT seq, digest FROM approvals ORDER BY seq DESC LIMIT 1"
@@ -228,25 +240,25 @@ def record_approval(
             seq=seq, plan_id=plan.plan_id, plan_digest=plan.digest,
             action_ids=sorted(action_ids), approver=approver, kind=kind, comment=comment,
             created_at=now, expires_at=expires_at, requirements=dict(requirements or {}),
-            prev_digest=prev, digest="",
+            prev_digest=prev, digest="", signature=signature,
         ).signed_fields()
         digest = _sign(key, fields)
         db.execute(
             "INSERT INTO approvals(seq, plan_id, plan_digest, action_ids, approver, kind,"
-            " comment, created_at, expires_at, requirements, prev_digest, digest)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " comment, created_at, expires_at, requirements, prev_digest, digest, signature)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (seq, plan.plan_id, plan.digest, json.dumps(sorted(action_ids)), approver,
              kind.value, comment, fields["created_at"], fields["expires_at"],
-             json.dumps(fields["requirements"]), prev, digest),
+             json.dumps(fields["requirements"]), prev, digest, signature),
         )
         records.record_plan(db, plan, now)
         audit.append(db, AuditEvent.APPROVE, approver, now, key=key, plan_id=plan.plan_id,
                      plan_digest=plan.digest,
                      detail={"kind": kind.value, "actions": sorted(action_ids),
                              "expires_at": fields["expires_at"], "comment": comment,
-                             "approval_seq": seq})
+                             "approval_seq": seq, "signed": bool(signature)})
     audit.note_head(store, key)
-    return Approval.model_validate({**fields, "digest": digest})
+    return Approval.model_validate({**fields, "digest": digest, "signature": signature})
 
 
 def approve_by(
@@ -259,8 +271,12 @@ def approve_by(
     comment: str = "",
     policy: Policy | None = None,
     ttl: timedelta | None = None,
+    sign_with: Path | None = None,
 ) -> Approval:
-    """A person approves the plan (or the listed actions); checked for integrity first."""
+    """A person approves the plan (or the listed actions); checked for integrity first.
+    With ``sign_with`` the approval carries the approver's SSH signature; a policy that
+    requires signed approvals refuses an unsigned one, or one its allowed signers do not
+    accept, here already."""
     approver = normalise_identity(approver, "--by")
     if ttl is not None:
         try:
@@ -289,9 +305,24 @@ def approve_by(
                 if not d.auto:
                     requirements[d.action_id] = d.approvers
     life = min(lives) if lives else DEFAULT_TTL
-    return record_approval(store, plan, approver=approver, kind=ApprovalKind.HUMAN,
+    if policy is not None and policy.require_signed and sign_with is None:
+        raise ApprovalError(f"the policy {policy.source} requires signed approvals "
+                            "(require_signed): approve with --sign-with YOUR_SSH_KEY",
+                            exit_code=2)
+    made = record_approval(store, plan, approver=approver, kind=ApprovalKind.HUMAN,
                            action_ids=ids, now=now, expires_at=now + life, comment=comment,
-                           requirements=requirements)
+                           requirements=requirements, sign_with=sign_with)
+    if policy is not None and policy.allowed_signers and made.signature:
+        problem = _signature_problem(made, Path(policy.allowed_signers))
+        if problem:
+            raise ApprovalError(f"approval {made.seq} was recorded, but {problem}: it will "
+                                "not count under this policy", exit_code=2)
+    return made
+
+
+def _signature_problem(a: Approval, allowed_signers: Path) -> str | None:
+    return signing.verify(allowed_signers, a.approver, signing.statement(
+        a.plan_id, a.plan_digest, a.approver, a.action_ids, a.expires_at), a.signature)
 
 
 class PolicyApprovalResult(Frozen):
@@ -495,12 +526,21 @@ def check_approvals(
     verdicts: list[ActionVerdict] = []
     decisions = ({d.action_id: d for d in evaluate_policy(policy, plan, now)}
                  if policy is not None else {})
+    #: approvals that do not count because the policy requires signatures they lack (each
+    #: signature is checked once, with ssh-keygen, against the policy's allowed signers)
+    unsigned: set[int] = set()
+    if policy is not None and policy.require_signed and policy.allowed_signers:
+        signers = Path(policy.allowed_signers)
+        unsigned = {x.seq for x in live if x.kind is ApprovalKind.HUMAN
+                    and _signature_problem(x, signers) is not None}
     for a in plan.actions:
         covering = [x for x in live if a.id in x.action_ids]
         auto = next((x for x in covering if x.kind is ApprovalKind.POLICY), None)
         if a.id in decisions:  # the policy's lifetime for this action applies at the gate
             ttl = decisions[a.id].ttl
             covering = [x for x in covering if x.created_at + ttl > now]
+        if unsigned:
+            covering = [x for x in covering if x.seq not in unsigned]
         people = sorted({same_identity(x.approver) for x in covering
                          if x.kind is ApprovalKind.HUMAN})
         if policy is not None and policy.planner_cannot_approve and plan.created_by:

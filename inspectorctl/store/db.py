@@ -140,9 +140,14 @@ def _m5_pruned_runs(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN pruned_at TEXT")
 
 
+def _m6_signed_approvals(db: sqlite3.Connection) -> None:
+    """An approver's SSH signature of what they approved (``approve --sign-with``)."""
+    db.execute("ALTER TABLE approvals ADD COLUMN signature TEXT NOT NULL DEFAULT ''")
+
+
 #: migration N (1-based) brings user_version from N-1 to N. Later features append here.
 MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression, _m4_results_by_host,
-                               _m5_pruned_runs]
+                               _m5_pruned_runs, _m6_signed_approvals]
 
 
 def register_migration(fn: Migration) -> None:
