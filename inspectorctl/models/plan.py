@@ -237,10 +237,12 @@ class Approval(Frozen):
     digest: str
     #: the approver's SSH signature of what they approved (``approve --sign-with``), or ""
     signature: str = ""
+    #: the audit log's last entry when this was recorded (``SEQ:DIGEST``), or ""
+    audit_head: str = ""
 
     def signed_fields(self) -> dict[str, Any]:
-        # an unsigned record's HMAC covers the fields records had before signatures existed
-        exclude = {"digest"} if self.signature else {"digest", "signature"}
+        # the HMAC of a record made before these fields existed covers the fields it had
+        exclude = {"digest"} | {k for k in ("signature", "audit_head") if not getattr(self, k)}
         return self.model_dump(mode="json", exclude=exclude)
 
 

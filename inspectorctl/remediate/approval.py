@@ -162,7 +162,7 @@ def _approval(r: sqlite3.Row) -> Approval:
         created_at=datetime.fromisoformat(r["created_at"]),
         expires_at=datetime.fromisoformat(r["expires_at"]),
         requirements=json.loads(r["requirements"]), prev_digest=r["prev_digest"],
-        digest=r["digest"], signature=r["signature"],
+        digest=r["digest"], signature=r["signature"], audit_head=r["audit_head"],
     )
 
 
@@ -236,20 +236,23 @@ def record_approval(
                          ).fetchone()
         prev = row["digest"] if row else GENESIS
         seq = (row["seq"] if row else 0) + 1
+        last = db.execute("SELECT seq, digest FROM audit_log ORDER BY seq DESC LIMIT 1"
+                          ).fetchone()
+        audit_head = f"{last['seq']}:{last['digest']}" if last else ""
         fields = Approval.model_construct(
             seq=seq, plan_id=plan.plan_id, plan_digest=plan.digest,
             action_ids=sorted(action_ids), approver=approver, kind=kind, comment=comment,
             created_at=now, expires_at=expires_at, requirements=dict(requirements or {}),
-            prev_digest=prev, digest="", signature=signature,
+            prev_digest=prev, digest="", signature=signature, audit_head=audit_head,
         ).signed_fields()
         digest = _sign(key, fields)
         db.execute(
             "INSERT INTO approvals(seq, plan_id, plan_digest, action_ids, approver, kind,"
-            " comment, created_at, expires_at, requirements, prev_digest, digest, signature)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " comment, created_at, expires_at, requirements, prev_digest, digest, signature,"
+            " audit_head) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (seq, plan.plan_id, plan.digest, json.dumps(sorted(action_ids)), approver,
              kind.value, comment, fields["created_at"], fields["expires_at"],
-             json.dumps(fields["requirements"]), prev, digest, signature),
+             json.dumps(fields["requirements"]), prev, digest, signature, audit_head),
         )
         records.record_plan(db, plan, now)
         audit.append(db, AuditEvent.APPROVE, approver, now, key=key, plan_id=plan.plan_id,
@@ -258,7 +261,8 @@ def record_approval(
                              "expires_at": fields["expires_at"], "comment": comment,
                              "approval_seq": seq, "signed": bool(signature)})
     audit.note_head(store, key)
-    return Approval.model_validate({**fields, "digest": digest, "signature": signature})
+    return Approval.model_validate({**fields, "digest": digest, "signature": signature,
+                                    "audit_head": audit_head})
 
 
 def approve_by(

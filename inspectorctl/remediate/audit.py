@@ -305,6 +305,25 @@ def verify(store: Store) -> ChainReport:
                 problems.append(ChainProblem(kind=ProblemKind.EDITED, seq=hseq, message=(
                     f"entry {hseq} differs from the entry the head file {hp} recorded: the "
                     "log was rewritten from there")))
+    # every approval (HMAC'd with the same key) names the log's last entry when it was made
+    by_seq_all = {int(r["seq"]): str(r["digest"]) for r in rows}
+    last_seq = max(by_seq_all, default=0)
+    if key is not None:
+        for a in store.execute("SELECT seq, audit_head FROM approvals WHERE audit_head != ''"
+                               " ORDER BY seq DESC LIMIT 1"):
+            hseq_s, _, hdig = str(a["audit_head"]).partition(":")
+            if not hseq_s.isdigit():
+                continue
+            aseq = int(hseq_s)
+            if aseq > last_seq:
+                problems.append(ChainProblem(kind=ProblemKind.TRUNCATED, seq=aseq, message=(
+                    f"the log ends at entry {last_seq} but approval record {a['seq']} was "
+                    f"made after entry {aseq}: entries {last_seq + 1}-{aseq} or more were cut "
+                    "off the end")))
+            elif by_seq_all.get(aseq) != hdig:
+                problems.append(ChainProblem(kind=ProblemKind.EDITED, seq=aseq, message=(
+                    f"entry {aseq} differs from the entry approval record {a['seq']} "
+                    "recorded: the log was rewritten from there")))
     if legacy:
         notes.append(f"entries 1-{legacy} predate the keyed chain (plain sha256): someone who "
                      "can write the database could have rewritten them")

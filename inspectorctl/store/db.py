@@ -141,8 +141,10 @@ def _m5_pruned_runs(db: sqlite3.Connection) -> None:
 
 
 def _m6_signed_approvals(db: sqlite3.Connection) -> None:
-    """An approver's SSH signature of what they approved (``approve --sign-with``)."""
+    """An approver's SSH signature of what they approved (``approve --sign-with``), and the
+    audit log's head when the approval was made (``SEQ:DIGEST``: a truncated log shows)."""
     db.execute("ALTER TABLE approvals ADD COLUMN signature TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE approvals ADD COLUMN audit_head TEXT NOT NULL DEFAULT ''")
 
 
 #: migration N (1-based) brings user_version from N-1 to N. Later features append here.

@@ -172,3 +172,21 @@ def test_a_missing_key_makes_the_log_unverifiable(tmp_path: Path) -> None:
     report = audit.verify(store)
     assert [p.kind for p in report.problems] == [audit.ProblemKind.UNVERIFIABLE]
     assert "approval key file" in report.problems[0].message
+
+
+def test_approval_records_show_a_truncation_without_the_head_file(tmp_path: Path) -> None:
+    """Each approval record (HMAC'd) names the log's last entry when it was made."""
+    store = Store(tmp_path / "f.db")
+    rid = record(store, [result("fwd", "h1")])
+    plan = plan_from_store(store, rid)
+    _log(store, 3)
+    approve_by(store, plan, "alice", T0)
+    n = len(audit.entries(store))
+    audit.head_path(store).unlink()  # the attacker removes the head file too
+    _tamper(store, f"DELETE FROM audit_log WHERE seq >= {n - 2}")
+    report = audit.verify(store)
+    assert [(p.kind, p.seq) for p in report.problems] == [
+        (audit.ProblemKind.TRUNCATED, n - 1)]
+    assert report.problems[0].message == (
+        f"the log ends at entry {n - 3} but approval record 1 was made after entry {n - 1}: "
+        f"entries {n - 2}-{n - 1} or more were cut off the end")
