@@ -1,8 +1,8 @@
 """Fuzzing (hypothesis) of every file format inspectorctl reads from a user: rulepack,
-template, policy, plan, inventory (the pre-check before ansible-inventory), allowed-signers
-and lab profile. Any input either loads or raises inspectorctl's own error class (one
-message naming the file), never another exception: no RecursionError, ValueError,
-OverflowError, UnicodeDecodeError or MarkupError from deep inside a parser.
+template, policy, plan, inventory (the pre-check before ansible-inventory), allowed-signers,
+lab profile and saved host snapshot. Any input either loads or raises inspectorctl's own
+error class (one message naming the file), never another exception: no RecursionError,
+ValueError, OverflowError, UnicodeDecodeError or MarkupError from deep inside a parser.
 
 Three kinds of input per format: arbitrary text, arbitrary JSON-like documents (nested,
 with odd scalars) written as YAML/JSON, and mutations of a valid shipped file (bytes
@@ -20,14 +20,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inspectorctl.assess import options_from_template
+from inspectorctl.assess import options_from_template, read_snapshot
 from inspectorctl.collect.ansible import _yaml_precheck
 from inspectorctl.errors import InspectorctlError
-from inspectorctl.lab.profiles import parse_profile
+from inspectorctl.lab.profiles import load_profile
 from inspectorctl.remediate.approval import load_policy
 from inspectorctl.remediate.plans import load_plan
 from inspectorctl.remediate.signing import parse_allowed_signers
 from inspectorctl.rules.loader import load_pack
+from inspectorctl.yamlfile import MAX_BYTES, read_text_limited
+from tests.fixtures import snapshot_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 FUZZ = settings(max_examples=60, deadline=None,
@@ -68,6 +70,7 @@ SAMPLE_INVENTORY = "all:\n  hosts:\n    web-1: {ansible_host: 10.0.0.1}\n  child
                    "    db: {hosts: {db-1: null}}\n"
 SAMPLE_SIGNERS = ('alice,bob@example.org namespaces="inspectorctl-approval@v1" ssh-ed25519 '
                   "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a\n")
+SAMPLE_SNAPSHOT = json.dumps(snapshot_dict("web-1", root_login="yes"))
 SAMPLE_PROFILE = (ROOT / "inspectorctl" / "lab" / "profiles" / "weak.yml").read_text()
 
 Loader = Callable[[Path, str], Any]
@@ -84,11 +87,14 @@ def _load(suffix: str, loader: Callable[[Path], Any]) -> Loader:
 def _inventory(d: Path, text: str) -> None:
     p = d / "inventory.yml"
     p.write_text(text, encoding="utf-8", errors="surrogatepass")
-    _yaml_precheck(p, text)
+    # as AnsibleCollector reads it before ansible-inventory sees it
+    _yaml_precheck(p, read_text_limited(p, MAX_BYTES, "inventory file", errors="replace"))
 
 
 def _profile(d: Path, text: str) -> Any:
-    return parse_profile(text, d / "weak.yml")
+    p = d / "weak.yml"  # as load_profile reads a user's profile
+    p.write_text(text, encoding="utf-8", errors="surrogatepass")
+    return load_profile(str(p))
 
 
 FORMATS: dict[str, tuple[Loader, str]] = {
@@ -99,6 +105,7 @@ FORMATS: dict[str, tuple[Loader, str]] = {
     "inventory": (_inventory, SAMPLE_INVENTORY),
     "allowed-signers": (_load("", parse_allowed_signers), SAMPLE_SIGNERS),
     "lab profile": (_profile, SAMPLE_PROFILE),
+    "snapshot": (_load(".json", read_snapshot), SAMPLE_SNAPSHOT),
 }
 
 
@@ -159,6 +166,6 @@ def test_the_samples_themselves_load() -> None:
     """The mutation tests start from valid files (else they would test only errors)."""
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("rulepack", "policy", "plan", "inventory", "allowed-signers",
-                    "lab profile"):
+                    "lab profile", "snapshot"):
             loader, text = FORMATS[fmt]
             loader(Path(tmp), text)
