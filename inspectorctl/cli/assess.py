@@ -84,8 +84,9 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield None
         return
     counts = {"ok": 0, "failed": 0, "unreachable": 0, "started": 0}
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
+    # host names come from the inventory: text, never markup
+    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                  TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("Collecting", total=None)
 
         def on_event(host: str, event: str) -> None:

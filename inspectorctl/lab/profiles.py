@@ -328,6 +328,12 @@ def _load_yaml(text: str, source: Path) -> tuple[Any, dict[_Loc, int]]:
     try:
         check_yaml(text, source)
     except InputError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, yaml.MarkedYAMLError):  # said as for the other profile errors
+            mark = cause.problem_mark
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ProfileError(f"profile {source}{where}: invalid YAML: {cause.problem}"
+                               ) from cause
         raise ProfileError(f"profile {exc}") from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -397,6 +403,9 @@ def load_profile(ref: str) -> LoadedProfile:
         try:
             text = read_text_limited(path, MAX_BYTES, "profile")
         except InputError as exc:
+            if isinstance(exc.__cause__, OSError):
+                raise ProfileError(f"profile {path}: cannot read it: "
+                                   f"{exc.__cause__.strerror}") from exc
             raise ProfileError(f"profile {exc}") from exc
         return parse_profile(text, path)
     shipped = shipped_profiles()

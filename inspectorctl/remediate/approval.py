@@ -543,12 +543,20 @@ def check_approvals(
         if a.id in decisions:  # the policy's lifetime for this action applies at the gate
             ttl = decisions[a.id].ttl
             covering = [x for x in covering if x.created_at + ttl > now]
-        if unsigned:
+        ignored: list[str] = []
+        if unsigned and any(x.seq in unsigned for x in covering):
+            ignored.append("unsigned or wrongly signed approvals do not count "
+                           "(require_signed)")
             covering = [x for x in covering if x.seq not in unsigned]
         people = sorted({same_identity(x.approver) for x in covering
                          if x.kind is ApprovalKind.HUMAN})
         if policy is not None and policy.planner_cannot_approve and plan.created_by:
-            people = [p for p in people if p != same_identity(plan.created_by)]
+            planner = same_identity(plan.created_by)
+            if planner in people:
+                ignored.append(f"the planner {planner} does not count "
+                               "(planner_cannot_approve)")
+            people = [p for p in people if p != planner]
+        why_not = f"; {'; '.join(ignored)}" if ignored else ""
         required = max([1, *(x.requirements.get(a.id, 0) for x in live),
                         decisions[a.id].approvers if a.id in decisions else 0])
         expiry = min((x.expires_at for x in covering), default=None)
@@ -569,12 +577,13 @@ def check_approvals(
                 action_id=a.id, playbook=a.playbook, hosts=a.hosts, approved=False,
                 approvers=people, required=required,
                 reason=(f"needs {required} distinct approvers, has {len(people)} "
-                        f"({', '.join(people)})")))
+                        f"({', '.join(people)}){why_not}")))
         else:
             verdicts.append(ActionVerdict(
                 action_id=a.id, playbook=a.playbook, hosts=a.hosts, approved=False,
                 approvers=[], required=required,
-                reason=f"not approved (needs {required} approver{'s' * (required > 1)})"))
+                reason=(f"not approved (needs {required} approver{'s' * (required > 1)})"
+                        f"{why_not}")))
     if not problems and not any(v.approved for v in verdicts) and verdicts:
         kinds = {RefusalKind.TOO_FEW_APPROVALS if v.approvers else RefusalKind.NOT_APPROVED
                  for v in verdicts}

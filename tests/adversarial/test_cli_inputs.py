@@ -173,6 +173,8 @@ def test_the_planner_may_not_approve_alone_when_the_policy_says_so(env: Env) -> 
     res = env.run("apply", str(env.plan), "-i", str(env.inventory), "--no-verify",
                   "--policy", str(pol))
     assert res.exit_code == 3, res.output
+    assert ("not approved (needs 1 approver); the planner alice does not count "
+            "(planner_cannot_approve)") in res.stderr
     assert env.executor.calls == []
     assert env.run("approve", str(env.plan), "--by", "bob", "--policy",
                    str(pol)).exit_code == 0

@@ -86,6 +86,8 @@ def test_unsigned_and_wrongly_signed_approvals_do_not_count(
                         expires_at=t + timedelta(hours=1))
     res = _apply(env, pol)
     assert res.exit_code == 3, res.output
+    assert ("not approved (needs 1 approver); unsigned or wrongly signed approvals do not "
+            "count (require_signed)") in res.stderr
     assert env.executor.calls == []
     # without the policy the HMAC alone decides (what the README says the HMAC mode is)
     res = env.run("apply", str(env.plan), "-i", str(env.inventory), "--no-verify")
