@@ -26,8 +26,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from inspectorctl.lab import Lab, LabRequirementError, check_requirements
+
+# Speed is measured in benchmarks, never asserted in tests: hypothesis' timing health checks and
+# per-example deadlines would make property tests fail on a busy 2-core machine.
+settings.register_profile(
+    "inspectorctl",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("inspectorctl")
 
 #: what the lab must never change on the machine
 GUARDED_TREES = (Path("/etc"), Path("/root/.ssh"))

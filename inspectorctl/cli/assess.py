@@ -24,7 +24,7 @@ from inspectorctl.cli._common import abort, console, err_console, guarded
 from inspectorctl.collect.interface import CollectionFailure, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
-from inspectorctl.models.finding import FindingState
+from inspectorctl.models.finding import FindingState, RuleResult
 from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.paths import default_db_path
 from inspectorctl.report.formats import FORMATS, Report
@@ -53,6 +53,13 @@ DbOpt = Annotated[
                  "$XDG_DATA_HOME/inspectorctl/findings.db]", show_default=False),
 ]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def require_format(fmt: OutputFormat, command: str, *supported: OutputFormat) -> None:
+    """An output format this command cannot write is bad input (exit 2), never ignored."""
+    if fmt not in supported:
+        raise InputError(f"{command} does not write --format {fmt.value}; it supports: "
+                         f"{', '.join(s.value for s in supported)}")
 
 
 def open_store(db: Path | None) -> Store:
@@ -197,7 +204,11 @@ def assess(
     ] = None,
     fmt: FormatOpt = OutputFormat.table,
     fail_on: Annotated[Severity | None, typer.Option(
-        "--fail-on", help="Exit 1 when any FAIL is at or above this severity.")] = None,
+        "--fail-on", help="Exit 1 when any FAIL is at or above this severity, or a host could "
+        "not be assessed.")] = None,
+    allow_unreachable: Annotated[bool, typer.Option(
+        "--allow-unreachable", help="With --fail-on: hosts that could not be assessed do not "
+        "fail the run.")] = False,
     db: DbOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not record the run.")
                         ] = False,
@@ -236,8 +247,38 @@ def assess(
             err_console.print(f"wrote {output}", highlight=False, markup=False)
         else:
             typer.echo(text)
-    if fail_on is not None and result.fails_at(fail_on):
-        raise typer.Exit(1)
+    if fail_on is not None:
+        reasons = fail_on_reasons(result.fails_at(fail_on), result.failures, fail_on,
+                                  allow_unreachable)
+        for line in reasons:
+            err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if reasons:
+            raise typer.Exit(1)
+
+
+#: finding ids listed by a --fail-on message before "and N more"
+FAIL_ON_IDS = 20
+
+
+def fail_on_reasons(tripped: list[RuleResult], failures: list[CollectionFailure],
+                    threshold: Severity, allow_unreachable: bool) -> list[str]:
+    """Why ``--fail-on`` fails the run (empty: it does not): the FAIL results at or above the
+    threshold, with their finding ids, and the hosts that could not be assessed."""
+    out = []
+    if tripped:
+        by_sev = {s: sum(1 for r in tripped if r.severity is s) for s in Severity}
+        sev = ", ".join(f"{s.value} {n}" for s, n in by_sev.items() if n)
+        rows = sorted(tripped, key=lambda r: (-r.severity.rank, r.host, r.rule_id))
+        ids = [f"{r.finding_id} ({r.rule_id} on {r.host})" for r in rows[:FAIL_ON_IDS]]
+        more = f" and {len(rows) - FAIL_ON_IDS} more" if len(rows) > FAIL_ON_IDS else ""
+        out.append(f"--fail-on {threshold.value}: {len(rows)} FAIL result(s) at or above "
+                   f"{threshold.value} ({sev}): {', '.join(ids)}{more}")
+    if failures and not allow_unreachable:
+        hosts = sorted(failures, key=lambda f: f.host)
+        out.append(f"--fail-on {threshold.value}: {len(hosts)} host(s) could not be assessed: "
+                   + "; ".join(f"{f.host} ({f.reason})" for f in hosts)
+                   + " (--allow-unreachable to let them pass)")
+    return out
 
 
 @guarded
@@ -274,9 +315,10 @@ def collect(
 
 @guarded
 def findings_list(
-    host: Annotated[list[str] | None, typer.Option("--host", help="Host (repeatable).")] = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", help="Rule id (repeatable).")
-                    ] = None,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="Only hosts matching this glob (repeatable).")] = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", "-r", help="Only rules whose id matches this glob (repeatable).")] = None,
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="At or above this severity.")] = None,
     status: Annotated[list[Status] | None, typer.Option(
@@ -291,6 +333,7 @@ def findings_list(
     db: DbOpt = None,
 ) -> None:
     """List findings (active ones by default)."""
+    require_format(fmt, "findings list", OutputFormat.table, OutputFormat.json)
     states = [] if all_states else (state or [FindingState.ACTIVE])
     with open_store(db) as store:
         run_record = store.run(run) if run is not None else None
@@ -329,6 +372,7 @@ def findings_show(
     db: DbOpt = None,
 ) -> None:
     """Show one finding with its evidence, rationale and fix."""
+    require_format(fmt, "findings show", OutputFormat.table, OutputFormat.json)
     with open_store(db) as store:
         f = store.finding(finding_id)
     if f is None:
@@ -399,6 +443,7 @@ def runs_list(
     db: DbOpt = None,
 ) -> None:
     """List recorded runs, newest first."""
+    require_format(fmt, "runs list", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
 
     with open_store(db) as store:
@@ -463,6 +508,7 @@ def runs_prune(
 @guarded
 def rulepacks_list(fmt: FormatOpt = OutputFormat.table) -> None:
     """List the shipped rulepacks."""
+    require_format(fmt, "rulepacks list", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
 
     packs = load_packs(sorted(shipped_pack_ids()))
@@ -484,6 +530,7 @@ def rulepacks_show(
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Show a rulepack's rules and variables."""
+    require_format(fmt, "rulepacks show", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
 
     (p,) = load_packs([pack])

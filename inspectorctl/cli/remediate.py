@@ -19,7 +19,14 @@ from typing import Annotated
 import typer
 
 from inspectorctl.cli._common import abort, console, err_console, guarded
-from inspectorctl.cli.assess import DbOpt, FormatOpt, OutputFormat, _options, open_store
+from inspectorctl.cli.assess import (
+    DbOpt,
+    FormatOpt,
+    OutputFormat,
+    _options,
+    open_store,
+    require_format,
+)
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity
 from inspectorctl.models.plan import Plan, Policy, approval_ttl, parse_duration
@@ -246,6 +253,7 @@ def plan_show(
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Show a plan: actions, hosts, findings, disruption, manual steps, preview diffs."""
+    require_format(fmt, "plan show", OutputFormat.table, OutputFormat.json)
     p = load_plan(file)
     if fmt is OutputFormat.json:
         typer.echo(p.model_dump_json(indent=2))
@@ -452,6 +460,7 @@ def journal(
     db: DbOpt = None,
 ) -> None:
     """Show the journal of an apply: every host x action with its state."""
+    require_format(fmt, "journal", OutputFormat.table, OutputFormat.json)
     with open_store(db) as store:
         r = records.apply_run(store, run)
         if r is None:
@@ -479,6 +488,7 @@ def audit_list(
     db: DbOpt = None,
 ) -> None:
     """List the audit log (approvals, refusals, applies, rollbacks); checks its chain."""
+    require_format(fmt, "audit list", OutputFormat.table, OutputFormat.json)
     digest = load_plan(plan_file).digest if plan_file else None
     with open_store(db) as store:
         rows = audit_mod.entries(store, plan_digest=digest, run_id=run, limit=limit)

@@ -11,9 +11,7 @@ handler keeps by returning True.
 from __future__ import annotations
 
 import difflib
-import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -29,6 +27,7 @@ from inspectorctl.remediate.interface import (
     HostOutcome,
     HostStatus,
 )
+from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
 
 _EVENTS = {
     "runner_on_start": "started",
@@ -36,14 +35,6 @@ _EVENTS = {
     "runner_on_failed": "failed",
     "runner_on_unreachable": "unreachable",
 }
-
-
-def _bin_dir() -> Path | None:
-    here = Path(sys.executable).parent
-    if (here / "ansible-playbook").is_file():
-        return here
-    found = shutil.which("ansible-playbook")
-    return Path(found).parent if found else None
 
 
 def render_diff(diff: Any) -> str:
@@ -115,23 +106,11 @@ class AnsibleExecutor:
         self.last_private_data_dir: Path | None = None
 
     def _env(self, bin_dir: Path, pdd: Path, request: ExecRequest) -> dict[str, str]:
-        env = {
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "ANSIBLE_ROLES_PATH": str(playbooks_root() / "roles"),
-            "ANSIBLE_PIPELINING": "True",
-            "ANSIBLE_TIMEOUT": str(request.targets.timeout),
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
-            "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
-            "ANSIBLE_NOCOLOR": "True",
-            "ANSIBLE_DEPRECATION_WARNINGS": "False",
-            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
-        }
-        env.update(self.extra_env)
-        return env
+        return ansible_env(bin_dir, pdd, request.targets.timeout,
+                           roles_path=playbooks_root() / "roles", extra=self.extra_env)
 
     def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
-        bin_dir = _bin_dir()
+        bin_dir = ansible_bin_dir()
         if bin_dir is None:
             raise ExecutorError("ansible-playbook not found: install ansible-core")
         playbook = playbooks_root() / request.playbook / "playbook.yml"
@@ -233,7 +212,7 @@ class AnsibleExecutor:
             msg = messages.get(host, "")
             if not processed and not msg:
                 msg = (f"ansible did not run on this host (status {status}, rc {rc}): "
-                       + _stdout_tail(runner))
+                       + stdout_tail(runner))
             outcomes[host] = HostOutcome(host=host, status=st, stats=counts, message=msg,
                                          diff="".join(diffs.get(host, [])))
             if progress is not None:
@@ -242,10 +221,3 @@ class AnsibleExecutor:
                           hosts=outcomes, seconds=seconds)
 
 
-def _stdout_tail(runner: Any, lines: int = 3) -> str:
-    try:
-        text = runner.stdout.read()
-    except Exception:  # the artifact may be gone; the tail is only a hint
-        return "no output"
-    kept = [ln.strip() for ln in text.splitlines() if ln.strip() and not set(ln.strip()) <= {"*"}]
-    return " | ".join(kept[-lines:]) or "no output"

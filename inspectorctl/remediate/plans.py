@@ -26,7 +26,7 @@ from inspectorctl.models.plan import (
     findings_digest,
 )
 from inspectorctl.models.rule import FRAMEWORKS
-from inspectorctl.remediate import audit, records
+from inspectorctl.remediate import audit, catalog, records
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
 from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
@@ -194,6 +194,7 @@ def make_plan(
 
 def preview_plan(plan: Plan, executor: Executor, targets: Any) -> Plan:
     """Every action in check mode with diff; the per-host result is kept in the plan."""
+    catalog.require_plugins(a.playbook for a in plan.actions)
     actions: list[Action] = []
     for a in plan.actions:
         if not a.check_mode_supported:
