@@ -368,3 +368,32 @@ def test_a_file_size_limit_during_assess_is_one_error(tmp_path: Path) -> None:
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert proc.stderr.startswith("error: "), proc.stderr
     assert ("file size limit" in proc.stderr or "File too large" in proc.stderr), proc.stderr
+
+
+def test_audit_verify_names_what_was_done_to_the_log(env: Env) -> None:
+    env.make_plan()
+    assert env.run("approve", str(env.plan), "--by", "alice").exit_code == 0
+    res = env.run("audit", "verify")
+    assert res.exit_code == 0, res.output
+    assert re.fullmatch(r"audit log intact: 2 entries; head entry 2 \(h1:[0-9a-f]{12}\)\n",
+                        res.stdout)
+    db = sqlite3.connect(env.tmp / "findings.db")
+    db.execute("DROP TRIGGER audit_log_no_update")
+    db.execute("DROP TRIGGER audit_log_no_delete")
+    db.execute("UPDATE audit_log SET actor='mallory' WHERE seq=1")
+    db.execute("DELETE FROM audit_log WHERE seq=2")
+    db.commit()
+    db.close()
+    res = env.run("audit", "verify")
+    assert res.exit_code == 1
+    assert res.stdout.splitlines() == [
+        "edited: entry 1: entry 1 (plan by 'mallory') does not match its keyed digest: it was "
+        "edited, or inserted by someone without the key",
+        f"truncated: entry 2: the log ends at entry 1 but entry 2 was written (head file "
+        f"{env.tmp}/findings.db.key.head): entries 2-2 were cut off the end",
+    ]
+    res = env.run("audit", "list")
+    assert res.exit_code == 1
+    assert res.stderr.startswith(f"error: the audit log in {env.tmp}/findings.db is not "
+                                 "intact: entry 1 (plan by 'mallory') does not match")
+    assert res.stderr.endswith("see `inspectorctl audit verify`\n")
