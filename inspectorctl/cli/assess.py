@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -401,18 +402,21 @@ def findings_suppress(
     """Suppress findings (accepted risk): not listed as active, never planned for fixing."""
     from datetime import timedelta
 
-    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
     from inspectorctl.store.db import now
 
     by = normalise_identity(by, "--by")
     reason = check_reason(reason, "--reason", required=True)
     at = now()
     until = at + timedelta(days=days) if days else None
+    detail = {"findings": list(ids), "reason": reason,
+              "until": until.isoformat() if until else None}
     with open_store(db) as store:
-        rows = store.suppress(ids, by=by, reason=reason, until=until)
-        record(store, AuditEvent.SUPPRESS, by, at, detail={
-            "findings": list(ids), "reason": reason,
-            "until": until.isoformat() if until else None})
+        key = chain_key(store)
+        rows = store.suppress(
+            ids, by=by, reason=reason, until=until,
+            audit=lambda tx: append(tx, AuditEvent.SUPPRESS, by, at, key=key, detail=detail))
+        note_head(store, key)
     for f in rows:
         console.print(f"suppressed {f.id} ({f.rule_id} on {f.host})"
                       + (f" until {until:%Y-%m-%d}" if until else ""), highlight=False)
@@ -425,13 +429,16 @@ def findings_unsuppress(
     db: DbOpt = None,
 ) -> None:
     """Lift suppressions: findings that still fail are active again."""
-    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
     from inspectorctl.store.db import now
 
     by = normalise_identity(by, "--by")
+    at = now()
     with open_store(db) as store:
-        rows = store.unsuppress(ids)
-        record(store, AuditEvent.UNSUPPRESS, by, now(), detail={"findings": list(ids)})
+        key = chain_key(store)
+        rows = store.unsuppress(ids, audit=lambda tx: append(
+            tx, AuditEvent.UNSUPPRESS, by, at, key=key, detail={"findings": list(ids)}))
+        note_head(store, key)
     for f in rows:
         console.print(f"{f.id} is {f.state.value}", highlight=False)
 
@@ -479,16 +486,19 @@ def runs_prune(
     """Remove the per-rule results of older runs, keeping each rule's newest result on each
     host. Runs, their counts and the findings stay."""
     from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
-    from inspectorctl.store.db import now, prune_results
+    from inspectorctl.store.db import PruneReport, now
 
     by = normalise_identity(by, "--by")
     at = now()
+
     with open_store(db) as store:
         key = chain_key(store)
-        with store.transaction() as tx:
-            report = prune_results(tx, keep, at)
+
+        def audit(tx: sqlite3.Connection, report: PruneReport) -> None:
             append(tx, AuditEvent.PRUNE, by, at, key=key, detail={
                 "keep": keep, "runs": list(report.runs), "removed": report.removed})
+
+        report = store.prune(keep, at, audit=audit)
         note_head(store, key)
         if not report.runs:
             console.print(f"Nothing to prune: no run older than the newest {keep}.",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from inspectorctl.lab.errors import LabError
 from inspectorctl.lab.inventory import ssh_options
-from inspectorctl.lab.models import DesiredState, HostRecord, LabRecord
+from inspectorctl.lab.models import DesiredState, HostRecord, LabRecord, instance_id_for
 from inspectorctl.lab.overlay import _mkdir_like_lower, prepare_upper
 from inspectorctl.lab.processes import (
     HOST_PATH,
@@ -97,12 +96,13 @@ class HostSetup:
         keygen(upper / "etc/ssh/ssh_host_ed25519_key", f"root@{name}", tools)
         host_key = (upper / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
         profile_names = tuple(lp.profile.name for lp in loaded)
+        machine_id = uuid.uuid4().hex
         record = HostRecord(
             name=name,
             profiles=profile_names,
             netns=f"{lab.netns_prefix}{name}",
-            instance_id="i-lab" + secrets.token_hex(9)[:17],
-            machine_id=uuid.uuid4().hex,
+            instance_id=instance_id_for(machine_id),
+            machine_id=machine_id,
             hostname=name,
             tags={"Name": name, "Lab": lab.lab_id, "Profile": "+".join(profile_names)},
             host_key=f"{host_key[0]} {host_key[1]}",

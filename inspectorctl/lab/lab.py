@@ -73,10 +73,12 @@ from inspectorctl.lab.overlay import (
     umount_leftovers,
 )
 from inspectorctl.lab.processes import (
+    HOST_ENV,
     NETNS_DIR,
     add_netns,
     all_pids,
     host_alive,
+    host_argv,
     host_state,
     kill_and_wait,
     netns_inode,
@@ -337,6 +339,19 @@ class Lab:
         tools = self._require(selftest=False)
         return run_in_host(record.pid, argv, tools, input, timeout, capture=capture)
 
+    def host_command(self, host: str, argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment that run ``argv`` as root inside ``host`` (as
+        :meth:`exec` does), for callers that run it themselves (the SSM agent cancels and times
+        out commands while they run). Raises :class:`LabError` when the host is not running."""
+        if not argv:
+            raise LabInputError("no command given")
+        record = self._lab_state.record(host)
+        if not host_alive(record):
+            raise LabError(f"host {host} is {host_state(record).value}")
+        assert record.pid is not None
+        tools = self._require(selftest=False)
+        return host_argv(record.pid, argv, tools), dict(HOST_ENV)
+
     def stop(self, host: str) -> LabHost:
         """Kill every process of ``host``: it becomes unreachable; its files and network stay."""
         self._lab_state.record(host)
@@ -391,6 +406,9 @@ class Lab:
         inits whose state was lost.
         """
         tools = self._require_teardown()
+        from inspectorctl.lab.ssm.state import stop_endpoint
+
+        stop_endpoint(self.state_dir)
         prefix = self.netns_prefix
         with self._lab_state.locked():
             records = self._lab_state.records()

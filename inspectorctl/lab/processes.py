@@ -160,16 +160,10 @@ def orphan_inits(prefix: str) -> set[int]:
     return pids
 
 
-def run_in_host(
-    pid: int,
-    argv: Sequence[str],
-    tools: Tools,
-    input: str | None,
-    timeout: float | None,
-    *,
-    capture: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    full = [
+def host_argv(pid: int, argv: Sequence[str], tools: Tools) -> list[str]:
+    """The command line that runs ``argv`` as root in the namespaces of host init ``pid``, with
+    the capabilities no command in a host gets dropped (its environment: ``HOST_ENV``)."""
+    return [
         tools.nsenter,
         "-t",
         str(pid),
@@ -187,6 +181,18 @@ def run_in_host(
         "--",
         *argv,
     ]
+
+
+def run_in_host(
+    pid: int,
+    argv: Sequence[str],
+    tools: Tools,
+    input: str | None,
+    timeout: float | None,
+    *,
+    capture: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    full = host_argv(pid, argv, tools)
     env = dict(HOST_ENV, TERM=os.environ.get("TERM", "dumb"))
     if not capture:
         try:

@@ -30,6 +30,7 @@ from inspectorctl.models.finding import (
     RunRecord,
     finding_id,
 )
+from inspectorctl.store import remediation_tables
 
 
 class StoreError(InspectorctlError):
@@ -37,6 +38,8 @@ class StoreError(InspectorctlError):
 
 
 Migration = Callable[[sqlite3.Connection], None]
+#: writes the audit entry of a state change, inside the change's own transaction
+AuditWrite = Callable[[sqlite3.Connection], None]
 
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
@@ -102,9 +105,11 @@ def _m1(db: sqlite3.Connection) -> None:
 
 
 def _m2_remediation(db: sqlite3.Connection) -> None:
-    from inspectorctl.remediate.schema import migrate
-
-    migrate(db)
+    """The remediation side's tables (plans, approvals, apply runs, journal, audit log) and the
+    triggers that keep approvals and the audit log append-only."""
+    run_script(db, remediation_tables.TABLES)
+    for trigger in remediation_tables.TRIGGERS:
+        db.execute(trigger)
 
 
 def _m3_suppression(db: sqlite3.Connection) -> None:
@@ -161,15 +166,17 @@ def _m7_signed_approvals(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE approvals ADD COLUMN audit_head TEXT NOT NULL DEFAULT ''")
 
 
-#: migration N (1-based) brings user_version from N-1 to N. Later features append here.
-MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression, _m4_results_by_host,
-                               _m5_pruned_runs, _m6_unchecked, _m7_signed_approvals]
-
-
-def register_migration(fn: Migration) -> None:
-    """Append a migration (used by modules that own their own tables, e.g. remediate)."""
-    if fn not in MIGRATIONS:
-        MIGRATIONS.append(fn)
+#: migration N (1-based) brings user_version from N-1 to N, in this order, never another: a new
+#: migration is one more entry at the end (the order is this tuple's, not the import order)
+MIGRATIONS: tuple[Migration, ...] = (
+    _m1,
+    _m2_remediation,
+    _m3_suppression,
+    _m4_results_by_host,
+    _m5_pruned_runs,
+    _m6_unchecked,
+    _m7_signed_approvals,
+)
 
 
 def now() -> datetime:
@@ -521,9 +528,18 @@ class Store:
         return [_finding(r) for r in rows]
 
     def suppress(
-        self, ids: Sequence[str], *, by: str, reason: str, until: datetime | None
+        self,
+        ids: Sequence[str],
+        *,
+        by: str,
+        reason: str,
+        until: datetime | None,
+        audit: AuditWrite | None = None,
     ) -> list[Finding]:
-        """Mark findings suppressed (accepted risk) until ``until`` (None: until lifted)."""
+        """Mark findings suppressed (accepted risk) until ``until`` (None: until lifted).
+
+        ``audit`` writes the change's audit entry in the same transaction: the suppression and
+        its entry are committed together or not at all."""
         with self.transaction() as db:
             found = self._existing(db, ids)
             db.executemany(
@@ -531,10 +547,13 @@ class Store:
                 " suppress_reason=? WHERE id=?",
                 [(FindingState.SUPPRESSED.value, _ts(until), by, reason, i) for i in found],
             )
+            if audit is not None:
+                audit(db)
         return self.findings(ids=list(ids))
 
-    def unsuppress(self, ids: Sequence[str]) -> list[Finding]:
-        """Lift suppressions: a finding whose last result is a problem is active again."""
+    def unsuppress(self, ids: Sequence[str], *, audit: AuditWrite | None = None) -> list[Finding]:
+        """Lift suppressions: a finding whose last result is a problem is active again.
+        ``audit`` as for :meth:`suppress`: one transaction with the change."""
         with self.transaction() as db:
             found = self._existing(db, ids)
             for fid in found:
@@ -547,7 +566,21 @@ class Store:
                     " suppress_reason=? WHERE id=? AND state=?",
                     (state.value, None, fid, FindingState.SUPPRESSED.value),
                 )
+            if audit is not None:
+                audit(db)
         return self.findings(ids=list(ids))
+
+    def prune(
+        self, keep: int, at: datetime, *, audit: Callable[[sqlite3.Connection, PruneReport], None]
+        | None = None,
+    ) -> PruneReport:
+        """:func:`prune_results` in one transaction with its audit entry (``audit`` is given
+        the report, to record what was pruned)."""
+        with self.transaction() as db:
+            report = prune_results(db, keep, at)
+            if audit is not None:
+                audit(db, report)
+        return report
 
     def _existing(self, db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
         marks = ",".join("?" * len(ids))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -206,6 +207,54 @@ def test_suppress_and_unsuppress_are_audited(tmp_path: Path) -> None:
     res = runner.invoke(app, ["findings", "suppress", "f-nope", "--by", "a", "--reason", "r"])
     assert res.exit_code == 2
     assert res.stderr.startswith("error: no finding f-nope in ")
+
+
+@pytest.mark.parametrize("command", ["suppress", "unsuppress", "prune"])
+def test_a_change_and_its_audit_entry_are_written_together_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A failure after the audit entry was written, before the commit (here: the audit write
+    fails right after its INSERT), leaves neither the change nor the entry."""
+    from inspectorctl.errors import InspectorctlError
+    from inspectorctl.remediate import audit
+
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", root_login="yes")})
+    for _ in range(2):
+        runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
+    (f,) = json.loads(runner.invoke(app, ["findings", "list", "--format", "json"]).stdout)
+    if command == "unsuppress":
+        assert runner.invoke(app, ["findings", "suppress", f["id"], "--by", "a", "--reason",
+                                   "r"]).exit_code == 0
+    before = {
+        "findings": runner.invoke(app, ["findings", "list", "--all", "--format", "json"]).stdout,
+        "runs": runner.invoke(app, ["runs", "list", "--format", "json"]).stdout,
+        "audit": runner.invoke(app, ["audit", "list", "--format", "json"]).stdout,
+    }
+    real_append = audit.append
+
+    def append_then_fail(db: Any, *args: Any, **kwargs: Any) -> None:
+        real_append(db, *args, **kwargs)
+        assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] >= 1
+        raise InspectorctlError("disk full (injected)")
+
+    monkeypatch.setattr(audit, "append", append_then_fail)
+    argv = {
+        "suppress": ["findings", "suppress", f["id"], "--by", "alice", "--reason", "accepted"],
+        "unsuppress": ["findings", "unsuppress", f["id"], "--by", "alice"],
+        "prune": ["runs", "prune", "--keep", "1", "--by", "alice"],
+    }[command]
+    res = runner.invoke(app, argv)
+    assert res.exit_code == 1 and res.stderr == "error: disk full (injected)\n"
+    monkeypatch.setattr(audit, "append", real_append)
+    after = {
+        "findings": runner.invoke(app, ["findings", "list", "--all", "--format", "json"]).stdout,
+        "runs": runner.invoke(app, ["runs", "list", "--format", "json"]).stdout,
+        "audit": runner.invoke(app, ["audit", "list", "--format", "json"]).stdout,
+    }
+    assert after == before
+    # and without the failure the same command changes both
+    assert runner.invoke(app, argv).exit_code == 0
+    assert runner.invoke(app, ["audit", "list", "--format", "json"]).stdout != before["audit"]
 
 
 def test_runs_prune_keeps_the_newest_result_of_each_rule_on_each_host(tmp_path: Path) -> None:

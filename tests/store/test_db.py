@@ -172,6 +172,35 @@ def test_suppression_survives_runs_and_expires(tmp_path: Path) -> None:
             st.suppress(["f-nope"], by="x", reason="y", until=None)
 
 
+def test_suppression_and_its_audit_entry_commit_together(tmp_path: Path) -> None:
+    """The audit write runs in the change's transaction: when it fails, nothing is written."""
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key
+
+    def audit_then_fail(db: sqlite3.Connection) -> None:
+        append(db, AuditEvent.SUPPRESS, "alice", now(), key=key, detail={"findings": [fa]})
+        raise StoreError("disk full (injected)")
+
+    with Store(tmp_path / "f.db") as st:
+        key = chain_key(st)
+        st.record_run(run(1), [result("a", "h1", Status.FAIL)])
+        fa = finding_id("a", "h1")
+        with pytest.raises(StoreError, match="injected"):
+            st.suppress([fa], by="alice", reason="accepted", until=None, audit=audit_then_fail)
+        found = st.finding(fa)
+        assert found is not None and found.state is FindingState.ACTIVE
+        assert st.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
+        (f,) = st.suppress([fa], by="alice", reason="accepted", until=None,
+                           audit=lambda db: append(db, AuditEvent.SUPPRESS, "alice", now(),
+                                                   key=key))
+        assert f.state is FindingState.SUPPRESSED
+        assert st.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 1
+        with pytest.raises(StoreError, match="injected"):
+            st.unsuppress([fa], audit=audit_then_fail)
+        found = st.finding(fa)
+        assert found is not None and found.state is FindingState.SUPPRESSED
+        assert st.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 1
+
+
 def test_results_keyed_by_host_migration_keeps_every_result(tmp_path: Path) -> None:
     p = tmp_path / "old.db"
     db = sqlite3.connect(p, isolation_level=None)
