@@ -161,20 +161,20 @@ def _yaml_problem(path: Path | str, e: yaml.YAMLError) -> str:
 
 
 def check_depth(data: Any, path: Path | str, max_depth: int = MAX_DEPTH) -> None:
-    """Refuse loaded data (JSON) nested deeper than ``max_depth`` (iteratively)."""
-    todo: list[tuple[Any, int]] = [(data, 0)]
-    while todo:
-        value, depth = todo.pop()
-        if isinstance(value, dict):
-            items: Collection[Any] = value.values()
-        elif isinstance(value, list):
-            items = value
-        else:
-            continue
+    """Refuse loaded data (JSON) nested deeper than ``max_depth``: level by level, only
+    containers visited (no recursion)."""
+    level: list[Any] = [data] if isinstance(data, dict | list) else []
+    depth = 0
+    while level:
         if depth >= max_depth:
             raise InputLimitError(f"{path}: nested deeper than {max_depth} levels; "
                                   "inspectorctl refuses such a file")
-        todo.extend((v, depth + 1) for v in items)
+        nxt: list[Any] = []
+        for v in level:
+            items = v.values() if type(v) is dict else v
+            nxt.extend(x for x in items if type(x) is dict or type(x) is list)
+        level = nxt
+        depth += 1
 
 
 def load_json(path: Path, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH,
