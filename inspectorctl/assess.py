@@ -270,12 +270,13 @@ def evaluate_snapshots_parallel(
 
 def collect(
     options: AssessOptions, selection: Selection, progress: ProgressCallback | None = None
-) -> list[HostResult]:
+) -> Sequence[HostResult]:
     from inspectorctl.collect import get_collector
 
     request = probe_request(selection.rule_list, walk_max_seconds=options.walk_max_seconds)
     collector = get_collector(options.transport)
-    return list(collector.collect(request, options.targets, progress))
+    # a Sequence, not a list: a transport may parse each host's result only when it is read
+    return collector.collect(request, options.targets, progress)
 
 
 def save_snapshots(results: Sequence[HostResult], out: Path) -> list[Path]:
@@ -396,6 +397,10 @@ def _targets_json(options: AssessOptions) -> dict[str, Any]:
     d: dict[str, Any] = {"transport": options.transport}
     if options.from_snapshots is not None:
         d["snapshots"] = str(options.from_snapshots)
+    elif t.ssm is not None:
+        # the managed instances, as targeted (no credentials: the AWS config is named only)
+        d["ssm"] = t.ssm.model_dump(mode="json", include={"instance_ids", "tags", "aws",
+                                                          "output_s3"})
     else:
         # absolute, so a plan made from this run can be applied from any directory
         d["inventory"] = str(t.inventory.resolve()) if t.inventory else "localhost"

@@ -21,7 +21,20 @@ from inspectorctl.assess import (
     save_snapshots,
     select,
 )
+from inspectorctl.aws.targets import SsmTargets
 from inspectorctl.cli._common import abort, console, err_console, guarded
+from inspectorctl.cli._ssm import (
+    EndpointOpt,
+    InstanceIdsOpt,
+    MaxConcurrencyOpt,
+    MaxErrorsOpt,
+    OutputS3Opt,
+    ProfileOpt,
+    RegionOpt,
+    S3EndpointOpt,
+    TagTargetsOpt,
+    ssm_targets,
+)
 from inspectorctl.collect.interface import CollectionFailure, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
@@ -139,6 +152,7 @@ def _options(
     become: bool | None,
     forks: int | None,
     transport: str | None,
+    ssm: SsmTargets | None = None,
 ) -> AssessOptions:
     if framework is not None and framework not in FRAMEWORKS:
         raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
@@ -151,7 +165,13 @@ def _options(
         limit=limit if limit is not None else t.limit,
         become=become if become is not None else t.become,
         forks=forks if forks is not None else t.forks,
+        ssm=ssm if ssm is not None else t.ssm,
     )
+    if ssm is not None:
+        if inventory is not None or limit is not None:
+            raise InputError("--via ssm reaches managed instances: drop --inventory/--limit")
+        transport = "ssm"
+        targets = targets.model_copy(update={"inventory": None, "limit": None})
     return base.model_copy(update={
         "packs": tuple(packs) if packs else base.packs,
         "include": tuple(rules) if rules else base.include,
@@ -182,7 +202,8 @@ BecomeOpt = Annotated[bool | None, typer.Option(
 ForksOpt = Annotated[int | None, typer.Option("--forks", min=1, max=500,
                                               help="Parallel hosts [default: 20].")]
 TransportOpt = Annotated[str | None, typer.Option(
-    "--transport", help="ansible (default) or local (this machine without Ansible).")]
+    "--via", "--transport",
+    help="ansible (default), ssm (AWS Systems Manager) or local (this machine).")]
 TemplateOpt = Annotated[Path | None, typer.Option(
     "--template", "-t", help="Assessment template (YAML).")]
 
@@ -200,6 +221,15 @@ def assess(
     become: BecomeOpt = None,
     forks: ForksOpt = None,
     transport: TransportOpt = None,
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3Opt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    max_errors: MaxErrorsOpt = None,
     from_snapshots: Annotated[Path | None, typer.Option(
         "--from-snapshots", help="Evaluate saved snapshots (from `collect --out`) offline.")
     ] = None,
@@ -219,8 +249,10 @@ def assess(
     """Assess hosts against rulepacks and record the findings."""
     if output is not None and fmt is OutputFormat.table:
         raise InputError("--output needs --format json, junit or sarif")
+    ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
-                    forks, transport)
+                    forks, transport, ssm)
     if from_snapshots is not None:
         opts = opts.model_copy(update={"from_snapshots": from_snapshots})
     select(opts)  # validate the selection before opening the store or touching hosts
@@ -295,12 +327,23 @@ def collect(
     become: BecomeOpt = None,
     forks: ForksOpt = None,
     transport: TransportOpt = None,
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3Opt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    max_errors: MaxErrorsOpt = None,
 ) -> None:
     """Collect host snapshots (the facts the selected rules need) and save them as JSON."""
     from inspectorctl.assess import collect as do_collect
 
+    ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, None, inventory, limit, become,
-                    forks, transport)
+                    forks, transport, ssm)
     selection = select(opts)
     with progress_bar(True) as cb:
         results = do_collect(opts, selection, cb)

@@ -10,6 +10,7 @@ input (a file, an option); 3 refused by the approval gate (nothing was run, no h
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import sys
 from datetime import timedelta
@@ -18,7 +19,21 @@ from typing import Annotated
 
 import typer
 
+from inspectorctl.aws.deploy import pinned
+from inspectorctl.aws.documents import DocumentName, load_document
+from inspectorctl.aws.session import SessionFactory, describe_client_error
+from inspectorctl.aws.targets import SsmTargets, parse_s3_url
 from inspectorctl.cli._common import abort, console, err_console, guarded
+from inspectorctl.cli._ssm import (
+    EndpointOpt,
+    InstanceIdsOpt,
+    ProfileOpt,
+    RegionOpt,
+    S3EndpointOpt,
+    TagTargetsOpt,
+    aws_config,
+    ssm_targets,
+)
 from inspectorctl.cli.assess import (
     DbOpt,
     FormatOpt,
@@ -27,9 +42,9 @@ from inspectorctl.cli.assess import (
     open_store,
     require_format,
 )
-from inspectorctl.errors import InputError
+from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Severity
-from inspectorctl.models.plan import Plan, Policy, approval_ttl, parse_duration
+from inspectorctl.models.plan import Plan, Policy, SsmPin, approval_ttl, parse_duration
 from inspectorctl.remediate import audit as audit_mod
 from inspectorctl.remediate import records
 from inspectorctl.remediate.approval import (
@@ -61,6 +76,73 @@ from inspectorctl.store.db import Store, now
 from inspectorctl.textsafe import check_reason, normalise_identity, one_line
 
 EXIT_FAILED = 1
+
+ViaOpt = Annotated[str | None, typer.Option(
+    "--via", help="ansible (default) or ssm (AWS Systems Manager Run Command).",
+    show_default=False)]
+_SSM = "SSM (--via ssm)"
+OutputS3ApplyOpt = Annotated[str | None, typer.Option(
+    "--output-s3", help="s3://BUCKET/PREFIX: where the playbook bundle and the output go.",
+    rich_help_panel=_SSM, show_default=False)]
+
+
+class SsmPinRefused(InspectorctlError):
+    """The SSM document version a plan pins is not what runs now: refused, nothing ran."""
+
+    exit_code = 3
+
+
+def _ssm_options(via: str | None, profile: str | None, region: str | None,
+                 endpoint_url: str | None, s3_endpoint_url: str | None,
+                 output_s3: str | None) -> SsmTargets | None:
+    if via not in (None, "ansible", "ssm"):
+        raise InputError(f"--via {via!r}: valid: ansible, ssm")
+    given = [n for n, v in (("--profile", profile), ("--region", region),
+                            ("--endpoint-url", endpoint_url),
+                            ("--s3-endpoint-url", s3_endpoint_url),
+                            ("--output-s3", output_s3)) if v]
+    if via != "ssm":
+        if given:
+            raise InputError(f"{', '.join(given)}: only with --via ssm")
+        return None
+    return SsmTargets(aws=aws_config(profile, region, endpoint_url, s3_endpoint_url),
+                      output_s3=parse_s3_url(output_s3) if output_s3 else None)
+
+
+def _ssm_pin(ssm: SsmTargets) -> SsmPin:
+    """The deployed InspectorCtl-ApplyPlaybook version holding exactly the shipped content."""
+    doc = load_document(DocumentName.APPLY_PLAYBOOK.value)
+    version = pinned(SessionFactory(ssm.aws).client("ssm"), doc)
+    return SsmPin(document=doc.name, document_version=version, document_sha256=doc.sha256)
+
+
+def _check_pin(plan: Plan, ssm: SsmTargets) -> None:
+    """Refuse (exit 3, nothing run) when the pinned version's content is not the approved."""
+    import botocore.exceptions
+
+    pin = plan.source.ssm
+    if pin is None:
+        return  # targets_for says what to do
+    client = SessionFactory(ssm.aws).client("ssm")
+    try:
+        content = str(client.get_document(Name=pin.document, DocumentVersion=pin.document_version,
+                                          DocumentFormat="YAML").get("Content") or "")
+    except botocore.exceptions.ClientError as e:
+        raise SsmPinRefused(f"refused: {pin.document} version {pin.document_version}, pinned "
+                            f"by plan {plan.plan_id}: {describe_client_error(e)}; nothing was "
+                            "run") from e
+    sha = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    if sha != pin.document_sha256:
+        raise SsmPinRefused(
+            f"refused: {pin.document} version {pin.document_version} changed since plan "
+            f"{plan.plan_id} was approved (sha256 {sha[:12]}…, approved "
+            f"{pin.document_sha256[:12]}…); nothing was run: deploy, plan and approve again")
+
+
+def _executor_for(ssm: SsmTargets | None) -> Executor:
+    return make_executor() if ssm is None else make_ssm_executor()
+
+
 EXIT_REFUSED = 3
 EXIT_PENDING = 4
 
@@ -87,6 +169,13 @@ def make_executor() -> Executor:
     from inspectorctl.remediate.ansible import AnsibleExecutor
 
     return AnsibleExecutor()
+
+
+def make_ssm_executor() -> Executor:
+    """The executor of --via ssm (tests put one with stubbed clients here)."""
+    from inspectorctl.remediate.ssm import SsmExecutor
+
+    return SsmExecutor()
 
 
 def _actor(by: str | None = None) -> str:
@@ -222,22 +311,30 @@ def plan(
     by: Annotated[str | None, typer.Option(
         "--by", help="Who makes the plan (recorded in it) [default: the login name].")
     ] = None,
+    via: ViaOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3ApplyOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Plan remediations: actions = playbook x hosts x parameters, with their findings."""
     if ctx.invoked_subcommand is not None:
         return
+    ssm = _ssm_options(via, profile, region, endpoint_url, s3_endpoint_url, output_s3)
     if out is None:
         raise InputError("plan: give the plan file to write with --out/-o FILE")
     from inspectorctl.cli.assess import _parse_tailoring
 
     opts = PlanOptions(run_id=run, min_severity=severity, rules=tuple(rule or ()),
                        hosts=tuple(host or ()), framework=framework, packs=tuple(pack or ()),
-                       template=template, tailoring=_parse_tailoring(set_ or []))
+                       template=template, tailoring=_parse_tailoring(set_ or []),
+                       ssm_pin=_ssm_pin(ssm) if ssm is not None else None)
     with open_store(db) as store:
         p = make_plan(store, opts, now(), actor=_actor(by))
         if preview and p.actions:
-            p = preview_plan(p, make_executor(), targets_for(p, inventory))
+            p = preview_plan(p, _executor_for(ssm), targets_for(p, inventory, ssm))
             records.save_plan(store, p, now())
     write_plan(p, out)
     render_plan(p, diffs=preview)
@@ -370,9 +467,12 @@ MaxErrOpt = Annotated[str, typer.Option(
 
 
 def _apply_and_verify(store: Store, p: Plan, targets_inv: Path | None, ro: RolloutOptions,
-                      actor: str, pol: Policy | None, verify: bool, command: str) -> int:
-    targets = targets_for(p, targets_inv)
-    report = apply_plan(p, store, make_executor(), targets, ro, actor=actor, policy=pol,
+                      actor: str, pol: Policy | None, verify: bool, command: str,
+                      ssm: SsmTargets | None = None) -> int:
+    targets = targets_for(p, targets_inv, ssm)
+    if ssm is not None:
+        _check_pin(p, ssm)
+    report = apply_plan(p, store, _executor_for(ssm), targets, ro, actor=actor, policy=pol,
                         progress=_print_event, command=command)
     _render_apply(report)
     code = 0 if report.complete and not report.stopped else EXIT_FAILED
@@ -404,16 +504,23 @@ def apply(
     by: Annotated[str | None, typer.Option("--by", help="Who runs it (audit log) "
                                            "[default: the login name].")] = None,
     strict: StrictOpt = False,
+    via: ViaOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3ApplyOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Apply the approved actions of a plan (canary, batches, threshold), then re-assess."""
+    ssm = _ssm_options(via, profile, region, endpoint_url, s3_endpoint_url, output_s3)
     p = load_plan(file)
     ro = _rollout_options(batch_size, canary, max_errors, resume, require_all)
     pol = load_policy(policy) if policy is not None else None
     actor = _actor(by)
     with open_store(db) as store:
         _key_warnings(store, strict)
-        code = _apply_and_verify(store, p, inventory, ro, actor, pol, verify, "apply")
+        code = _apply_and_verify(store, p, inventory, ro, actor, pol, verify, "apply", ssm)
     raise typer.Exit(code)
 
 
@@ -428,6 +535,12 @@ def rollback(
         "--policy", help="Approval policy: enforce its approver counts.")] = None,
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
+    via: ViaOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3ApplyOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Restore the files an apply run backed up, on the hosts it changed.
@@ -435,6 +548,7 @@ def rollback(
     A rollback changes hosts, so it is a plan too (one ``_rollback`` action) and passes the same
     gate: the people named by --by approve it (recorded, signed), then it is applied.
     """
+    ssm = _ssm_options(via, profile, region, endpoint_url, s3_endpoint_url, output_s3)
     if not by:
         raise InputError("rollback: a rollback changes hosts and needs an approver: give "
                          "--by NAME")
@@ -444,9 +558,12 @@ def rollback(
     t = now()
     with open_store(db) as store:
         p = rollback_plan(store, run, t)
+        targets = targets_for(p, inventory, ssm)
+        if ssm is not None:
+            _check_pin(p, ssm)
         for name in by:
             approve_by(store, p, name, t, comment=comment, policy=pol)
-        report = apply_plan(p, store, make_executor(), targets_for(p, inventory),
+        report = apply_plan(p, store, _executor_for(ssm), targets,
                             RolloutOptions(), actor=by[0], policy=pol, progress=_print_event,
                             command="rollback")
     _render_apply(report)
@@ -576,6 +693,14 @@ def remediate(
     batch_size: BatchOpt = None,
     canary: CanaryOpt = 0,
     max_errors: MaxErrOpt = "0",
+    via: ViaOpt = None,
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3ApplyOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Unattended: assess -> plan -> policy approval -> apply what it allows -> re-assess.
@@ -586,9 +711,13 @@ def remediate(
     """
     from inspectorctl.assess import run_assessment
 
+    if via not in (None, "ansible", "ssm"):
+        raise InputError(f"--via {via!r}: valid: ansible, ssm")
+    ssm = ssm_targets(via, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, None, None)
     pol = load_policy(policy)
     opts = _options(template, pack, rule, None, None, None, inventory, limit, become, None,
-                    None)
+                    via, ssm)
     ro = _rollout_options(batch_size, canary, max_errors, False, False)
     actor = f"policy:{policy.name}"
     with open_store(db) as store:
@@ -597,7 +726,8 @@ def remediate(
                       f"result(s) on {result.run.counts.hosts} host(s)", highlight=False,
                       markup=False)
         p = make_plan(store, PlanOptions(run_id=result.run.id, min_severity=severity,
-                                         packs=opts.packs, tailoring=dict(opts.tailoring)),
+                                         packs=opts.packs, tailoring=dict(opts.tailoring),
+                                         ssm_pin=_ssm_pin(ssm) if ssm is not None else None),
                       now(), actor=actor)
         if out is not None:
             write_plan(p, out)
@@ -612,7 +742,7 @@ def remediate(
         pending = res.needs_people
         code = 0
         if res.auto_ids:
-            code = _apply_and_verify(store, p, None, ro, actor, pol, True, "remediate")
+            code = _apply_and_verify(store, p, None, ro, actor, pol, True, "remediate", ssm)
         else:
             console.print("The policy approves no action automatically; nothing applied.",
                           highlight=False)

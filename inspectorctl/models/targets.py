@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inspectorctl.models.aws import SsmTargets
 from inspectorctl.models.common import Frozen
 
 
@@ -15,3 +16,5 @@ class Targets(Frozen):
     become: bool = False
     forks: int = 20
     timeout: int = 30  # seconds per host connection / task
+    #: managed instances reached through SSM (the ssm transport and executor)
+    ssm: SsmTargets | None = None

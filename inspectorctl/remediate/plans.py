@@ -23,6 +23,7 @@ from inspectorctl.models.plan import (
     PlanFilters,
     PlanKind,
     PlanSource,
+    SsmPin,
     findings_digest,
 )
 from inspectorctl.models.rule import FRAMEWORKS
@@ -52,6 +53,8 @@ class PlanOptions(Frozen):
     packs: tuple[str, ...] = ()
     template: Path | None = None
     tailoring: dict[str, Any] = Field(default_factory=dict)
+    #: the SSM document version (and sha256) the plan's actions will run through
+    ssm_pin: SsmPin | None = None
 
 
 def _source(run: RunRecord, packs: Sequence[str], tailoring: Mapping[str, Any]) -> PlanSource:
@@ -170,6 +173,8 @@ def make_plan(
                   for r in (entry[0],) if r.remediation and r.remediation.playbook}
         catalog = remediation_catalog(wanted)
     source = _source(run, packs, tailoring)
+    if options.ssm_pin is not None:
+        source = source.model_copy(update={"ssm": options.ssm_pin})
     plan = build_plan(
         findings, rules, catalog,
         source=source,

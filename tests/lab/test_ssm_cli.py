@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from inspectorctl.cli.main import app
-from inspectorctl.lab.ssm import read_endpoint
+from inspectorctl.lab import Lab
+from inspectorctl.lab.processes import starttime
+from inspectorctl.lab.ssm import read_endpoint, start_endpoint
 from inspectorctl.lab.ssm.agent import simulated_id
+from inspectorctl.lab.ssm.control import ping
 
 
 def lab_cli(state_dir: Path, *args: str) -> Result:
@@ -129,3 +133,14 @@ def test_start_without_hosts_says_so(tmp_path: Path) -> None:
         assert info.client("ssm").describe_instance_information()["InstanceInformationList"] == []
     finally:
         lab_cli(state, "ssm", "stop")
+
+
+@pytest.mark.lab
+def test_lab_down_stops_the_endpoint(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    info, started = start_endpoint(state, simulate=2, simulate_delay=0)
+    assert started and ping(info.url)
+    Lab(state, netns_prefix="ssmdown-").down()
+    assert read_endpoint(state) is None
+    assert not ping(info.url)
+    assert not Path(f"/proc/{info.pid}").exists() or starttime(info.pid) != info.starttime
