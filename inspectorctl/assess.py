@@ -33,7 +33,7 @@ from inspectorctl.rules.engine import Selection, evaluate_host, evaluate_outcome
 from inspectorctl.rules.facts import probe_request
 from inspectorctl.rules.loader import DEFAULT_PACKS, load_packs, shipped_pack_ids
 from inspectorctl.store.db import ResultRow, Store, now
-from inspectorctl.yamlfile import load_model
+from inspectorctl.yamlfile import load_model, read_text_limited
 
 
 class AssessOptions(Frozen):
@@ -151,16 +151,19 @@ def snapshot_files(directory: Path) -> list[Path]:
     return files
 
 
+#: a snapshot of a host with every fact family is ~1 MB
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
+
+
 def read_snapshot(f: Path) -> HostSnapshot:
     """One saved snapshot; a bad file is an InputError naming it."""
+    text = read_text_limited(f, MAX_SNAPSHOT_BYTES, "snapshot file")  # no FIFO, no 10 GB
     try:
-        return HostSnapshot.model_validate_json(f.read_bytes())
+        return HostSnapshot.model_validate_json(text)
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise InputError(f"{f}: not a valid snapshot: {loc}: {err['msg']}") from e
-    except OSError as e:
-        raise InputError(f"{f}: cannot read: {e}") from e
 
 
 # ----------------------------------------------------------------------------------------------

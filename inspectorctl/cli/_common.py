@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.text import Text
 
 from inspectorctl.errors import InspectorctlError
+from inspectorctl.textsafe import escape_controls
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,15 +40,34 @@ class _Console(Console):
     def size(self, new_size: tuple[int, int]) -> None:
         self._width, self._height = new_size
 
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """Every string printed (a message, a table cell) with its control characters shown
+        as escapes: data from hosts and users never reaches the terminal raw. Markup is off
+        for these consoles (user data is text, never markup)."""
+        return super().render_str(escape_controls(text), **kwargs)
 
-console = _Console(soft_wrap=True)
-err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
+
+console = _Console(soft_wrap=True, markup=False, emoji=False)
+err_console = _Console(stderr=True, highlight=False, soft_wrap=True, markup=False,
+                       emoji=False)
 
 
 def abort(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
     err_console.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``cannot write FILE: File too large (errno EFBIG)``: an environment error in words."""
+    what = exc.strerror or str(exc)
+    name = errno.errorcode.get(exc.errno or 0)
+    code = f" ({name})" if name else ""
+    where = f" {exc.filename}" if exc.filename else ""
+    hint = ""
+    if exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+        hint = "; free some space (or raise the file size limit, ulimit -f) and run it again"
+    return f"system error on{where or ' a file'}: {what}{code}{hint}"
 
 
 def guarded(func: Callable[P, R]) -> Callable[P, R]:
@@ -56,6 +79,12 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except InspectorctlError as exc:
             abort(str(exc), exc.exit_code)
+        except sqlite3.Error as exc:
+            # the store turns database errors into StoreError; this is the last line
+            abort(f"database error: {exc} (the database may be corrupt, locked or on a full "
+                  "disk; move it aside or use another --db)", 1)
+        except OSError as exc:
+            abort(describe_os_error(exc), 1)
         except KeyboardInterrupt:
             err_console.print("interrupted", markup=False)
             sys.exit(130)

@@ -45,6 +45,7 @@ from inspectorctl.paths import default_db_path
 from inspectorctl.report.formats import FORMATS, Report
 from inspectorctl.report.summary import (
     add_fitting_columns,
+    cell,
     framework_compliance,
     render_assessment,
     render_finding,
@@ -59,6 +60,7 @@ from inspectorctl.rules.loader import (
     validate_pack,
 )
 from inspectorctl.store.db import Store
+from inspectorctl.textsafe import check_reason, normalise_identity
 
 
 class OutputFormat(StrEnum):
@@ -112,8 +114,9 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield None
         return
     counts = {"ok": 0, "failed": 0, "unreachable": 0, "started": 0}
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
+    # host names come from the inventory: text, never markup
+    with Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                  TimeElapsedColumn(), console=err_console, transient=True) as progress:
         task = progress.add_task("Collecting", total=None)
 
         def on_event(host: str, event: str) -> None:
@@ -472,25 +475,28 @@ def findings_suppress(
     by: Annotated[str, typer.Option("--by", help="Who accepts the risk.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the finding).")],
     days: Annotated[int | None, typer.Option(
-        "--days", min=1, help="Expire after this many days [default: until lifted].")] = None,
+        "--days", min=1, max=3650,
+        help="Expire after this many days (at most 3650) [default: until lifted].")] = None,
     db: DbOpt = None,
 ) -> None:
     """Suppress findings (accepted risk): not listed as active, never planned for fixing."""
     from datetime import timedelta
 
-    from inspectorctl.remediate.audit import AuditEvent, append
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
     from inspectorctl.store.db import now
 
-    if not by.strip() or not reason.strip():
-        raise InputError("--by and --reason must not be empty")
+    by = normalise_identity(by, "--by")
+    reason = check_reason(reason, "--reason", required=True)
     at = now()
     until = at + timedelta(days=days) if days else None
     detail = {"findings": list(ids), "reason": reason,
               "until": until.isoformat() if until else None}
     with open_store(db) as store:
+        key = chain_key(store)
         rows = store.suppress(
             ids, by=by, reason=reason, until=until,
-            audit=lambda tx: append(tx, AuditEvent.SUPPRESS, by, at, detail=detail))
+            audit=lambda tx: append(tx, AuditEvent.SUPPRESS, by, at, key=key, detail=detail))
+        note_head(store, key)
     for f in rows:
         console.print(f"suppressed {f.id} ({f.rule_id} on {f.host})"
                       + (f" until {until:%Y-%m-%d}" if until else ""), highlight=False)
@@ -503,13 +509,16 @@ def findings_unsuppress(
     db: DbOpt = None,
 ) -> None:
     """Lift suppressions: findings that still fail are active again."""
-    from inspectorctl.remediate.audit import AuditEvent, append
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
     from inspectorctl.store.db import now
 
+    by = normalise_identity(by, "--by")
     at = now()
     with open_store(db) as store:
+        key = chain_key(store)
         rows = store.unsuppress(ids, audit=lambda tx: append(
-            tx, AuditEvent.UNSUPPRESS, by, at, detail={"findings": list(ids)}))
+            tx, AuditEvent.UNSUPPRESS, by, at, key=key, detail={"findings": list(ids)}))
+        note_head(store, key)
     for f in rows:
         console.print(f"{f.id} is {f.state.value}", highlight=False)
 
@@ -524,7 +533,6 @@ def runs_list(
     framework), applies and rollbacks."""
     require_format(fmt, "runs list", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
-    from rich.text import Text
 
     from inspectorctl.remediate import records
 
@@ -563,7 +571,7 @@ def runs_list(
     add_fitting_columns(t, ("Run", "Kind", "Started", "Targets", "Hosts", "P/F/E/NA"),
                         [cells for _, _, cells in rows], fold=("Targets",))
     for _, _, cells in rows:
-        t.add_row(*(Text(c) for c in cells))  # values are data, never markup
+        t.add_row(*(cell(c) for c in cells))  # values are data, never markup
     console.print(t)
 
 
@@ -591,19 +599,21 @@ def runs_prune(
 ) -> None:
     """Remove the per-rule results of older runs, keeping each rule's newest result on each
     host. Runs, their counts and the findings stay."""
-    from inspectorctl.remediate.audit import AuditEvent, append
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
     from inspectorctl.store.db import PruneReport, now
 
-    if not by.strip():
-        raise InputError("--by must not be empty")
+    by = normalise_identity(by, "--by")
     at = now()
 
-    def audit(tx: sqlite3.Connection, report: PruneReport) -> None:
-        append(tx, AuditEvent.PRUNE, by, at, detail={
-            "keep": keep, "runs": list(report.runs), "removed": report.removed})
-
     with open_store(db) as store:
+        key = chain_key(store)
+
+        def audit(tx: sqlite3.Connection, report: PruneReport) -> None:
+            append(tx, AuditEvent.PRUNE, by, at, key=key, detail={
+                "keep": keep, "runs": list(report.runs), "removed": report.removed})
+
         report = store.prune(keep, at, audit=audit)
+        note_head(store, key)
         if not report.runs:
             console.print(f"Nothing to prune: no run older than the newest {keep}.",
                           highlight=False)
@@ -634,7 +644,7 @@ def rulepacks_list(fmt: FormatOpt = OutputFormat.table) -> None:
     for col in ("Pack", "Version", "Rules", "Title"):
         t.add_column(col)
     for p in packs:
-        t.add_row(p.id, p.version, str(len(p.rules)), p.title)
+        t.add_row(cell(p.id), cell(p.version), str(len(p.rules)), cell(p.title))
     console.print(t)
 
 
@@ -651,8 +661,8 @@ def rulepacks_show(
     if fmt is OutputFormat.json:
         typer.echo(p.model_dump_json(indent=2))
         return
-    console.print(f"{p.id} {p.version}: {p.title}", highlight=False)
-    console.print(p.description.strip(), highlight=False)
+    console.print(f"{p.id} {p.version}: {p.title}", highlight=False, markup=False)
+    console.print(p.description.strip(), highlight=False, markup=False)
     if p.variables:
         console.print("Variables:", highlight=False)
         for k, v in p.variables.items():
@@ -665,7 +675,7 @@ def rulepacks_show(
         rem = r.remediation
         fix = "manual" if rem and rem.manual else (rem.playbook or rem.ssm_document or "-"
                                                    ) if rem else "-"
-        t.add_row(r.id, r.severity.value, r.check.kind, fix, r.title)
+        t.add_row(cell(r.id), r.severity.value, r.check.kind, cell(fix), cell(r.title))
     console.print(t)
 
 
@@ -684,4 +694,5 @@ def rulepacks_validate(
         raise typer.Exit(2)
     packs = load_packs(paths)
     for p in packs:
-        console.print(f"ok: {p.source}: pack {p.id}, {len(p.rules)} rules", highlight=False)
+        console.print(f"ok: {p.source}: pack {p.id}, {len(p.rules)} rules", highlight=False,
+                      markup=False)

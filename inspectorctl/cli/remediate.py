@@ -45,7 +45,7 @@ from inspectorctl.cli.assess import (
 )
 from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Severity, Status
-from inspectorctl.models.plan import Plan, Policy, SsmPin, parse_duration
+from inspectorctl.models.plan import Plan, Policy, SsmPin, approval_ttl, parse_duration
 from inspectorctl.remediate import audit as audit_mod
 from inspectorctl.remediate import records, service
 from inspectorctl.remediate.approval import (
@@ -57,6 +57,7 @@ from inspectorctl.remediate.approval import (
 )
 from inspectorctl.remediate.approval import explain as explain_policy
 from inspectorctl.remediate.interface import Executor
+from inspectorctl.remediate.keys import check_key_file
 from inspectorctl.remediate.plans import (
     PlanOptions,
     load_plan,
@@ -78,6 +79,7 @@ from inspectorctl.remediate.verify import (
     targets_for,
 )
 from inspectorctl.store.db import Store, now
+from inspectorctl.textsafe import check_reason, normalise_identity, one_line
 
 EXIT_FAILED = 1
 
@@ -163,6 +165,7 @@ def register(app: typer.Typer) -> None:
     app.command()(journal)
     audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
     audit_app.command("list")(audit_list)
+    audit_app.command("verify")(audit_verify)
     app.add_typer(audit_app, name="audit")
     app.command()(remediate)
 
@@ -182,11 +185,12 @@ def make_ssm_executor() -> Executor:
 
 
 def _actor(by: str | None = None) -> str:
-    if by:
-        return by
+    """``--by`` (normalised: case-folded, NFKC, no control characters), else the login."""
+    if by is not None:
+        return normalise_identity(by, "--by")
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        return normalise_identity(getpass.getuser(), "login name")
+    except (KeyError, OSError, InputError):
         return "unknown"
 
 
@@ -279,6 +283,16 @@ def _render_verify(report: VerifyReport) -> None:
                           highlight=False, markup=False)
 
 
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Refuse when the approval key file is readable or writable by others "
+    "than its owner (default: warn).")]
+
+
+def _key_warnings(store: Store, strict: bool) -> None:
+    for w in check_key_file(store, strict=strict):
+        err_console.print(f"warning: {w}")
+
+
 # --------------------------------------------------------------------------------- plan
 
 
@@ -309,6 +323,9 @@ def plan(
     ] = False,
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", "-i", help="Inventory for --preview [default: the run's].")] = None,
+    by: Annotated[str | None, typer.Option(
+        "--by", help="Who makes the plan (recorded in it) [default: the login name].")
+    ] = None,
     via: ViaOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
@@ -330,7 +347,7 @@ def plan(
                        template=template, tailoring=_parse_tailoring(set_ or []),
                        ssm_pin=_ssm_pin(ssm) if ssm is not None else None)
     with open_store(db) as store:
-        p = make_plan(store, opts, now(), actor=_actor())
+        p = make_plan(store, opts, now(), actor=_actor(by))
         if preview and p.actions:
             p = preview_plan(p, _executor_for(ssm), targets_for(p, inventory, ssm))
             records.save_plan(store, p, now())
@@ -422,6 +439,10 @@ def approve(
     explain: Annotated[bool, typer.Option(
         "--explain", help="With --policy: print how every policy rule evaluates against every "
         "action (which conditions fail), and approve nothing.")] = False,
+    sign_with: Annotated[Path | None, typer.Option(
+        "--sign-with", help="Also sign the approval with this SSH private key (ssh-keygen "
+        "-Y sign); a policy's allowed_signers file says whose keys count.")] = None,
+    strict: StrictOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Approve a plan (or some of its actions), bound to its digest, with an expiry."""
@@ -435,11 +456,15 @@ def approve(
     life: timedelta | None = None
     if ttl is not None:
         try:
-            life = parse_duration(ttl)
+            life = approval_ttl(parse_duration(ttl))
         except ValueError as e:
-            raise InputError(f"--ttl: {e}") from e
+            raise InputError(f"--ttl {ttl}: {e}") from e
+    if by is not None:
+        by = normalise_identity(by, "--by")
+    comment = check_reason(comment, "--comment")
     t = now()
     with open_store(db) as store:
+        _key_warnings(store, strict)
         if pol is not None and by is None and not interactive:
             res = approve_with_policy(store, p, pol, t, comment=comment)
             for a in res.approvals:
@@ -465,10 +490,11 @@ def approve(
         else:
             name, ids = by, list(action or [])
         a = approve_by(store, p, name, t, action_ids=ids, comment=comment, policy=pol,
-                       ttl=life)
-    console.print(f"Approved by {a.approver}: {len(a.action_ids)} of {len(p.actions)} "
-                  f"action(s) of plan {p.plan_id} (digest {p.digest[:12]}), expires "
-                  f"{a.expires_at.isoformat(timespec='seconds')}", highlight=False,
+                       ttl=life, sign_with=sign_with)
+    signed = ", signed" if a.signature else ""
+    console.print(f"Approved by {a.approver}{signed}: {len(a.action_ids)} of "
+                  f"{len(p.actions)} action(s) of plan {p.plan_id} (digest {p.digest[:12]}), "
+                  f"expires {a.expires_at.isoformat(timespec='seconds')}", highlight=False,
                   markup=False)
 
 
@@ -537,6 +563,7 @@ def apply(
         "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who runs it (audit log) "
                                            "[default: the login name].")] = None,
+    strict: StrictOpt = False,
     via: ViaOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
@@ -550,9 +577,10 @@ def apply(
     p = load_plan(file)
     ro = _rollout_options(batch_size, canary, max_errors, resume, require_all)
     pol = load_policy(policy) if policy is not None else None
+    actor = _actor(by)
     with open_store(db) as store:
-        code = _apply_and_verify(store, p, inventory, ro, _actor(by), pol, verify, "apply",
-                                 ssm)
+        _key_warnings(store, strict)
+        code = _apply_and_verify(store, p, inventory, ro, actor, pol, verify, "apply", ssm)
     raise typer.Exit(code)
 
 
@@ -585,6 +613,8 @@ def rollback(
     if not by:
         raise InputError("rollback: a rollback changes hosts and needs an approver: give "
                          "--by NAME")
+    by = [normalise_identity(b, "--by") for b in by]
+    comment = check_reason(comment, "--comment")
     pol = load_policy(policy) if policy is not None else None
     with open_store(db) as store:
         outcome = service.rollback(
@@ -662,7 +692,7 @@ def audit_list(
     digest = load_plan(plan_file).digest if plan_file else None
     with open_store(db) as store:
         rows = audit_mod.entries(store, plan_digest=digest, run_id=run, limit=limit)
-        broken = audit_mod.verify_chain(store)
+        check = audit_mod.verify(store)
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([e.model_dump(mode="json") for e in rows], indent=2))
     else:
@@ -672,11 +702,55 @@ def audit_list(
                 acts = ", ".join(e.detail.get("actions", []))
                 what = f"{acts} until {e.detail.get('expires_at')}"
             first = str(what).splitlines()[0] if what else ""
+            # one entry, one line: a newline or escape in a name is shown, never obeyed
             console.print(f"{e.seq:>4} {e.at.isoformat(timespec='seconds')} {e.event.value:<14} "
-                          f"{e.actor:<16} {e.plan_id or '-'} {e.run_id or '-'} {first}".rstrip(),
+                          f"{one_line(e.actor):<16} {one_line(e.plan_id or '-')} "
+                          f"{one_line(e.run_id or '-')} {one_line(first)}".rstrip(),
                           highlight=False, markup=False, soft_wrap=True)
-    if broken:
-        abort(f"the audit log in {store.path} is not intact: {broken}", EXIT_FAILED)
+    if not check.ok:
+        more = len(check.problems) - 1
+        tail = f" (and {more} more problem(s))" if more else ""
+        abort(f"the audit log in {store.path} is not intact: {check.problems[0].message}"
+              f"{tail}; see `inspectorctl audit verify`", EXIT_FAILED)
+
+
+@guarded
+def audit_verify(
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Also fail when the key file is readable by others, and when "
+        "entries predate the keyed chain.")] = False,
+    fmt: FormatOpt = OutputFormat.table,
+    db: DbOpt = None,
+) -> None:
+    """Verify the audit log: every entry's keyed digest, the row numbers, the head file.
+
+    Exit 0 intact; 1 tampering found (each problem names the entry: edited, deleted,
+    inserted, truncated) or the log cannot be verified (key missing).
+    """
+    with open_store(db) as store:
+        warnings = check_key_file(store, strict=False)
+        report = audit_mod.verify(store)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok,
+                               "warnings": warnings}, indent=2))
+    else:
+        for w in warnings:
+            err_console.print(f"warning: {w}")
+        for n in report.notes:
+            err_console.print(f"note: {n}")
+        for p in report.problems:
+            where = f"entry {p.seq}" if p.seq is not None else "log"
+            console.print(f"{p.kind.value}: {where}: {p.message}", highlight=False)
+        if report.ok:
+            head = (f"; head entry {report.head_seq} ({(report.head_digest or '')[:15]})"
+                    if report.head_seq is not None else "")
+            console.print(f"audit log intact: {report.entries} entries{head}",
+                          highlight=False)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILED)
+    if strict and (warnings or report.legacy):
+        abort("refused (--strict): " + (warnings[0] if warnings else report.notes[-1]),
+              EXIT_FAILED)
 
 
 # --------------------------------------------------------------------------------- remediate

@@ -45,8 +45,10 @@ from inspectorctl.collect.interface import (
     ProgressCallback,
     Targets,
 )
+from inspectorctl.errors import InputError
 from inspectorctl.models.snapshot import ProbeRequest
 from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
+from inspectorctl.yamlfile import MAX_BYTES, check_yaml, read_text_limited
 
 MODULE_NAME = "inspectorctl_probe"
 PLAYBOOK = "inspectorctl_collect.yml"
@@ -89,7 +91,17 @@ def _yaml_precheck(path: Path, text: str) -> None:
     if path.suffix.lower() not in (".yml", ".yaml", ".json"):
         return
     try:
+        check_yaml(text, path)  # depth and alias limits before the (recursive) loader
         data = yaml.load(text, Loader=_LenientLoader)  # a SafeLoader subclass
+    except InputError as e:
+        if not isinstance(e.__cause__, yaml.YAMLError):
+            raise InventoryError(str(e)) from e
+        cause = e.__cause__  # a syntax error: said as the loader says it, with the column
+        mark = getattr(cause, "problem_mark", None) or getattr(cause, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = (getattr(cause, "problem", None) or getattr(cause, "context", None)
+                   or "invalid YAML")
+        raise InventoryError(f"{where}: {problem}") from cause
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -201,11 +213,11 @@ class AnsibleCollector:
         path = Path(inventory)
         if not path.exists():
             raise InventoryError(f"{path}: no such inventory file")
-        if path.is_file():
+        if not path.is_dir():
             try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError as e:
-                raise InventoryError(f"{path}: cannot read: {e.strerror or e}") from e
+                text = read_text_limited(path, MAX_BYTES, "inventory file", errors="replace")
+            except InputError as e:
+                raise InventoryError(str(e)) from e
             _yaml_precheck(path, text)
         args = ["--list", "-i", str(path.resolve())]
         if targets.limit:

@@ -21,8 +21,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from inspectorctl.errors import InputError
 from inspectorctl.lab.errors import ProfileError
 from inspectorctl.models.common import Frozen, Status
+from inspectorctl.yamlfile import MAX_BYTES, check_yaml, read_text_limited
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "profiles"
 
@@ -324,6 +326,16 @@ def _construct(node: yaml.Node, loc: _Loc, lines: dict[_Loc, int], loader: Any) 
 
 def _load_yaml(text: str, source: Path) -> tuple[Any, dict[_Loc, int]]:
     try:
+        check_yaml(text, source)
+    except InputError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, yaml.MarkedYAMLError):  # said as for the other profile errors
+            mark = cause.problem_mark
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ProfileError(f"profile {source}{where}: invalid YAML: {cause.problem}"
+                               ) from cause
+        raise ProfileError(f"profile {exc}") from exc
+    try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
             raise ProfileError(f"profile {source}: the file is empty")
@@ -389,9 +401,12 @@ def load_profile(ref: str) -> LoadedProfile:
     if _looks_like_path(ref):
         path = Path(ref).expanduser()
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProfileError(f"profile {path}: cannot read it: {exc.strerror}") from exc
+            text = read_text_limited(path, MAX_BYTES, "profile")
+        except InputError as exc:
+            if isinstance(exc.__cause__, OSError):
+                raise ProfileError(f"profile {path}: cannot read it: "
+                                   f"{exc.__cause__.strerror}") from exc
+            raise ProfileError(f"profile {exc}") from exc
         return parse_profile(text, path)
     shipped = shipped_profiles()
     if ref not in shipped:

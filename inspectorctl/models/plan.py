@@ -184,6 +184,8 @@ class Plan(Frozen):
     skipped: list[SkippedFinding] = Field(default_factory=list)
     #: for a rollback plan: the apply run whose backups it restores
     rollback_of: str | None = None
+    #: who made the plan (``plan --by``, normalised); a policy can forbid them to approve it
+    created_by: str = ""
     findings_digest: str
     digest: str = ""
 
@@ -247,9 +249,15 @@ class Approval(Frozen):
     requirements: dict[str, int] = Field(default_factory=dict)
     prev_digest: str
     digest: str
+    #: the approver's SSH signature of what they approved (``approve --sign-with``), or ""
+    signature: str = ""
+    #: the audit log's last entry when this was recorded (``SEQ:DIGEST``), or ""
+    audit_head: str = ""
 
     def signed_fields(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"digest"})
+        # the HMAC of a record made before these fields existed covers the fields it had
+        exclude = {"digest"} | {k for k in ("signature", "audit_head") if not getattr(self, k)}
+        return self.model_dump(mode="json", exclude=exclude)
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,22 +267,44 @@ class Approval(Frozen):
 _DURATION_RE = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
 
 
+#: the longest duration inspectorctl reads (10 years): longer ones overflow dates
+MAX_DURATION = timedelta(days=3650)
+#: the longest an approval may last (human or policy)
+MAX_APPROVAL_TTL = timedelta(days=366)
+
+
 def parse_duration(value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m and any(m.groups()):
-            d, h, mi, s = (int(g or 0) for g in m.groups())
-            return timedelta(days=d, hours=h, minutes=mi, seconds=s)
-    raise ValueError(f"expected a duration like 24h, 90m, 7d or 1h30m, got {value!r}")
+    """``24h``, ``90m``, ``7d``, ``1h30m`` or seconds; at most ``MAX_DURATION``; 0 is a
+    duration of zero (never "not given")."""
+    td: timedelta | None = None
+    try:
+        if isinstance(value, timedelta):
+            td = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            td = timedelta(seconds=value)
+        elif isinstance(value, str):
+            m = _DURATION_RE.match(value)
+            if m and any(m.groups()):
+                d, h, mi, s = (int(g or 0) for g in m.groups())
+                td = timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    except OverflowError:
+        td = timedelta.max
+    if td is None:
+        raise ValueError(f"expected a duration like 24h, 90m, 7d or 1h30m, got {value!r}")
+    if td > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is too long: at most "
+                         f"{MAX_DURATION.days}d")
+    return td
 
 
-def _positive(td: timedelta) -> timedelta:
+def approval_ttl(td: timedelta) -> timedelta:
+    """An approval's lifetime: more than zero, at most ``MAX_APPROVAL_TTL``."""
     if td <= timedelta(0):
-        raise ValueError("a duration must be positive")
+        raise ValueError(f"an approval must last longer than {format_duration(td)} (give "
+                         "e.g. 30m, 24h or 7d)")
+    if td > MAX_APPROVAL_TTL:
+        raise ValueError(f"an approval may last at most {MAX_APPROVAL_TTL.days}d, not "
+                         f"{format_duration(td)}")
     return td
 
 
@@ -407,7 +437,7 @@ class PolicyRule(Frozen):
             raise ValueError("auto_approve and approvers exclude each other (an auto-approved "
                              "action needs no people)")
         if self.approval_ttl is not None:
-            _positive(self.approval_ttl)
+            approval_ttl(self.approval_ttl)
         return self
 
 
@@ -415,13 +445,26 @@ class Policy(Frozen):
     approval_ttl: Duration = timedelta(hours=24)
     rules: list[PolicyRule] = Field(default_factory=list)
     default_approvers: int = Field(default=1, ge=1, le=20)
+    #: the person who made a plan (its ``created_by``) may not approve it
+    planner_cannot_approve: bool = False
+    #: count only approvals signed with a key the allowed-signers file lists for the approver
+    require_signed: bool = False
+    #: the allowed-signers file (OpenSSH format; relative to the policy file)
+    allowed_signers: str | None = None
     #: filled by the loader
     source: str = ""
 
     @field_validator("approval_ttl")
     @classmethod
     def _ttl(cls, v: timedelta) -> timedelta:
-        return _positive(v)
+        return approval_ttl(v)
+
+    @model_validator(mode="after")
+    def _signers(self) -> Policy:
+        if self.require_signed and not self.allowed_signers:
+            raise ValueError("require_signed needs allowed_signers: the file (OpenSSH "
+                             "allowed-signers format) that lists who may approve")
+        return self
 
 
 # --------------------------------------------------------------------------------------------

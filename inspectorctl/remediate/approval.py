@@ -20,8 +20,6 @@ import fnmatch
 import hashlib
 import hmac
 import json
-import os
-import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -30,7 +28,7 @@ from typing import Any
 
 from pydantic import Field
 
-from inspectorctl.errors import InputError, InspectorctlError
+from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Status
 from inspectorctl.models.plan import (
     Action,
@@ -39,22 +37,29 @@ from inspectorctl.models.plan import (
     Plan,
     Policy,
     PolicyRule,
+    approval_ttl,
     canonical_json,
     format_duration,
 )
-from inspectorctl.remediate import audit, records
+from inspectorctl.remediate import audit, records, signing
 from inspectorctl.remediate.audit import AuditEvent
+from inspectorctl.remediate.keys import KEY_ENV, ApprovalError, approval_key, key_path
+
+__all__ = ["KEY_ENV", "ApprovalError", "approval_key", "key_path"]
 from inspectorctl.remediate.planner import evidence_digest
+from inspectorctl.remediate.signing import parse_allowed_signers
 from inspectorctl.store.db import Store
+from inspectorctl.textsafe import (
+    check_reason,
+    control_characters,
+    normalise_identity,
+    one_line,
+    same_identity,
+)
 from inspectorctl.yamlfile import load_model
 
 GENESIS = "0" * 64
 DEFAULT_TTL = timedelta(hours=24)
-KEY_ENV = "INSPECTORCTL_APPROVAL_KEY_FILE"
-
-
-class ApprovalError(InspectorctlError):
-    """Approvals cannot be recorded or verified (key missing, store unusable...)."""
 
 
 class PolicyError(InputError):
@@ -81,7 +86,12 @@ def load_policy(path: Path) -> Policy:
         policy = load_model(path, Policy, "policy")
     except InputError as e:
         raise PolicyError(str(e)) from e
-    return policy.model_copy(update={"source": str(path)})
+    update: dict[str, object] = {"source": str(path)}
+    if policy.allowed_signers:
+        signers = path.parent / Path(policy.allowed_signers).expanduser()
+        parse_allowed_signers(signers)  # one error naming the line, now rather than at apply
+        update["allowed_signers"] = str(signers)
+    return policy.model_copy(update=update)
 
 
 class PolicyDecision(Frozen):
@@ -209,55 +219,6 @@ def evaluate_policy(policy: Policy, plan: Plan, now: datetime) -> list[PolicyDec
 # --------------------------------------------------------------------------------------------
 
 
-def key_path(store: Store) -> Path:
-    env = os.environ.get(KEY_ENV)
-    return Path(env) if env else Path(str(store.path) + ".key")
-
-
-def _key_id(key: bytes) -> str:
-    return hashlib.sha256(b"inspectorctl-approval-key\x00" + key).hexdigest()[:16]
-
-
-def _stored_key_id(store: Store) -> str | None:
-    row = store.execute("SELECT value FROM remediation_meta WHERE key='approval_key_id'"
-                        ).fetchone()
-    return str(row["value"]) if row else None
-
-
-def approval_key(store: Store, *, create: bool) -> bytes:
-    """The signing key; created (0600) with the first approval when ``create``."""
-    path = key_path(store)
-    known = _stored_key_id(store)
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
-        if known is not None or not create:
-            raise ApprovalError(
-                f"approval key file {path} is missing, so the approvals in {store.path} cannot "
-                f"be verified; restore it (or set {KEY_ENV} to where it is)") from None
-        key = secrets.token_bytes(32)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(key)
-        except OSError as e:
-            raise ApprovalError(f"cannot create the approval key file {path}: {e}") from e
-    except OSError as e:
-        raise ApprovalError(f"cannot read the approval key file {path}: {e}") from e
-    if len(key) < 32:
-        raise ApprovalError(f"approval key file {path} is too short (needs 32 bytes or more)")
-    if known is not None and known != _key_id(key):
-        raise ApprovalError(
-            f"approval key file {path} is not the key the approvals in {store.path} were "
-            f"signed with; restore the right key file (or set {KEY_ENV} to where it is)")
-    if known is None and create:
-        with store.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO remediation_meta(key, value) VALUES (?,?)",
-                       ("approval_key_id", _key_id(key)))
-    return key
-
-
 def _sign(key: bytes, fields: Mapping[str, object]) -> str:
     return hmac.new(key, canonical_json(dict(fields)).encode(), hashlib.sha256).hexdigest()
 
@@ -270,7 +231,7 @@ def _approval(r: sqlite3.Row) -> Approval:
         created_at=datetime.fromisoformat(r["created_at"]),
         expires_at=datetime.fromisoformat(r["expires_at"]),
         requirements=json.loads(r["requirements"]), prev_digest=r["prev_digest"],
-        digest=r["digest"],
+        digest=r["digest"], signature=r["signature"], audit_head=r["audit_head"],
     )
 
 
@@ -318,45 +279,59 @@ def record_approval(
     expires_at: datetime,
     comment: str = "",
     requirements: Mapping[str, int] | None = None,
+    sign_with: Path | None = None,
 ) -> Approval:
-    """Sign and append one approval (and its audit entry) in one transaction."""
-    approver = approver.strip()
-    if not approver:
-        raise InputError("--by: the approver's name is empty")
+    """Sign and append one approval (and its audit entry) in one transaction; with
+    ``sign_with`` (an SSH private key) the approver also signs what they approve."""
+    if kind is ApprovalKind.HUMAN:
+        approver = normalise_identity(approver, "--by")
+    elif control_characters(approver) or not approver.strip():
+        raise InputError(f"policy approver {one_line(approver)!r}: empty or holds control "
+                         "characters (rename the policy file)")
+    comment = check_reason(comment, "--comment")
     unknown = sorted(set(action_ids) - {a.id for a in plan.actions})
     if unknown:
         raise InputError(f"--action {unknown[0]}: no such action in plan {plan.plan_id} "
                          f"(actions: {', '.join(a.id for a in plan.actions) or 'none'})")
     if not action_ids:
         raise InputError(f"plan {plan.plan_id} has no action to approve")
+    signature = ""
+    if sign_with is not None:
+        signature = signing.sign(sign_with, signing.statement(
+            plan.plan_id, plan.digest, approver, action_ids, expires_at))
     key = approval_key(store, create=True)
     with store.transaction() as db:
         row = db.execute("SELECT seq, digest FROM approvals ORDER BY seq DESC LIMIT 1"
                          ).fetchone()
         prev = row["digest"] if row else GENESIS
         seq = (row["seq"] if row else 0) + 1
+        last = db.execute("SELECT seq, digest FROM audit_log ORDER BY seq DESC LIMIT 1"
+                          ).fetchone()
+        audit_head = f"{last['seq']}:{last['digest']}" if last else ""
         fields = Approval.model_construct(
             seq=seq, plan_id=plan.plan_id, plan_digest=plan.digest,
             action_ids=sorted(action_ids), approver=approver, kind=kind, comment=comment,
             created_at=now, expires_at=expires_at, requirements=dict(requirements or {}),
-            prev_digest=prev, digest="",
+            prev_digest=prev, digest="", signature=signature, audit_head=audit_head,
         ).signed_fields()
         digest = _sign(key, fields)
         db.execute(
             "INSERT INTO approvals(seq, plan_id, plan_digest, action_ids, approver, kind,"
-            " comment, created_at, expires_at, requirements, prev_digest, digest)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " comment, created_at, expires_at, requirements, prev_digest, digest, signature,"
+            " audit_head) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (seq, plan.plan_id, plan.digest, json.dumps(sorted(action_ids)), approver,
              kind.value, comment, fields["created_at"], fields["expires_at"],
-             json.dumps(fields["requirements"]), prev, digest),
+             json.dumps(fields["requirements"]), prev, digest, signature, audit_head),
         )
         records.record_plan(db, plan, now)
-        audit.append(db, AuditEvent.APPROVE, approver, now, plan_id=plan.plan_id,
+        audit.append(db, AuditEvent.APPROVE, approver, now, key=key, plan_id=plan.plan_id,
                      plan_digest=plan.digest,
                      detail={"kind": kind.value, "actions": sorted(action_ids),
                              "expires_at": fields["expires_at"], "comment": comment,
-                             "approval_seq": seq})
-    return Approval.model_validate({**fields, "digest": digest})
+                             "approval_seq": seq, "signed": bool(signature)})
+    audit.note_head(store, key)
+    return Approval.model_validate({**fields, "digest": digest, "signature": signature,
+                                    "audit_head": audit_head})
 
 
 def approve_by(
@@ -369,21 +344,58 @@ def approve_by(
     comment: str = "",
     policy: Policy | None = None,
     ttl: timedelta | None = None,
+    sign_with: Path | None = None,
 ) -> Approval:
-    """A person approves the plan (or the listed actions); checked for integrity first."""
+    """A person approves the plan (or the listed actions); checked for integrity first.
+    With ``sign_with`` the approval carries the approver's SSH signature; a policy that
+    requires signed approvals refuses an unsigned one, or one its allowed signers do not
+    accept, here already."""
+    approver = normalise_identity(approver, "--by")
+    if ttl is not None:
+        try:
+            approval_ttl(ttl)
+        except ValueError as e:
+            raise InputError(f"--ttl {format_duration(ttl)}: {e}") from e
     integrity = check_integrity(plan, store)
     if integrity:
         raise ApprovalError(integrity[0].message)
     ids = list(action_ids) if action_ids else [a.id for a in plan.actions]
+    if (policy is not None and policy.planner_cannot_approve and plan.created_by
+            and same_identity(plan.created_by) == approver):
+        raise ApprovalError(
+            f"{approver} made plan {plan.plan_id} and the policy {policy.source or ''} says "
+            "the planner may not approve it (planner_cannot_approve); someone else must "
+            "approve it", exit_code=2)
     requirements: dict[str, int] = {}
+    # the shortest applicable lifetime wins: --ttl, the policy's default, and the
+    # approval_ttl of every policy rule matching an approved action
+    lives = [ttl] if ttl is not None else []
     if policy is not None:
+        lives.append(policy.approval_ttl)
         for d in evaluate_policy(policy, plan, now):
-            if d.action_id in ids and not d.auto:
-                requirements[d.action_id] = d.approvers
-    life = ttl or (policy.approval_ttl if policy else DEFAULT_TTL)
-    return record_approval(store, plan, approver=approver, kind=ApprovalKind.HUMAN,
+            if d.action_id in ids:
+                lives.append(d.ttl)
+                if not d.auto:
+                    requirements[d.action_id] = d.approvers
+    life = min(lives) if lives else DEFAULT_TTL
+    if policy is not None and policy.require_signed and sign_with is None:
+        raise ApprovalError(f"the policy {policy.source} requires signed approvals "
+                            "(require_signed): approve with --sign-with YOUR_SSH_KEY",
+                            exit_code=2)
+    made = record_approval(store, plan, approver=approver, kind=ApprovalKind.HUMAN,
                            action_ids=ids, now=now, expires_at=now + life, comment=comment,
-                           requirements=requirements)
+                           requirements=requirements, sign_with=sign_with)
+    if policy is not None and policy.allowed_signers and made.signature:
+        problem = _signature_problem(made, Path(policy.allowed_signers))
+        if problem:
+            raise ApprovalError(f"approval {made.seq} was recorded, but {problem}: it will "
+                                "not count under this policy", exit_code=2)
+    return made
+
+
+def _signature_problem(a: Approval, allowed_signers: Path) -> str | None:
+    return signing.verify(allowed_signers, a.approver, signing.statement(
+        a.plan_id, a.plan_digest, a.approver, a.action_ids, a.expires_at), a.signature)
 
 
 class PolicyApprovalResult(Frozen):
@@ -589,10 +601,33 @@ def check_approvals(
     verdicts: list[ActionVerdict] = []
     decisions = ({d.action_id: d for d in evaluate_policy(policy, plan, now)}
                  if policy is not None else {})
+    #: approvals that do not count because the policy requires signatures they lack (each
+    #: signature is checked once, with ssh-keygen, against the policy's allowed signers)
+    unsigned: set[int] = set()
+    if policy is not None and policy.require_signed and policy.allowed_signers:
+        signers = Path(policy.allowed_signers)
+        unsigned = {x.seq for x in live if x.kind is ApprovalKind.HUMAN
+                    and _signature_problem(x, signers) is not None}
     for a in plan.actions:
         covering = [x for x in live if a.id in x.action_ids]
         auto = next((x for x in covering if x.kind is ApprovalKind.POLICY), None)
-        people = sorted({x.approver for x in covering if x.kind is ApprovalKind.HUMAN})
+        if a.id in decisions:  # the policy's lifetime for this action applies at the gate
+            ttl = decisions[a.id].ttl
+            covering = [x for x in covering if x.created_at + ttl > now]
+        ignored: list[str] = []
+        if unsigned and any(x.seq in unsigned for x in covering):
+            ignored.append("unsigned or wrongly signed approvals do not count "
+                           "(require_signed)")
+            covering = [x for x in covering if x.seq not in unsigned]
+        people = sorted({same_identity(x.approver) for x in covering
+                         if x.kind is ApprovalKind.HUMAN})
+        if policy is not None and policy.planner_cannot_approve and plan.created_by:
+            planner = same_identity(plan.created_by)
+            if planner in people:
+                ignored.append(f"the planner {planner} does not count "
+                               "(planner_cannot_approve)")
+            people = [p for p in people if p != planner]
+        why_not = f"; {'; '.join(ignored)}" if ignored else ""
         required = max([1, *(x.requirements.get(a.id, 0) for x in live),
                         decisions[a.id].approvers if a.id in decisions else 0])
         expiry = min((x.expires_at for x in covering), default=None)
@@ -613,12 +648,13 @@ def check_approvals(
                 action_id=a.id, playbook=a.playbook, hosts=a.hosts, approved=False,
                 approvers=people, required=required,
                 reason=(f"needs {required} distinct approvers, has {len(people)} "
-                        f"({', '.join(people)})")))
+                        f"({', '.join(people)}){why_not}")))
         else:
             verdicts.append(ActionVerdict(
                 action_id=a.id, playbook=a.playbook, hosts=a.hosts, approved=False,
                 approvers=[], required=required,
-                reason=f"not approved (needs {required} approver{'s' * (required > 1)})"))
+                reason=(f"not approved (needs {required} approver{'s' * (required > 1)})"
+                        f"{why_not}")))
     if not problems and not any(v.approved for v in verdicts) and verdicts:
         kinds = {RefusalKind.TOO_FEW_APPROVALS if v.approvers else RefusalKind.NOT_APPROVED
                  for v in verdicts}

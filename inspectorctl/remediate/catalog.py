@@ -25,7 +25,7 @@ from inspectorctl.models.common import Frozen
 from inspectorctl.models.plan import Disruption, Privilege
 from inspectorctl.models.rule import RULE_ID_RE, RemediationNames
 from inspectorctl.paths import data_dir, playbook_ids, ssm_document_names
-from inspectorctl.yamlfile import load_model
+from inspectorctl.yamlfile import check_yaml, load_model, read_text_limited
 
 PLAYBOOK_ID_RE = re.compile(r"^_?[a-z][a-z0-9_]{1,63}$")
 ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -232,8 +232,12 @@ def _roles_in(d: Path) -> set[str]:
     names: set[str] = set()
     for f in _yaml_files(d):
         try:
-            data = yaml.safe_load(f.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            text = read_text_limited(f)
+            check_yaml(text, f)
+            data = yaml.safe_load(text)
+        except InputError as e:
+            raise CatalogError(str(e)) from e
+        except yaml.YAMLError as e:
             raise CatalogError(f"{f}: cannot read it: {e}") from e
         try:
             names.update(_role_refs(data))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import uuid
 from collections.abc import Mapping, Sequence
@@ -33,10 +32,15 @@ from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
 from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
 from inspectorctl.store.db import Store
+from inspectorctl.yamlfile import load_json
 
 
 class PlanFileError(InputError):
     """A plan file cannot be read or is not a valid plan."""
+
+
+#: a plan of every shipped rule on 10,000 hosts is ~60 MB
+MAX_PLAN_BYTES = 256 * 1024 * 1024
 
 
 class PlanOptions(Frozen):
@@ -180,12 +184,16 @@ def make_plan(
                             hosts=list(options.hosts), framework=options.framework),
         refuse=root_lockout_guard(source),
     )
+    if actor:
+        plan = plan.model_copy(update={"created_by": actor}).sealed()
+    key = audit.chain_key(store)
     with store.transaction() as db:
         records.record_plan(db, plan, now)
-        audit.append(db, AuditEvent.PLAN, actor or "-", now, plan_id=plan.plan_id,
+        audit.append(db, AuditEvent.PLAN, actor or "-", now, key=key, plan_id=plan.plan_id,
                      plan_digest=plan.digest, run_id=run.id,
                      detail={"actions": len(plan.actions), "manual": len(plan.manual_steps),
                              "skipped": len(plan.skipped)})
+    audit.note_head(store, key)
     return plan
 
 
@@ -214,15 +222,9 @@ def preview_plan(plan: Plan, executor: Executor, targets: Any) -> Plan:
 
 def load_plan(path: Path) -> Plan:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise PlanFileError(f"{path}: no such plan file") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise PlanFileError(f"{path}: cannot read: {e}") from e
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise PlanFileError(f"{path}: not a plan file (invalid JSON: {e})") from e
+        data = load_json(path, max_bytes=MAX_PLAN_BYTES, what="plan file")
+    except InputError as e:
+        raise PlanFileError(str(e)) from e
     if not isinstance(data, dict):
         raise PlanFileError(f"{path}: not a plan file (expected a JSON object)")
     try:

@@ -18,6 +18,7 @@ from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import RuleResult, RunRecord
 from inspectorctl.models.rule import Rule
 from inspectorctl.report.summary import assessment_json
+from inspectorctl.textsafe import xml_text
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ def render_junit(r: Report) -> str:
                 ET.SubElement(case, "error", message=detail).text = detail
             elif res.status is Status.NOT_APPLICABLE:
                 ET.SubElement(case, "skipped", message=res.reason or "not applicable")
+    for el in suites.iter():  # XML 1.0 forbids most control characters (host evidence)
+        if el.text:
+            el.text = xml_text(el.text)
+        for k, v in el.attrib.items():
+            el.attrib[k] = xml_text(v)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
 

@@ -14,6 +14,7 @@ from rich.text import Text
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import Finding, RuleResult, RunRecord
 from inspectorctl.models.rule import Rule
+from inspectorctl.textsafe import escape_controls, one_line
 
 _STATUS_STYLE = {
     Status.PASS: "green",
@@ -21,6 +22,12 @@ _STATUS_STYLE = {
     Status.ERROR: "yellow",
     Status.NOT_APPLICABLE: "dim",
 }
+def cell(value: object) -> Text:
+    """A table cell of data (a host name, a rule id or title from a rulepack): plain text on
+    one line, never rich markup, control characters escaped."""
+    return Text(one_line(value))
+
+
 _SEV_ORDER = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW,
               Severity.INFORMATIONAL]
 
@@ -88,7 +95,8 @@ def render_assessment(
             hosts[r.host][r.status] += 1
     c = run.counts
     secs = f" in {timings['total']:.1f} s" if timings else ""
-    console.print(f"Run {run.id}: {c.hosts} host(s), {c.rules} rule(s){secs}", highlight=False)
+    console.print(f"Run {run.id}: {c.hosts} host(s), {c.rules} rule(s){secs}", highlight=False,
+                  markup=False)
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     table.add_column("Host")
     for s, label in ((Status.PASS, "Pass"), (Status.FAIL, "Fail"), (Status.ERROR, "Error"),
@@ -96,7 +104,7 @@ def render_assessment(
         table.add_column(label, justify="right", style=_STATUS_STYLE[s])
     for host in sorted(hosts):
         h = hosts[host]
-        table.add_row(host, *(str(h[s]) for s in (Status.PASS, Status.FAIL, Status.ERROR,
+        table.add_row(cell(host), *(str(h[s]) for s in (Status.PASS, Status.FAIL, Status.ERROR,
                                                   Status.NOT_APPLICABLE)))
     console.print(table)
     fails = [r for r in results if r.status is Status.FAIL]
@@ -114,7 +122,8 @@ def render_assessment(
         ft.add_column("Rule", overflow="fold", min_width=10)
         ft.add_column("Title", overflow="fold", min_width=12)
         for r in fails[:max_failures]:
-            ft.add_row(r.severity.value, r.finding_id, r.host, r.rule_id, r.title)
+            ft.add_row(r.severity.value, r.finding_id, cell(r.host), cell(r.rule_id),
+                       cell(r.title))
         console.print(ft)
         if len(fails) > max_failures:
             console.print(f"... and {len(fails) - max_failures} more: "
@@ -126,8 +135,8 @@ def render_assessment(
             by_reason[f"{r.host}: {r.reason}"] += 1
         console.print(f"Errors ({len(errors)}):", highlight=False)
         for reason, n in sorted(by_reason.items())[:10]:
-            console.print(f"  {reason} ({n} rule{'s' if n > 1 else ''})", highlight=False,
-                          markup=False)
+            console.print(f"  {one_line(reason)} ({n} rule{'s' if n > 1 else ''})",
+                          highlight=False, markup=False)
     if framework_rows is not None and framework:
         render_framework(console, framework, framework_rows)
     console.print(f"New findings: {c.new}, reopened: {c.reopened}, closed: {c.closed}",
@@ -146,8 +155,8 @@ def render_framework(console: Console, framework: str, rows: list[dict[str, Any]
         t.add_column(col, overflow="fold")
     for r in rows:
         style = {"compliant": "green", "non-compliant": "red", "unknown": "yellow"}[r["state"]]
-        t.add_row(r["requirement"], f"[{style}]{r['state']}[/]", str(len(r["rules"])),
-                  str(r["failed"]), str(r["errors"]), ", ".join(r["failing_hosts"]))
+        t.add_row(cell(r["requirement"]), Text(r["state"], style=style), str(len(r["rules"])),
+                  str(r["failed"]), str(r["errors"]), cell(", ".join(r["failing_hosts"])))
     console.print(t)
 
 
@@ -182,7 +191,7 @@ def render_findings(console: Console, findings: Sequence[Finding]) -> None:
     add_fitting_columns(t, ("ID", "Severity", "Status", "State", "Host", "Rule", "Last seen"),
                         rows, fold=("Host", "Rule"))
     for row in rows:
-        t.add_row(*(Text(c) for c in row))  # values are data, never markup
+        t.add_row(*(cell(c) for c in row))  # values are data, never markup
     console.print(t)
     console.print(f"{len(findings)} finding(s)", highlight=False)
 
@@ -225,7 +234,8 @@ def render_finding(console: Console, f: Finding, rule: Rule | None) -> None:
             lines.append(f"Fix       {fix}")
         lines.extend(reference_lines(rule))
     for line in lines:
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        # evidence comes from hosts: an escape sequence in it must not reach the terminal
+        console.print(escape_controls(line), highlight=False, markup=False, soft_wrap=True)
 
 
 def reference_lines(rule: Rule) -> list[str]:

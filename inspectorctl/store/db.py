@@ -183,6 +183,13 @@ def _m7_vuln_details(db: sqlite3.Connection) -> None:
     )
 
 
+def _m8_signed_approvals(db: sqlite3.Connection) -> None:
+    """An approver's SSH signature of what they approved (``approve --sign-with``), and the
+    audit log's head when the approval was made (``SEQ:DIGEST``: a truncated log shows)."""
+    db.execute("ALTER TABLE approvals ADD COLUMN signature TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE approvals ADD COLUMN audit_head TEXT NOT NULL DEFAULT ''")
+
+
 #: migration N (1-based) brings user_version from N-1 to N, in this order, never another: a new
 #: migration is one more entry at the end (the order is this tuple's, not the import order)
 MIGRATIONS: tuple[Migration, ...] = (
@@ -193,6 +200,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m5_pruned_runs,
     _m6_unchecked,
     _m7_vuln_details,
+    _m8_signed_approvals,
 )
 
 
@@ -274,6 +282,9 @@ class Store:
         if "locked" in msg or "busy" in msg:
             return (f"the database {self.path} is locked by another inspectorctl process; "
                     "wait for it to finish or use another --db")
+        if "disk is full" in msg or "disk I/O" in msg:
+            return (f"cannot write the database {self.path}: {msg} (is its disk full, or a "
+                    "file size limit (ulimit -f) set?)")
         if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
             return (f"the database {self.path} is corrupt or not an inspectorctl database "
                     f"({msg}); move it aside or use another --db")
@@ -317,18 +328,27 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             try:
                 self.db.execute("COMMIT")
             except sqlite3.Error as e:
-                self.db.execute("ROLLBACK")
+                self._rollback()
                 raise StoreError(self._explain(e)) from e
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _rollback(self) -> None:
+        """Roll back, if SQLite has not already (it does itself after an I/O error such as a
+        full disk): the error that stopped the transaction is the one to report."""
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        """Run a query; reading its rows raises ``StoreError`` too (a corrupt page is only
+        found when the row on it is read)."""
         try:
-            return self.db.execute(sql, params)
+            return Rows(self, self.db.execute(sql, params))
         except sqlite3.DatabaseError as e:
             raise StoreError(self._explain(e)) from e
 
@@ -600,6 +620,29 @@ class Store:
     def finding(self, fid: str) -> Finding | None:
         rows = self.findings(ids=[fid])
         return rows[0] if rows else None
+
+
+class Rows:
+    """A query's rows, read with every database error turned into a ``StoreError``."""
+
+    def __init__(self, store: Store, cursor: sqlite3.Cursor) -> None:
+        self._store = store
+        self._cursor = cursor
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(self._store._explain(e)) from e
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(self._store._explain(e)) from e
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
 
 
 class RunRecorder:

@@ -243,7 +243,8 @@ def test_bad_options(env: Env) -> None:
         2, "error: --batch-size 'lots': expected a count (5) or a percentage (25%)\n")
     res = env.run("approve", str(env.plan), "--by", "a", "--ttl", "forever")
     assert (res.exit_code, res.stderr) == (
-        2, "error: --ttl: expected a duration like 24h, 90m, 7d or 1h30m, got 'forever'\n")
+        2, "error: --ttl forever: expected a duration like 24h, 90m, 7d or 1h30m, got "
+           "'forever'\n")
     res = env.run("approve", str(env.plan), "--by", "a", "--action", "a-nope")
     assert res.exit_code == 2
     assert res.stderr.startswith("error: --action a-nope: no such action in plan ")

@@ -174,13 +174,14 @@ def test_suppression_survives_runs_and_expires(tmp_path: Path) -> None:
 
 def test_suppression_and_its_audit_entry_commit_together(tmp_path: Path) -> None:
     """The audit write runs in the change's transaction: when it fails, nothing is written."""
-    from inspectorctl.remediate.audit import AuditEvent, append
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key
 
     def audit_then_fail(db: sqlite3.Connection) -> None:
-        append(db, AuditEvent.SUPPRESS, "alice", now(), detail={"findings": [fa]})
+        append(db, AuditEvent.SUPPRESS, "alice", now(), key=key, detail={"findings": [fa]})
         raise StoreError("disk full (injected)")
 
     with Store(tmp_path / "f.db") as st:
+        key = chain_key(st)
         st.record_run(run(1), [result("a", "h1", Status.FAIL)])
         fa = finding_id("a", "h1")
         with pytest.raises(StoreError, match="injected"):
@@ -189,7 +190,8 @@ def test_suppression_and_its_audit_entry_commit_together(tmp_path: Path) -> None
         assert found is not None and found.state is FindingState.ACTIVE
         assert st.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
         (f,) = st.suppress([fa], by="alice", reason="accepted", until=None,
-                           audit=lambda db: append(db, AuditEvent.SUPPRESS, "alice", now()))
+                           audit=lambda db: append(db, AuditEvent.SUPPRESS, "alice", now(),
+                                                   key=key))
         assert f.state is FindingState.SUPPRESSED
         assert st.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 1
         with pytest.raises(StoreError, match="injected"):
