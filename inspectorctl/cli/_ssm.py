@@ -19,10 +19,12 @@ from inspectorctl.aws.targets import (
 _SSM = "SSM (--via ssm)"
 
 InstanceIdsOpt = Annotated[list[str] | None, typer.Option(
-    "--instance-ids", help="Managed instances: i-…,mi-… (comma-separated, repeatable).",
+    "--instance-ids", metavar="IDS",
+    help="Managed instances: i-…,mi-… (comma-separated, repeatable).",
     rich_help_panel=_SSM, show_default=False)]
 TagTargetsOpt = Annotated[list[str] | None, typer.Option(
-    "--targets", help="tag:KEY=VALUE[,VALUE…] (repeatable; ≤ 5 keys, ≤ 50 values each).",
+    "--targets", metavar="TAG",
+    help="tag:KEY=VALUE[,VALUE…] (repeatable; ≤ 5 keys, ≤ 50 values each).",
     rich_help_panel=_SSM, show_default=False)]
 ProfileOpt = Annotated[str | None, typer.Option(
     "--profile", help="AWS profile.", rich_help_panel=_SSM, show_default=False)]

@@ -27,6 +27,7 @@ app = typer.Typer(help="The SSM documents inspectorctl runs (InspectorCtl-*).",
 @guarded
 def validate_cmd(
     files: Annotated[list[Path] | None, typer.Argument(
+        metavar="FILE...",
         help="Document files [default: the shipped ones].", show_default=False)] = None,
 ) -> None:
     """Check documents: schema 2.2, parameters and their patterns, references, size."""

@@ -71,7 +71,7 @@ def register(root: typer.Typer) -> None:
 @guarded
 def update(
     sources: Annotated[list[str], typer.Option(
-        "--from", help="Advisory file, folder or zip archive (repeatable).")],
+        "--from", metavar="PATH", help="Advisory file, folder or zip archive (repeatable).")],
     fmt: Annotated[str | None, typer.Option(
         "--format", help="osv, debian-tracker, alas, alpine-secdb or kev [default: detected]"
     )] = None,
