@@ -118,6 +118,10 @@ def approval_key(store: Store, *, create: bool) -> bytes:
         key = secrets.token_bytes(32)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # FileExistsError too: a dangling symlink or a file is in the way
+            raise ApprovalError(f"cannot create the approval key file {path}: "
+                                f"{e.strerror or e}") from e
+        try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(key)
