@@ -342,7 +342,8 @@ def test_unknown_fact_name(tmp_path: Path) -> None:
     assert load_error(path) == (
         f"{path}:{line_of(path, 'facts:')}: rule t-one: facts: unknown fact name(s) sockts; "
         "valid: accounts, cloud, files, kernel_modules, limits, login_defs, mounts, os, "
-        "packages, pam, rsyslog, services, sockets, sshd, sysctl, systemd_conf, updates, walks"
+        "package_changelogs, packages, pam, rsyslog, services, sockets, sshd, sysctl, "
+        "systemd_conf, updates, walks"
     )
 
 
