@@ -22,7 +22,7 @@ from inspectorctl.cli._common import abort, console, err_console, guarded
 from inspectorctl.cli.assess import DbOpt, FormatOpt, OutputFormat, _options, open_store
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity
-from inspectorctl.models.plan import Plan, Policy, parse_duration
+from inspectorctl.models.plan import Plan, Policy, canonical_json, parse_duration
 from inspectorctl.remediate import audit as audit_mod
 from inspectorctl.remediate import records
 from inspectorctl.remediate.approval import (
@@ -105,6 +105,9 @@ def render_plan(plan: Plan, *, diffs: bool = False) -> None:
             f"{a.privilege.value}, {'reversible' if a.reversible else 'not reversible'}",
             highlight=False, markup=False)
         console.print(f"    rules: {', '.join(a.rule_ids)}", highlight=False, markup=False)
+        # every item the playbook will be given, exactly (what an approval approves)
+        for item in a.items:
+            console.print(f"    item: {canonical_json(item)}", highlight=False, markup=False)
     for a in plan.actions:
         if a.preview_note:
             console.print(f"preview {a.id}: {a.preview_note}", highlight=False, markup=False)
@@ -213,7 +216,7 @@ def plan(
     with open_store(db) as store:
         p = make_plan(store, opts, now(), actor=_actor())
         if preview and p.actions:
-            p = preview_plan(p, make_executor(), targets_for(p, inventory))
+            p = preview_plan(p, make_executor(), targets_for(p, inventory), store)
             records.save_plan(store, p, now())
     write_plan(p, out)
     render_plan(p, diffs=preview)

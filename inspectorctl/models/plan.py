@@ -147,6 +147,16 @@ class PlanSource(Frozen):
     tailoring: dict[str, Any] = Field(default_factory=dict)
 
 
+class PlannedIdentity(Frozen):
+    """Who a host was when it was assessed: what ``apply`` compares with the machine it reaches
+    before changing it. ``machine_id`` is ``/etc/machine-id``; ``instance_id`` the cloud or lab
+    instance id where one was known."""
+
+    machine_id: str | None = None
+    instance_id: str | None = None
+    hostname: str | None = None
+
+
 class PlanFilters(Frozen):
     severity: Severity | None = None
     rules: list[str] = Field(default_factory=list)
@@ -174,7 +184,12 @@ class Plan(Frozen):
     #: for a rollback plan: the apply run whose backups it restores
     rollback_of: str | None = None
     findings_digest: str
+    #: per host of the actions: its identity as the source run assessed it
+    identities: dict[str, PlannedIdentity] = Field(default_factory=dict)
     digest: str = ""
+    #: HMAC of ``digest`` with the database's approval key, made by ``plan`` (see
+    #: ``remediate/integrity.py``); not part of the digest
+    signature: str = ""
 
     @field_validator("version")
     @classmethod
@@ -185,10 +200,11 @@ class Plan(Frozen):
         return v
 
     def computed_digest(self) -> str:
-        return sha256_hex(canonical_json(self.model_dump(mode="json", exclude={"digest"})))
+        return sha256_hex(canonical_json(self.model_dump(mode="json",
+                                                         exclude={"digest", "signature"})))
 
     def sealed(self) -> Plan:
-        return self.model_copy(update={"digest": self.computed_digest()})
+        return self.model_copy(update={"digest": self.computed_digest(), "signature": ""})
 
     def action(self, action_id: str) -> Action | None:
         return next((a for a in self.actions if a.id == action_id), None)

@@ -1,9 +1,14 @@
 """AnsibleExecutor: run a catalogue playbook through ansible-runner and read the result as data.
 
 Each call gets its own private data dir (a temp dir, removed afterwards unless
-``keep_artifacts``). The playbook runs from the catalogue in place, with ``ANSIBLE_ROLES_PATH``
-at ``playbooks/roles``; ``items`` and ``inspectorctl_run_id`` travel as extra vars; the hosts
-are the request's hosts (``--limit``). Per-host outcomes come from the runner's ``stats``
+``keep_artifacts``). The playbook runs from ``request.playbooks_root`` (the rollout's approved,
+digest-checked private copy) or else the catalogue, with ``ANSIBLE_ROLES_PATH`` at its
+``roles``; the hosts are the request's hosts (``--limit``). ``items`` and
+``inspectorctl_run_id`` travel in an extra-vars file where every string is tagged ``!unsafe``,
+so Ansible never templates data (a ``{{ lookup('pipe', ...) }}`` in a tailoring value stays
+text). The playbook is imported by a wrapper whose first play reads ``/etc/machine-id`` of
+every host with a recorded identity and fails the hosts that are another machine, so they
+never reach the remediation. Per-host outcomes come from the runner's ``stats``
 (ok/changed/failures/dark) and failure messages and diffs from the events, which the event
 handler keeps by returning True.
 """
@@ -11,7 +16,9 @@ handler keeps by returning True.
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -20,7 +27,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from inspectorctl.remediate.catalog import playbooks_root
+import yaml
+
+from inspectorctl.remediate.catalog import PLAYBOOK_ID_RE, playbooks_root
 from inspectorctl.remediate.interface import (
     ExecProgress,
     ExecRequest,
@@ -117,7 +126,7 @@ class AnsibleExecutor:
     def _env(self, bin_dir: Path, pdd: Path, request: ExecRequest) -> dict[str, str]:
         env = {
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "ANSIBLE_ROLES_PATH": str(playbooks_root() / "roles"),
+            "ANSIBLE_ROLES_PATH": str((request.playbooks_root or playbooks_root()) / "roles"),
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_TIMEOUT": str(request.targets.timeout),
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
@@ -134,7 +143,10 @@ class AnsibleExecutor:
         bin_dir = _bin_dir()
         if bin_dir is None:
             raise ExecutorError("ansible-playbook not found: install ansible-core")
-        playbook = playbooks_root() / request.playbook / "playbook.yml"
+        if not PLAYBOOK_ID_RE.match(request.playbook):
+            raise ExecutorError(f"{request.playbook!r} is not a playbook name of the catalogue")
+        root = request.playbooks_root or playbooks_root()
+        playbook = root / request.playbook / "playbook.yml"
         if not playbook.is_file():
             raise ExecutorError(f"playbook {request.playbook} not found at {playbook}")
         inventory = request.targets.inventory
@@ -185,7 +197,15 @@ class AnsibleExecutor:
                 progress(host, kind)
             return True  # keep the event (None/False would drop it)
 
-        cmdline = []
+        vars_file = pdd / "inspectorctl-vars.yml"
+        vars_file.write_text(unsafe_yaml({
+            "items": list(request.items), "inspectorctl_run_id": request.run_id,
+            "inspectorctl_machine_ids": {h: request.machine_ids[h] for h in request.hosts
+                                         if h in request.machine_ids}}), encoding="utf-8")
+        wrapper = pdd / "inspectorctl-run.yml"
+        wrapper.write_text(_WRAPPER.format(playbook=json.dumps(str(playbook.resolve()))),
+                           encoding="utf-8")
+        cmdline = ["--extra-vars", shlex.quote(f"@{vars_file}")]
         if request.check:
             cmdline.append("--check")
         if request.diff or request.check:
@@ -196,12 +216,10 @@ class AnsibleExecutor:
         try:
             runner = ansible_runner.run(
                 private_data_dir=str(pdd),
-                playbook=str(playbook),
+                playbook=str(wrapper),
                 inventory=str(inventory.resolve()),
                 limit=",".join(request.hosts),
-                extravars={"items": list(request.items),
-                           "inspectorctl_run_id": request.run_id},
-                cmdline=" ".join(cmdline) or None,
+                cmdline=" ".join(cmdline),
                 forks=request.targets.forks,
                 envvars=self._env(bin_dir, pdd, request),
                 quiet=True,
@@ -240,6 +258,65 @@ class AnsibleExecutor:
                 progress(host, st.value)
         return ExecResult(status=status, rc=rc if isinstance(rc, int) else None,
                           hosts=outcomes, seconds=seconds)
+
+
+class _Unsafe(str):
+    """A string written with Ansible's ``!unsafe`` tag."""
+
+
+class _UnsafeDumper(yaml.SafeDumper):
+    pass
+
+
+_UnsafeDumper.add_representer(
+    _Unsafe, lambda d, v: d.represent_scalar("!unsafe", str(v), style="'"))
+
+
+def _mark(value: Any) -> Any:
+    if isinstance(value, str):
+        return _Unsafe(value)
+    if isinstance(value, Mapping):
+        return {str(k): _mark(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mark(v) for v in value]
+    return value
+
+
+def unsafe_yaml(data: Mapping[str, Any]) -> str:
+    """Extra vars as YAML with every string value tagged ``!unsafe``: Ansible keeps them as
+    text and never evaluates Jinja2 in them (``AnsibleUnsafeText`` semantics)."""
+    return str(yaml.dump(_mark(data), Dumper=_UnsafeDumper, allow_unicode=True,
+                         default_flow_style=False, sort_keys=True))
+
+
+#: the playbook Ansible runs: an identity check, then the (approved copy of the) remediation
+_WRAPPER = """\
+- name: inspectorctl checks each host is the machine that was assessed
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Read /etc/machine-id
+      ansible.builtin.slurp:
+        src: /etc/machine-id
+      register: inspectorctl_mid
+      check_mode: false
+      when: inventory_hostname in inspectorctl_machine_ids
+    - name: Refuse a host that is another machine
+      ansible.builtin.fail:
+        msg: >-
+          identity mismatch: the machine reached as {{{{ inventory_hostname }}}} has machine-id
+          {{{{ inspectorctl_mid.content | b64decode | trim }}}}, but the plan's assessment recorded
+          {{{{ inspectorctl_machine_ids[inventory_hostname] }}}} for it; nothing was changed on
+          it. Check the inventory entry of {{{{ inventory_hostname }}}} (it reaches another
+          machine), then assess and plan again
+      when: >-
+        inventory_hostname in inspectorctl_machine_ids and
+        (inspectorctl_mid.content | b64decode | trim)
+        != inspectorctl_machine_ids[inventory_hostname]
+
+- name: The approved remediation
+  ansible.builtin.import_playbook: {playbook}
+"""
 
 
 def _stdout_tail(runner: Any, lines: int = 3) -> str:

@@ -119,8 +119,9 @@ def _rule_matches(rule: PolicyRule, action: Action, now: datetime) -> tuple[bool
 
 
 def decide(policy: Policy, action: Action, now: datetime) -> PolicyDecision:
-    """First matching policy rule wins; no match needs ``default_approvers`` people."""
-    for rule in policy.rules:
+    """First matching policy rule wins; no match needs ``default_approvers`` people. An action
+    that closes no finding (a rollback) matches no rule: people approve it."""
+    for rule in policy.rules if action.findings else ():
         ok, window_end = _rule_matches(rule, action, now)
         if ok:
             return PolicyDecision(
@@ -363,6 +364,9 @@ def approve_with_policy(
 
 class RefusalKind(enum.StrEnum):
     PLAN_MODIFIED = "plan_modified"
+    #: not signed by ``plan`` with this database's key, or not what its findings, rules and
+    #: catalogue make (see integrity.py)
+    PLAN_FORGED = "plan_forged"
     PLAYBOOK_CHANGED = "playbook_changed"
     APPROVAL_TAMPERED = "approval_tampered"
     STALE = "stale"
@@ -419,13 +423,22 @@ class GateResult(Frozen):
 
 
 def check_integrity(plan: Plan, store: Store) -> list[Refusal]:
-    """The plan is what was made, its playbooks are unchanged, its findings are current."""
+    """The plan is what ``plan`` made (digest, signature), its playbooks are catalogue
+    playbooks and unchanged, everything it says is what its stored findings, rules and the
+    catalogue give (recomputed, see integrity.py), and its findings are current."""
+    from inspectorctl.remediate import integrity
     from inspectorctl.remediate.remediations import current_digest
 
     if plan.digest != plan.computed_digest():
         return [Refusal(kind=RefusalKind.PLAN_MODIFIED, message=(
             f"plan {plan.plan_id} was modified after it was made: its content does not match "
             f"its digest {plan.digest[:12]}; make a new plan with `inspectorctl plan`"))]
+    unsigned = integrity.signature_problem(plan, store)
+    if unsigned is not None:
+        return [Refusal(kind=RefusalKind.PLAN_FORGED, message=unsigned)]
+    bad = integrity.bad_playbook_name(plan)
+    if bad is not None:
+        return [Refusal(kind=RefusalKind.PLAN_FORGED, message=bad)]
     problems: list[Refusal] = []
     seen: set[str] = set()
     for a in plan.actions:
@@ -439,6 +452,16 @@ def check_integrity(plan: Plan, store: Store) -> list[Refusal]:
             problems.append(Refusal(kind=RefusalKind.PLAYBOOK_CHANGED, message=(
                 f"playbook {a.playbook} {what} since plan {plan.plan_id} was made; make a new "
                 "plan and have it approved again")))
+    if problems:
+        return problems
+    forged = integrity.recompute_problems(plan, store) or integrity.identity_problems(
+        plan, store)
+    if forged:
+        shown = "; ".join(forged[:3]) + (
+            f"; and {len(forged) - 3} more" if len(forged) > 3 else "")
+        return [Refusal(kind=RefusalKind.PLAN_FORGED, message=(
+            f"plan {plan.plan_id} is not what inspectorctl would make of its own findings: "
+            f"{shown}; make a new plan with `inspectorctl plan`"))]
     if problems:
         return problems
     stale = stale_findings(plan, store)

@@ -27,7 +27,7 @@ from inspectorctl.models.plan import (
     findings_digest,
 )
 from inspectorctl.models.rule import FRAMEWORKS
-from inspectorctl.remediate import audit, records
+from inspectorctl.remediate import audit, integrity, records
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
 from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
@@ -142,7 +142,9 @@ def make_plan(
     if options.template is not None:
         tailoring.update(options_from_template(options.template).tailoring)
     tailoring.update(options.tailoring)
-    packs = list(options.packs) or list(run.packs)
+    # pack files by absolute path, so the gate can read the same rules from any directory
+    packs = [str(Path(p).resolve()) if Path(p).is_file() else p
+             for p in (list(options.packs) or list(run.packs))]
     try:
         rules = _rule_index(packs, tailoring, options.framework)
     except InputError as e:
@@ -175,6 +177,7 @@ def make_plan(
                             hosts=list(options.hosts), framework=options.framework),
         refuse=root_lockout_guard(source),
     )
+    plan = integrity.sign_plan(store, with_identities(store, plan))
     with store.transaction() as db:
         records.record_plan(db, plan, now)
         audit.append(db, AuditEvent.PLAN, actor or "-", now, plan_id=plan.plan_id,
@@ -184,8 +187,17 @@ def make_plan(
     return plan
 
 
-def preview_plan(plan: Plan, executor: Executor, targets: Any) -> Plan:
-    """Every action in check mode with diff; the per-host result is kept in the plan."""
+def with_identities(store: Store, plan: Plan) -> Plan:
+    """The plan (sealed again) with the identity its source run recorded for each host."""
+    stored = integrity.run_identities(store, plan.source.run_id)
+    ids = {h: stored[h] for h in plan.hosts if h in stored}
+    return plan.model_copy(update={"identities": ids}).sealed()
+
+
+def preview_plan(plan: Plan, executor: Executor, targets: Any, store: Store | None = None
+                 ) -> Plan:
+    """Every action in check mode with diff; the per-host result is kept in the plan (signed
+    again with ``store``'s key when given: the preview changes the digest)."""
     actions: list[Action] = []
     for a in plan.actions:
         if not a.check_mode_supported:
@@ -203,7 +215,8 @@ def preview_plan(plan: Plan, executor: Executor, targets: Any) -> Plan:
         preview = {h: HostPreview(status=o.status.value, diff=o.diff, message=o.message)
                    for h, o in result.hosts.items()}
         actions.append(a.model_copy(update={"preview": preview}))
-    return plan.model_copy(update={"actions": actions}).sealed()
+    out = plan.model_copy(update={"actions": actions}).sealed()
+    return integrity.sign_plan(store, out) if store is not None else out
 
 
 def load_plan(path: Path) -> Plan:
@@ -240,8 +253,9 @@ def write_plan(plan: Plan, path: Path) -> None:
         raise InputError(f"{path}: cannot write the plan: {e}") from e
 
 
-def rollback_plan(store: Store, run_id: str, now: datetime) -> Plan:
-    """A plan of one action: ``_rollback`` on the hosts apply run ``run_id`` changed."""
+def rollback_plan(store: Store, run_id: str, now: datetime, *, sign: bool = True) -> Plan:
+    """A plan of one action: ``_rollback`` on the hosts apply run ``run_id`` changed (signed,
+    unless ``sign`` is false: the gate rebuilds it to compare)."""
     from inspectorctl.remediate.remediations import remediation_info
 
     run = records.apply_run(store, run_id)
@@ -270,8 +284,9 @@ def rollback_plan(store: Store, run_id: str, now: datetime) -> Plan:
         reversible=False, check_mode_supported=info.check_mode_supported,
         description=f"restore the files apply run {run_id} backed up",
     )
-    return Plan(
+    plan = Plan(
         kind=PlanKind.ROLLBACK, plan_id=f"rollback-{run_id}", created_at=now,
         source=original.source, actions=[action], rollback_of=run_id,
         findings_digest=findings_digest([]),
     ).sealed()
+    return integrity.sign_plan(store, plan) if sign else plan

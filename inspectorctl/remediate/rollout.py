@@ -19,16 +19,21 @@ end ``changed`` or ``ok`` back to ``pending`` and runs those (playbooks are idem
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
+import os
 import re
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from inspectorctl.collect.interface import Targets
-from inspectorctl.errors import InputError
+from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.plan import Action, JournalEntry, JournalState, Plan, PlanKind, Policy
 from inspectorctl.remediate import audit, records
@@ -40,6 +45,7 @@ from inspectorctl.remediate.approval import (
     refuse,
 )
 from inspectorctl.remediate.audit import AuditEvent
+from inspectorctl.remediate.catalog import PlaybookChanged, stage_playbooks
 from inspectorctl.remediate.interface import (
     ExecRequest,
     ExecResult,
@@ -167,6 +173,48 @@ def _gate(plan: Plan, store: Store, now: datetime, policy: Policy | None,
     return result
 
 
+def machine_ids(plan: Plan) -> dict[str, str]:
+    """host -> the machine-id the plan's assessment recorded (checked before each change)."""
+    return {h: i.machine_id for h, i in plan.identities.items() if i.machine_id}
+
+
+class ApplyLocked(InspectorctlError):
+    """Another apply (or resume, or rollback) holds the database's apply lock. Exit code 3:
+    nothing was run."""
+
+    exit_code = 3
+
+
+@contextlib.contextmanager
+def apply_lock(store: Store, plan: Plan) -> Iterator[None]:
+    """One apply at a time per database: an exclusive ``fcntl`` lock on ``<database>.lock``,
+    held for the whole rollout (released by the kernel if the process dies). The file says
+    who holds it."""
+    path = Path(str(store.path) + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise InspectorctlError(f"cannot open the apply lock {path}: {e}") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "unknown"
+            raise ApplyLocked(
+                f"another apply is running against {store.path} ({holder}); nothing was run: "
+                "wait for it to finish (or, if its process is gone, run again: the lock is "
+                "released when a process dies)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, plan {plan.plan_id}".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def _resumable(store: Store, plan: Plan) -> records.ApplyRun | None:
     for run in records.apply_runs(store, plan.digest):
         if any(not e.state.done for e in records.journal(store, run.id)):
@@ -189,7 +237,37 @@ def apply_plan(
 ) -> ApplyReport:
     """Gate, then run the approved actions with canary/batches/threshold, journaling all."""
     t_start = time.perf_counter()
-    gate = _gate(plan, store, clock(), policy, options, actor, command)
+    with apply_lock(store, plan), tempfile.TemporaryDirectory(
+            prefix="inspectorctl-run-") as private:
+        gate = _gate(plan, store, clock(), policy, options, actor, command)
+        approved = set(gate.approved_ids)
+        actions = [a for a in plan.actions if a.id in approved]
+        try:
+            staged = stage_playbooks({a.playbook: a.playbook_digest for a in actions},
+                                     Path(private))
+        except PlaybookChanged as e:
+            result = gate.model_copy(update={"problems": [Refusal(
+                kind=RefusalKind.PLAYBOOK_CHANGED, message=str(e))]})
+            raise refuse(store, result, actor, clock(), command=command) from e
+        return _apply_gated(plan, store, executor, targets, options, actor=actor,
+                            clock=clock, progress=progress, gate=gate, staged=staged,
+                            t_start=t_start)
+
+
+def _apply_gated(
+    plan: Plan,
+    store: Store,
+    executor: Executor,
+    targets: Targets,
+    options: RolloutOptions,
+    *,
+    actor: str,
+    clock: Callable[[], datetime],
+    progress: RolloutProgress | None,
+    gate: GateResult,
+    staged: Path,
+    t_start: float,
+) -> ApplyReport:
     approved = set(gate.approved_ids)
     actions = [a for a in plan.actions if a.id in approved]
     kind = "rollback" if plan.kind is PlanKind.ROLLBACK else "apply"
@@ -236,7 +314,7 @@ def apply_plan(
     try:
         stopped, reason, ansible_s, calls = _execute(
             plan, store, executor, targets, options, run_id, exec_run_id, approved, clock,
-            progress)
+            progress, staged)
     except KeyboardInterrupt:
         records.finish_apply_run(store, run_id, "interrupted", clock(),
                                  "interrupted; finish it with --resume")
@@ -274,6 +352,7 @@ def _execute(
     approved: set[str],
     clock: Callable[[], datetime],
     progress: RolloutProgress | None,
+    staged: Path,
 ) -> tuple[bool, str, float, int]:
     entries = records.journal(store, run_id)
     total_hosts = len({e.host for e in entries})
@@ -296,7 +375,7 @@ def _execute(
                 continue
             seconds = _run_action(store, executor, targets, run_id, exec_run_id,
                                   by_action[action.id], hosts, phase, failed_hosts, clock,
-                                  progress)
+                                  progress, staged, machine_ids(plan))
             ansible_s += seconds
             calls += 1
             if len(failed_hosts) > limit:
@@ -322,11 +401,14 @@ def _run_action(
     failed_hosts: set[str],
     clock: Callable[[], datetime],
     progress: RolloutProgress | None,
+    staged: Path,
+    ids: dict[str, str],
 ) -> float:
     t0 = time.perf_counter()
     records.mark_running(store, run_id, action.id, hosts, clock())
     request = ExecRequest(playbook=action.playbook, hosts=hosts, items=action.items,
-                          run_id=exec_run_id, targets=targets)
+                          run_id=exec_run_id, targets=targets, playbooks_root=staged,
+                          machine_ids={h: ids[h] for h in hosts if h in ids})
     t1 = time.perf_counter()
     try:
         result: ExecResult | None = executor.run(request)

@@ -528,8 +528,9 @@ class RunRecorder:
             "new": self.new, "closed": self.closed,
         })
         ended = self.draft.ended_at or now()
-        db.execute("UPDATE runs SET counts=?, ended_at=? WHERE id=?",
-                   (counts.model_dump_json(), _ts(ended), self.draft.id))
+        db.execute("UPDATE runs SET counts=?, ended_at=?, targets=? WHERE id=?",
+                   (counts.model_dump_json(), _ts(ended), json.dumps(self.draft.targets),
+                    self.draft.id))
         self.run = self.draft.model_copy(update={"counts": counts, "ended_at": ended})
 
 
