@@ -135,8 +135,8 @@ def _render_apply(report: ApplyReport) -> None:
     counts: dict[str, int] = {}
     for e in report.entries:
         counts[e.state.value] = counts.get(e.state.value, 0) + 1
-    order = ("changed", "ok", "failed", "unreachable", "skipped_threshold", "pending",
-             "running")
+    order = ("changed", "possibly_changed", "ok", "failed", "unreachable",
+             "skipped_threshold", "pending", "running")
     summary = ", ".join(f"{k} {counts[k]}" for k in order if counts.get(k))
     verb = "resumed" if report.resumed else "applied"
     console.print(f"Run {report.run_id} {verb} {len(report.applied_actions)} action(s): "

@@ -439,11 +439,15 @@ class JournalState(enum.StrEnum):
     FAILED = "failed"
     UNREACHABLE = "unreachable"
     SKIPPED_THRESHOLD = "skipped_threshold"
+    #: it was ``running`` when the process died (kill -9, power loss): the host may have been
+    #: changed. A resume runs it again; when that run finds nothing left to change the row
+    #: stays ``possibly_changed`` (done), and a rollback includes the host either way.
+    POSSIBLY_CHANGED = "possibly_changed"
 
     @property
     def done(self) -> bool:
         """Finished successfully: a resume does not run it again."""
-        return self in (JournalState.CHANGED, JournalState.OK)
+        return self in (JournalState.CHANGED, JournalState.OK, JournalState.POSSIBLY_CHANGED)
 
     @property
     def failure(self) -> bool:

@@ -15,20 +15,23 @@ handler keeps by returning True.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from inspectorctl.remediate import _supervise
 from inspectorctl.remediate.catalog import PLAYBOOK_ID_RE, playbooks_root
 from inspectorctl.remediate.interface import (
     ExecProgress,
@@ -124,8 +127,14 @@ class AnsibleExecutor:
         self.last_private_data_dir: Path | None = None
 
     def _env(self, bin_dir: Path, pdd: Path, request: ExecRequest) -> dict[str, str]:
+        sup = pdd / "bin"
         env = {
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            # the supervisor (see _supervise.py) is the ansible-playbook ansible-runner finds
+            "PATH": (f"{sup}{os.pathsep}{bin_dir}{os.pathsep}"
+                     f"{os.environ.get('PATH', '/usr/bin:/bin')}"),
+            _supervise.REAL_ENV: str(bin_dir / "ansible-playbook"),
+            _supervise.PARENT_ENV: str(os.getpid()),
+            _supervise.PIDFILE_ENV: str(pdd / "supervisor.pid"),
             "ANSIBLE_ROLES_PATH": str((request.playbooks_root or playbooks_root()) / "roles"),
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_TIMEOUT": str(request.targets.timeout),
@@ -159,6 +168,7 @@ class AnsibleExecutor:
             return ExecResult(status="successful", rc=0, hosts={}, seconds=0.0)
         pdd = Path(tempfile.mkdtemp(prefix="inspectorctl-apply-"))
         (pdd / "tmp").mkdir()
+        write_supervisor(pdd / "bin")
         self.last_private_data_dir = pdd
         try:
             return self._run(request, progress, bin_dir, pdd, playbook, Path(inventory))
@@ -214,7 +224,7 @@ class AnsibleExecutor:
             cmdline.append("--become")
         t0 = time.perf_counter()
         try:
-            runner = ansible_runner.run(
+            runner = _run_supervised(pdd, lambda: ansible_runner.run(
                 private_data_dir=str(pdd),
                 playbook=str(wrapper),
                 inventory=str(inventory.resolve()),
@@ -226,7 +236,7 @@ class AnsibleExecutor:
                 event_handler=on_event,
                 timeout=self.timeout,
                 ident="apply",
-            )
+            ))
         except Exception as e:
             raise ExecutorError(f"ansible-runner could not run playbook {request.playbook}: "
                                 f"{e}") from e
@@ -258,6 +268,37 @@ class AnsibleExecutor:
                 progress(host, st.value)
         return ExecResult(status=status, rc=rc if isinstance(rc, int) else None,
                           hosts=outcomes, seconds=seconds)
+
+
+def write_supervisor(bin_dir: Path) -> Path:
+    """``bin_dir/ansible-playbook``: runs the supervisor with this Python."""
+    bin_dir.mkdir(mode=0o700)
+    path = bin_dir / "ansible-playbook"
+    path.write_text(f"#!{sys.executable}\nfrom inspectorctl.remediate._supervise import main\n"
+                    "raise SystemExit(main())\n", encoding="utf-8")
+    path.chmod(0o700)
+    return path
+
+
+def kill_supervised(pdd: Path) -> None:
+    """Kill the process group of a run's supervisor (ansible-playbook and its children)."""
+    try:
+        pid = int((pdd / "supervisor.pid").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _run_supervised(pdd: Path, run: Callable[[], Any]) -> Any:
+    """``run()``; when it is abandoned (an exception, Ctrl-C) the ansible-playbook it started
+    is killed with its whole process group (when the orchestrator itself dies, the
+    supervisor's death signal does it)."""
+    try:
+        return run()
+    except BaseException:
+        kill_supervised(pdd)
+        raise
 
 
 class _Unsafe(str):

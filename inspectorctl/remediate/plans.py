@@ -267,8 +267,9 @@ def rollback_plan(store: Store, run_id: str, now: datetime, *, sign: bool = True
     original = records.stored_plan(store, run.plan_digest)
     if original is None:
         raise InputError(f"the plan of run {run_id} is not in {store.path}")
-    changed = sorted({e.host for e in records.journal(store, run_id)
-                      if e.state.value == "changed"})
+    # every host the run started on: changed, possibly changed (the process died while it
+    # ran), or failed part-way; the rollback restores what each host backed up for the run
+    changed = records.touched_hosts(store, run_id)
     if not changed:
         raise InputError(f"run {run_id} changed no host; there is nothing to roll back")
     info = remediation_info("_rollback")

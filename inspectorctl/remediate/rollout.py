@@ -278,10 +278,11 @@ def _apply_gated(
             raise InputError(f"nothing to resume: no unfinished apply of plan {plan.plan_id} "
                              f"(digest {plan.digest[:12]}) in {store.path}")
         run_id = prior.id
-        records.reset_for_resume(store, run_id)
+        _, died = records.reset_for_resume(store, run_id)
         records.set_run_status(store, run_id, "running")
         resumed = True
     else:
+        died = set()
         run_id = new_apply_id(kind)
         hosts = sorted({h for a in actions for h in a.hosts})
         rows: list[JournalEntry] = []
@@ -306,7 +307,9 @@ def _apply_gated(
                  AuditEvent.APPLY_START, actor, clock(), plan_id=plan.plan_id,
                  plan_digest=plan.digest, run_id=run_id,
                  detail={"actions": sorted(approved), "not_approved": not_approved,
-                         "resume": resumed, "approvers": {v.action_id: v.auto or v.approvers
+                         "resume": resumed,
+                         "possibly_changed": sorted(f"{a}@{h}" for a, h in died),
+                         "approvers": {v.action_id: v.auto or v.approvers
                                                           for v in gate.verdicts if v.approved},
                          "rollback_of": plan.rollback_of})
     exec_run_id = plan.rollback_of if plan.kind is PlanKind.ROLLBACK and plan.rollback_of \
@@ -314,7 +317,7 @@ def _apply_gated(
     try:
         stopped, reason, ansible_s, calls = _execute(
             plan, store, executor, targets, options, run_id, exec_run_id, approved, clock,
-            progress, staged)
+            progress, staged, died)
     except KeyboardInterrupt:
         records.finish_apply_run(store, run_id, "interrupted", clock(),
                                  "interrupted; finish it with --resume")
@@ -353,6 +356,7 @@ def _execute(
     clock: Callable[[], datetime],
     progress: RolloutProgress | None,
     staged: Path,
+    died: set[tuple[str, str]],
 ) -> tuple[bool, str, float, int]:
     entries = records.journal(store, run_id)
     total_hosts = len({e.host for e in entries})
@@ -362,8 +366,8 @@ def _execute(
     ansible_s = 0.0
     calls = 0
     for seq in sorted({e.seq for e in entries}):
-        phase_rows = [e for e in entries if e.seq == seq and e.state is JournalState.PENDING
-                      and e.action_id in approved]
+        phase_rows = [e for e in entries if e.seq == seq and e.action_id in approved and (
+            e.state is JournalState.PENDING or (e.action_id, e.host) in died)]
         if not phase_rows:
             continue
         phase = phase_rows[0].phase
@@ -375,7 +379,8 @@ def _execute(
                 continue
             seconds = _run_action(store, executor, targets, run_id, exec_run_id,
                                   by_action[action.id], hosts, phase, failed_hosts, clock,
-                                  progress, staged, machine_ids(plan))
+                                  progress, staged, machine_ids(plan),
+                                  {h for a, h in died if a == action.id})
             ansible_s += seconds
             calls += 1
             if len(failed_hosts) > limit:
@@ -403,6 +408,7 @@ def _run_action(
     progress: RolloutProgress | None,
     staged: Path,
     ids: dict[str, str],
+    possibly: set[str],
 ) -> float:
     t0 = time.perf_counter()
     records.mark_running(store, run_id, action.id, hosts, clock())
@@ -429,6 +435,10 @@ def _run_action(
                 st, stats, msg = JournalState.FAILED, {}, "the executor returned no result"
             else:
                 st, stats, msg = _STATE[out.status], dict(out.stats), out.message
+                if st is JournalState.OK and h in possibly:
+                    st = JournalState.POSSIBLY_CHANGED
+                    msg = ("possibly changed by the attempt that died while it ran; this run "
+                           "found nothing left to change")
             rc = result.rc
         if st.failure:
             failed_hosts.add(h)
