@@ -206,7 +206,9 @@ def preview_plan(plan: Plan, executor: Executor, targets: Any, store: Store | No
             continue
         request = ExecRequest(playbook=a.playbook, hosts=a.hosts, items=a.items,
                               run_id=f"preview-{plan.plan_id}", targets=targets, check=True,
-                              diff=True)
+                              diff=True, machine_ids={
+                                  h: i.machine_id for h, i in plan.identities.items()
+                                  if i.machine_id and h in a.hosts})
         try:
             result = executor.run(request)
         except ExecutorError as e:

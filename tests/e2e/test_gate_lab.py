@@ -174,7 +174,9 @@ def test_forged_plans_are_refused_and_nothing_changes(ctx: Ctx) -> None:
     with Store(ctx.db) as store:
         assert records.apply_runs(store) == []
     # the genuine plan shows every item that an approval approves
-    shown = ctx.ok("plan", "show", str(plan)).stdout
+    res = runner.invoke(app, ["plan", "show", str(plan)])
+    assert res.exit_code == 0, res.output
+    shown = res.stdout
     for a in doc["actions"]:
         for item in a["items"]:
             assert f"    item: {canonical_json(item)}" in shown

@@ -350,3 +350,13 @@ def test_approving_a_modified_plan_is_refused(tmp_path: Path) -> None:
     evil = plan.model_copy(update={"findings_digest": "0" * 64})
     with pytest.raises(ApprovalError, match="was modified after it was made"):
         approve_by(store, evil, "alice", T0)
+
+
+def test_policy_rules_never_match_an_action_without_findings(tmp_path: Path) -> None:
+    _, plan = _plan(tmp_path)
+    a = plan.actions[0]
+    pol = Policy.model_validate({"rules": [{"name": "everything", "auto_approve": True}],
+                                 "default_approvers": 2})
+    assert decide(pol, a, T0).auto
+    d = decide(pol, a.model_copy(update={"findings": []}), T0)
+    assert (d.rule, d.auto, d.approvers) == (None, False, 2)
