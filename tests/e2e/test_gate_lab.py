@@ -66,9 +66,11 @@ class Ctx:
         return res
 
     def state(self, host: str) -> str:
-        """A digest of the host's /etc and /root: every path, type, mode, owner, link, content."""
-        script = ("find /etc /root -xdev -printf '%p %y %m %U:%G %l\\n' | LC_ALL=C sort; "
-                  "find /etc /root -xdev -type f -print0 | LC_ALL=C sort -z | "
+        """A digest of the host's /etc and /root/.ssh: every path, type, mode, owner, link and
+        content (Ansible's own ~/.ansible/tmp comes and goes with every connection)."""
+        script = ("mkdir -p /root/.ssh; "
+                  "find /etc /root/.ssh -xdev -printf '%p %y %m %U:%G %l\\n' | LC_ALL=C sort; "
+                  "find /etc /root/.ssh -xdev -type f -print0 | LC_ALL=C sort -z | "
                   "xargs -0 sha256sum")
         out = self.lab.exec(host, ["sh", "-c", script])
         assert out.returncode == 0, out.stderr
