@@ -261,6 +261,9 @@ def _rollback_problems(plan: Plan, store: Store) -> list[str]:
     if mine != theirs:
         return [f"its actions are not what the journal of run {plan.rollback_of} gives "
                 f"(plan: {_short(mine)}; journal: {_short(theirs)})"]
+    if plan.identities != rebuilt.identities:
+        return [f"the host identities it records are not those of the plan run "
+                f"{plan.rollback_of} applied"]
     return []
 
 

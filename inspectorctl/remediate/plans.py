@@ -291,5 +291,7 @@ def rollback_plan(store: Store, run_id: str, now: datetime, *, sign: bool = True
         kind=PlanKind.ROLLBACK, plan_id=f"rollback-{run_id}", created_at=now,
         source=original.source, actions=[action], rollback_of=run_id,
         findings_digest=findings_digest([]),
+        # the machines the run changed: a rollback checks it reaches them too
+        identities={h: original.identities[h] for h in changed if h in original.identities},
     ).sealed()
     return integrity.sign_plan(store, plan) if sign else plan

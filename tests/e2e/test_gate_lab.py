@@ -205,7 +205,7 @@ def test_templates_in_tailoring_values_never_run(ctx: Ctx) -> None:
     assert not marker.exists(), "plan --preview evaluated a template in a tailoring value"
     ctx.ok("approve", str(plan), "--by", "alice")
     res = ctx.cli("apply", str(plan), "--no-verify")
-    # sshd -t refuses the literal text as a number: the playbook fails, nothing changes
+    # sshd -t refuses the literal text as a number: the playbook fails
     assert res.exit_code == 1, res.output
     assert not marker.exists(), "apply evaluated a template in a tailoring value"
     policy = ctx.tmp / "all.yml"
@@ -227,6 +227,14 @@ def test_templates_in_tailoring_values_never_run(ctx: Ctx) -> None:
     assert res.exit_code == 2, res.output
     assert "tailoring value ssh_max_auth_tries=" in res.stderr
     assert "expected int like the default 4, got list" in res.stderr
+    assert not marker.exists()
+    # the failed applies may have left edits (the sshd_config playbook comments out drop-in
+    # lines before sshd -t refuses the value): roll them back, newest first
+    with Store(ctx.db) as store:
+        runs = [r.id for r in records.apply_runs(store) if r.kind == "apply"]
+    assert len(runs) == 2
+    for run_id in runs:
+        ctx.ok("rollback", run_id, "--by", "carol")
     assert not marker.exists()
     assert ctx.states() == before
 
