@@ -322,3 +322,40 @@ def test_every_batch_runs_the_one_private_copy(tmp_path: Path,
     assert len(staged) == 1 and len(roots) == 6
     assert set(roots) == {staged[0]}
     assert not staged[0].parent.exists()  # the private copy is removed after the rollout
+
+
+def test_the_identities_the_run_recorded_reach_the_executor(tmp_path: Path) -> None:
+    from inspectorctl.models.finding import RunRecord
+    from inspectorctl.models.plan import PlannedIdentity
+    from inspectorctl.remediate import integrity
+    from inspectorctl.remediate.approval import RefusalKind, check_approvals
+    from inspectorctl.remediate.plans import with_identities
+
+    store = Store(tmp_path / "f.db")
+    mid = "a" * 32
+    store.record_run(RunRecord(
+        id="r-ids", started_at=T0, ended_at=T0, packs=["mini"],
+        targets={"transport": "ansible", "inventory": "/inv.yml", "identities": {
+            "h01": {"machine_id": mid, "instance_id": "i-0123", "hostname": "one"}}}),
+        [result("fwd", "h01"), result("fwd", "h02")])
+    plan = integrity.sign_plan(store, with_identities(store, plan_from_store(store, "r-ids")))
+    assert plan.identities == {"h01": PlannedIdentity(machine_id=mid, instance_id="i-0123",
+                                                      hostname="one")}
+    # identities edited (and the plan signed again with the key): refused
+    evil = integrity.sign_plan(store, plan.model_copy(update={"identities": {
+        "h01": PlannedIdentity(machine_id="b" * 32)}}).sealed())
+    g = check_approvals(evil, store, later(1))
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAN_FORGED]
+    assert "the host identities it records are not those run r-ids assessed" \
+        in g.problems[0].message
+    approve_by(store, plan, "alice", T0)
+    seen: list[dict[str, str]] = []
+
+    class Recording(FakeExecutor):
+        def run(self, request: ExecRequest, progress: ExecProgress | None = None
+                ) -> ExecResult:
+            seen.append(dict(request.machine_ids))
+            return super().run(request, progress)
+
+    assert _apply(store, plan, Recording()).complete
+    assert seen == [{"h01": mid}]  # h02: no identity recorded, nothing to compare
