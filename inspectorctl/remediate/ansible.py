@@ -209,13 +209,15 @@ class AnsibleExecutor:
 
         vars_file = pdd / "inspectorctl-vars.yml"
         vars_file.write_text(unsafe_yaml({
-            "items": list(request.items), "inspectorctl_run_id": request.run_id,
+            "items": list(request.items),
             "inspectorctl_machine_ids": {h: request.machine_ids[h] for h in request.hosts
                                          if h in request.machine_ids}}), encoding="utf-8")
         wrapper = pdd / "inspectorctl-run.yml"
         wrapper.write_text(_WRAPPER.format(playbook=json.dumps(str(playbook.resolve()))),
                            encoding="utf-8")
-        cmdline = ["--extra-vars", shlex.quote(f"@{vars_file}")]
+        # the run id is ours (letters, digits, '-'): a plain extra var; the data goes unsafe
+        cmdline = ["--extra-vars", shlex.quote(f"@{vars_file}"), "--extra-vars",
+                   shlex.quote(json.dumps({"inspectorctl_run_id": request.run_id}))]
         if request.check:
             cmdline.append("--check")
         if request.diff or request.check:
@@ -301,8 +303,12 @@ def _run_supervised(pdd: Path, run: Callable[[], Any]) -> Any:
         raise
 
 
-class _Unsafe(str):
-    """A string written with Ansible's ``!unsafe`` tag."""
+class _UnsafeMap(dict[str, Any]):
+    """A mapping written with Ansible's ``!unsafe`` tag."""
+
+
+class _UnsafeSeq(list[Any]):
+    """A sequence written with Ansible's ``!unsafe`` tag."""
 
 
 class _UnsafeDumper(yaml.SafeDumper):
@@ -310,23 +316,26 @@ class _UnsafeDumper(yaml.SafeDumper):
 
 
 _UnsafeDumper.add_representer(
-    _Unsafe, lambda d, v: d.represent_scalar("!unsafe", str(v), style="'"))
-
-
-def _mark(value: Any) -> Any:
-    if isinstance(value, str):
-        return _Unsafe(value)
-    if isinstance(value, Mapping):
-        return {str(k): _mark(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_mark(v) for v in value]
-    return value
+    _UnsafeMap, lambda d, v: d.represent_mapping("!unsafe", dict(v)))
+_UnsafeDumper.add_representer(
+    _UnsafeSeq, lambda d, v: d.represent_sequence("!unsafe", list(v)))
 
 
 def unsafe_yaml(data: Mapping[str, Any]) -> str:
-    """Extra vars as YAML with every string value tagged ``!unsafe``: Ansible keeps them as
-    text and never evaluates Jinja2 in them (``AnsibleUnsafeText`` semantics)."""
-    return str(yaml.dump(_mark(data), Dumper=_UnsafeDumper, allow_unicode=True,
+    """Extra vars as YAML where every top-level value is a mapping or a sequence tagged
+    ``!unsafe``: Ansible marks everything inside as unsafe for templating (ansible-core 2.19
+    propagates the tag through the subtree, earlier versions wrap it with ``wrap_var``), so
+    no Jinja2 in the data is ever evaluated. The tag goes on containers, never on scalars:
+    2.19 re-resolves a tagged scalar's type, which would turn a quoted ``'no'`` into false."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            out[str(k)] = _UnsafeMap(v)
+        elif isinstance(v, list | tuple):
+            out[str(k)] = _UnsafeSeq(v)
+        else:
+            raise TypeError(f"extra var {k}: only mappings and lists are written ({v!r})")
+    return str(yaml.dump(out, Dumper=_UnsafeDumper, allow_unicode=True,
                          default_flow_style=False, sort_keys=True))
 
 
