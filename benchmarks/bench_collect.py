@@ -15,22 +15,26 @@ cache); the figures are for the warm runs as well as the first.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from inspectorctl.collect._result import PROBE_PATH, host_python
+from inspectorctl.collect._result import host_python, shipped_probe
 from inspectorctl.collect.ansible import AnsibleCollector
 from inspectorctl.collect.interface import HostResult, Targets
 from inspectorctl.collect.local import LocalCollector
-from inspectorctl.collect.probe import WALK_KINDS
 from inspectorctl.models.snapshot import FACT_NAMES, HostSnapshot, ProbeRequest
+from inspectorctl.probe.walk import WALK_KINDS
 
 
 def all_facts(walk_max_seconds: float) -> ProbeRequest:
@@ -83,14 +87,20 @@ def self_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+#: where the shipped probe is written for the "probe alone" runs (as the local transport does)
+PROBE_DIR = Path(tempfile.mkdtemp(prefix="inspectorctl-bench-probe-"))
+atexit.register(shutil.rmtree, PROBE_DIR, True)
+
 Run = tuple[float, float, HostSnapshot]  # wall, CPU (this process + children), snapshot
 
 
 def probe_alone(request: ProbeRequest) -> Run:
+    program = PROBE_DIR / "inspectorctl_probe.py"
+    program.write_bytes(shipped_probe().source)
     c0 = children_cpu() + self_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [host_python(), str(PROBE_PATH)],
+        [host_python(), str(program)],
         input=request.model_dump_json(),
         capture_output=True,
         text=True,

@@ -17,7 +17,13 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from inspectorctl.collect.interface import CollectionFailure, HostResult, ProgressCallback, Targets
+from inspectorctl.collect.interface import (
+    CollectionFailure,
+    Collector,
+    HostResult,
+    ProgressCallback,
+    Targets,
+)
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Severity, Status, trusted
 from inspectorctl.models.finding import Evidence, RuleResult, RunCounts, RunRecord
@@ -267,13 +273,20 @@ def evaluate_snapshots_parallel(
 
 
 def collect(
-    options: AssessOptions, selection: Selection, progress: ProgressCallback | None = None
-) -> list[HostResult]:
+    options: AssessOptions,
+    selection: Selection,
+    progress: ProgressCallback | None = None,
+    *,
+    collector: Collector | None = None,
+) -> Sequence[HostResult]:
+    """Probe the targets through ``collector`` (default: the options' transport)."""
     from inspectorctl.collect import get_collector
 
     request = probe_request(selection.rule_list, walk_max_seconds=options.walk_max_seconds)
-    collector = get_collector(options.transport)
-    return list(collector.collect(request, options.targets, progress))
+    if collector is None:
+        collector = get_collector(options.transport)
+    # a Sequence, not a list: a transport may parse each host's result only when it is read
+    return collector.collect(request, options.targets, progress)
 
 
 def save_snapshots(results: Sequence[HostResult], out: Path) -> list[Path]:
@@ -296,6 +309,7 @@ def run_assessment(
     progress: ProgressCallback | None = None,
     *,
     keep: ResultsKept = "all",
+    collector: Collector | None = None,
 ) -> AssessmentResult:
     """Collect (or read saved snapshots), evaluate, and record one run in ``store``.
 
@@ -312,7 +326,7 @@ def run_assessment(
         files = snapshot_files(options.from_snapshots)
         host_results: Iterable[HostResult] = (read_snapshot(f) for f in files)
     else:
-        host_results = collect(options, selection, progress)
+        host_results = collect(options, selection, progress, collector=collector)
     workers = min(os.cpu_count() or 1, 8)
     parallel = len(files) >= PARALLEL_MIN_FILES and workers > 1 and keep != "all"
     t_collect = time.perf_counter()
@@ -410,6 +424,10 @@ def _targets_json(options: AssessOptions) -> dict[str, Any]:
     d: dict[str, Any] = {"transport": options.transport}
     if options.from_snapshots is not None:
         d["snapshots"] = str(options.from_snapshots)
+    elif t.ssm is not None:
+        # the managed instances, as targeted (no credentials: the AWS config is named only)
+        d["ssm"] = t.ssm.model_dump(mode="json", include={"instance_ids", "tags", "aws",
+                                                          "output_s3"})
     else:
         # absolute, so a plan made from this run can be applied from any directory
         d["inventory"] = str(t.inventory.resolve()) if t.inventory else "localhost"

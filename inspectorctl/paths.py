@@ -20,6 +20,25 @@ def data_dir(name: str) -> Path:
     return _PKG.parent / name
 
 
+def playbook_ids(root: Path) -> set[str]:
+    """Remediation ids under a playbooks folder: directories holding a ``playbook.yml``, except
+    the internal ones (``_rollback``), which no rule may name."""
+    if not root.is_dir():
+        return set()
+    return {
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and (p / "playbook.yml").is_file() and not p.name.startswith("_")
+    }
+
+
+def ssm_document_names(root: Path) -> set[str]:
+    """SSM document names under a folder: its files ``NAME.json`` or ``NAME.yml``."""
+    if not root.is_dir():
+        return set()
+    return {p.stem for p in root.iterdir() if p.suffix in (".json", ".yml", ".yaml")}
+
+
 def xdg_data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 

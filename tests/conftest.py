@@ -12,6 +12,11 @@ Tests that need a host of their own call ``lab.up(...)`` with a name prefix of t
 inventory is ``lab.inventory_path`` (also the ``lab_inventory`` fixture). The lab is torn down at
 the end of the session, and the teardown checks that nothing of it is left on the machine.
 
+``ssm_endpoint`` serves the lab's SSM endpoint (and its S3) for the session, its managed
+instances being the session lab's hosts: an :class:`inspectorctl.lab.ssm.EndpointInfo` with
+``.url``, ``.s3_url``, ``.region`` and ``.client("ssm" | "s3")``. It checks every response it
+sends against botocore's output shape (a response that does not fit is an InternalServerError).
+
 Without root, namespaces or overlayfs the lab fixtures skip with the reason; under CI (``CI``
 set) they fail instead, since CI must run them.
 """
@@ -26,8 +31,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from inspectorctl.lab import Lab, LabRequirementError, check_requirements
+from inspectorctl.lab.ssm import EndpointInfo, start_endpoint, stop_endpoint
+
+# Speed is measured in benchmarks, never asserted in tests: hypothesis' timing health checks and
+# per-example deadlines would make property tests fail on a busy 2-core machine.
+settings.register_profile(
+    "inspectorctl",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("inspectorctl")
 
 #: what the lab must never change on the machine
 GUARDED_TREES = (Path("/etc"), Path("/root/.ssh"))
@@ -146,3 +162,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def lab_inventory(lab: Lab) -> Path:
     """The shared lab's Ansible inventory file."""
     return lab.inventory_path
+
+
+@pytest.fixture(scope="session")
+def ssm_endpoint(lab: Lab) -> Iterator[EndpointInfo]:
+    """The lab's SSM endpoint for the session (see the module docstring)."""
+    info, _ = start_endpoint(lab.state_dir, check_responses=True)
+    try:
+        yield info
+    finally:
+        stop_endpoint(lab.state_dir)

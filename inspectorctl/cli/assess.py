@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -20,11 +21,24 @@ from inspectorctl.assess import (
     save_snapshots,
     select,
 )
+from inspectorctl.aws.targets import SsmTargets
 from inspectorctl.cli._common import abort, console, err_console, guarded
+from inspectorctl.cli._ssm import (
+    EndpointOpt,
+    InstanceIdsOpt,
+    MaxConcurrencyOpt,
+    MaxErrorsOpt,
+    OutputS3Opt,
+    ProfileOpt,
+    RegionOpt,
+    S3EndpointOpt,
+    TagTargetsOpt,
+    ssm_targets,
+)
 from inspectorctl.collect.interface import CollectionFailure, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
-from inspectorctl.models.finding import FindingState
+from inspectorctl.models.finding import FindingState, RuleResult
 from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.paths import default_db_path
 from inspectorctl.report.formats import FORMATS, Report
@@ -51,6 +65,13 @@ DbOpt = Annotated[
                  "$XDG_DATA_HOME/inspectorctl/findings.db]", show_default=False),
 ]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def require_format(fmt: OutputFormat, command: str, *supported: OutputFormat) -> None:
+    """An output format this command cannot write is bad input (exit 2), never ignored."""
+    if fmt not in supported:
+        raise InputError(f"{command} does not write --format {fmt.value}; it supports: "
+                         f"{', '.join(s.value for s in supported)}")
 
 
 def open_store(db: Path | None) -> Store:
@@ -128,6 +149,7 @@ def _options(
     become: bool | None,
     forks: int | None,
     transport: str | None,
+    ssm: SsmTargets | None = None,
 ) -> AssessOptions:
     if framework is not None and framework not in FRAMEWORKS:
         raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
@@ -140,7 +162,13 @@ def _options(
         limit=limit if limit is not None else t.limit,
         become=become if become is not None else t.become,
         forks=forks if forks is not None else t.forks,
+        ssm=ssm if ssm is not None else t.ssm,
     )
+    if ssm is not None:
+        if inventory is not None or limit is not None:
+            raise InputError("--via ssm reaches managed instances: drop --inventory/--limit")
+        transport = "ssm"
+        targets = targets.model_copy(update={"inventory": None, "limit": None})
     return base.model_copy(update={
         "packs": tuple(packs) if packs else base.packs,
         "include": tuple(rules) if rules else base.include,
@@ -171,7 +199,8 @@ BecomeOpt = Annotated[bool | None, typer.Option(
 ForksOpt = Annotated[int | None, typer.Option("--forks", min=1, max=500,
                                               help="Parallel hosts [default: 20].")]
 TransportOpt = Annotated[str | None, typer.Option(
-    "--transport", help="ansible (default) or local (this machine without Ansible).")]
+    "--via", "--transport",
+    help="ansible (default), ssm (AWS Systems Manager) or local (this machine).")]
 TemplateOpt = Annotated[Path | None, typer.Option(
     "--template", "-t", help="Assessment template (YAML).")]
 
@@ -189,12 +218,25 @@ def assess(
     become: BecomeOpt = None,
     forks: ForksOpt = None,
     transport: TransportOpt = None,
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3Opt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    max_errors: MaxErrorsOpt = None,
     from_snapshots: Annotated[Path | None, typer.Option(
         "--from-snapshots", help="Evaluate saved snapshots (from `collect --out`) offline.")
     ] = None,
     fmt: FormatOpt = OutputFormat.table,
     fail_on: Annotated[Severity | None, typer.Option(
-        "--fail-on", help="Exit 1 when any FAIL is at or above this severity.")] = None,
+        "--fail-on", help="Exit 1 when any FAIL is at or above this severity, or a host could "
+        "not be assessed.")] = None,
+    allow_unreachable: Annotated[bool, typer.Option(
+        "--allow-unreachable", help="With --fail-on: hosts that could not be assessed do not "
+        "fail the run.")] = False,
     db: DbOpt = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not record the run.")
                         ] = False,
@@ -204,8 +246,10 @@ def assess(
     """Assess hosts against rulepacks and record the findings."""
     if output is not None and fmt is OutputFormat.table:
         raise InputError("--output needs --format json, junit or sarif")
+    ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
-                    forks, transport)
+                    forks, transport, ssm)
     if from_snapshots is not None:
         opts = opts.model_copy(update={"from_snapshots": from_snapshots})
     select(opts)  # validate the selection before opening the store or touching hosts
@@ -233,8 +277,38 @@ def assess(
             err_console.print(f"wrote {output}", highlight=False, markup=False)
         else:
             typer.echo(text)
-    if fail_on is not None and result.fails_at(fail_on):
-        raise typer.Exit(1)
+    if fail_on is not None:
+        reasons = fail_on_reasons(result.fails_at(fail_on), result.failures, fail_on,
+                                  allow_unreachable)
+        for line in reasons:
+            err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if reasons:
+            raise typer.Exit(1)
+
+
+#: finding ids listed by a --fail-on message before "and N more"
+FAIL_ON_IDS = 20
+
+
+def fail_on_reasons(tripped: list[RuleResult], failures: list[CollectionFailure],
+                    threshold: Severity, allow_unreachable: bool) -> list[str]:
+    """Why ``--fail-on`` fails the run (empty: it does not): the FAIL results at or above the
+    threshold, with their finding ids, and the hosts that could not be assessed."""
+    out = []
+    if tripped:
+        by_sev = {s: sum(1 for r in tripped if r.severity is s) for s in Severity}
+        sev = ", ".join(f"{s.value} {n}" for s, n in by_sev.items() if n)
+        rows = sorted(tripped, key=lambda r: (-r.severity.rank, r.host, r.rule_id))
+        ids = [f"{r.finding_id} ({r.rule_id} on {r.host})" for r in rows[:FAIL_ON_IDS]]
+        more = f" and {len(rows) - FAIL_ON_IDS} more" if len(rows) > FAIL_ON_IDS else ""
+        out.append(f"--fail-on {threshold.value}: {len(rows)} FAIL result(s) at or above "
+                   f"{threshold.value} ({sev}): {', '.join(ids)}{more}")
+    if failures and not allow_unreachable:
+        hosts = sorted(failures, key=lambda f: f.host)
+        out.append(f"--fail-on {threshold.value}: {len(hosts)} host(s) could not be assessed: "
+                   + "; ".join(f"{f.host} ({f.reason})" for f in hosts)
+                   + " (--allow-unreachable to let them pass)")
+    return out
 
 
 @guarded
@@ -250,12 +324,23 @@ def collect(
     become: BecomeOpt = None,
     forks: ForksOpt = None,
     transport: TransportOpt = None,
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3Opt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    max_errors: MaxErrorsOpt = None,
 ) -> None:
     """Collect host snapshots (the facts the selected rules need) and save them as JSON."""
     from inspectorctl.assess import collect as do_collect
 
+    ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, None, inventory, limit, become,
-                    forks, transport)
+                    forks, transport, ssm)
     selection = select(opts)
     with progress_bar(True) as cb:
         results = do_collect(opts, selection, cb)
@@ -271,9 +356,10 @@ def collect(
 
 @guarded
 def findings_list(
-    host: Annotated[list[str] | None, typer.Option("--host", help="Host (repeatable).")] = None,
-    rule: Annotated[list[str] | None, typer.Option("--rule", help="Rule id (repeatable).")
-                    ] = None,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="Only hosts matching this glob (repeatable).")] = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", "-r", help="Only rules whose id matches this glob (repeatable).")] = None,
     severity: Annotated[Severity | None, typer.Option(
         "--severity", help="At or above this severity.")] = None,
     status: Annotated[list[Status] | None, typer.Option(
@@ -288,6 +374,7 @@ def findings_list(
     db: DbOpt = None,
 ) -> None:
     """List findings (active ones by default)."""
+    require_format(fmt, "findings list", OutputFormat.table, OutputFormat.json)
     states = [] if all_states else (state or [FindingState.ACTIVE])
     with open_store(db) as store:
         run_record = store.run(run) if run is not None else None
@@ -326,6 +413,7 @@ def findings_show(
     db: DbOpt = None,
 ) -> None:
     """Show one finding with its evidence, rationale and fix."""
+    require_format(fmt, "findings show", OutputFormat.table, OutputFormat.json)
     with open_store(db) as store:
         f = store.finding(finding_id)
     if f is None:
@@ -353,18 +441,19 @@ def findings_suppress(
     """Suppress findings (accepted risk): not listed as active, never planned for fixing."""
     from datetime import timedelta
 
-    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.audit import AuditEvent, append
     from inspectorctl.store.db import now
 
     if not by.strip() or not reason.strip():
         raise InputError("--by and --reason must not be empty")
     at = now()
     until = at + timedelta(days=days) if days else None
+    detail = {"findings": list(ids), "reason": reason,
+              "until": until.isoformat() if until else None}
     with open_store(db) as store:
-        rows = store.suppress(ids, by=by, reason=reason, until=until)
-        record(store, AuditEvent.SUPPRESS, by, at, detail={
-            "findings": list(ids), "reason": reason,
-            "until": until.isoformat() if until else None})
+        rows = store.suppress(
+            ids, by=by, reason=reason, until=until,
+            audit=lambda tx: append(tx, AuditEvent.SUPPRESS, by, at, detail=detail))
     for f in rows:
         console.print(f"suppressed {f.id} ({f.rule_id} on {f.host})"
                       + (f" until {until:%Y-%m-%d}" if until else ""), highlight=False)
@@ -377,12 +466,13 @@ def findings_unsuppress(
     db: DbOpt = None,
 ) -> None:
     """Lift suppressions: findings that still fail are active again."""
-    from inspectorctl.remediate.audit import AuditEvent, record
+    from inspectorctl.remediate.audit import AuditEvent, append
     from inspectorctl.store.db import now
 
+    at = now()
     with open_store(db) as store:
-        rows = store.unsuppress(ids)
-        record(store, AuditEvent.UNSUPPRESS, by, now(), detail={"findings": list(ids)})
+        rows = store.unsuppress(ids, audit=lambda tx: append(
+            tx, AuditEvent.UNSUPPRESS, by, at, detail={"findings": list(ids)}))
     for f in rows:
         console.print(f"{f.id} is {f.state.value}", highlight=False)
 
@@ -394,6 +484,7 @@ def runs_list(
     db: DbOpt = None,
 ) -> None:
     """List recorded runs, newest first."""
+    require_format(fmt, "runs list", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
 
     with open_store(db) as store:
@@ -429,16 +520,18 @@ def runs_prune(
     """Remove the per-rule results of older runs, keeping each rule's newest result on each
     host. Runs, their counts and the findings stay."""
     from inspectorctl.remediate.audit import AuditEvent, append
-    from inspectorctl.store.db import now, prune_results
+    from inspectorctl.store.db import PruneReport, now
 
     if not by.strip():
         raise InputError("--by must not be empty")
     at = now()
+
+    def audit(tx: sqlite3.Connection, report: PruneReport) -> None:
+        append(tx, AuditEvent.PRUNE, by, at, detail={
+            "keep": keep, "runs": list(report.runs), "removed": report.removed})
+
     with open_store(db) as store:
-        with store.transaction() as tx:
-            report = prune_results(tx, keep, at)
-            append(tx, AuditEvent.PRUNE, by, at, detail={
-                "keep": keep, "runs": list(report.runs), "removed": report.removed})
+        report = store.prune(keep, at, audit=audit)
         if not report.runs:
             console.print(f"Nothing to prune: no run older than the newest {keep}.",
                           highlight=False)
@@ -457,6 +550,7 @@ def runs_prune(
 @guarded
 def rulepacks_list(fmt: FormatOpt = OutputFormat.table) -> None:
     """List the shipped rulepacks."""
+    require_format(fmt, "rulepacks list", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
 
     packs = load_packs(sorted(shipped_pack_ids()))
@@ -478,6 +572,7 @@ def rulepacks_show(
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Show a rulepack's rules and variables."""
+    require_format(fmt, "rulepacks show", OutputFormat.table, OutputFormat.json)
     from rich.table import Table
 
     (p,) = load_packs([pack])

@@ -13,6 +13,7 @@ from inspectorctl.cli._common import err_console, guarded
 from inspectorctl.lab import Lab, LabHost
 from inspectorctl.lab.lab import ENV_STATE_DIR
 from inspectorctl.lab.profiles import load_profile, shipped_profiles
+from inspectorctl.lab.ssm import EndpointInfo, read_endpoint, start_endpoint, stop_endpoint
 
 app = typer.Typer(
     help="A local practice fleet of isolated Linux hosts over real SSH.",
@@ -96,12 +97,19 @@ def up(
             "--name", help="Name prefix: hosts are PREFIX-1..N [default: the first profile]."
         ),
     ] = None,
+    ssm: Annotated[
+        bool,
+        typer.Option("--ssm", help="Also serve the lab's SSM endpoint (see `lab ssm start`)."),
+    ] = False,
 ) -> None:
     """Add hosts to the lab; returns when every new host answers SSH."""
     lab = _lab(ctx)
     added = lab.up(hosts, profile or ["baseline"], name)
     typer.echo(_hosts_table(added))
     typer.echo(f"inventory: {lab.inventory_path}")
+    if ssm:
+        info, _ = start_endpoint(lab.state_dir)
+        typer.echo(_endpoint_text(info))
 
 
 @app.command()
@@ -201,3 +209,99 @@ def profiles() -> None:
         description = " ".join(profile.description.split())
         rows.append([profile.name, str(len(profile.steps)), description])
     typer.echo(_table(rows))
+
+
+# --- lab ssm ---------------------------------------------------------------------------------
+
+ssm_app = typer.Typer(
+    help="The lab's SSM endpoint: lab hosts as SSM managed instances, reached with boto3 or "
+    "the AWS CLI through --endpoint-url (see README: The lab speaks SSM).",
+    no_args_is_help=True,
+)
+app.add_typer(ssm_app, name="ssm")
+
+
+def _endpoint_text(info: EndpointInfo) -> str:
+    lines = [
+        f"SSM endpoint: {info.url} (region {info.region}, pid {info.pid})",
+        f"S3 endpoint:  {info.s3_url}",
+    ]
+    if info.simulate:
+        lines.append(f"instances:    {info.simulate} simulated")
+    lines.append("environment for boto3 and the AWS CLI (any credentials are accepted):")
+    lines += [f"  export {k}={v}" for k, v in info.env().items()]
+    return "\n".join(lines)
+
+
+@ssm_app.command("start")
+@guarded
+def ssm_start(
+    ctx: typer.Context,
+    simulate: Annotated[
+        int,
+        typer.Option(
+            "--simulate",
+            help="Serve N simulated instances (canned output, no hosts) instead of the lab's "
+            "hosts.",
+            show_default=False,
+        ),
+    ] = 0,
+    simulate_output: Annotated[
+        Path | None,
+        typer.Option(
+            "--simulate-output",
+            help="File whose text every simulated runShellScript step prints (e.g. a probe "
+            "snapshot).",
+        ),
+    ] = None,
+    simulate_delay: Annotated[
+        float,
+        typer.Option("--simulate-delay", help="Seconds a simulated step takes."),
+    ] = 1.0,
+) -> None:
+    """Serve the SSM endpoint and its S3 storage on 127.0.0.1 (free ports)."""
+    lab = _lab(ctx)
+    info, started = start_endpoint(
+        lab.state_dir,
+        simulate=simulate,
+        simulate_output=simulate_output,
+        simulate_delay=simulate_delay,
+    )
+    if not started:
+        typer.echo("already running")
+    typer.echo(_endpoint_text(info))
+    if not simulate and not lab.status():
+        typer.echo(
+            "no lab hosts yet: `inspectorctl lab up` adds some, and they are managed instances "
+            "at once"
+        )
+
+
+@ssm_app.command("stop")
+@guarded
+def ssm_stop(ctx: typer.Context) -> None:
+    """Stop the SSM endpoint (its commands, documents and S3 objects are gone with it)."""
+    info = stop_endpoint(_lab(ctx).state_dir)
+    typer.echo("SSM endpoint not running" if info is None else f"stopped {info.url}")
+
+
+@ssm_app.command("status")
+@guarded
+def ssm_status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Where the SSM endpoint listens, and the environment that points boto3 at it."""
+    info = read_endpoint(_lab(ctx).state_dir)
+    if info is None:
+        if as_json:
+            typer.echo(json.dumps({"running": False}))
+        else:
+            typer.echo("SSM endpoint not running (start it with `inspectorctl lab ssm start`)")
+        raise typer.Exit(3)
+    if as_json:
+        typer.echo(json.dumps({"running": True, "url": info.url, "s3_url": info.s3_url,
+                               "region": info.region, "pid": info.pid,
+                               "simulate": info.simulate, "env": info.env()}, indent=2))
+    else:
+        typer.echo(_endpoint_text(info))

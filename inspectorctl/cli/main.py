@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, demo, lab, remediate
+from inspectorctl.cli import assess, demo, lab, remediate, ssm_docs
 
 app = typer.Typer(
     name="inspectorctl",
@@ -35,6 +35,7 @@ assess.register(app)
 lab.app.command("demo")(demo.demo)
 app.add_typer(lab.app, name="lab")
 remediate.register(app)
+app.add_typer(ssm_docs.app, name="ssm-docs")
 
 
 def main() -> None:

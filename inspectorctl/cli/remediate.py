@@ -10,6 +10,7 @@ input (a file, an option); 3 refused by the approval gate (nothing was run, no h
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import sys
 from datetime import timedelta
@@ -18,17 +19,37 @@ from typing import Annotated
 
 import typer
 
+from inspectorctl.aws.deploy import pinned
+from inspectorctl.aws.documents import DocumentName, load_document
+from inspectorctl.aws.session import SessionFactory, describe_client_error
+from inspectorctl.aws.targets import SsmTargets, parse_s3_url
 from inspectorctl.cli._common import abort, console, err_console, guarded
-from inspectorctl.cli.assess import DbOpt, FormatOpt, OutputFormat, _options, open_store
-from inspectorctl.errors import InputError
+from inspectorctl.cli._ssm import (
+    EndpointOpt,
+    InstanceIdsOpt,
+    ProfileOpt,
+    RegionOpt,
+    S3EndpointOpt,
+    TagTargetsOpt,
+    aws_config,
+    ssm_targets,
+)
+from inspectorctl.cli.assess import (
+    DbOpt,
+    FormatOpt,
+    OutputFormat,
+    _options,
+    open_store,
+    require_format,
+)
+from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Severity
-from inspectorctl.models.plan import Plan, Policy, canonical_json, parse_duration
+from inspectorctl.models.plan import Plan, Policy, SsmPin, canonical_json, parse_duration
 from inspectorctl.remediate import audit as audit_mod
-from inspectorctl.remediate import records
+from inspectorctl.remediate import records, service
 from inspectorctl.remediate.approval import (
     approve_by,
     approve_with_policy,
-    check_integrity,
     evaluate_policy,
     load_policy,
 )
@@ -38,7 +59,6 @@ from inspectorctl.remediate.plans import (
     load_plan,
     make_plan,
     preview_plan,
-    rollback_plan,
     write_plan,
 )
 from inspectorctl.remediate.rollout import (
@@ -46,12 +66,78 @@ from inspectorctl.remediate.rollout import (
     CountOrPercent,
     RolloutEvent,
     RolloutOptions,
-    apply_plan,
 )
-from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for, verify_apply
+from inspectorctl.remediate.verify import Verdict, VerifyReport, targets_for
 from inspectorctl.store.db import Store, now
 
 EXIT_FAILED = 1
+
+ViaOpt = Annotated[str | None, typer.Option(
+    "--via", help="ansible (default) or ssm (AWS Systems Manager Run Command).",
+    show_default=False)]
+_SSM = "SSM (--via ssm)"
+OutputS3ApplyOpt = Annotated[str | None, typer.Option(
+    "--output-s3", help="s3://BUCKET/PREFIX: where the playbook bundle and the output go.",
+    rich_help_panel=_SSM, show_default=False)]
+
+
+class SsmPinRefused(InspectorctlError):
+    """The SSM document version a plan pins is not what runs now: refused, nothing ran."""
+
+    exit_code = 3
+
+
+def _ssm_options(via: str | None, profile: str | None, region: str | None,
+                 endpoint_url: str | None, s3_endpoint_url: str | None,
+                 output_s3: str | None) -> SsmTargets | None:
+    if via not in (None, "ansible", "ssm"):
+        raise InputError(f"--via {via!r}: valid: ansible, ssm")
+    given = [n for n, v in (("--profile", profile), ("--region", region),
+                            ("--endpoint-url", endpoint_url),
+                            ("--s3-endpoint-url", s3_endpoint_url),
+                            ("--output-s3", output_s3)) if v]
+    if via != "ssm":
+        if given:
+            raise InputError(f"{', '.join(given)}: only with --via ssm")
+        return None
+    return SsmTargets(aws=aws_config(profile, region, endpoint_url, s3_endpoint_url),
+                      output_s3=parse_s3_url(output_s3) if output_s3 else None)
+
+
+def _ssm_pin(ssm: SsmTargets) -> SsmPin:
+    """The deployed InspectorCtl-ApplyPlaybook version holding exactly the shipped content."""
+    doc = load_document(DocumentName.APPLY_PLAYBOOK.value)
+    version = pinned(SessionFactory(ssm.aws).client("ssm"), doc)
+    return SsmPin(document=doc.name, document_version=version, document_sha256=doc.sha256)
+
+
+def _check_pin(plan: Plan, ssm: SsmTargets) -> None:
+    """Refuse (exit 3, nothing run) when the pinned version's content is not the approved."""
+    import botocore.exceptions
+
+    pin = plan.source.ssm
+    if pin is None:
+        return  # targets_for says what to do
+    client = SessionFactory(ssm.aws).client("ssm")
+    try:
+        content = str(client.get_document(Name=pin.document, DocumentVersion=pin.document_version,
+                                          DocumentFormat="YAML").get("Content") or "")
+    except botocore.exceptions.ClientError as e:
+        raise SsmPinRefused(f"refused: {pin.document} version {pin.document_version}, pinned "
+                            f"by plan {plan.plan_id}: {describe_client_error(e)}; nothing was "
+                            "run") from e
+    sha = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    if sha != pin.document_sha256:
+        raise SsmPinRefused(
+            f"refused: {pin.document} version {pin.document_version} changed since plan "
+            f"{plan.plan_id} was approved (sha256 {sha[:12]}…, approved "
+            f"{pin.document_sha256[:12]}…); nothing was run: deploy, plan and approve again")
+
+
+def _executor_for(ssm: SsmTargets | None) -> Executor:
+    return make_executor() if ssm is None else make_ssm_executor()
+
+
 EXIT_REFUSED = 3
 EXIT_PENDING = 4
 
@@ -77,6 +163,13 @@ def make_executor() -> Executor:
     from inspectorctl.remediate.ansible import AnsibleExecutor
 
     return AnsibleExecutor()
+
+
+def make_ssm_executor() -> Executor:
+    """The executor of --via ssm (tests put one with stubbed clients here)."""
+    from inspectorctl.remediate.ssm import SsmExecutor
+
+    return SsmExecutor()
 
 
 def _actor(by: str | None = None) -> str:
@@ -201,22 +294,30 @@ def plan(
     ] = False,
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", "-i", help="Inventory for --preview [default: the run's].")] = None,
+    via: ViaOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3ApplyOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Plan remediations: actions = playbook x hosts x parameters, with their findings."""
     if ctx.invoked_subcommand is not None:
         return
+    ssm = _ssm_options(via, profile, region, endpoint_url, s3_endpoint_url, output_s3)
     if out is None:
         raise InputError("plan: give the plan file to write with --out/-o FILE")
     from inspectorctl.cli.assess import _parse_tailoring
 
     opts = PlanOptions(run_id=run, min_severity=severity, rules=tuple(rule or ()),
                        hosts=tuple(host or ()), framework=framework, packs=tuple(pack or ()),
-                       template=template, tailoring=_parse_tailoring(set_ or []))
+                       template=template, tailoring=_parse_tailoring(set_ or []),
+                       ssm_pin=_ssm_pin(ssm) if ssm is not None else None)
     with open_store(db) as store:
         p = make_plan(store, opts, now(), actor=_actor())
         if preview and p.actions:
-            p = preview_plan(p, make_executor(), targets_for(p, inventory), store)
+            p = preview_plan(p, _executor_for(ssm), targets_for(p, inventory, ssm), store)
             records.save_plan(store, p, now())
     write_plan(p, out)
     render_plan(p, diffs=preview)
@@ -232,6 +333,7 @@ def plan_show(
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Show a plan: actions, hosts, findings, disruption, manual steps, preview diffs."""
+    require_format(fmt, "plan show", OutputFormat.table, OutputFormat.json)
     p = load_plan(file)
     if fmt is OutputFormat.json:
         typer.echo(p.model_dump_json(indent=2))
@@ -338,19 +440,32 @@ MaxErrOpt = Annotated[str, typer.Option(
     "--max-errors", help="Stop when more hosts than this fail: N or P%.")]
 
 
+def _render_step(step: service.Step) -> None:
+    if isinstance(step, service.Assessed):
+        console.print(f"Assessed run {step.run.id}: {step.run.counts.failed} failing "
+                      f"result(s) on {step.run.counts.hosts} host(s)", highlight=False,
+                      markup=False)
+    elif isinstance(step, service.Planned):
+        render_plan(step.plan)
+    elif isinstance(step, service.Applied):
+        _render_apply(step.report)
+    else:
+        _render_verify(step.report)
+
+
 def _apply_and_verify(store: Store, p: Plan, targets_inv: Path | None, ro: RolloutOptions,
-                      actor: str, pol: Policy | None, verify: bool, command: str) -> int:
-    targets = targets_for(p, targets_inv)
-    report = apply_plan(p, store, make_executor(), targets, ro, actor=actor, policy=pol,
-                        progress=_print_event, command=command)
-    _render_apply(report)
+                      actor: str, pol: Policy | None, verify: bool, command: str,
+                      ssm: SsmTargets | None = None) -> int:
+    targets = targets_for(p, targets_inv, ssm)
+    if ssm is not None:
+        _check_pin(p, ssm)
+    report, checked = service.apply_and_verify(
+        store, p, executor=_executor_for(ssm), targets=targets, rollout=ro,
+        actor=actor, policy=pol, verify=verify, command=command, now=now,
+        on_step=_render_step, on_event=_print_event)
     code = 0 if report.complete and not report.stopped else EXIT_FAILED
-    if verify:
-        vr = verify_apply(p, report.entries, store, targets, apply_run_id=report.run_id,
-                          actor=actor, now=now())
-        _render_verify(vr)
-        if not vr.all_fixed:
-            code = EXIT_FAILED
+    if checked is not None and not checked.all_fixed:
+        code = EXIT_FAILED
     return code
 
 
@@ -372,14 +487,22 @@ def apply(
         "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who runs it (audit log) "
                                            "[default: the login name].")] = None,
+    via: ViaOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3ApplyOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Apply the approved actions of a plan (canary, batches, threshold), then re-assess."""
+    ssm = _ssm_options(via, profile, region, endpoint_url, s3_endpoint_url, output_s3)
     p = load_plan(file)
     ro = _rollout_options(batch_size, canary, max_errors, resume, require_all)
     pol = load_policy(policy) if policy is not None else None
     with open_store(db) as store:
-        code = _apply_and_verify(store, p, inventory, ro, _actor(by), pol, verify, "apply")
+        code = _apply_and_verify(store, p, inventory, ro, _actor(by), pol, verify, "apply",
+                                 ssm)
     raise typer.Exit(code)
 
 
@@ -394,6 +517,12 @@ def rollback(
         "--policy", help="Approval policy: enforce its approver counts.")] = None,
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
+    via: ViaOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3ApplyOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Restore the files an apply run backed up, on the hosts it changed.
@@ -401,18 +530,17 @@ def rollback(
     A rollback changes hosts, so it is a plan too (one ``_rollback`` action) and passes the same
     gate: the people named by --by approve it (recorded, signed), then it is applied.
     """
+    ssm = _ssm_options(via, profile, region, endpoint_url, s3_endpoint_url, output_s3)
     if not by:
         raise InputError("rollback: a rollback changes hosts and needs an approver: give "
                          "--by NAME")
     pol = load_policy(policy) if policy is not None else None
-    t = now()
     with open_store(db) as store:
-        p = rollback_plan(store, run, t)
-        for name in by:
-            approve_by(store, p, name, t, comment=comment, policy=pol)
-        report = apply_plan(p, store, make_executor(), targets_for(p, inventory),
-                            RolloutOptions(), actor=by[0], policy=pol, progress=_print_event,
-                            command="rollback")
+        report = service.rollback(
+            store, run, by, executor=_executor_for(ssm), now=now(), comment=comment, policy=pol,
+            inventory=inventory, ssm=ssm,
+            before_apply=(lambda plan: _check_pin(plan, ssm)) if ssm is not None else None,
+            on_event=_print_event)
     _render_apply(report)
     raise typer.Exit(0 if report.complete else EXIT_FAILED)
 
@@ -424,6 +552,7 @@ def journal(
     db: DbOpt = None,
 ) -> None:
     """Show the journal of an apply: every host x action with its state."""
+    require_format(fmt, "journal", OutputFormat.table, OutputFormat.json)
     with open_store(db) as store:
         r = records.apply_run(store, run)
         if r is None:
@@ -451,6 +580,7 @@ def audit_list(
     db: DbOpt = None,
 ) -> None:
     """List the audit log (approvals, refusals, applies, rollbacks); checks its chain."""
+    require_format(fmt, "audit list", OutputFormat.table, OutputFormat.json)
     digest = load_plan(plan_file).digest if plan_file else None
     with open_store(db) as store:
         rows = audit_mod.entries(store, plan_digest=digest, run_id=run, limit=limit)
@@ -494,6 +624,14 @@ def remediate(
     batch_size: BatchOpt = None,
     canary: CanaryOpt = 0,
     max_errors: MaxErrOpt = "0",
+    via: ViaOpt = None,
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3ApplyOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Unattended: assess -> plan -> policy approval -> apply what it allows -> re-assess.
@@ -502,47 +640,51 @@ def remediate(
     3: refused by the gate; 4: what the policy allowed is fixed, the rest waits for people
     (in the --out plan file).
     """
-    from inspectorctl.assess import run_assessment
+    from inspectorctl.collect import get_collector
 
+    if via not in (None, "ansible", "ssm"):
+        raise InputError(f"--via {via!r}: valid: ansible, ssm")
+    ssm = ssm_targets(via, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, None, None)
     pol = load_policy(policy)
     opts = _options(template, pack, rule, None, None, None, inventory, limit, become, None,
-                    None)
+                    via, ssm)
     ro = _rollout_options(batch_size, canary, max_errors, False, False)
     actor = f"policy:{policy.name}"
+
+    def on_step(step: service.Step) -> None:
+        if isinstance(step, service.Planned) and out is not None:
+            write_plan(step.plan, out)  # kept even if what follows fails
+        _render_step(step)
+
     with open_store(db) as store:
-        result = run_assessment(opts, store)
-        console.print(f"Assessed run {result.run.id}: {result.run.counts.failed} failing "
-                      f"result(s) on {result.run.counts.hosts} host(s)", highlight=False,
-                      markup=False)
-        p = make_plan(store, PlanOptions(run_id=result.run.id, min_severity=severity,
-                                         packs=opts.packs, tailoring=dict(opts.tailoring)),
-                      now(), actor=actor)
-        if out is not None:
-            write_plan(p, out)
-        render_plan(p)
-        if not p.actions:
-            console.print("Nothing to apply.", highlight=False)
-            raise typer.Exit(0)
-        problems = check_integrity(p, store)
-        if problems:
-            abort(problems[0].message, EXIT_REFUSED)
-        res = approve_with_policy(store, p, pol, now())
-        pending = res.needs_people
-        code = 0
-        if res.auto_ids:
-            code = _apply_and_verify(store, p, None, ro, actor, pol, True, "remediate")
-        else:
-            console.print("The policy approves no action automatically; nothing applied.",
-                          highlight=False)
-        for d in pending:
-            why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
-            console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
-                          highlight=False, markup=False)
-        if pending:
-            where = f" in {out}" if out else " (give --out to keep the plan)"
-            console.print(f"{len(pending)} action(s) wait for people{where}: `inspectorctl "
-                          f"approve {out or 'PLAN'} --by NAME` then `inspectorctl apply`",
-                          highlight=False, markup=False)
+        outcome = service.remediate(
+            store, opts, pol, collector=get_collector(opts.transport),
+            executor=_executor_for(ssm), rollout=ro, actor=actor, now=now,
+            min_severity=severity, ssm=ssm,
+            ssm_pin=_ssm_pin(ssm) if ssm is not None else None,
+            before_apply=(lambda plan: _check_pin(plan, ssm)) if ssm is not None else None,
+            on_step=on_step, on_event=_print_event)
+    p = outcome.plan
+    if not p.actions:
+        console.print("Nothing to apply.", highlight=False)
+        raise typer.Exit(0)
+    if outcome.refused:
+        abort(outcome.refusals[0].message, EXIT_REFUSED)
+    pending = list(outcome.pending)
+    code = EXIT_FAILED if outcome.failed else 0
+    if not outcome.auto_approved:
+        console.print("The policy approves no action automatically; nothing applied.",
+                      highlight=False)
+    for d in pending:
+        why = f"policy rule {d.rule!r}" if d.rule else "no policy rule matched"
+        console.print(f"Needs {d.approvers} approver(s): {d.action_id} ({why})",
+                      highlight=False, markup=False)
+    if pending:
+        where = f" in {out}" if out else " (give --out to keep the plan)"
+        console.print(f"{len(pending)} action(s) wait for people{where}: `inspectorctl "
+                      f"approve {out or 'PLAN'} --by NAME` then `inspectorctl apply`",
+                      highlight=False, markup=False)
     if code == 0 and pending:
         code = EXIT_PENDING
     raise typer.Exit(code)

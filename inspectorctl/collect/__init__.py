@@ -24,15 +24,22 @@ def _ansible() -> Collector:
     return AnsibleCollector()
 
 
+def _ssm() -> Collector:
+    from inspectorctl.collect.ssm import SsmCollector
+
+    return SsmCollector()
+
+
 #: transport name -> factory
 COLLECTORS: dict[str, Callable[[], Collector]] = {
     "local": _local,
     "ansible": _ansible,
+    "ssm": _ssm,
 }
 
 
 def get_collector(name: str) -> Collector:
-    """The collector for transport ``name`` ("local", "ansible")."""
+    """The collector for transport ``name`` ("local", "ansible", "ssm")."""
     try:
         factory = COLLECTORS[name]
     except KeyError:

@@ -1,4 +1,4 @@
-"""Shared by the transports: where the probe lives, its time budget, and turning its JSON output
+"""Shared by the transports: the probe they ship, its time budget, and turning its JSON output
 into a ``HostSnapshot`` under the identity the transport knows the host by."""
 
 from __future__ import annotations
@@ -8,15 +8,24 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from inspectorctl.collect.interface import CollectionFailure, HostResult, Targets
+from inspectorctl.collect.interface import CollectError, CollectionFailure, HostResult, Targets
 from inspectorctl.models.snapshot import HostIdentity, HostSnapshot, ProbeRequest
+from inspectorctl.probe import bundle
+from inspectorctl.probe.bundle import ProbeBuildError, ShippedProbe
 
-PROBE_PATH = Path(__file__).resolve().with_name("probe.py")
+
+def shipped_probe() -> ShippedProbe:
+    """The one file every transport ships to hosts (built from ``inspectorctl/probe/``), and
+    its sha256; a checkout whose probe modules cannot be bundled is a ``CollectError``."""
+    try:
+        return bundle.shipped_probe()
+    except ProbeBuildError as e:
+        raise CollectError(f"cannot build the probe: {e}") from e
+
 
 #: seconds allowed for pending-update computation (apt-get -s / dnf -C) on top of the rest
 UPDATES_ALLOWANCE = 120

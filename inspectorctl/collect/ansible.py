@@ -1,7 +1,8 @@
 """AnsibleCollector: run the probe on every inventory host through ``ansible-runner``.
 
-How the probe travels: ``probe.py`` is copied verbatim to ``project/library/inspectorctl_probe.py``
-in a private data dir made for this run (a temp dir, removed afterwards). It carries Ansible's
+How the probe travels: the shipped probe (one file built from ``inspectorctl/probe/``, see
+``inspectorctl.probe.bundle``) is written to ``project/library/inspectorctl_probe.py`` in a private
+data dir made for this run (a temp dir, removed afterwards). It carries Ansible's
 JSON-args marker, so Ansible treats it as a "new"-style module and, with ``ANSIBLE_PIPELINING``,
 pipes it into the target's python3 over the one SSH session (no AnsiballZ, no temp files on the
 target). The request travels base64-encoded as the module argument ``request_b64``. The module
@@ -20,10 +21,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,10 +31,10 @@ from typing import Any
 import yaml
 
 from inspectorctl.collect._result import (
-    PROBE_PATH,
     host_python,
     probe_budget,
     request_json,
+    shipped_probe,
     snapshot_from_probe,
 )
 from inspectorctl.collect.interface import (
@@ -47,6 +46,7 @@ from inspectorctl.collect.interface import (
     Targets,
 )
 from inspectorctl.models.snapshot import ProbeRequest
+from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
 
 MODULE_NAME = "inspectorctl_probe"
 PLAYBOOK = "inspectorctl_collect.yml"
@@ -83,15 +83,6 @@ class InventoryHosts:
     def __init__(self, hosts: list[str], hostvars: dict[str, dict[str, Any]]) -> None:
         self.hosts = hosts
         self.hostvars = hostvars
-
-
-def _ansible_bin_dir() -> Path | None:
-    """Where ``ansible-playbook`` lives: next to the running interpreter (venv), else PATH."""
-    here = Path(sys.executable).parent
-    if (here / "ansible-playbook").is_file():
-        return here
-    found = shutil.which("ansible-playbook")
-    return Path(found).parent if found else None
 
 
 def _yaml_precheck(path: Path, text: str) -> None:
@@ -163,10 +154,6 @@ def _hosts_from_list(data: Mapping[str, Any]) -> list[str]:
     return hosts
 
 
-def _strip_runner_noise(text: str) -> str:
-    return "\n".join(ln for ln in text.splitlines() if ln.strip())
-
-
 class AnsibleCollector:
     """Probe every selected inventory host through ansible-runner.
 
@@ -193,25 +180,13 @@ class AnsibleCollector:
     # -- environment -----------------------------------------------------------------------------
 
     def _env(self, bin_dir: Path, pdd: Path, targets: Targets) -> dict[str, str]:
-        env = {
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "ANSIBLE_PIPELINING": "True",
-            "ANSIBLE_TIMEOUT": str(targets.timeout),
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
-            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
-            "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
-            "ANSIBLE_NOCOLOR": "True",
-            "ANSIBLE_DEPRECATION_WARNINGS": "False",
-        }
-        env.update(self.extra_env)
-        return env
+        return ansible_env(bin_dir, pdd, targets.timeout, extra=self.extra_env)
 
     # -- inventory ---------------------------------------------------------------------------------
 
     def check_inventory(self, targets: Targets) -> InventoryHosts:
         """Validate the inventory (and limit) before running anything."""
-        bin_dir = _ansible_bin_dir()
+        bin_dir = ansible_bin_dir()
         if bin_dir is None:
             raise CollectError("ansible-playbook not found: install ansible-core")
         with tempfile.TemporaryDirectory(prefix="inspectorctl-inventory-") as tmp:
@@ -268,11 +243,10 @@ class AnsibleCollector:
         targets: Targets,
         progress: ProgressCallback | None = None,
     ) -> Sequence[HostResult]:
-        bin_dir = _ansible_bin_dir()
+        bin_dir = ansible_bin_dir()
         if bin_dir is None:
             raise CollectError("ansible-playbook not found: install ansible-core")
-        if not PROBE_PATH.is_file():
-            raise CollectError(f"probe not found at {PROBE_PATH}: broken installation")
+        shipped_probe()  # a checkout whose probe cannot be built fails before anything runs
         pdd = Path(tempfile.mkdtemp(prefix="inspectorctl-ansible-"))
         self.last_private_data_dir = pdd
         try:
@@ -289,7 +263,7 @@ class AnsibleCollector:
         project = pdd / "project"
         (project / "library").mkdir(parents=True, exist_ok=True)
         (pdd / "tmp").mkdir(exist_ok=True)
-        shutil.copyfile(PROBE_PATH, project / "library" / f"{MODULE_NAME}.py")
+        (project / "library" / f"{MODULE_NAME}.py").write_bytes(shipped_probe().source)
         encoded = base64.b64encode(request_json(request).encode("utf-8")).decode("ascii")
         play = [
             {
@@ -369,7 +343,7 @@ class AnsibleCollector:
         status = str(getattr(runner, "status", "unknown"))
         rc = getattr(runner, "rc", None)
         if not outcomes and status not in ("successful",):
-            tail = _runner_stdout_tail(runner)
+            tail = stdout_tail(runner)
             if status == "timeout":
                 raise CollectError(f"ansible-runner timed out after {overall}s: {tail}")
             raise CollectError(f"ansible-playbook failed (status {status}, rc {rc}): {tail}")
@@ -383,7 +357,7 @@ class AnsibleCollector:
                     CollectionFailure(
                         host=host,
                         reason=f"no result from ansible for this host ({why}): "
-                        + _runner_stdout_tail(runner),
+                        + stdout_tail(runner),
                     )
                 )
                 continue
@@ -419,11 +393,3 @@ def _failure_reason(res: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "the probe task failed without a message"
 
 
-def _runner_stdout_tail(runner: Any, lines: int = 3) -> str:
-    try:
-        text = runner.stdout.read()
-    except Exception:  # the artifact may be gone or unreadable; the tail is only a hint
-        return "no output"
-    kept = [ln.strip() for ln in _strip_runner_noise(text).splitlines()]
-    kept = [ln for ln in kept if ln and not set(ln) <= set("*")]
-    return " | ".join(kept[-lines:]) or "no output"

@@ -1,14 +1,17 @@
-"""The Collector seam: every transport turns a ProbeRequest into one result per host."""
+"""The Collector seam: every transport turns a ProbeRequest into one result per host.
+
+``CollectionFailure``, ``HostResult`` and ``Targets`` live in ``models/`` (evaluation and
+remediation use them without depending on the transports); they are re-exported here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Protocol
 
 from inspectorctl.errors import InspectorctlError
-from inspectorctl.models.common import Frozen
-from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
+from inspectorctl.models.snapshot import CollectionFailure, HostResult, ProbeRequest
+from inspectorctl.models.targets import Targets
 
 
 class CollectError(InspectorctlError):
@@ -22,27 +25,6 @@ class InventoryError(CollectError):
     """The inventory file is malformed or names no host."""
 
     exit_code = 2
-
-
-class CollectionFailure(Frozen):
-    """A host that could not be probed: every rule on it becomes ERROR with this reason."""
-
-    host: str
-    reason: str
-    unreachable: bool = False
-
-
-HostResult = HostSnapshot | CollectionFailure
-
-
-class Targets(Frozen):
-    """Which hosts a collection reaches. No inventory means this machine (localhost)."""
-
-    inventory: Path | None = None
-    limit: str | None = None
-    become: bool = False
-    forks: int = 20
-    timeout: int = 30  # seconds per host connection / task
 
 
 #: progress callback: (host, event) where event is "started", "ok", "failed", "unreachable"
@@ -60,3 +42,14 @@ class Collector(Protocol):
         targets: Targets,
         progress: ProgressCallback | None = None,
     ) -> Sequence[HostResult]: ...
+
+
+__all__ = [
+    "CollectError",
+    "CollectionFailure",
+    "Collector",
+    "HostResult",
+    "InventoryError",
+    "ProgressCallback",
+    "Targets",
+]

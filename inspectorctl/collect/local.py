@@ -1,20 +1,23 @@
 """LocalCollector: run the probe on this machine, as a child process of the host's python3.
 
-The request goes to the probe on stdin, the snapshot comes back as JSON on stdout. No Ansible,
-no SSH: the fastest way to assess the machine inspectorctl runs on.
+The shipped probe (one file, see ``inspectorctl.probe.bundle``) is written to a private temp
+directory and run from there; the request goes to it on stdin, the snapshot comes back as JSON on
+stdout. No Ansible, no SSH: the fastest way to assess the machine inspectorctl runs on.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from inspectorctl.collect._result import (
-    PROBE_PATH,
     host_python,
     probe_budget,
     request_json,
+    shipped_probe,
     snapshot_from_probe,
 )
 from inspectorctl.collect.interface import (
@@ -44,8 +47,9 @@ class LocalCollector:
         self.python = python or host_python()
         self.root = root
 
-    def argv(self, targets: Targets) -> list[str]:
-        argv = [self.python, str(PROBE_PATH)]
+    def argv(self, targets: Targets, probe: Path) -> list[str]:
+        """The command that runs the probe file ``probe``."""
+        argv = [self.python, str(probe)]
         if self.root != "/":
             argv += ["--root", self.root]
         if targets.become and os.geteuid() != 0:
@@ -63,18 +67,20 @@ class LocalCollector:
                 f"the local transport probes only this machine; it cannot use the inventory "
                 f"{targets.inventory} (use the ansible transport)"
             )
-        if not PROBE_PATH.is_file():
-            raise CollectError(f"probe not found at {PROBE_PATH}: broken installation")
+        source = shipped_probe().source
         if progress is not None:
             progress(HOST_NAME, "started")
-        result = self._run(request, targets)
+        with tempfile.TemporaryDirectory(prefix="inspectorctl-probe-") as tmp:
+            probe = Path(tmp) / "inspectorctl_probe.py"
+            probe.write_bytes(source)
+            result = self._run(request, targets, probe)
         if progress is not None:
             progress(HOST_NAME, "ok" if not isinstance(result, CollectionFailure) else "failed")
         return [result]
 
-    def _run(self, request: ProbeRequest, targets: Targets) -> HostResult:
+    def _run(self, request: ProbeRequest, targets: Targets, probe: Path) -> HostResult:
         budget = probe_budget(request, targets)
-        argv = self.argv(targets)
+        argv = self.argv(targets, probe)
         env = dict(os.environ, LC_ALL="C", PYTHONDONTWRITEBYTECODE="1")
         env.pop("PYTHONPATH", None)
         try:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from inspectorctl.models.common import Frozen
 
-#: ``i-lab`` followed by 17 hex digits, shaped like an EC2 instance id.
-INSTANCE_ID_PATTERN = r"^i-lab[0-9a-f]{17}$"
+#: ``mi-`` followed by 17 hex digits: an SSM managed-instance id (what SSM's API accepts for a
+#: non-EC2 machine), so lab hosts are addressable through the lab's SSM endpoint.
+INSTANCE_ID_PATTERN = r"^mi-[0-9a-f]{17}$"
+#: what labs made before the SSM endpoint recorded (read and replaced by the derived id)
+LEGACY_INSTANCE_ID_PATTERN = r"^i-lab[0-9a-f]{17}$"
+
+
+def instance_id_for(machine_id: str) -> str:
+    """A host's managed-instance id, derived from its machine-id (stable across restarts)."""
+    return "mi-" + hashlib.sha256(f"inspectorctl-lab:{machine_id}".encode()).hexdigest()[:17]
 #: A host name: a valid hostname label (it is the host's hostname too).
 HOST_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 #: A netns prefix: letters and digits then one dash, so no prefix is the start of another.
@@ -58,6 +68,20 @@ class HostRecord(Frozen):
     host_key: str
     desired: DesiredState
     pid: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_instance_id(cls, data: Any) -> Any:
+        """Records written before hosts had ``mi-`` ids carry ``i-lab...``: derive the id."""
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("instance_id"), str)
+            and data["instance_id"].startswith("i-lab")
+            and isinstance(data.get("machine_id"), str)
+        ):
+            return {**data, "instance_id": instance_id_for(data["machine_id"])}
+        return data
+
     #: field 22 of /proc/PID/stat when it started, so a reused pid is not taken for the host
     starttime: int | None = None
     created_at: datetime

@@ -64,7 +64,10 @@ class FindingState(enum.StrEnum):
 
 
 class Finding(Frozen):
-    """A stored problem: a (rule, host) pair that failed or could not be checked."""
+    """A stored problem: a (rule, host) pair that failed. A result that could not be had
+    (ERROR: an unreachable host, a fact the probe could not read) is not a finding and changes
+    none: the finding keeps its last known status, evidence and state, and says since when it
+    has not been re-checked (``unchecked_run``, ``unchecked_reason``)."""
 
     id: str
     rule_id: str
@@ -85,6 +88,17 @@ class Finding(Frozen):
     suppressed_until: datetime | None = None
     suppressed_by: str | None = None
     suppress_reason: str | None = None
+    #: the newest run that could not re-check it (an ERROR result), and why
+    unchecked_run: str | None = None
+    unchecked_reason: str | None = None
+
+    @property
+    def unchecked_note(self) -> str | None:
+        """``not re-checked since RUN: reason`` when the newest attempt could not check it."""
+        if self.unchecked_run is None:
+            return None
+        return (f"not re-checked since {self.last_run}: {self.unchecked_reason or 'error'} "
+                f"(run {self.unchecked_run})")
 
 
 class RunCounts(Frozen):
@@ -97,6 +111,10 @@ class RunCounts(Frozen):
     not_applicable: int = 0
     new: int = 0
     closed: int = 0
+    #: findings that had been closed and failed again (the same id, not new)
+    reopened: int = 0
+    #: results that could not be had (ERROR): findings they concern keep their last state
+    unchecked: int = 0
 
 
 class RunRecord(Frozen):

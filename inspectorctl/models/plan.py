@@ -132,6 +132,15 @@ class SkippedFinding(Frozen):
     detail: str
 
 
+class SsmPin(Frozen):
+    """The SSM document version a plan's actions run through, and its content's sha256: the
+    plan digest covers them, so what runs through SSM is what was approved."""
+
+    document: str
+    document_version: str
+    document_sha256: str
+
+
 class PlanSource(Frozen):
     """Where the findings came from and how their hosts are reached (from the run's targets)."""
 
@@ -145,6 +154,8 @@ class PlanSource(Frozen):
     packs: list[str] = Field(default_factory=list)
     template: str | None = None
     tailoring: dict[str, Any] = Field(default_factory=dict)
+    #: for plans applied through SSM: the pinned InspectorCtl-ApplyPlaybook
+    ssm: SsmPin | None = None
 
 
 class PlannedIdentity(Frozen):
@@ -200,8 +211,10 @@ class Plan(Frozen):
         return v
 
     def computed_digest(self) -> str:
-        return sha256_hex(canonical_json(self.model_dump(mode="json",
-                                                         exclude={"digest", "signature"})))
+        data = self.model_dump(mode="json", exclude={"digest", "signature"})
+        if data["source"].get("ssm") is None:  # plans without SSM keep their digest
+            data["source"].pop("ssm", None)
+        return sha256_hex(canonical_json(data))
 
     def sealed(self) -> Plan:
         return self.model_copy(update={"digest": self.computed_digest(), "signature": ""})

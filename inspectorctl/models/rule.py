@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -336,11 +336,18 @@ Check = Annotated[
     Field(discriminator="kind"),
 ]
 
-CHECK_KINDS: tuple[str, ...] = (
-    "sshd_option", "sysctl", "file_permissions", "file_exists", "file_content", "package",
-    "service", "kernel_module_disabled", "mount", "account", "setting", "limit", "rsyslog",
-    "pam_module", "not_listening", "walk_empty", "no_security_updates", "aws_imds", "expression",
-)
+
+
+def kind_name(model: type[Frozen]) -> str:
+    """The check kind a check model parses (its ``kind`` literal)."""
+    (name,) = get_args(model.model_fields["kind"].annotation)
+    return str(name)
+
+
+#: every check model, in the order error messages list the kinds: the ``Check`` union is the
+#: one list (an evaluator registers with ``rules.checks.check_kind``)
+CHECK_MODELS: tuple[type[Frozen], ...] = get_args(get_args(Check)[0])
+CHECK_KINDS: tuple[str, ...] = tuple(kind_name(m) for m in CHECK_MODELS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,6 +403,14 @@ class Platform(Frozen):
     #: the rule applies only on these cloud providers (``aws``), read from the ``cloud`` fact;
     #: a host whose provider cannot be told is ERROR, never silently not applicable
     cloud: list[Literal["aws"]] = Field(default_factory=list)
+
+
+class RemediationNames(Frozen):
+    """The remediations a rule may name: playbook ids and SSM document names. The rulepack
+    loader is given them (by default the shipped ones, ``paths.shipped_remediation_names``)."""
+
+    playbooks: frozenset[str] = frozenset()
+    ssm_documents: frozenset[str] = frozenset()
 
 
 class RemediationRef(Frozen):

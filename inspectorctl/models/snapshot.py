@@ -1,6 +1,6 @@
 """HostSnapshot: what one probe run saw on one host.
 
-This module is the contract between the probe (``inspectorctl/collect/probe.py``, which runs on
+This module is the contract between the probe (``inspectorctl/probe/``, which runs on
 the target host with only the standard library and emits JSON of exactly this shape) and the
 evaluation engine. A fact the rules did not ask for is ``None``. A fact that was asked for but
 could not be read is ``None`` too, and its name is in ``HostSnapshot.unknown`` with the reason.
@@ -426,3 +426,15 @@ class HostSnapshot(Frozen):
     sockets: tuple[Socket, ...] | None = None
     updates: UpdatesFact | None = None
     cloud: CloudFact | None = None
+
+
+class CollectionFailure(Frozen):
+    """A host that could not be probed: every rule on it becomes ERROR with this reason."""
+
+    host: str
+    reason: str
+    unreachable: bool = False
+
+
+#: what a transport returns for one host, and what evaluation takes
+HostResult = HostSnapshot | CollectionFailure

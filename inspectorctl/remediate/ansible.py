@@ -41,6 +41,7 @@ from inspectorctl.remediate.interface import (
     HostOutcome,
     HostStatus,
 )
+from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
 
 _EVENTS = {
     "runner_on_start": "started",
@@ -48,14 +49,6 @@ _EVENTS = {
     "runner_on_failed": "failed",
     "runner_on_unreachable": "unreachable",
 }
-
-
-def _bin_dir() -> Path | None:
-    here = Path(sys.executable).parent
-    if (here / "ansible-playbook").is_file():
-        return here
-    found = shutil.which("ansible-playbook")
-    return Path(found).parent if found else None
 
 
 def render_diff(diff: Any) -> str:
@@ -127,29 +120,18 @@ class AnsibleExecutor:
         self.last_private_data_dir: Path | None = None
 
     def _env(self, bin_dir: Path, pdd: Path, request: ExecRequest) -> dict[str, str]:
-        sup = pdd / "bin"
-        env = {
-            # the supervisor (see _supervise.py) is the ansible-playbook ansible-runner finds
-            "PATH": (f"{sup}{os.pathsep}{bin_dir}{os.pathsep}"
-                     f"{os.environ.get('PATH', '/usr/bin:/bin')}"),
-            _supervise.REAL_ENV: str(bin_dir / "ansible-playbook"),
-            _supervise.PARENT_ENV: str(os.getpid()),
-            _supervise.PIDFILE_ENV: str(pdd / "supervisor.pid"),
-            "ANSIBLE_ROLES_PATH": str((request.playbooks_root or playbooks_root()) / "roles"),
-            "ANSIBLE_PIPELINING": "True",
-            "ANSIBLE_TIMEOUT": str(request.targets.timeout),
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
-            "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
-            "ANSIBLE_NOCOLOR": "True",
-            "ANSIBLE_DEPRECATION_WARNINGS": "False",
-            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
-        }
-        env.update(self.extra_env)
+        env = ansible_env(bin_dir, pdd, request.targets.timeout,
+                          roles_path=(request.playbooks_root or playbooks_root()) / "roles",
+                          extra=self.extra_env)
+        # the supervisor (see _supervise.py) is the ansible-playbook ansible-runner finds
+        env["PATH"] = f"{pdd / 'bin'}{os.pathsep}{env['PATH']}"
+        env[_supervise.REAL_ENV] = str(bin_dir / "ansible-playbook")
+        env[_supervise.PARENT_ENV] = str(os.getpid())
+        env[_supervise.PIDFILE_ENV] = str(pdd / "supervisor.pid")
         return env
 
     def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
-        bin_dir = _bin_dir()
+        bin_dir = ansible_bin_dir()
         if bin_dir is None:
             raise ExecutorError("ansible-playbook not found: install ansible-core")
         if not PLAYBOOK_ID_RE.match(request.playbook):
@@ -263,7 +245,7 @@ class AnsibleExecutor:
             msg = messages.get(host, "")
             if not processed and not msg:
                 msg = (f"ansible did not run on this host (status {status}, rc {rc}): "
-                       + _stdout_tail(runner))
+                       + stdout_tail(runner))
             outcomes[host] = HostOutcome(host=host, status=st, stats=counts, message=msg,
                                          diff="".join(diffs.get(host, [])))
             if progress is not None:
@@ -367,12 +349,3 @@ _WRAPPER = """\
 - name: The approved remediation
   ansible.builtin.import_playbook: {playbook}
 """
-
-
-def _stdout_tail(runner: Any, lines: int = 3) -> str:
-    try:
-        text = runner.stdout.read()
-    except Exception:  # the artifact may be gone; the tail is only a hint
-        return "no output"
-    kept = [ln.strip() for ln in text.splitlines() if ln.strip() and not set(ln.strip()) <= {"*"}]
-    return " | ".join(kept[-lines:]) or "no output"

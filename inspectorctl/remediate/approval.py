@@ -481,7 +481,9 @@ def stale_findings(plan: Plan, store: Store) -> list[str]:
     if not pfs:
         return []
     own = records.own_verify_runs(store, plan.digest)
-    latest = records.latest_results(store, [(f.rule_id, f.host) for f in pfs], own)
+    # an ERROR (unreachable host) says nothing about a finding: it never makes a plan stale
+    latest = records.latest_results(store, [(f.rule_id, f.host) for f in pfs], own,
+                                    skip_errors=True)
     gone = records.suppressed(store, [f.id for f in pfs])
     out: list[str] = []
     for f in pfs:

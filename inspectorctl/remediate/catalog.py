@@ -26,8 +26,8 @@ from pydantic import Field, field_validator
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.plan import Disruption, Privilege
-from inspectorctl.models.rule import RULE_ID_RE
-from inspectorctl.paths import data_dir
+from inspectorctl.models.rule import RULE_ID_RE, RemediationNames
+from inspectorctl.paths import data_dir, playbook_ids, ssm_document_names
 from inspectorctl.yamlfile import load_model
 
 PLAYBOOK_ID_RE = re.compile(r"^_?[a-z][a-z0-9_]{1,63}$")
@@ -143,15 +143,20 @@ def _playbook_dirs() -> Iterator[Path]:
 def available_playbooks() -> set[str]:
     """Remediation ids: directories of ``playbooks/`` holding a ``playbook.yml``, except the
     internal ones (``_rollback``), which no rule may name."""
-    return {p.name for p in _playbook_dirs() if not p.name.startswith("_")}
+    return playbook_ids(playbooks_root())
 
 
 def available_ssm_documents() -> set[str]:
     """SSM document names: files of ``ssm_documents/`` (``NAME.json`` or ``NAME.yml``)."""
-    root = data_dir("ssm_documents")
-    if not root.is_dir():
-        return set()
-    return {p.stem for p in root.iterdir() if p.suffix in (".json", ".yml", ".yaml")}
+    return ssm_document_names(data_dir("ssm_documents"))
+
+
+def remediation_names() -> RemediationNames:
+    """What a rule may name as its remediation, for the rulepack loader."""
+    return RemediationNames(
+        playbooks=frozenset(available_playbooks()),
+        ssm_documents=frozenset(available_ssm_documents()),
+    )
 
 
 def load_meta(playbook_id: str) -> PlaybookMeta:
@@ -376,3 +381,36 @@ class PlaybookChanged(CatalogError):
                          f"{got[:12]}) since the plan was made; make a new plan and have it "
                          "approved again")
         self.playbook = playbook
+
+
+# ---------------------------------------------------------------------------------------------
+# Modules, filters and tests the playbooks need
+# ---------------------------------------------------------------------------------------------
+
+
+class MissingPluginError(CatalogError):
+    """A playbook uses an Ansible module, filter or test this installation does not have."""
+
+
+def missing_plugins(playbook_id: str) -> list[str]:
+    """``KIND NAME (FILE)`` for each module, filter or test the playbook (and its roles) uses
+    that this installation of Ansible cannot resolve; empty when everything resolves."""
+    from inspectorctl.remediate import plugins
+
+    refs = plugins.references(playbook_files(playbook_id))
+    return [f"{r.kind.value} {r.name} ({r.file})" for r in plugins.missing(refs)]
+
+
+def require_plugins(playbook_ids: Iterable[str]) -> None:
+    """Raise MissingPluginError naming every module, filter or test the playbooks need that
+    this installation lacks: checked before anything runs, so that a run does not fail half-way
+    through with Ansible's templating error."""
+    known = set(_all_ids())  # an unknown id is the executor's to report
+    problems = [f"playbook {pid}: {m}" for pid in sorted(set(playbook_ids) & known)
+                for m in missing_plugins(pid)]
+    if problems:
+        raise MissingPluginError(
+            "this installation of Ansible lacks what these playbooks use: "
+            + "; ".join(problems)
+            + " (install the collection that provides it into inspectorctl's environment, "
+            "or use a playbook that needs only ansible.builtin)")

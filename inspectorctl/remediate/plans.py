@@ -24,10 +24,11 @@ from inspectorctl.models.plan import (
     PlanFilters,
     PlanKind,
     PlanSource,
+    SsmPin,
     findings_digest,
 )
 from inspectorctl.models.rule import FRAMEWORKS
-from inspectorctl.remediate import audit, integrity, records
+from inspectorctl.remediate import audit, catalog, integrity, records
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
 from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
@@ -48,6 +49,8 @@ class PlanOptions(Frozen):
     packs: tuple[str, ...] = ()
     template: Path | None = None
     tailoring: dict[str, Any] = Field(default_factory=dict)
+    #: the SSM document version (and sha256) the plan's actions will run through
+    ssm_pin: SsmPin | None = None
 
 
 def _source(run: RunRecord, packs: Sequence[str], tailoring: Mapping[str, Any]) -> PlanSource:
@@ -168,6 +171,8 @@ def make_plan(
                   for r in (entry[0],) if r.remediation and r.remediation.playbook}
         catalog = remediation_catalog(wanted)
     source = _source(run, packs, tailoring)
+    if options.ssm_pin is not None:
+        source = source.model_copy(update={"ssm": options.ssm_pin})
     plan = build_plan(
         findings, rules, catalog,
         source=source,
@@ -198,6 +203,7 @@ def preview_plan(plan: Plan, executor: Executor, targets: Any, store: Store | No
                  ) -> Plan:
     """Every action in check mode with diff; the per-host result is kept in the plan (signed
     again with ``store``'s key when given: the preview changes the digest)."""
+    catalog.require_plugins(a.playbook for a in plan.actions)
     actions: list[Action] = []
     for a in plan.actions:
         if not a.check_mode_supported:

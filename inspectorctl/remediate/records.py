@@ -240,9 +240,11 @@ def own_verify_runs(store: Store, plan_digest: str) -> set[str]:
 
 
 def latest_results(
-    store: Store, pairs: Sequence[tuple[str, str]], exclude_runs: set[str]
+    store: Store, pairs: Sequence[tuple[str, str]], exclude_runs: set[str], *,
+    skip_errors: bool = False,
 ) -> dict[tuple[str, str], sqlite3.Row]:
-    """Per (rule_id, host), the newest stored result outside ``exclude_runs``."""
+    """Per (rule_id, host), the newest stored result outside ``exclude_runs`` (and, with
+    ``skip_errors``, the newest that is not an ERROR: an error says nothing about the host)."""
     if not pairs:
         return {}
     hosts = sorted({h for _, h in pairs})
@@ -257,7 +259,8 @@ def latest_results(
                     " FROM results r JOIN runs ON runs.id = r.run_id"
                     f" WHERE r.host IN ({','.join('?' * len(hchunk))})"
                     f" AND r.rule_id IN ({','.join('?' * len(rchunk))})"
-                    " ORDER BY runs.started_at, r.run_id"
+                    + (" AND r.status != 'ERROR'" if skip_errors else "")
+                    + " ORDER BY runs.started_at, r.run_id"
                 )
                 for row in store.db.execute(sql, [*hchunk, *rchunk]):
                     key = (row["rule_id"], row["host"])

@@ -36,7 +36,7 @@ from inspectorctl.collect.interface import Targets
 from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.plan import Action, JournalEntry, JournalState, Plan, PlanKind, Policy
-from inspectorctl.remediate import audit, records
+from inspectorctl.remediate import audit, catalog, records
 from inspectorctl.remediate.approval import (
     GateResult,
     Refusal,
@@ -270,6 +270,8 @@ def _apply_gated(
 ) -> ApplyReport:
     approved = set(gate.approved_ids)
     actions = [a for a in plan.actions if a.id in approved]
+    # a module or filter the installation lacks is reported before any host is touched
+    catalog.require_plugins(a.playbook for a in actions)
     kind = "rollback" if plan.kind is PlanKind.ROLLBACK else "apply"
     resumed = False
     if options.resume:

@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 
 from inspectorctl.assess import AssessOptions, run_assessment
-from inspectorctl.collect.interface import ProgressCallback, Targets
+from inspectorctl.aws.targets import INSTANCE_ID, SsmTargets
+from inspectorctl.collect.interface import Collector, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Status
 from inspectorctl.models.plan import JournalEntry, JournalState, Plan
@@ -54,8 +55,17 @@ class VerifyReport(Frozen):
         return sum(1 for i in self.items if i.verdict is verdict)
 
 
-def targets_for(plan: Plan, inventory: Path | None = None) -> Targets:
-    """How the plan's hosts are reached: the source run's inventory/become, or an override."""
+def targets_for(plan: Plan, inventory: Path | None = None, ssm: SsmTargets | None = None
+                ) -> Targets:
+    """How the plan's hosts are reached: the source run's inventory/become, or an override;
+    with ``ssm`` (``--via ssm``), its managed instances through the document version the plan
+    pins."""
+    if ssm is not None:
+        return _ssm_targets_for(plan, inventory, ssm)
+    if plan.source.transport == "ssm" and inventory is None:
+        raise InputError(
+            f"plan {plan.plan_id} came from an assessment through SSM: apply it with --via ssm "
+            "(and --region/--endpoint-url, --output-s3 s3://BUCKET/PREFIX)")
     if inventory is not None:
         if not inventory.is_file():
             raise InputError(f"{inventory}: no such inventory file")
@@ -76,6 +86,25 @@ def targets_for(plan: Plan, inventory: Path | None = None) -> Targets:
     return Targets(inventory=inv, become=plan.source.become)
 
 
+def _ssm_targets_for(plan: Plan, inventory: Path | None, ssm: SsmTargets) -> Targets:
+    if inventory is not None:
+        raise InputError("--via ssm reaches managed instances: drop --inventory")
+    pin = plan.source.ssm
+    if pin is None:
+        raise InputError(
+            f"plan {plan.plan_id} pins no SSM document version: make it with `inspectorctl plan "
+            "--via ssm ...` (what runs through SSM must be what was approved)")
+    bad = [h for h in plan.hosts if not INSTANCE_ID.match(h)]
+    if bad:
+        raise InputError(
+            f"plan {plan.plan_id}: host {bad[0]!r} is not an SSM managed instance id (its "
+            f"findings came from an assessment over {plan.source.transport}); assess with "
+            "--via ssm and plan again")
+    return Targets(ssm=ssm.model_copy(update={
+        "instance_ids": tuple(plan.hosts), "tags": (),
+        "document_version": pin.document_version, "document_sha256": pin.document_sha256}))
+
+
 def verify_apply(
     plan: Plan,
     entries: Sequence[JournalEntry],
@@ -86,6 +115,7 @@ def verify_apply(
     actor: str,
     now: datetime,
     progress: ProgressCallback | None = None,
+    collector: Collector | None = None,
 ) -> VerifyReport:
     applied = {e.action_id for e in entries}
     ran = {(e.action_id, e.host): e for e in entries}
@@ -105,11 +135,13 @@ def verify_apply(
         packs=tuple(plan.source.packs) or AssessOptions().packs,
         include=tuple(rules),
         tailoring=dict(plan.source.tailoring),
-        targets=targets.model_copy(update={"limit": ",".join(touched)}),
+        targets=targets.model_copy(update={"limit": ",".join(touched)}) if targets.ssm is None
+        else targets.model_copy(update={"ssm": targets.ssm.model_copy(update={
+            "instance_ids": tuple(touched), "tags": ()})}),
         transport=plan.source.transport,
         template=plan.source.template,
     )
-    result = run_assessment(opts, store, progress)
+    result = run_assessment(opts, store, progress, collector=collector)
     audit.record(store, AuditEvent.VERIFY, actor, now, plan_id=plan.plan_id,
                  plan_digest=plan.digest, run_id=result.run.id,
                  detail={"apply_run": apply_run_id, "hosts": touched, "rules": rules})

@@ -108,11 +108,12 @@ def render_assessment(
     if fails:
         ft = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
         ft.add_column("Severity", no_wrap=True)
+        ft.add_column("Finding", no_wrap=True)
         ft.add_column("Host", no_wrap=True)
-        ft.add_column("Rule", overflow="fold")
-        ft.add_column("Title", overflow="fold", min_width=24)
+        ft.add_column("Rule", overflow="fold", min_width=10)
+        ft.add_column("Title", overflow="fold", min_width=12)
         for r in fails[:max_failures]:
-            ft.add_row(r.severity.value, r.host, r.rule_id, r.title)
+            ft.add_row(r.severity.value, r.finding_id, r.host, r.rule_id, r.title)
         console.print(ft)
         if len(fails) > max_failures:
             console.print(f"... and {len(fails) - max_failures} more: "
@@ -128,7 +129,11 @@ def render_assessment(
                           markup=False)
     if framework_rows is not None and framework:
         render_framework(console, framework, framework_rows)
-    console.print(f"New findings: {c.new}, closed: {c.closed}", highlight=False)
+    console.print(f"New findings: {c.new}, reopened: {c.reopened}, closed: {c.closed}",
+                  highlight=False)
+    if c.unchecked:
+        console.print(f"Not re-checked: {c.unchecked} result(s) were errors; the findings they "
+                      "concern keep their last known state", highlight=False)
 
 
 def render_framework(console: Console, framework: str, rows: list[dict[str, Any]]) -> None:
@@ -192,6 +197,9 @@ def render_finding(console: Console, f: Finding, rule: Rule | None) -> None:
     ]
     if f.closed_at:
         lines.append(f"Closed    {f.closed_at.isoformat(timespec='seconds')}")
+    note = f.unchecked_note
+    if note:
+        lines.append(f"Unchecked {note}")
     if f.state.value == "suppressed":
         until = (f.suppressed_until.isoformat(timespec="seconds") if f.suppressed_until
                  else "lifted")

@@ -11,11 +11,12 @@ import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from inspectorctl.models.common import Status, trusted
+from inspectorctl.models.common import Frozen, Status, trusted
 from inspectorctl.models.finding import Evidence
 from inspectorctl.models.rule import (
+    CHECK_KINDS,
     AccountCheck,
     AccountCondition,
     CloudCheck,
@@ -40,6 +41,7 @@ from inspectorctl.models.rule import (
     Value,
     VarRef,
     WalkCheck,
+    kind_name,
 )
 from inspectorctl.models.snapshot import HostSnapshot, Package, PamLine
 from inspectorctl.vulns.versions import VersionError, compare
@@ -49,6 +51,50 @@ class Outcome(NamedTuple):
     status: Status
     evidence: Evidence | None = None
     reason: str | None = None
+
+
+CheckFn = Callable[[Any, HostSnapshot, "EvalContext"], Outcome]
+C = TypeVar("C", bound=Frozen)
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    """One check kind, declared once with ``@check_kind`` on its evaluator: its rule model
+    (whose ``kind`` literal names it), the facts it reads beyond ``os``, and how it evaluates.
+    ``extra_facts`` adds facts that depend on the check's fields (after the rule's own)."""
+
+    name: str
+    model: type[Frozen]
+    facts: tuple[str, ...]
+    evaluate: CheckFn
+    extra_facts: Callable[[Any], tuple[str, ...]] | None = None
+
+
+#: the registry: check kind -> its declaration
+KINDS: dict[str, CheckKind] = {}
+
+
+def check_kind(
+    model: type[C],
+    facts: tuple[str, ...],
+    extra_facts: Callable[[C], tuple[str, ...]] | None = None,
+) -> Callable[
+    [Callable[[C, HostSnapshot, EvalContext], Outcome]],
+    Callable[[C, HostSnapshot, EvalContext], Outcome],
+]:
+    """Register the decorated function as the evaluator of ``model``'s kind."""
+    name = kind_name(model)
+
+    def register(
+        fn: Callable[[C, HostSnapshot, EvalContext], Outcome],
+    ) -> Callable[[C, HostSnapshot, EvalContext], Outcome]:
+        if name in KINDS:
+            raise TypeError(f"check kind {name!r} declared twice ({KINDS[name].evaluate.__name__}, "
+                            f"{fn.__name__})")
+        KINDS[name] = CheckKind(name, model, facts, fn, extra_facts)
+        return fn
+
+    return register
 
 
 def _evidence(expected: str, found: str, source: str | None) -> Evidence:
@@ -172,7 +218,27 @@ def describe(cmp: Comparison, ctx: EvalContext) -> str:
 
 # ---------------------------------------------------------------------------------- the kinds
 
+#: why instance-level cloud rules do not apply to a container whose cloud cannot be seen
+CONTAINER_CLOUD_REASON = (
+    "a container: instance-level cloud settings (SSM agent, IMDS, time sync source) belong to "
+    "the machine that runs it; assess that machine"
+)
 
+#: the fact each ``setting`` source is read from
+_SETTING_FACT = {"login_defs": "login_defs", "pwquality": "pam", "faillock": "pam",
+                 "journald": "systemd_conf", "coredump": "systemd_conf"}
+
+
+def _setting_facts(c: KeyValueCheck) -> tuple[str, ...]:
+    return (_SETTING_FACT[c.source],)
+
+
+def _account_extra_facts(c: AccountCheck) -> tuple[str, ...]:
+    return ("login_defs",)  # UID_MIN: which accounts are human
+
+
+
+@check_kind(SshdOptionCheck, facts=("sshd", "packages"))
 def check_sshd(c: SshdOptionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     """The global value and, for every Match block sshd can apply, the value a connection it
     selects gets: PASS only when all of them meet the expectation."""
@@ -221,6 +287,7 @@ def _container_kernel_param(s: HostSnapshot, key: str) -> bool:
     return bool(s.os is not None and s.os.container and not key.startswith("net."))
 
 
+@check_kind(SysctlCheck, facts=("sysctl",))
 def check_sysctl(c: SysctlCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     sysctl = fact(s, "sysctl")
     expected = f"{c.key} {describe(c.expect, ctx)}"
@@ -273,6 +340,7 @@ def _missing(mode: str, path: str, expected: str) -> Outcome:
     return not_applicable(f"{path} does not exist")
 
 
+@check_kind(FilePermissionsCheck, facts=("files",))
 def check_file_permissions(c: FilePermissionsCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     info = _file(s, c.path)
     wants = []
@@ -307,6 +375,7 @@ def check_file_permissions(c: FilePermissionsCheck, s: HostSnapshot, ctx: EvalCo
     return verdict(ok, expected, f"{c.path}: mode {mode_s}, owner {owner}, group {group}")
 
 
+@check_kind(FileExistsCheck, facts=("files",))
 def check_file_exists(c: FileExistsCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     info = _file(s, c.path)
     if info.error and not info.exists:
@@ -316,6 +385,7 @@ def check_file_exists(c: FileExistsCheck, s: HostSnapshot, ctx: EvalContext) -> 
     return verdict(info.exists == c.present, expected, found)
 
 
+@check_kind(FileContentCheck, facts=("files",))
 def check_file_content(c: FileContentCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     info = _file(s, c.path)
     expected = f"{c.path}: a line matching /{c.pattern}/ {'present' if c.present else 'absent'}"
@@ -342,6 +412,7 @@ def _package_index(s: HostSnapshot, ctx: EvalContext) -> dict[str, list[Package]
     return index
 
 
+@check_kind(PackageCheck, facts=("packages",))
 def check_package(c: PackageCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     manager = fact(s, "packages").manager
     index = _package_index(s, ctx)
@@ -373,6 +444,7 @@ def _version_ok(manager: str, found: str, op: Op, want: str) -> bool:
     }.get(op, False)
 
 
+@check_kind(ServiceCheck, facts=("services",))
 def check_service(c: ServiceCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     """Every unit must be in the state (disabled, inactive, absent_or_disabled) or one unit
     suffices (enabled, active, enabled_and_active). A unit whose state cannot be told is
@@ -418,6 +490,7 @@ def check_service(c: ServiceCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
     return verdict(ok, f"{', '.join(c.names)}: {label}", "; ".join(found_parts), services.manager)
 
 
+@check_kind(KernelModuleCheck, facts=("kernel_modules",))
 def check_kernel_module(c: KernelModuleCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     km = fact(s, "kernel_modules")
     mod = c.module.replace("-", "_")
@@ -441,6 +514,7 @@ def check_kernel_module(c: KernelModuleCheck, s: HostSnapshot, ctx: EvalContext)
     return verdict(not loaded and blocked_install and blacklisted, expected, found, "modprobe.d")
 
 
+@check_kind(MountCheck, facts=("mounts",))
 def check_mount(c: MountCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     mounts = fact(s, "mounts")
     entry = None
@@ -460,6 +534,7 @@ def check_mount(c: MountCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     return verdict(not missing, expected, found, "/proc/self/mounts")
 
 
+@check_kind(AccountCheck, facts=("accounts",), extra_facts=_account_extra_facts)
 def check_account(c: AccountCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     acc = fact(s, "accounts")
     cond = c.condition
@@ -543,6 +618,7 @@ def check_account(c: AccountCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
                    f"{checked} account(s) comply", "/etc/shadow")
 
 
+@check_kind(KeyValueCheck, facts=(), extra_facts=_setting_facts)
 def check_setting(c: KeyValueCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     if c.source in ("journald", "coredump"):
         return _systemd_setting(c, s, ctx)
@@ -606,6 +682,7 @@ def _limit_meets(value: str, cmp: Comparison, ctx: EvalContext) -> bool:
     return compare_value("unlimited" if value in _NO_LIMIT else value, cmp, ctx)
 
 
+@check_kind(LimitCheck, facts=("limits",))
 def check_limit(c: LimitCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     limits = fact(s, "limits")
     if (unreadable := _unreadable(limits.errors)) is not None:
@@ -639,6 +716,7 @@ def check_limit(c: LimitCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
 RSYSLOG_DEFAULT_MODE = "0644"  # omfile's compiled-in fileCreateMode
 
 
+@check_kind(RsyslogCheck, facts=("rsyslog",))
 def check_rsyslog(c: RsyslogCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     conf = fact(s, "rsyslog")
     if not conf.files:
@@ -698,6 +776,7 @@ def _pam_lines(pam: Any, service: str, depth: int = 0) -> list[PamLine]:
     return lines
 
 
+@check_kind(PamCheck, facts=("pam",))
 def check_pam(c: PamCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     pam = fact(s, "pam")
     expected = (f"{c.module}{' (' + c.type + ')' if c.type else ''}"
@@ -744,6 +823,7 @@ def _pam_args_ok(have: tuple[str, ...], want: list[str]) -> bool:
 _LOOPBACK = re.compile(r"^(127\.|::1$|::ffff:127\.)")
 
 
+@check_kind(ListeningCheck, facts=("sockets",))
 def check_listening(c: ListeningCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     sockets = fact(s, "sockets")
     bad = []
@@ -759,6 +839,7 @@ def check_listening(c: ListeningCheck, s: HostSnapshot, ctx: EvalContext) -> Out
                    "; ".join(bad) if bad else "nothing", "/proc/net")
 
 
+@check_kind(WalkCheck, facts=("walks",))
 def check_walk(c: WalkCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     walks = fact(s, "walks")
     w = walks.get(c.walk)
@@ -780,6 +861,7 @@ def check_walk(c: WalkCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
                    f"none among {w.scanned} entries", ", ".join(w.roots))
 
 
+@check_kind(UpdatesCheck, facts=("updates",))
 def check_updates(c: UpdatesCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     up = fact(s, "updates")
     if up.error:
@@ -797,11 +879,10 @@ def check_updates(c: UpdatesCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome
                    f"{len(sec)} pending: {shown}" if sec else f"none ({others})", up.manager)
 
 
+@check_kind(CloudCheck, facts=("cloud",))
 def check_imds(c: CloudCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     cloud = fact(s, "cloud")
     if cloud.provider == "unknown" and s.os is not None and s.os.container:
-        from inspectorctl.rules.engine import CONTAINER_CLOUD_REASON
-
         return not_applicable(CONTAINER_CLOUD_REASON)
     if cloud.provider == "unknown":
         return error("cannot tell whether the host is an EC2 instance: "
@@ -828,6 +909,7 @@ def check_imds(c: CloudCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     return verdict(ok, ", ".join(expected), ", ".join(parts), cloud.source)
 
 
+@check_kind(ExpressionCheck, facts=())
 def check_expression(c: ExpressionCheck, s: HostSnapshot, ctx: EvalContext) -> Outcome:
     from inspectorctl.rules.expression import (
         evaluate_expression,
@@ -858,27 +940,18 @@ def check_expression(c: ExpressionCheck, s: HostSnapshot, ctx: EvalContext) -> O
     return verdict(ok, c.expected, found)
 
 
-CheckFn = Callable[[Any, HostSnapshot, EvalContext], Outcome]
+def _evaluators() -> dict[str, CheckFn]:
+    """Every kind the rule model knows has its evaluator (a kind without one fails here, at
+    import, not on the first host)."""
+    missing = [k for k in CHECK_KINDS if k not in KINDS]
+    unknown = [k for k in KINDS if k not in CHECK_KINDS]
+    if missing or unknown:
+        raise TypeError(
+            f"check kinds without an evaluator: {missing or 'none'}; evaluators of kinds the "
+            f"rule model does not know (add the model to models.rule.Check): {unknown or 'none'}"
+        )
+    return {k: KINDS[k].evaluate for k in CHECK_KINDS}
 
-#: the registry: check kind -> evaluation function
-CHECKS: dict[str, CheckFn] = {
-    "sshd_option": check_sshd,
-    "sysctl": check_sysctl,
-    "file_permissions": check_file_permissions,
-    "file_exists": check_file_exists,
-    "file_content": check_file_content,
-    "package": check_package,
-    "service": check_service,
-    "kernel_module_disabled": check_kernel_module,
-    "mount": check_mount,
-    "account": check_account,
-    "setting": check_setting,
-    "limit": check_limit,
-    "rsyslog": check_rsyslog,
-    "pam_module": check_pam,
-    "not_listening": check_listening,
-    "walk_empty": check_walk,
-    "no_security_updates": check_updates,
-    "aws_imds": check_imds,
-    "expression": check_expression,
-}
+
+#: check kind -> evaluation function (derived from ``KINDS``)
+CHECKS: dict[str, CheckFn] = _evaluators()

@@ -5,22 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from inspectorctl.collect.interface import CollectionFailure, HostResult
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Status, trusted
 from inspectorctl.models.finding import Evidence, RuleResult
-from inspectorctl.models.rule import Platform, Rule, RulePack
-from inspectorctl.models.snapshot import HostSnapshot
+from inspectorctl.models.rule import Rule, RulePack
+from inspectorctl.models.snapshot import CollectionFailure, HostResult, HostSnapshot
 from inspectorctl.rules.checks import (
     CHECKS,
     CheckUndecidable,
     EvalContext,
     Outcome,
-    UnknownFact,
     error,
 )
 from inspectorctl.rules.expression import ExpressionError, ExpressionRuntimeError
 from inspectorctl.rules.facts import facts_for
+from inspectorctl.rules.platform import platform_outcome
 
 
 def _wrong_type(name: str, value: Any, default: Any) -> InputError:
@@ -124,63 +123,6 @@ class Selection:
         return [r for r, _ in self.rules]
 
 
-#: why instance-level cloud rules do not apply to a container whose cloud cannot be seen
-CONTAINER_CLOUD_REASON = (
-    "a container: instance-level cloud settings (SSM agent, IMDS, time sync source) belong to "
-    "the machine that runs it; assess that machine"
-)
-
-
-def _platform(p: Platform, s: HostSnapshot, ctx: EvalContext) -> Outcome | None:
-    """None when the rule applies; otherwise NOT_APPLICABLE (or ERROR when unknowable)."""
-    if not (p.families or p.os_ids or p.packages_any or p.not_in_container or p.cloud
-            or p.systemd_running):
-        return None
-    if s.os is None:
-        return error(f"cannot tell the platform: {s.unknown.get('os', 'os not collected')}")
-    os_ = s.os
-    if p.families and os_.family not in p.families:
-        return Outcome(Status.NOT_APPLICABLE,
-                       reason=f"applies to {'/'.join(p.families)} family; host is "
-                              f"{os_.id} {os_.version_id or ''}".rstrip())
-    if p.os_ids and os_.id not in p.os_ids:
-        return Outcome(Status.NOT_APPLICABLE,
-                       reason=f"applies to {'/'.join(p.os_ids)}; host is {os_.id}")
-    if p.not_in_container and os_.container:
-        return Outcome(Status.NOT_APPLICABLE,
-                       reason="not applicable inside a container (owned by the container host)")
-    if p.systemd_running and not os_.systemd_running:
-        return Outcome(Status.NOT_APPLICABLE,
-                       reason="systemd is not the running init (PID 1) on this host: the units "
-                              "only systemd starts cannot run here")
-    if p.cloud:
-        cloud = s.cloud
-        wanted = "/".join(p.cloud)
-        if cloud is None:
-            return error(f"cannot tell whether the host runs on {wanted}: "
-                         f"{s.unknown.get('cloud', 'cloud not collected')}")
-        if cloud.provider == "unknown" and os_.container:
-            return Outcome(Status.NOT_APPLICABLE, reason=CONTAINER_CLOUD_REASON)
-        if cloud.provider == "unknown":
-            return error(f"cannot tell whether the host runs on {wanted}: "
-                         f"{cloud.error or 'the cloud provider could not be determined'}")
-        if cloud.provider not in p.cloud:
-            return Outcome(Status.NOT_APPLICABLE,
-                           reason=f"applies to hosts on {wanted}; this host is not "
-                                  f"(DMI vendor: {cloud.dmi_vendor or 'unknown'})")
-    if p.packages_any:
-        from inspectorctl.rules.checks import _package_index
-
-        try:
-            index = _package_index(s, ctx)
-        except UnknownFact as e:
-            return error(str(e))
-        if not any(n in index for n in p.packages_any):
-            return Outcome(Status.NOT_APPLICABLE,
-                           reason=f"none of {', '.join(p.packages_any)} is installed")
-    return None
-
-
 def evaluate_rule(
     rule: Rule, snapshot: HostSnapshot, ctx: EvalContext, facts: tuple[str, ...] | None = None
 ) -> Outcome:
@@ -193,7 +135,7 @@ def evaluate_rule(
             if getattr(snapshot, name) is None:
                 return error(f"fact '{name}' is unknown: not collected")
     try:
-        out = _platform(rule.platform, snapshot, ctx)
+        out = platform_outcome(rule.platform, snapshot, ctx)
         if out is not None:
             return out
         return CHECKS[rule.check.kind](rule.check, snapshot, ctx)

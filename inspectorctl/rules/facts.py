@@ -6,45 +6,18 @@ from collections.abc import Iterable
 
 from inspectorctl.models.rule import Rule
 from inspectorctl.models.snapshot import FileRequest, ProbeRequest
-
-#: facts each check kind reads (beyond ``os``, which every evaluation uses)
-KIND_FACTS: dict[str, tuple[str, ...]] = {
-    "sshd_option": ("sshd", "packages"),
-    "sysctl": ("sysctl",),
-    "file_permissions": ("files",),
-    "file_exists": ("files",),
-    "file_content": ("files",),
-    "package": ("packages",),
-    "service": ("services",),
-    "kernel_module_disabled": ("kernel_modules",),
-    "mount": ("mounts",),
-    "account": ("accounts",),
-    "setting": (),  # depends on the source, see below
-    "limit": ("limits",),
-    "rsyslog": ("rsyslog",),
-    "pam_module": ("pam",),
-    "not_listening": ("sockets",),
-    "walk_empty": ("walks",),
-    "no_security_updates": ("updates",),
-    "aws_imds": ("cloud",),
-    "expression": (),
-}
-
-_SETTING_FACT = {"login_defs": "login_defs", "pwquality": "pam", "faillock": "pam",
-                 "journald": "systemd_conf", "coredump": "systemd_conf"}
+from inspectorctl.rules.checks import KINDS
+from inspectorctl.rules.platform import platform_facts
 
 
 def facts_for(rule: Rule) -> tuple[str, ...]:
-    facts: list[str] = ["os", *KIND_FACTS[rule.check.kind], *rule.facts]
-    check = rule.check
-    if check.kind == "setting":
-        facts.append(_SETTING_FACT[check.source])
-    if check.kind == "account":
-        facts.append("login_defs")
-    if rule.platform.packages_any:
-        facts.append("packages")
-    if rule.platform.cloud:
-        facts.append("cloud")
+    """The facts ``rule`` reads: ``os``, its check kind's (see ``rules.checks.check_kind``),
+    the rule's own, and what its platform conditions need."""
+    kind = KINDS[rule.check.kind]
+    facts: list[str] = ["os", *kind.facts, *rule.facts]
+    if kind.extra_facts is not None:
+        facts.extend(kind.extra_facts(rule.check))
+    facts.extend(platform_facts(rule.platform))
     return tuple(dict.fromkeys(facts))
 
 

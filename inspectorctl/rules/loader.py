@@ -9,8 +9,15 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ValidationError
 
 from inspectorctl.errors import InputError
-from inspectorctl.models.rule import CHECK_KINDS, RemediationRef, Rule, RulePack, VarRef
-from inspectorctl.paths import data_dir
+from inspectorctl.models.rule import (
+    CHECK_KINDS,
+    RemediationNames,
+    RemediationRef,
+    Rule,
+    RulePack,
+    VarRef,
+)
+from inspectorctl.paths import data_dir, playbook_ids, ssm_document_names
 from inspectorctl.rules.facts import facts_for
 from inspectorctl.yamlfile import YamlDocument, describe_validation_error, read_yaml
 
@@ -48,12 +55,25 @@ def resolve_pack(name: str) -> Path:
     return shipped[name]
 
 
-def load_pack(path: Path) -> RulePack:
+def shipped_remediation_names() -> RemediationNames:
+    """The playbooks and SSM documents that ship with inspectorctl (what a rule may name when
+    the caller gives no other set)."""
+    return RemediationNames(
+        playbooks=frozenset(playbook_ids(data_dir("playbooks"))),
+        ssm_documents=frozenset(ssm_document_names(data_dir("ssm_documents"))),
+    )
+
+
+def load_pack(path: Path, remediations: RemediationNames | None = None) -> RulePack:
+    """Load and check one pack; a rule's remediation must be one of ``remediations`` (default:
+    the shipped ones)."""
     doc = read_yaml(path)
-    return _pack_from_doc(doc)
+    return _pack_from_doc(
+        doc, shipped_remediation_names() if remediations is None else remediations
+    )
 
 
-def _pack_from_doc(doc: YamlDocument) -> RulePack:
+def _pack_from_doc(doc: YamlDocument, remediations: RemediationNames) -> RulePack:
     data = doc.data
     path = doc.path
     if not isinstance(data, dict):
@@ -92,7 +112,7 @@ def _pack_from_doc(doc: YamlDocument) -> RulePack:
     except ValidationError as e:
         raise RulepackError(describe_validation_error(doc, e, f"pack {pack_id}")) from e
     pack = pack.model_copy(update={"rules": rules})
-    _check_consistency(pack, doc)
+    _check_consistency(pack, doc, remediations)
     return pack
 
 
@@ -110,11 +130,11 @@ def _var_refs(value: Any) -> Iterable[str]:
             yield from _var_refs(getattr(value, name))
 
 
-def _check_consistency(pack: RulePack, doc: YamlDocument) -> None:
-    from inspectorctl.remediate.catalog import available_playbooks, available_ssm_documents
-
-    playbooks = available_playbooks()
-    documents = available_ssm_documents()
+def _check_consistency(
+    pack: RulePack, doc: YamlDocument, remediations: RemediationNames
+) -> None:
+    playbooks = remediations.playbooks
+    documents = remediations.ssm_documents
     for i, rule in enumerate(pack.rules):
         for var in _var_refs(rule.check):
             if var not in pack.variables:
@@ -154,8 +174,8 @@ def _check_remediation(
     rule_id: str,
     rem: RemediationRef,
     pack: RulePack,
-    playbooks: set[str],
-    documents: set[str],
+    playbooks: frozenset[str],
+    documents: frozenset[str],
 ) -> None:
     if rem.playbook and rem.playbook not in playbooks:
         _fail(doc, ["rules", i, "remediation", "playbook"], rule_id,
@@ -204,9 +224,12 @@ def _fail(doc: YamlDocument, loc: Sequence[str | int], rule_id: str, msg: str) -
     raise RulepackError(f"{doc.path}:{line}: rule {rule_id}: {field}: {msg}")
 
 
-def load_packs(names: Sequence[str]) -> list[RulePack]:
+def load_packs(
+    names: Sequence[str], remediations: RemediationNames | None = None
+) -> list[RulePack]:
     """Load packs by shipped id or path; rule ids must be unique across them."""
-    packs = [load_pack(resolve_pack(n)) for n in names]
+    known = shipped_remediation_names() if remediations is None else remediations
+    packs = [load_pack(resolve_pack(n), known) for n in names]
     owner: dict[str, str] = {}
     for pack in packs:
         for rule in pack.rules:

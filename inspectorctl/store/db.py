@@ -7,11 +7,13 @@ user_version``). A run is recorded in one transaction: either all of it or none.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from inspectorctl.models.finding import (
     RunRecord,
     finding_id,
 )
+from inspectorctl.store import remediation_tables
 
 
 class StoreError(InspectorctlError):
@@ -35,6 +38,8 @@ class StoreError(InspectorctlError):
 
 
 Migration = Callable[[sqlite3.Connection], None]
+#: writes the audit entry of a state change, inside the change's own transaction
+AuditWrite = Callable[[sqlite3.Connection], None]
 
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
@@ -100,9 +105,11 @@ def _m1(db: sqlite3.Connection) -> None:
 
 
 def _m2_remediation(db: sqlite3.Connection) -> None:
-    from inspectorctl.remediate.schema import migrate
-
-    migrate(db)
+    """The remediation side's tables (plans, approvals, apply runs, journal, audit log) and the
+    triggers that keep approvals and the audit log append-only."""
+    run_script(db, remediation_tables.TABLES)
+    for trigger in remediation_tables.TRIGGERS:
+        db.execute(trigger)
 
 
 def _m3_suppression(db: sqlite3.Connection) -> None:
@@ -140,15 +147,28 @@ def _m5_pruned_runs(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN pruned_at TEXT")
 
 
-#: migration N (1-based) brings user_version from N-1 to N. Later features append here.
-MIGRATIONS: list[Migration] = [_m1, _m2_remediation, _m3_suppression, _m4_results_by_host,
-                               _m5_pruned_runs]
+def _m6_unchecked(db: sqlite3.Connection) -> None:
+    """An ERROR result no longer changes a finding: it records only that (and why) the newest
+    run could not re-check it."""
+    run_script(
+        db,
+        """
+        ALTER TABLE findings ADD COLUMN unchecked_run TEXT;
+        ALTER TABLE findings ADD COLUMN unchecked_reason TEXT
+        """,
+    )
 
 
-def register_migration(fn: Migration) -> None:
-    """Append a migration (used by modules that own their own tables, e.g. remediate)."""
-    if fn not in MIGRATIONS:
-        MIGRATIONS.append(fn)
+#: migration N (1-based) brings user_version from N-1 to N, in this order, never another: a new
+#: migration is one more entry at the end (the order is this tuple's, not the import order)
+MIGRATIONS: tuple[Migration, ...] = (
+    _m1,
+    _m2_remediation,
+    _m3_suppression,
+    _m4_results_by_host,
+    _m5_pruned_runs,
+    _m6_unchecked,
+)
 
 
 def now() -> datetime:
@@ -167,12 +187,34 @@ def _dt(s: str | None) -> datetime | None:
 #: (JSON of an Evidence), reason
 ResultRow = tuple[str, str, str, str, str, str, str | None, str | None]
 
-_PROBLEMS = frozenset((Status.FAIL.value, Status.ERROR.value))
+_FAIL = Status.FAIL.value
+_ERROR = Status.ERROR.value
 _SCORE = {sev.value: score for sev, score in SEVERITY_SCORE.items()}
 
 
 def _evidence_json(e: Evidence | None) -> str | None:
     return e.model_dump_json() if e is not None else None
+
+
+@dataclass
+class FindingChanges:
+    """What a run's results did to the findings."""
+
+    new: int = 0
+    closed: int = 0
+    reopened: int = 0
+    #: ERROR results (findings they concern are left as they were)
+    unchecked: int = 0
+    new_ids: list[str] = field(default_factory=list)
+    reopened_ids: list[str] = field(default_factory=list)
+
+    def add(self, other: FindingChanges) -> None:
+        self.new += other.new
+        self.closed += other.closed
+        self.reopened += other.reopened
+        self.unchecked += other.unchecked
+        self.new_ids.extend(other.new_ids)
+        self.reopened_ids.extend(other.reopened_ids)
 
 
 class Store:
@@ -298,7 +340,12 @@ class Store:
 
     def _update_findings(
         self, db: sqlite3.Connection, run_id: str, ts: datetime, rows: Sequence[ResultRow]
-    ) -> tuple[int, int]:
+    ) -> FindingChanges:
+        """Findings follow FAIL and PASS/NOT_APPLICABLE results: a FAIL opens one (new) or
+        reopens a closed one (same id), a pass closes an active one. An ERROR result (an
+        unreachable host, a fact the probe could not read) is not a finding and changes none:
+        the finding keeps its status, evidence and state, and records that this run could not
+        re-check it, and why."""
         hosts = sorted({r[2] for r in rows})
         marks = ",".join("?" * len(hosts))
         existing = {
@@ -307,7 +354,7 @@ class Store:
                 f"SELECT id, state, suppressed_until FROM findings WHERE host IN ({marks})",
                 hosts)
         }
-        new = closed = 0
+        changes = FindingChanges()
         t = _ts(ts)
         # statements are batched by kind; an expired suppression is lifted first, so the
         # update that follows sees the finding as active
@@ -316,18 +363,25 @@ class Store:
         reopened: list[tuple[Any, ...]] = []
         closing: list[tuple[Any, ...]] = []
         seen: list[tuple[Any, ...]] = []
+        unchecked: list[tuple[Any, ...]] = []
         for rule_id, pack, host, title, severity, status, evidence, reason in rows:
-            problem = status in _PROBLEMS
+            if status == _ERROR:
+                changes.unchecked += 1
+            problem = status == _FAIL
             if not problem and not existing:
-                continue  # a PASS/N/A with no finding to close: nothing to do
+                continue  # a PASS/N/A/ERROR with no finding to change: nothing to do
             fid = finding_id(rule_id, host)
             row = existing.get(fid)
             if row is None:
                 if problem:
-                    new += 1
+                    changes.new += 1
+                    changes.new_ids.append(fid)
                     inserts.append((fid, rule_id, pack, host, title, severity, _SCORE[severity],
                                     status, FindingState.ACTIVE.value, evidence, reason, t, t,
                                     run_id, run_id))
+                continue
+            if status == _ERROR:
+                unchecked.append((run_id, reason, fid))
                 continue
             state = row["state"]
             until = _dt(row["suppressed_until"])
@@ -338,11 +392,12 @@ class Store:
                 new_state = state if state == FindingState.SUPPRESSED.value else (
                     FindingState.ACTIVE.value)
                 if state == FindingState.CLOSED.value:
-                    new += 1
+                    changes.reopened += 1
+                    changes.reopened_ids.append(fid)
                 reopened.append((status, new_state, evidence, reason, t, run_id, severity,
                                  _SCORE[severity], title, fid))
             elif state == FindingState.ACTIVE.value:
-                closed += 1
+                changes.closed += 1
                 closing.append((status, FindingState.CLOSED.value, evidence, reason, t, run_id,
                                 t, fid))
             else:
@@ -358,17 +413,22 @@ class Store:
         if reopened:
             db.executemany(
                 "UPDATE findings SET status=?, state=?, evidence=?, reason=?, last_seen=?,"
-                " last_run=?, closed_at=NULL, severity=?, score=?, title=? WHERE id=?",
+                " last_run=?, closed_at=NULL, severity=?, score=?, title=?,"
+                " unchecked_run=NULL, unchecked_reason=NULL WHERE id=?",
                 reopened)
         if closing:
             db.executemany(
                 "UPDATE findings SET status=?, state=?, evidence=?, reason=?, last_seen=?,"
-                " last_run=?, closed_at=? WHERE id=?", closing)
+                " last_run=?, closed_at=?, unchecked_run=NULL, unchecked_reason=NULL"
+                " WHERE id=?", closing)
         if seen:
             db.executemany(
-                "UPDATE findings SET status=?, evidence=?, reason=?, last_seen=?, last_run=?"
-                " WHERE id=?", seen)
-        return new, closed
+                "UPDATE findings SET status=?, evidence=?, reason=?, last_seen=?, last_run=?,"
+                " unchecked_run=NULL, unchecked_reason=NULL WHERE id=?", seen)
+        if unchecked:
+            db.executemany("UPDATE findings SET unchecked_run=?, unchecked_reason=? WHERE id=?",
+                           unchecked)
+        return changes
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
@@ -418,8 +478,14 @@ class Store:
                 where.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(values)
 
-        any_of("host", list(hosts))
-        any_of("rule_id", list(rules))
+        # hosts and rules are globs (``acme-*``, ``web-?``), as in ``assess -r`` and ``plan``:
+        # plain names go to SQL, patterns are matched here (fnmatchcase, like the others)
+        globbed: list[tuple[str, list[str]]] = []
+        for column, values in (("host", list(hosts)), ("rule_id", list(rules))):
+            if any(ch in v for v in values for ch in "*?["):
+                globbed.append((column, values))
+            else:
+                any_of(column, values)
         any_of("status", [s.value for s in statuses])
         any_of("state", [s.value for s in states])
         any_of("id", list(ids))
@@ -435,12 +501,25 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY score DESC, host, rule_id"
-        return [_finding(r) for r in self.execute(sql, params)]
+        rows: Iterable[sqlite3.Row] = self.execute(sql, params)
+        if globbed:
+            rows = (r for r in rows if all(any(fnmatch.fnmatchcase(r[c], g) for g in pats)
+                                           for c, pats in globbed))
+        return [_finding(r) for r in rows]
 
     def suppress(
-        self, ids: Sequence[str], *, by: str, reason: str, until: datetime | None
+        self,
+        ids: Sequence[str],
+        *,
+        by: str,
+        reason: str,
+        until: datetime | None,
+        audit: AuditWrite | None = None,
     ) -> list[Finding]:
-        """Mark findings suppressed (accepted risk) until ``until`` (None: until lifted)."""
+        """Mark findings suppressed (accepted risk) until ``until`` (None: until lifted).
+
+        ``audit`` writes the change's audit entry in the same transaction: the suppression and
+        its entry are committed together or not at all."""
         with self.transaction() as db:
             found = self._existing(db, ids)
             db.executemany(
@@ -448,10 +527,13 @@ class Store:
                 " suppress_reason=? WHERE id=?",
                 [(FindingState.SUPPRESSED.value, _ts(until), by, reason, i) for i in found],
             )
+            if audit is not None:
+                audit(db)
         return self.findings(ids=list(ids))
 
-    def unsuppress(self, ids: Sequence[str]) -> list[Finding]:
-        """Lift suppressions: a finding whose last result is a problem is active again."""
+    def unsuppress(self, ids: Sequence[str], *, audit: AuditWrite | None = None) -> list[Finding]:
+        """Lift suppressions: a finding whose last result is a problem is active again.
+        ``audit`` as for :meth:`suppress`: one transaction with the change."""
         with self.transaction() as db:
             found = self._existing(db, ids)
             for fid in found:
@@ -464,7 +546,21 @@ class Store:
                     " suppress_reason=? WHERE id=? AND state=?",
                     (state.value, None, fid, FindingState.SUPPRESSED.value),
                 )
+            if audit is not None:
+                audit(db)
         return self.findings(ids=list(ids))
+
+    def prune(
+        self, keep: int, at: datetime, *, audit: Callable[[sqlite3.Connection, PruneReport], None]
+        | None = None,
+    ) -> PruneReport:
+        """:func:`prune_results` in one transaction with its audit entry (``audit`` is given
+        the report, to record what was pruned)."""
+        with self.transaction() as db:
+            report = prune_results(db, keep, at)
+            if audit is not None:
+                audit(db, report)
+        return report
 
     def _existing(self, db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
         marks = ",".join("?" * len(ids))
@@ -490,8 +586,7 @@ class RunRecorder:
         self.run: RunRecord | None = None
         #: status value -> results recorded
         self.status_counts: dict[str, int] = dict.fromkeys((x.value for x in Status), 0)
-        self.new = 0
-        self.closed = 0
+        self.changes = FindingChanges()
         #: one observation time for every finding the run touches
         self.seen_at = run.ended_at or now()
 
@@ -513,9 +608,7 @@ class RunRecorder:
             [(run_id, rule_id, pack, host, status, severity, title, evidence, reason)
              for rule_id, pack, host, title, severity, status, evidence, reason in rows],
         )
-        new, closed = self.store._update_findings(db, run_id, self.seen_at, rows)
-        self.new += new
-        self.closed += closed
+        self.changes.add(self.store._update_findings(db, run_id, self.seen_at, rows))
         counts = self.status_counts
         for row in rows:
             counts[row[5]] += 1
@@ -525,7 +618,8 @@ class RunRecorder:
         counts = self.draft.counts.model_copy(update={
             "passed": c[Status.PASS.value], "failed": c[Status.FAIL.value],
             "errors": c[Status.ERROR.value], "not_applicable": c[Status.NOT_APPLICABLE.value],
-            "new": self.new, "closed": self.closed,
+            "new": self.changes.new, "closed": self.changes.closed,
+            "reopened": self.changes.reopened, "unchecked": self.changes.unchecked,
         })
         ended = self.draft.ended_at or now()
         db.execute("UPDATE runs SET counts=?, ended_at=?, targets=? WHERE id=?",
@@ -588,5 +682,6 @@ def _finding(r: sqlite3.Row) -> Finding:
         reason=r["reason"], first_seen=_dt(r["first_seen"]), last_seen=_dt(r["last_seen"]),
         closed_at=_dt(r["closed_at"]), first_run=r["first_run"], last_run=r["last_run"],
         suppressed_until=_dt(r["suppressed_until"]), suppressed_by=r["suppressed_by"],
-        suppress_reason=r["suppress_reason"],
+        suppress_reason=r["suppress_reason"], unchecked_run=r["unchecked_run"],
+        unchecked_reason=r["unchecked_reason"],
     )

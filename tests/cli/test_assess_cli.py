@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from inspectorctl.cli.main import app
+from inspectorctl.models.finding import finding_id
 from tests.fixtures import snapshot_dict, write_mini
 
 runner = CliRunner()
@@ -43,10 +45,12 @@ def test_assess_from_snapshots_summary(tmp_path: Path) -> None:
         "web-1     1     2      0    0",
         "web-2     3     0      0    0",
         "Failed by severity: critical 0, high 1, medium 1, low 0, informational 0",
-        "Severity  Host   Rule            Title                      ",
-        "high      web-1  mini-ssh-root   SSH root login is disabled ",
-        "medium    web-1  mini-ssh-tries  SSH MaxAuthTries is limited",
-        "New findings: 2, closed: 0",
+        "Severity  Finding             Host   Rule            Title                      ",
+        f"high      {finding_id('mini-ssh-root', 'web-1')}  web-1  mini-ssh-root   "
+        "SSH root login is disabled ",
+        f"medium    {finding_id('mini-ssh-tries', 'web-1')}  web-1  mini-ssh-tries  "
+        "SSH MaxAuthTries is limited",
+        "New findings: 2, reopened: 0, closed: 0",
     ]
 
 
@@ -58,7 +62,7 @@ def test_fail_on_threshold_and_tailoring(tmp_path: Path) -> None:
     # tailoring raises the limit: the medium finding passes and closes
     res = runner.invoke(app, [*base, "--set", "max_tries=6", "--fail-on", "medium"])
     assert res.exit_code == 0, res.output
-    assert "New findings: 0, closed: 1" in res.stdout
+    assert "New findings: 0, reopened: 0, closed: 1" in res.stdout
 
 
 def test_json_output_is_complete(tmp_path: Path) -> None:
@@ -205,6 +209,54 @@ def test_suppress_and_unsuppress_are_audited(tmp_path: Path) -> None:
     assert res.stderr.startswith("error: no finding f-nope in ")
 
 
+@pytest.mark.parametrize("command", ["suppress", "unsuppress", "prune"])
+def test_a_change_and_its_audit_entry_are_written_together_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """A failure after the audit entry was written, before the commit (here: the audit write
+    fails right after its INSERT), leaves neither the change nor the entry."""
+    from inspectorctl.errors import InspectorctlError
+    from inspectorctl.remediate import audit
+
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", root_login="yes")})
+    for _ in range(2):
+        runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
+    (f,) = json.loads(runner.invoke(app, ["findings", "list", "--format", "json"]).stdout)
+    if command == "unsuppress":
+        assert runner.invoke(app, ["findings", "suppress", f["id"], "--by", "a", "--reason",
+                                   "r"]).exit_code == 0
+    before = {
+        "findings": runner.invoke(app, ["findings", "list", "--all", "--format", "json"]).stdout,
+        "runs": runner.invoke(app, ["runs", "list", "--format", "json"]).stdout,
+        "audit": runner.invoke(app, ["audit", "list", "--format", "json"]).stdout,
+    }
+    real_append = audit.append
+
+    def append_then_fail(db: Any, *args: Any, **kwargs: Any) -> None:
+        real_append(db, *args, **kwargs)
+        assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] >= 1
+        raise InspectorctlError("disk full (injected)")
+
+    monkeypatch.setattr(audit, "append", append_then_fail)
+    argv = {
+        "suppress": ["findings", "suppress", f["id"], "--by", "alice", "--reason", "accepted"],
+        "unsuppress": ["findings", "unsuppress", f["id"], "--by", "alice"],
+        "prune": ["runs", "prune", "--keep", "1", "--by", "alice"],
+    }[command]
+    res = runner.invoke(app, argv)
+    assert res.exit_code == 1 and res.stderr == "error: disk full (injected)\n"
+    monkeypatch.setattr(audit, "append", real_append)
+    after = {
+        "findings": runner.invoke(app, ["findings", "list", "--all", "--format", "json"]).stdout,
+        "runs": runner.invoke(app, ["runs", "list", "--format", "json"]).stdout,
+        "audit": runner.invoke(app, ["audit", "list", "--format", "json"]).stdout,
+    }
+    assert after == before
+    # and without the failure the same command changes both
+    assert runner.invoke(app, argv).exit_code == 0
+    assert runner.invoke(app, ["audit", "list", "--format", "json"]).stdout != before["audit"]
+
+
 def test_runs_prune_keeps_the_newest_result_of_each_rule_on_each_host(tmp_path: Path) -> None:
     pack, snaps = write_mini(tmp_path, {"a": snapshot_dict("a", root_login="yes"),
                                         "b": snapshot_dict("b")})
@@ -253,8 +305,123 @@ def test_piped_output_is_not_wrapped_at_80_columns(tmp_path: Path,
     args = ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)]
     monkeypatch.delenv("COLUMNS")
     lines = runner.invoke(app, args).stdout.splitlines()
-    row = f"high      {host}  mini-ssh-root  SSH root login is disabled"
+    fid = finding_id("mini-ssh-root", host)
+    row = f"high      {fid}  {host}  mini-ssh-root  SSH root login is disabled"
     assert [ln.rstrip() for ln in lines if ln.startswith("high")] == [row]
     monkeypatch.setenv("COLUMNS", "80")
     lines = runner.invoke(app, args).stdout.splitlines()
     assert row not in [ln.rstrip() for ln in lines]
+
+
+def _unreachable_inventory(tmp_path: Path, host: str) -> Path:
+    """An inventory whose host is a closed port on loopback: refused at once, unreachable."""
+    inv = tmp_path / "down.ini"
+    inv.write_text(
+        f"{host} ansible_host=127.0.0.1 ansible_port=9 ansible_user=nobody "
+        "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        "-o ConnectTimeout=5'\n", encoding="utf-8")
+    return inv
+
+
+def test_an_unreachable_host_is_not_compliant_and_keeps_its_findings(tmp_path: Path) -> None:
+    """The user's report: `assess --limit weak-2 --fail-on low` with weak-2 stopped exited 0,
+    its FAIL findings became ERROR findings with the connection error as evidence, and ERRORs
+    counted as new findings. Now: exit 1 with the reason, findings unchanged but for a note."""
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", root_login="yes")})
+    res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
+    assert res.exit_code == 0, res.output
+    first = run_id(res.output)
+    fid = finding_id("mini-ssh-root", "h")
+    before = json.loads(runner.invoke(app, ["findings", "show", fid, "-f", "json"]).stdout)
+
+    inv = _unreachable_inventory(tmp_path, "h")
+    base = ["assess", "--pack", str(pack), "-i", str(inv), "--limit", "h"]
+    res = runner.invoke(app, [*base, "--fail-on", "low"])
+    assert res.exit_code == 1, res.output
+    second = run_id(res.output)
+    assert "\nh        0     0      3    0\n" in res.stdout
+    assert "New findings: 0, reopened: 0, closed: 0\n" in res.stdout
+    assert ("Not re-checked: 3 result(s) were errors; the findings they concern keep their "
+            "last known state\n") in res.stdout
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("--fail-on low: 1 host(s) could not be assessed: h (")
+    assert line.endswith(") (--allow-unreachable to let them pass)")
+
+    after = json.loads(runner.invoke(app, ["findings", "show", fid, "-f", "json"]).stdout)
+    for key in ("status", "state", "evidence", "last_seen", "last_run", "first_run"):
+        assert after[key] == before[key], key
+    assert after["status"] == "FAIL" and after["last_run"] == first
+    assert after["unchecked_run"] == second
+    shown = runner.invoke(app, ["findings", "show", fid]).stdout
+    assert f"Unchecked not re-checked since {first}: " in shown
+    assert shown.count("Found     permitrootlogin yes\n") == 1  # the evidence is still there
+
+    # unreachable hosts accepted: the rest decides (no FAIL in this run: exit 0, no message)
+    res = runner.invoke(app, [*base, "--fail-on", "low", "--allow-unreachable"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == ""
+
+
+def test_fail_on_says_why_on_stderr(tmp_path: Path) -> None:
+    """The user's report: `--fail-on high --format sarif -o x.sarif` printed only `wrote
+    x.sarif` and exited 1."""
+    pack, snaps = write_mini(tmp_path, {
+        "web-1": snapshot_dict("web-1", root_login="yes", tries="6"),
+        "web-2": snapshot_dict("web-2", root_login="yes"),
+    })
+    out = tmp_path / "x.sarif"
+    res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps),
+                              "--fail-on", "medium", "--format", "sarif", "-o", str(out)])
+    assert res.exit_code == 1
+    assert res.stdout == ""
+    assert res.stderr.splitlines() == [
+        f"wrote {out}",
+        "--fail-on medium: 3 FAIL result(s) at or above medium (high 2, medium 1): "
+        f"{finding_id('mini-ssh-root', 'web-1')} (mini-ssh-root on web-1), "
+        f"{finding_id('mini-ssh-root', 'web-2')} (mini-ssh-root on web-2), "
+        f"{finding_id('mini-ssh-tries', 'web-1')} (mini-ssh-tries on web-1)",
+    ]
+
+
+@pytest.mark.parametrize(("command", "extra", "fmt"), [
+    ("findings list", [], "sarif"),
+    ("findings show", ["f-0000000000000000"], "junit"),
+    ("runs list", [], "junit"),
+    ("rulepacks list", [], "sarif"),
+    ("rulepacks show", ["cis-linux"], "junit"),
+    ("audit list", [], "sarif"),
+    ("journal", ["a-nope"], "sarif"),
+    ("plan show", ["plan.json"], "junit"),
+])
+def test_an_unsupported_format_is_bad_input(command: str, extra: list[str], fmt: str) -> None:
+    """The user's report: `findings list -f sarif`, `runs list -f junit`, `audit list -f
+    sarif` printed the plain table. Now exit 2 naming the formats the command writes."""
+    res = runner.invoke(app, [*command.split(), *extra, "--format", fmt])
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    assert res.stderr == (f"error: {command} does not write --format {fmt}; it supports: "
+                          "table, json\n")
+
+
+def test_findings_list_filters_are_globs_like_assess_and_plan(tmp_path: Path) -> None:
+    """The user's report: `findings list --rule 'acme-*'` and `--host 'local*'` returned
+    nothing while `assess -r` and `plan -r/--host` take globs."""
+    pack, snaps = write_mini(tmp_path, {
+        "web-1": snapshot_dict("web-1", root_login="yes", tries="6"),
+        "db-1": snapshot_dict("db-1", root_login="yes"),
+    })
+    assert runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots",
+                               str(snaps)]).exit_code == 0
+
+    def listed(*args: str) -> list[tuple[str, str]]:
+        res = runner.invoke(app, ["findings", "list", "-f", "json", *args])
+        assert res.exit_code == 0, res.output
+        return sorted((f["rule_id"], f["host"]) for f in json.loads(res.stdout))
+
+    assert listed("--rule", "mini-ssh-*", "--host", "web*") == [
+        ("mini-ssh-root", "web-1"), ("mini-ssh-tries", "web-1")]
+    assert listed("-r", "*tries") == [("mini-ssh-tries", "web-1")]
+    assert listed("--host", "db-?") == [("mini-ssh-root", "db-1")]
+    assert listed("--host", "db-1", "--host", "web-[0-9]", "--rule", "mini-ssh-root") == [
+        ("mini-ssh-root", "db-1"), ("mini-ssh-root", "web-1")]
+    assert listed("--rule", "acme-*") == []

@@ -8,22 +8,24 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspectorctl.collect import probe
 from inspectorctl.models.snapshot import HostSnapshot
+from inspectorctl.probe.updates import APT_LISTS
+from tests.collect import probes
 
 FIXTURES = Path(__file__).parent / "apt_sources"
-READ_APT_SOURCES = probe.read_apt_sources  # the stand-in apt tests replace the probe's
 
 
-def fixture(name: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """The entries of a fixture's apt sources and the names of its /var/lib/apt/lists."""
-    entries = READ_APT_SOURCES(str(FIXTURES / name))
+def fixture(probe: ModuleType, name: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The entries of a fixture's apt sources and the names of its /var/lib/apt/lists (read
+    with the probe's own reader, which the stand-in apt tests replace)."""
+    entries = probes.original(probe, "read_apt_sources")(str(FIXTURES / name))
     return entries, (FIXTURES / name / "lists.txt").read_text().split()
 
 
@@ -44,8 +46,8 @@ def entry(kind: str, uri: str, suite: str, components: list[str], *options: str)
 DEBIAN_KEY = "signed-by=/usr/share/keyrings/debian-archive-keyring.gpg"
 
 
-def test_deb822_sources_of_debian12() -> None:
-    entries, _ = fixture("debian12")
+def test_deb822_sources_of_debian12(probe: ModuleType) -> None:
+    entries, _ = fixture(probe, "debian12")
     main = "http://deb.debian.org/debian"
     components = ["main", "non-free-firmware"]
     assert entries == [
@@ -65,8 +67,8 @@ def test_deb822_sources_of_debian12() -> None:
     ]
 
 
-def test_one_line_sources_of_debian10_and_ubuntu() -> None:
-    entries, _ = fixture("debian10")
+def test_one_line_sources_of_debian10_and_ubuntu(probe: ModuleType) -> None:
+    entries, _ = fixture(probe, "debian10")
     security = "http://security.debian.org/debian-security"
     assert entries == [
         entry("deb", "http://deb.debian.org/debian", "buster", ["main", "contrib"]),
@@ -74,7 +76,7 @@ def test_one_line_sources_of_debian10_and_ubuntu() -> None:
         entry("deb", security, "buster/updates", ["main", "contrib"]),
         entry("deb-src", security, "buster/updates", ["main", "contrib"]),
     ]
-    entries, _ = fixture("ubuntu2204")
+    entries, _ = fixture(probe, "ubuntu2204")
     archive = "http://archive.ubuntu.com/ubuntu/"
     assert entries == [
         entry("deb", archive, "jammy", ["main", "restricted"], "arch=amd64,i386"),
@@ -92,7 +94,7 @@ def test_one_line_sources_of_debian10_and_ubuntu() -> None:
     ]
 
 
-def test_one_line_edge_cases() -> None:
+def test_one_line_edge_cases(probe: ModuleType) -> None:
     text = (
         "deb http://x/ stable\n"  # no component for a suite that is not a path: apt refuses it
         "deb http://x/\n"
@@ -108,7 +110,7 @@ def test_one_line_edge_cases() -> None:
     ]
 
 
-def test_deb822_options_and_enabled() -> None:
+def test_deb822_options_and_enabled(probe: ModuleType) -> None:
     text = (
         "types: deb\n"
         "URIS: http://a/\n"
@@ -136,7 +138,7 @@ def test_deb822_options_and_enabled() -> None:
     ]
 
 
-def test_kept_back_list() -> None:
+def test_kept_back_list(probe: ModuleType) -> None:
     text = (
         "Calculating upgrade...\n"
         "The following packages have been kept back:\n"
@@ -152,7 +154,7 @@ def test_kept_back_list() -> None:
     }
 
 
-def test_security_suites() -> None:
+def test_security_suites(probe: ModuleType) -> None:
     assert probe.is_apt_security_suite("http://deb.debian.org/debian-security", "bookworm-security")
     assert probe.is_apt_security_suite("http://security.ubuntu.com/ubuntu", "jammy-security")
     assert probe.is_apt_security_suite("http://security.debian.org/", "stretch/updates")
@@ -163,7 +165,7 @@ def test_security_suites() -> None:
     assert not probe.is_apt_security_suite("http://security.debian.org/", "bookworm")
 
 
-def test_list_file_names() -> None:
+def test_list_file_names(probe: ModuleType) -> None:
     prefix = probe.apt_list_prefix
     assert prefix("http://deb.debian.org/debian-security", "bookworm-security") == (
         "deb.debian.org_debian-security_dists_bookworm-security_"
@@ -179,8 +181,8 @@ def test_list_file_names() -> None:
     assert prefix("http://x/repo", "./") == "x_repo_._"
 
 
-@pytest.mark.skipif(not Path(probe.APT_LISTS).is_dir(), reason="no /var/lib/apt/lists here")
-def test_list_file_names_match_this_machines_apt() -> None:
+@pytest.mark.skipif(not Path(APT_LISTS).is_dir(), reason="no /var/lib/apt/lists here")
+def test_list_file_names_match_this_machines_apt(probe: ModuleType) -> None:
     names = os.listdir(probe.APT_LISTS)
     entries = [e for e in probe.read_apt_sources() if e["type"] == "deb"]
     fetched = [e for e in entries if any("InRelease" in n or "Release" in n for n in names)]
@@ -196,29 +198,29 @@ def test_list_file_names_match_this_machines_apt() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_security_sources_of_the_fixtures() -> None:
-    assert probe.apt_security_sources(*fixture("debian12")) == (
+def test_security_sources_of_the_fixtures(probe: ModuleType) -> None:
+    assert probe.apt_security_sources(*fixture(probe, "debian12")) == (
         "deb [arch=amd64,i386 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
         "http://deb.debian.org/debian-security bookworm-security main non-free-firmware\n",
         "1 security source(s)",
     )
-    assert probe.apt_security_sources(*fixture("debian10")) == (
+    assert probe.apt_security_sources(*fixture(probe, "debian10")) == (
         "deb http://security.debian.org/debian-security buster/updates main contrib\n",
         "1 security source(s)",
     )
-    assert probe.apt_security_sources(*fixture("ubuntu2204")) == (
+    assert probe.apt_security_sources(*fixture(probe, "ubuntu2204")) == (
         "deb [arch=amd64 signed-by=/usr/share/keyrings/ubuntu-archive-keyring.gpg] "
         "http://security.ubuntu.com/ubuntu/ jammy-security main restricted universe\n",
         "1 security source(s)",
     )
-    assert probe.apt_security_sources(*fixture("thirdparty")) == (
+    assert probe.apt_security_sources(*fixture(probe, "thirdparty")) == (
         None,
         "no security source among the apt sources",
     )
 
 
-def test_no_scoping_when_a_security_list_was_never_fetched() -> None:
-    entries, names = fixture("ubuntu2204")
+def test_no_scoping_when_a_security_list_was_never_fetched(probe: ModuleType) -> None:
+    entries, names = fixture(probe, "ubuntu2204")
     # the InRelease and a translation are there, but no Packages list
     names = [n for n in names if not n.endswith("_Packages") or "security" not in n]
     assert probe.apt_security_sources(entries, names) == (
@@ -226,7 +228,7 @@ def test_no_scoping_when_a_security_list_was_never_fetched() -> None:
         "no package list for http://security.ubuntu.com/ubuntu/ jammy-security in "
         "/var/lib/apt/lists",
     )
-    entries, _ = fixture("debian12")
+    entries, _ = fixture(probe, "debian12")
     assert probe.apt_security_sources(entries, [])[0] is None
 
 
@@ -291,7 +293,9 @@ def render_one_line(e: dict[str, Any], data: st.DataObject) -> str:
 
 
 @given(st.lists(one_line_entries(), max_size=6), st.data())
-def test_one_line_round_trip(entries: list[dict[str, Any]], data: st.DataObject) -> None:
+def test_one_line_round_trip(
+    probe: ModuleType, entries: list[dict[str, Any]], data: st.DataObject
+) -> None:
     lines = []
     for e in entries:
         lines.append(render_one_line(e, data))
@@ -314,7 +318,9 @@ def deb822_stanzas(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @given(st.lists(deb822_stanzas(), max_size=4), st.data())
-def test_deb822_round_trip(stanzas: list[dict[str, Any]], data: st.DataObject) -> None:
+def test_deb822_round_trip(
+    probe: ModuleType, stanzas: list[dict[str, Any]], data: st.DataObject
+) -> None:
     def field(name: str) -> str:
         return data.draw(st.sampled_from([name, name.lower(), name.upper()]))
 
@@ -354,6 +360,7 @@ def test_deb822_round_trip(stanzas: list[dict[str, Any]], data: st.DataObject) -
 
 @given(st.lists(one_line_entries(), max_size=8), st.data())
 def test_security_sources_read_back_as_the_security_entries(
+    probe: ModuleType,
     entries: list[dict[str, Any]], data: st.DataObject
 ) -> None:
     names = [
@@ -384,7 +391,7 @@ def test_security_sources_read_back_as_the_security_entries(
 
 @settings(max_examples=50)
 @given(st.text(max_size=400))
-def test_sources_parsers_never_crash(text: str) -> None:
+def test_sources_parsers_never_crash(probe: ModuleType, text: str) -> None:
     entries = probe.parse_apt_one_line_sources(text) + probe.parse_apt_deb822_sources(text)
     probe.apt_security_sources(entries, [])
     probe.parse_apt_kept_back(text)
@@ -415,7 +422,7 @@ fi
 
 
 @pytest.fixture
-def fake_apt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fake_apt(probe: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """apt-get on the probe's PATH is the stand-in; the host's sources are the debian12
     fixture, its lists dir a scratch folder holding the fixture's list names."""
     if not Path("/var/lib/dpkg/status").exists():
@@ -427,7 +434,7 @@ def fake_apt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     apt.write_text(FAKE_APT.format(out=tmp_path))
     apt.chmod(0o755)
     monkeypatch.setitem(probe._SUBPROCESS_ENV, "PATH", str(bin_dir))
-    entries, names = fixture("debian12")
+    entries, names = fixture(probe, "debian12")
     monkeypatch.setattr(probe, "read_apt_sources", lambda: entries)
     for name in names:
         (lists / name).write_text("")
@@ -436,7 +443,7 @@ def fake_apt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def updates() -> dict[str, Any]:
+def updates(probe: ModuleType) -> dict[str, Any]:
     out = probe.run_probe({"facts": ["updates"]}, root="/")
     HostSnapshot.model_validate(out)
     assert "updates" not in out["unknown"], out["unknown"]
@@ -449,15 +456,16 @@ def open_fds() -> set[str]:
 
 
 @pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no os.memfd_create")
-def test_apt_is_limited_to_the_security_sources(fake_apt: Path) -> None:
+def test_apt_is_limited_to_the_security_sources(probe: ModuleType, fake_apt: Path) -> None:
     before = open_fds()
-    got = updates()
+    got = updates(probe)
     assert open_fds() <= before, "the in-memory sources list was not closed"
     assert got["scope"] == "security" and got["error"] is None
     # kept back (it needs something from elsewhere) is pending all the same
     assert got["pending"] == {"openssl": "3.0.17-1", "linux-image-amd64": "6.1.140-1"}
     assert sorted(got["security"]) == ["linux-image-amd64", "openssl"]
-    assert (fake_apt / "sources").read_text() == probe.apt_security_sources(*fixture("debian12"))[0]
+    expected = probe.apt_security_sources(*fixture(probe, "debian12"))[0]
+    assert (fake_apt / "sources").read_text() == expected
     argv = (fake_apt / "argv").read_text().split("\n")
     assert "Dir::Etc::SourceParts=-" in argv and "-V" in argv and argv[-2] == "upgrade"
     # apt's binary caches stay in memory: built from other sources, they would be rewritten
@@ -465,9 +473,11 @@ def test_apt_is_limited_to_the_security_sources(fake_apt: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="no os.memfd_create")
-def test_an_apt_refusing_the_options_gets_the_full_simulation(fake_apt: Path) -> None:
+def test_an_apt_refusing_the_options_gets_the_full_simulation(
+    probe: ModuleType, fake_apt: Path
+) -> None:
     (fake_apt / "refuse").write_text("")
-    got = updates()
+    got = updates(probe)
     assert (fake_apt / "sources").exists(), "the scoped simulation was tried first"
     assert got["scope"] == "all" and got["error"] is None
     assert got["pending"] == {"openssl": "3.0.17-1", "vim": "2:9.0-2"}
@@ -475,20 +485,21 @@ def test_an_apt_refusing_the_options_gets_the_full_simulation(fake_apt: Path) ->
 
 
 def test_full_simulation_without_memfd_or_lists(
+    probe: ModuleType,
     fake_apt: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in os.listdir(probe.APT_LISTS):
         if "security" in name:
             os.unlink(os.path.join(probe.APT_LISTS, name))
-    got = updates()
+    got = updates(probe)
     assert got["scope"] == "all" and got["security"] == ["openssl"]
     assert not (fake_apt / "sources").exists()
     assert "Dir::Etc::SourceParts=-" not in (fake_apt / "argv").read_text()
     if hasattr(os, "memfd_create"):  # and with the lists but on a Python without memfd_create
-        for name in fixture("debian12")[1]:
+        for name in fixture(probe, "debian12")[1]:
             (Path(probe.APT_LISTS) / name).write_text("")
         monkeypatch.delattr(os, "memfd_create")
-        assert updates()["scope"] == "all"
+        assert updates(probe)["scope"] == "all"
         assert not (fake_apt / "sources").exists()
 
 
@@ -497,7 +508,7 @@ def test_full_simulation_without_memfd_or_lists(
 # ---------------------------------------------------------------------------------------------
 
 
-def test_security_scope_finds_what_the_full_simulation_finds() -> None:
+def test_security_scope_finds_what_the_full_simulation_finds(probe: ModuleType) -> None:
     apt = shutil.which("apt-get")
     if apt is None or not Path("/var/lib/dpkg/status").exists():
         pytest.skip("no apt-get here")
@@ -508,7 +519,7 @@ def test_security_scope_finds_what_the_full_simulation_finds() -> None:
     )
     if sources is None:
         pytest.skip(f"apt cannot be limited to security sources here: {why}")
-    scoped = updates()
+    scoped = updates(probe)
     assert scoped["scope"] == "security" and scoped["error"] is None
     full = subprocess.run(
         [apt, *probe._APT_SIMULATE, "-V", "upgrade"],

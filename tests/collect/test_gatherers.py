@@ -6,19 +6,20 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from inspectorctl.collect import probe
 from inspectorctl.models.snapshot import FACT_NAMES, HostSnapshot
+from inspectorctl.probe.bundle import shipped_probe
 from tests.collect import fakeroot
 
 ALL_FACTS = sorted(FACT_NAMES)
 
 
 @pytest.fixture(autouse=True)
-def _no_imds(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_imds(probe: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     """Belt and braces: the metadata service must never be contacted from tests."""
 
     def refuse(*args: Any) -> Any:
@@ -33,14 +34,14 @@ def root(tmp_path: Path) -> Path:
     return fakeroot.build(tmp_path / "root")
 
 
-def run(root: Path, **request: Any) -> dict[str, Any]:
-    out = probe.run_probe(request, root=str(root))
+def run(probe: ModuleType, root: Path, **request: Any) -> dict[str, Any]:
+    out: dict[str, Any] = probe.run_probe(request, root=str(root))
     HostSnapshot.model_validate(out)  # every result honours the contract
     return out
 
 
-def test_os(root: Path) -> None:
-    snap = run(root, facts=["os"])
+def test_os(probe: ModuleType, root: Path) -> None:
+    snap = run(probe, root, facts=["os"])
     os_ = snap["os"]
     assert os_["id"] == "debian" and os_["family"] == "debian" and os_["version_id"] == "12"
     assert os_["kernel"] == os.uname().release
@@ -51,8 +52,8 @@ def test_os(root: Path) -> None:
     assert "packages" not in snap  # only what was asked for
 
 
-def test_packages(root: Path) -> None:
-    pk = run(root, facts=["packages"])["packages"]
+def test_packages(probe: ModuleType, root: Path) -> None:
+    pk = run(probe, root, facts=["packages"])["packages"]
     assert pk["manager"] == "dpkg"
     assert [(p["name"], p["source"], p["version"]) for p in pk["items"]] == [
         ("openssh-server", "openssh", "1:9.2p1-2+deb12u3"),
@@ -61,8 +62,8 @@ def test_packages(root: Path) -> None:
     ]
 
 
-def test_services_without_systemd(root: Path) -> None:
-    sv = run(root, facts=["services"])["services"]
+def test_services_without_systemd(probe: ModuleType, root: Path) -> None:
+    sv = run(probe, root, facts=["services"])["services"]
     assert sv["manager"] == "systemd"
     items = sv["items"]
     ssh = items["ssh"]
@@ -85,8 +86,8 @@ def test_services_without_systemd(root: Path) -> None:
     assert setup["active_source"] == "unknown"
 
 
-def test_sshd(root: Path) -> None:
-    sshd = run(root, facts=["sshd"])["sshd"]
+def test_sshd(probe: ModuleType, root: Path) -> None:
+    sshd = run(probe, root, facts=["sshd"])["sshd"]
     assert sshd["installed"] is True and sshd["error"] is None
     assert sshd["config"]["permitrootlogin"] == ["without-password"]
     assert sshd["config"]["hostkey"] == [
@@ -95,23 +96,25 @@ def test_sshd(root: Path) -> None:
     ]
 
 
-def test_sshd_failure_is_recorded(root: Path) -> None:
+def test_sshd_failure_is_recorded(probe: ModuleType, root: Path) -> None:
     fakeroot.w(
         root,
         "usr/sbin/sshd",
         "#!/bin/sh\necho 'sshd: no hostkeys available -- exiting.' >&2\nexit 1\n",
         0o755,
     )
-    sshd = run(root, facts=["sshd"])["sshd"]
+    sshd = run(probe, root, facts=["sshd"])["sshd"]
     assert sshd["installed"] is True and sshd["config"] == {}
     assert "no hostkeys available" in sshd["error"]
     (root / "usr/sbin/sshd").unlink()
-    assert run(root, facts=["sshd"])["sshd"] == {"installed": False, "config": {}, "error": None,
-                                                 "matches": []}
+    assert run(probe, root, facts=["sshd"])["sshd"] == {
+        "installed": False, "config": {}, "error": None, "matches": []
+    }
 
 
-def test_sysctl(root: Path) -> None:
+def test_sysctl(probe: ModuleType, root: Path) -> None:
     sc = run(
+        probe,
         root,
         facts=["sysctl"],
         sysctl_keys=[
@@ -143,14 +146,15 @@ def test_sysctl(root: Path) -> None:
     assert "not an assignment" in sc["errors"]["/run/sysctl.d/10-run.conf"]
 
 
-def test_sysctl_conf_read_once_through_symlink(root: Path) -> None:
+def test_sysctl_conf_read_once_through_symlink(probe: ModuleType, root: Path) -> None:
     fakeroot.link(root, "etc/sysctl.d/99-sysctl.conf", "../sysctl.conf")
-    conf = run(root, facts=["sysctl"])["sysctl"]["configured"]
+    conf = run(probe, root, facts=["sysctl"])["sysctl"]["configured"]
     assert [s["file"] for s in conf["net.ipv4.tcp_syncookies"]] == ["/etc/sysctl.d/99-sysctl.conf"]
 
 
-def test_files(root: Path) -> None:
+def test_files(probe: ModuleType, root: Path) -> None:
     files = run(
+        probe,
         root,
         facts=["files"],
         files=[
@@ -181,17 +185,19 @@ def test_files(root: Path) -> None:
     assert files["relative/path"]["error"] == "not an absolute path"
 
 
-def test_files_owner_names_come_from_the_roots_passwd(root: Path) -> None:
+def test_files_owner_names_come_from_the_roots_passwd(probe: ModuleType, root: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to chown")
     p = fakeroot.w(root, "srv/alice.txt", "x")
     os.chown(p, 1000, 27)
-    info = run(root, facts=["files"], files=[{"path": "/srv/alice.txt"}])["files"]["/srv/alice.txt"]
+    files = run(probe, root, facts=["files"], files=[{"path": "/srv/alice.txt"}])["files"]
+    info = files["/srv/alice.txt"]
     assert (info["owner"], info["group"]) == ("alice", "sudo")
 
 
-def test_files_never_leak_hashes_or_keys(root: Path) -> None:
+def test_files_never_leak_hashes_or_keys(probe: ModuleType, root: Path) -> None:
     out = run(
+        probe,
         root,
         facts=["files", "accounts"],
         files=[
@@ -217,12 +223,13 @@ def test_files_never_leak_hashes_or_keys(root: Path) -> None:
     )
 
 
-def test_walks(root: Path, tmp_path: Path) -> None:
+def test_walks(probe: ModuleType, root: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     fakeroot.w(outside, "evil-suid", "x", 0o4755)
     fakeroot.link(root, "srv/link-out", str(outside))  # never followed
     fakeroot.link(root, "srv/link-ww", "/srv/data/ww.txt")  # links are not world-writable files
     walks = run(
+        probe,
         root,
         facts=["walks"],
         walks=["world_writable", "world_writable_dirs", "suid", "sgid", "unowned", "nonsense"],
@@ -239,33 +246,33 @@ def test_walks(root: Path, tmp_path: Path) -> None:
     )
 
 
-def test_walk_unowned(root: Path) -> None:
+def test_walk_unowned(probe: ModuleType, root: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to chown")
     p = fakeroot.w(root, "srv/nobody-owns-me", "x")
     os.chown(p, 4242, 4343)
     q = fakeroot.w(root, "srv/known", "x")
     os.chown(q, 1000, 1000)
-    walks = run(root, facts=["walks"], walks=["unowned"])["walks"]
+    walks = run(probe, root, facts=["walks"], walks=["unowned"])["walks"]
     assert walks["unowned"]["paths"] == ["/srv/nobody-owns-me"]
 
 
-def test_walk_bounds(root: Path) -> None:
+def test_walk_bounds(probe: ModuleType, root: Path) -> None:
     for i in range(5):
         fakeroot.w(root, f"srv/many/ww{i}", "x", 0o666)
-    walks = run(root, facts=["walks"], walks=["world_writable", "suid"], walk_max_results=3)[
+    walks = run(probe, root, facts=["walks"], walks=["world_writable", "suid"], walk_max_results=3)[
         "walks"
     ]
     ww = walks["world_writable"]
     assert len(ww["paths"]) == 3 and ww["truncated"] is True
     assert "walk_max_results=3" in ww["reason"]
     assert walks["suid"]["truncated"] is False  # the walk went on for the other kind
-    timed = run(root, facts=["walks"], walks=["suid"], walk_max_seconds=0)["walks"]["suid"]
+    timed = run(probe, root, facts=["walks"], walks=["suid"], walk_max_seconds=0)["walks"]["suid"]
     assert timed["truncated"] is True and "time limit" in timed["reason"]
 
 
-def test_mounts(root: Path) -> None:
-    m = run(root, facts=["mounts"])["mounts"]
+def test_mounts(probe: ModuleType, root: Path) -> None:
+    m = run(probe, root, facts=["mounts"])["mounts"]
     assert [x["mountpoint"] for x in m["mounts"]] == [
         "/",
         "/proc",
@@ -277,26 +284,26 @@ def test_mounts(root: Path) -> None:
     assert [f["mountpoint"] for f in m["fstab"]] == ["/", "/tmp"]
 
 
-def test_kernel_modules(root: Path) -> None:
-    km = run(root, facts=["kernel_modules"], modules=["cramfs", "usb-storage", "squashfs", "ext4"])[
-        "kernel_modules"
-    ]
+def test_kernel_modules(probe: ModuleType, root: Path) -> None:
+    km = run(
+        probe, root, facts=["kernel_modules"], modules=["cramfs", "usb-storage", "squashfs", "ext4"]
+    )["kernel_modules"]
     assert km["loaded"] == ["ext4", "usb_storage"]
     assert km["blacklisted"] == ["cramfs", "usb_storage"]
     assert km["install"] == {"cramfs": "/bin/false", "usb_storage": "/bin/true"}
     assert km["available"] == {"cramfs": True, "usb-storage": True, "squashfs": False, "ext4": True}
 
 
-def test_kernel_modules_without_lib_modules(root: Path) -> None:
+def test_kernel_modules_without_lib_modules(probe: ModuleType, root: Path) -> None:
     import shutil
 
     shutil.rmtree(root / "lib/modules")
-    km = run(root, facts=["kernel_modules"], modules=["cramfs"])["kernel_modules"]
+    km = run(probe, root, facts=["kernel_modules"], modules=["cramfs"])["kernel_modules"]
     assert km["available"] == {"cramfs": None}
 
 
-def test_accounts(root: Path) -> None:
-    acc = run(root, facts=["accounts"])["accounts"]
+def test_accounts(probe: ModuleType, root: Path) -> None:
+    acc = run(probe, root, facts=["accounts"])["accounts"]
     by = {a["name"]: a for a in acc["accounts"]}
     assert acc["shadow_readable"] is True and acc["uid_min"] == 1000
     assert [a["name"] for a in acc["accounts"] if a["uid"] == 0] == ["root", "toor"]
@@ -315,8 +322,8 @@ def test_accounts(root: Path) -> None:
     assert {"name": "sudo", "gid": 27, "members": ["alice", "svc"]} in acc["groups"]
 
 
-def test_login_defs_and_pam(root: Path) -> None:
-    snap = run(root, facts=["login_defs", "pam"])
+def test_login_defs_and_pam(probe: ModuleType, root: Path) -> None:
+    snap = run(probe, root, facts=["login_defs", "pam"])
     assert snap["login_defs"]["PASS_MAX_DAYS"] == "365"
     pam = snap["pam"]
     assert sorted(pam["services"]) == ["common-auth", "sshd"]
@@ -326,8 +333,8 @@ def test_login_defs_and_pam(root: Path) -> None:
     assert pam["errors"] == {}
 
 
-def test_sockets(root: Path) -> None:
-    socks = run(root, facts=["sockets"])["sockets"]
+def test_sockets(probe: ModuleType, root: Path) -> None:
+    socks = run(probe, root, facts=["sockets"])["sockets"]
     assert socks == [
         {"proto": "tcp", "address": "0.0.0.0", "port": 22, "pid": 100, "process": "sshd"},
         {"proto": "tcp", "address": "127.0.0.1", "port": 8080, "pid": None, "process": None},
@@ -337,18 +344,18 @@ def test_sockets(root: Path) -> None:
     ]
 
 
-def test_updates_only_for_the_real_root(root: Path) -> None:
-    snap = run(root, facts=["updates"])
+def test_updates_only_for_the_real_root(probe: ModuleType, root: Path) -> None:
+    snap = run(probe, root, facts=["updates"])
     assert "updates" not in snap
     assert "real root" in snap["unknown"]["updates"]
 
 
-def test_cloud_from_dmi_and_cloud_init_without_network(root: Path) -> None:
-    assert run(root, facts=["cloud"])["cloud"]["provider"] == "unknown"  # no DMI at all
+def test_cloud_from_dmi_and_cloud_init_without_network(probe: ModuleType, root: Path) -> None:
+    assert run(probe, root, facts=["cloud"])["cloud"]["provider"] == "unknown"  # no DMI at all
     fakeroot.w(root, "sys/class/dmi/id/sys_vendor", "Amazon EC2\n")
     fakeroot.w(root, "sys/class/dmi/id/product_name", "t3.micro\n")
     fakeroot.w(root, "sys/class/dmi/id/board_asset_tag", "i-0123456789abcdef0\n")
-    cloud = run(root, facts=["cloud"])["cloud"]
+    cloud = run(probe, root, facts=["cloud"])["cloud"]
     assert cloud["provider"] == "aws" and cloud["instance_id"] == "i-0123456789abcdef0"
     assert cloud["source"] == "dmi"
     assert "not contacted" in cloud["error"]  # a fake root never reaches IMDS
@@ -357,17 +364,17 @@ def test_cloud_from_dmi_and_cloud_init_without_network(root: Path) -> None:
         "run/cloud-init/instance-data.json",
         json.dumps({"v1": {"cloud_name": "aws", "instance_id": "i-0fedcba9876543210"}}),
     )
-    snap = run(root, facts=["cloud"])
+    snap = run(probe, root, facts=["cloud"])
     assert snap["cloud"]["instance_id"] == "i-0fedcba9876543210"
     assert snap["cloud"]["source"] == "cloud-init"
     assert snap["host"]["instance_id"] == "i-0fedcba9876543210"
     fakeroot.w(root, "sys/class/dmi/id/sys_vendor", "QEMU\n")
     (root / "run/cloud-init/instance-data.json").unlink()
     (root / "sys/class/dmi/id/board_asset_tag").unlink()
-    assert run(root, facts=["cloud"])["cloud"]["provider"] == "none"
+    assert run(probe, root, facts=["cloud"])["cloud"]["provider"] == "none"
 
 
-def test_imds_gate_and_token_check(root: Path) -> None:
+def test_imds_gate_and_token_check(probe: ModuleType, root: Path) -> None:
     fakeroot.w(root, "sys/class/dmi/id/sys_vendor", "Amazon EC2\n")
     calls: list[tuple[str, str, dict[str, str]]] = []
 
@@ -391,7 +398,7 @@ def test_imds_gate_and_token_check(root: Path) -> None:
     assert calls == []  # only DMI "Amazon EC2" opens the gate
 
 
-def test_imds_never_contacted_on_this_machine() -> None:
+def test_imds_never_contacted_on_this_machine(probe: ModuleType) -> None:
     dmi = probe._read_dmi(probe.ProbeContext("/"))
     if probe.is_ec2_dmi(dmi):
         pytest.skip("this machine is an EC2 instance")
@@ -399,7 +406,7 @@ def test_imds_never_contacted_on_this_machine() -> None:
     assert cloud["provider"] in ("unknown", "none")
 
 
-def test_every_requested_fact_is_set_or_unknown(tmp_path: Path) -> None:
+def test_every_requested_fact_is_set_or_unknown(probe: ModuleType, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     snap = probe.run_probe({"facts": [*ALL_FACTS, "bogus"]}, root=str(empty))
@@ -413,8 +420,8 @@ def test_every_requested_fact_is_set_or_unknown(tmp_path: Path) -> None:
 
 
 def test_permission_denied_is_reported_as_not_root(tmp_path: Path) -> None:
-    """Run the probe as ``nobody`` against a fake root: shadow is unreadable, so the reason says
-    so and nothing is guessed."""
+    """Run the shipped probe as ``nobody`` against a fake root: shadow is unreadable, so the
+    reason says so and nothing is guessed."""
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to nobody")
     import subprocess
@@ -424,6 +431,9 @@ def test_permission_denied_is_reported_as_not_root(tmp_path: Path) -> None:
     try:
         base.chmod(0o755)
         r = fakeroot.build(base / "root")
+        program = base / "inspectorctl_probe.py"
+        program.write_bytes(shipped_probe().source)
+        program.chmod(0o644)
         for d, _, _ in os.walk(r):
             os.chmod(d, os.stat(d).st_mode | 0o755)
         request = {
@@ -431,7 +441,7 @@ def test_permission_denied_is_reported_as_not_root(tmp_path: Path) -> None:
             "files": [{"path": "/etc/shadow", "sha256": True}],
         }
         proc = subprocess.run(
-            ["/usr/bin/python3", str(Path(probe.__file__)), "--root", str(r)],
+            ["/usr/bin/python3", str(program), "--root", str(r)],
             input=json.dumps(request),
             capture_output=True,
             text=True,
@@ -455,7 +465,7 @@ def test_permission_denied_is_reported_as_not_root(tmp_path: Path) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_systemd_conf_reads_drop_ins_as_systemd_does(root: Path) -> None:
+def test_systemd_conf_reads_drop_ins_as_systemd_does(probe: ModuleType, root: Path) -> None:
     fakeroot.w(root, "etc/systemd/journald.conf",
                "[Journal]\n#Storage=auto\nStorage=persistent\nCompress=no\n")
     # the packaged drop-in is masked by the admin's file of the same name in /etc
@@ -468,7 +478,7 @@ def test_systemd_conf_reads_drop_ins_as_systemd_does(root: Path) -> None:
     fakeroot.w(root, "run/systemd/journald.conf.d/90-late.conf",
                "# runtime override\n[Journal]\nStorage=\\\n  volatile\n[Other]\nCompress=no\n")
     fakeroot.w(root, "etc/systemd/journald.conf.d/README", "[Journal]\nStorage=auto\n")
-    conf = run(root, facts=["systemd_conf"])["systemd_conf"]
+    conf = run(probe, root, facts=["systemd_conf"])["systemd_conf"]
     assert conf["journald"] == {
         "files": ["/etc/systemd/journald.conf",
                   "/usr/lib/systemd/journald.conf.d/10-early.conf",
@@ -486,7 +496,7 @@ def test_systemd_conf_reads_drop_ins_as_systemd_does(root: Path) -> None:
     assert conf["coredump"] == {"files": [], "values": {}, "errors": {}}
 
 
-def test_limits_in_pam_limits_order(root: Path) -> None:
+def test_limits_in_pam_limits_order(probe: ModuleType, root: Path) -> None:
     fakeroot.w(root, "etc/security/limits.conf",
                "# <domain> <type> <item> <value>\n*  hard  core  0\n@dev - nofile 4096 # x\n")
     # limits.d: *.conf only, sorted by name (C order: upper case first)
@@ -495,7 +505,7 @@ def test_limits_in_pam_limits_order(root: Path) -> None:
     fakeroot.w(root, "etc/security/limits.d/Z.conf", "root hard core 0\n")
     fakeroot.w(root, "etc/security/limits.d/README", "* hard core 1\n")
     fakeroot.w(root, "etc/security/limits.d/50.conf.dpkg-old", "* hard core 2\n")
-    got = run(root, facts=["limits"])["limits"]
+    got = run(probe, root, facts=["limits"])["limits"]
     d = "/etc/security/limits.d/"
     assert got["files"] == ["/etc/security/limits.conf", d + "10-early.conf",
                             d + "90-late.conf", d + "Z.conf"]
@@ -509,11 +519,12 @@ def test_limits_in_pam_limits_order(root: Path) -> None:
     assert got["errors"] == {}
 
 
-def test_limits_without_any_file(root: Path) -> None:
-    assert run(root, facts=["limits"])["limits"] == {"files": [], "entries": [], "errors": {}}
+def test_limits_without_any_file(probe: ModuleType, root: Path) -> None:
+    limits = run(probe, root, facts=["limits"])["limits"]
+    assert limits == {"files": [], "entries": [], "errors": {}}
 
 
-def test_rsyslog_includes_followed_where_they_stand(root: Path) -> None:
+def test_rsyslog_includes_followed_where_they_stand(probe: ModuleType, root: Path) -> None:
     fakeroot.w(root, "etc/rsyslog.conf",
                "$FileCreateMode 0640\n$IncludeConfig /etc/rsyslog.d/*.conf\n"
                "include(file=\"/etc/rsyslog.extra/\")\n*.* /var/log/syslog\n")
@@ -524,7 +535,7 @@ def test_rsyslog_includes_followed_where_they_stand(root: Path) -> None:
     fakeroot.w(root, "etc/rsyslog.d/README", "$ModLoad imudp\n")  # not a *.conf
     fakeroot.w(root, "etc/rsyslog.extra/a", 'action(type="omfile" file="/var/log/a")\n'
                'action(type="omfile" file="/var/log/b" fileCreateMode="0600")\n')
-    got = run(root, facts=["rsyslog"])["rsyslog"]
+    got = run(probe, root, facts=["rsyslog"])["rsyslog"]
     assert got["files"] == ["/etc/rsyslog.conf", "/etc/rsyslog.d/10-mode.conf",
                             "/etc/rsyslog.d/20-net.conf", "/etc/rsyslog.extra/a"]
     assert got["errors"] == {}
@@ -538,12 +549,12 @@ def test_rsyslog_includes_followed_where_they_stand(root: Path) -> None:
         ("module()", "imtcp", 1), ("input()", "imtcp", 2), ("$UDPServerRun", "imudp", 3)]
 
 
-def test_rsyslog_not_installed(root: Path) -> None:
-    assert run(root, facts=["rsyslog"])["rsyslog"]["files"] == []
+def test_rsyslog_not_installed(probe: ModuleType, root: Path) -> None:
+    assert run(probe, root, facts=["rsyslog"])["rsyslog"]["files"] == []
 
 
-def test_systemd_conf_main_file_falls_back_to_usr_lib(root: Path) -> None:
+def test_systemd_conf_main_file_falls_back_to_usr_lib(probe: ModuleType, root: Path) -> None:
     fakeroot.w(root, "usr/lib/systemd/coredump.conf", "[Coredump]\nStorage=none\n")
-    conf = run(root, facts=["systemd_conf"])["systemd_conf"]["coredump"]
+    conf = run(probe, root, facts=["systemd_conf"])["systemd_conf"]["coredump"]
     assert conf["files"] == ["/usr/lib/systemd/coredump.conf"]
     assert conf["values"]["Storage"]["value"] == "none"

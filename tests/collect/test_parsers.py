@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspectorctl.collect import probe
 from tests.collect import fakeroot
 from tests.collect.machine import installed_package_count
 
@@ -43,7 +43,9 @@ _ws = st.sampled_from([" ", "  ", "\t", " \t "])
     ),
     st.data(),
 )
-def test_sshd_t_round_trip(config: dict[str, list[str]], data: st.DataObject) -> None:
+def test_sshd_t_round_trip(
+    probe: ModuleType, config: dict[str, list[str]], data: st.DataObject
+) -> None:
     lines = []
     for key, values in config.items():
         for v in values:
@@ -52,7 +54,7 @@ def test_sshd_t_round_trip(config: dict[str, list[str]], data: st.DataObject) ->
     assert probe.parse_sshd_t("\n".join(lines) + "\n\n") == config
 
 
-def test_sshd_t_real_output() -> None:
+def test_sshd_t_real_output(probe: ModuleType) -> None:
     cfg = probe.parse_sshd_t(fakeroot.SSHD_T)
     assert cfg["port"] == ["22"]
     assert cfg["listenaddress"] == ["[::]:22", "0.0.0.0:22"]
@@ -73,6 +75,7 @@ _sysctl_value = st.lists(
 
 @given(st.lists(st.tuples(_sysctl_key, _sysctl_value), max_size=12), st.data())
 def test_sysctl_conf_round_trip(
+    probe: ModuleType,
     assignments: list[tuple[str, list[str]]], data: st.DataObject
 ) -> None:
     lines: list[str] = []
@@ -95,7 +98,7 @@ def test_sysctl_conf_round_trip(
     assert bad == []
 
 
-def test_sysctl_conf_examples() -> None:
+def test_sysctl_conf_examples(probe: ModuleType) -> None:
     text = "# c\n; c\nnet.ipv4.ip_forward = 0\n-net/ipv4/conf/all/rp_filter=1\nnot an assignment\n"
     parsed, bad = probe.parse_sysctl_conf(text, "f.conf")
     assert parsed == [
@@ -117,7 +120,9 @@ _defs_key = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size
     st.lists(st.tuples(_defs_key, _value.filter(lambda v: not v.startswith('"'))), max_size=10),
     st.data(),
 )
-def test_login_defs_round_trip(items: list[tuple[str, str]], data: st.DataObject) -> None:
+def test_login_defs_round_trip(
+    probe: ModuleType, items: list[tuple[str, str]], data: st.DataObject
+) -> None:
     lines = ["# /etc/login.defs - Configuration control definitions", ""]
     expected: dict[str, str] = {}
     for key, value in items:
@@ -129,7 +134,7 @@ def test_login_defs_round_trip(items: list[tuple[str, str]], data: st.DataObject
     assert probe.parse_login_defs("\n".join(lines)) == expected
 
 
-def test_login_defs_example() -> None:
+def test_login_defs_example(probe: ModuleType) -> None:
     defs = probe.parse_login_defs(fakeroot.LOGIN_DEFS)
     assert defs == {
         "MAIL_DIR": "/var/mail",
@@ -163,7 +168,9 @@ _option = st.text(alphabet="abcdefghijklmnopqrstuvwxyz=0123456789_", min_size=1,
         max_size=8,
     )
 )
-def test_proc_mounts_round_trip(entries: list[tuple[str, str, str, list[str]]]) -> None:
+def test_proc_mounts_round_trip(
+    probe: ModuleType, entries: list[tuple[str, str, str, list[str]]]
+) -> None:
     text = "".join(
         f"{probe.escape_mount_field(dev)} {probe.escape_mount_field(mnt)} {fstype} "
         f"{','.join(opts)} 0 0\n"
@@ -177,13 +184,13 @@ def test_proc_mounts_round_trip(entries: list[tuple[str, str, str, list[str]]]) 
 
 
 @given(_mount_text)
-def test_mount_escape_is_inverse(text: str) -> None:
+def test_mount_escape_is_inverse(probe: ModuleType, text: str) -> None:
     escaped = probe.escape_mount_field(text)
     assert not any(ch in escaped for ch in " \t\n")
     assert probe.unescape_mount_field(escaped) == text
 
 
-def test_proc_mounts_example() -> None:
+def test_proc_mounts_example(probe: ModuleType) -> None:
     mounts = probe.parse_proc_mounts(fakeroot.PROC_MOUNTS)
     assert mounts[0] == {
         "device": "/dev/vda1",
@@ -208,7 +215,7 @@ def test_proc_mounts_example() -> None:
     ]
 
 
-def test_proc_mounts_of_this_machine() -> None:
+def test_proc_mounts_of_this_machine(probe: ModuleType) -> None:
     text = Path("/proc/self/mounts").read_text()
     mounts = probe.parse_proc_mounts(text)
     assert len(mounts) == len([ln for ln in text.splitlines() if ln.strip()])
@@ -234,6 +241,7 @@ def _kernel_hex(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     )
 )
 def test_proc_net_round_trip(
+    probe: ModuleType,
     rows: list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int, int, int]],
 ) -> None:
     for version, proto in ((4, "tcp"), (6, "tcp6")):
@@ -257,7 +265,7 @@ def test_proc_net_round_trip(
         assert got == [(a, port, state, inode, 1000) for a, port, state, inode in picked]
 
 
-def test_proc_net_examples() -> None:
+def test_proc_net_examples(probe: ModuleType) -> None:
     tcp = probe.parse_proc_net(fakeroot.PROC_NET_TCP, "tcp")
     assert [(e["address"], e["port"]) for e in tcp if probe.is_listening(e)] == [
         ("0.0.0.0", 22),
@@ -301,7 +309,9 @@ _version = st.text(alphabet="0123456789.+~-:abc", min_size=1, max_size=15).filte
         max_size=10,
     )
 )
-def test_dpkg_status_round_trip(pkgs: list[tuple[str, str | None, str, str, str]]) -> None:
+def test_dpkg_status_round_trip(
+    probe: ModuleType, pkgs: list[tuple[str, str | None, str, str, str]]
+) -> None:
     stanzas = []
     for name, source, version, status, arch in pkgs:
         lines = [
@@ -322,7 +332,7 @@ def test_dpkg_status_round_trip(pkgs: list[tuple[str, str | None, str, str, str]
     ]
 
 
-def test_dpkg_status_example() -> None:
+def test_dpkg_status_example(probe: ModuleType) -> None:
     items = probe.parse_dpkg_status(fakeroot.DPKG_STATUS)
     assert items == [
         {
@@ -337,12 +347,12 @@ def test_dpkg_status_example() -> None:
 
 
 @pytest.mark.skipif(not Path("/var/lib/dpkg/status").exists(), reason="not a dpkg system")
-def test_dpkg_status_of_this_machine_matches_dpkg_query() -> None:
+def test_dpkg_status_of_this_machine_matches_dpkg_query(probe: ModuleType) -> None:
     items = probe.parse_dpkg_status(Path("/var/lib/dpkg/status").read_text())
     assert len(items) == installed_package_count()
 
 
-def test_rpm_qa() -> None:
+def test_rpm_qa(probe: ModuleType) -> None:
     text = (
         "openssl-libs\t1\t3.0.7\t27.el9\tx86_64\topenssl-3.0.7-27.el9.src.rpm\n"
         "bash\t(none)\t5.1.8\t9.el9\tx86_64\tbash-5.1.8-9.el9.src.rpm\n"
@@ -366,7 +376,7 @@ def test_rpm_qa() -> None:
     ]
 
 
-def test_apk_installed() -> None:
+def test_apk_installed(probe: ModuleType) -> None:
     text = (
         "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\no:musl\nT:the musl c library\n\n"
         "P:libcrypto3\nV:3.1.4-r5\nA:x86_64\no:openssl\n\n"
@@ -394,7 +404,7 @@ Conf base-files (12.4+deb12u15 Debian:12.15/oldstable [amd64])
 """  # noqa: E501
 
 
-def test_apt_simulation() -> None:
+def test_apt_simulation(probe: ModuleType) -> None:
     pending, security = probe.parse_apt_simulation(APT_SIM)
     assert pending == {
         "base-files": "12.4+deb12u15",
@@ -405,7 +415,7 @@ def test_apt_simulation() -> None:
     assert security == ["libgcrypt20", "liblzma5", "openssl"]
 
 
-def test_dnf_outputs() -> None:
+def test_dnf_outputs(probe: ModuleType) -> None:
     check = (
         "\nopenssl.x86_64     1:3.0.7-18.el9     baseos\n"
         "kernel.x86_64      5.14.0-362.el9     baseos\n"
@@ -431,7 +441,7 @@ def test_dnf_outputs() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_pam_examples() -> None:
+def test_pam_examples(probe: ModuleType) -> None:
     lines = probe.parse_pam(fakeroot.PAM_SSHD)
     assert lines[0] == {
         "type": "@include",
@@ -461,7 +471,7 @@ def test_pam_examples() -> None:
 
 
 @given(st.text(max_size=300))
-def test_pam_never_crashes_and_keeps_modules(text: str) -> None:
+def test_pam_never_crashes_and_keeps_modules(probe: ModuleType, text: str) -> None:
     for line in probe.parse_pam(text):
         assert line["module"]
         assert line["type"] == "@include" or line["control"]
@@ -483,7 +493,7 @@ def test_pam_never_crashes_and_keeps_modules(text: str) -> None:
         max_size=8,
     )
 )
-def test_pam_round_trip(rows: list[tuple[str, str, str, list[str]]]) -> None:
+def test_pam_round_trip(probe: ModuleType, rows: list[tuple[str, str, str, list[str]]]) -> None:
     text = "\n".join(f"{t}\t{c}  pam_{m}.so {' '.join(a)}" for t, c, m, a in rows)
     parsed = probe.parse_pam(text)
     assert [(p["type"], p["control"], p["module"], p["args"]) for p in parsed] == [
@@ -491,14 +501,14 @@ def test_pam_round_trip(rows: list[tuple[str, str, str, list[str]]]) -> None:
     ]
 
 
-def test_keyvalue_conf() -> None:
+def test_keyvalue_conf(probe: ModuleType) -> None:
     assert probe.parse_keyvalue_conf("minlen = 14\n# x = 1\nenforce_for_root\n") == {
         "minlen": "14",
         "enforce_for_root": "",
     }
 
 
-def test_shadow_never_keeps_the_hash() -> None:
+def test_shadow_never_keeps_the_hash(probe: ModuleType) -> None:
     text = fakeroot.SHADOW.format(hash0=fakeroot.SECRET_HASHES[0], hash1=fakeroot.SECRET_HASHES[1])
     parsed = probe.parse_shadow(text)
     assert parsed["root"]["password"] == "set"
@@ -512,7 +522,7 @@ def test_shadow_never_keeps_the_hash() -> None:
         assert h not in repr(parsed)
 
 
-def test_passwd_and_group() -> None:
+def test_passwd_and_group(probe: ModuleType) -> None:
     entries = probe.parse_passwd(fakeroot.PASSWD.format(hash2=fakeroot.SECRET_HASHES[2]))
     by_name = {e["name"]: e for e in entries}
     assert by_name["root"]["password"] == "shadow"
@@ -527,13 +537,13 @@ def test_passwd_and_group() -> None:
     assert probe.mask_account_line("root:x:0:0:root:/root:/bin/bash").startswith("root:x:")
 
 
-def test_modprobe_conf() -> None:
+def test_modprobe_conf(probe: ModuleType) -> None:
     blacklist, install = probe.parse_modprobe_conf(fakeroot.MODPROBE)
     assert blacklist == ["cramfs", "usb_storage"]
     assert install == [("cramfs", "/bin/false"), ("usb_storage", "/bin/true")]
 
 
-def test_unit_files_and_exec_start() -> None:
+def test_unit_files_and_exec_start(probe: ModuleType) -> None:
     unit = probe.parse_unit_file(fakeroot.SSH_UNIT)
     assert unit["Service"]["ExecStart"] == ["/usr/sbin/sshd -D $SSHD_OPTS"]
     assert unit["Install"]["Alias"] == ["sshd.service"]
@@ -551,7 +561,7 @@ def test_unit_files_and_exec_start() -> None:
     ) == {"ssh": "active", "cron": "inactive"}
 
 
-def test_os_release_and_family() -> None:
+def test_os_release_and_family(probe: ModuleType) -> None:
     rel = probe.parse_os_release(
         'NAME="Amazon Linux"\nVERSION_ID="2023"\nID="amzn"\nID_LIKE="fedora"\n'
         'PRETTY_NAME=\'Amazon Linux 2023\'\nX="a \\"q\\""\n'
@@ -566,7 +576,7 @@ def test_os_release_and_family() -> None:
     assert probe.os_family("gentoo", []) == "unknown"
 
 
-def test_secret_line_detection() -> None:
+def test_secret_line_detection(probe: ModuleType) -> None:
     for h in fakeroot.SECRET_HASHES[:2]:
         assert probe.crypt_like(f"root:{h}:1:::")
     assert probe.crypt_like("-----BEGIN RSA PRIVATE KEY-----")
@@ -576,7 +586,7 @@ def test_secret_line_detection() -> None:
 
 @settings(max_examples=50)
 @given(st.text(max_size=400))
-def test_parsers_never_crash(text: str) -> None:
+def test_parsers_never_crash(probe: ModuleType, text: str) -> None:
     probe.parse_sshd_t(text)
     probe.parse_sysctl_conf(text, "f")
     probe.parse_login_defs(text)
@@ -603,6 +613,7 @@ _VALUE = st.text(alphabet="abcdefghij0123456789-_/ ", max_size=12).map(str.strip
 @given(st.lists(st.tuples(st.sampled_from(["Journal", "Other"]), _KEY, _VALUE,
                           st.sampled_from(["", " ", "  "])), max_size=30))
 def test_systemd_conf_last_assignment_of_the_section_wins(
+        probe: ModuleType,
         items: list[tuple[str, str, str, str]]) -> None:
     lines, expected = ["# generated"], {}
     for number, (section, key, value, pad) in enumerate(items):
@@ -628,7 +639,7 @@ _BLANK = st.sampled_from([" ", "\t", "  \t "])
     st.tuples(_DOMAIN, _LTYPE, _ITEM, _LVALUE, _BLANK, st.booleans()),
     st.tuples(_DOMAIN, st.just("-"), st.just(""), st.just(""), _BLANK, st.booleans()),
     st.sampled_from(["", "# * hard core 0", "   ", "bob hard core", "*"])), max_size=25))
-def test_limits_conf_entries_as_pam_limits_reads_them(lines: list[Any]) -> None:
+def test_limits_conf_entries_as_pam_limits_reads_them(probe: ModuleType, lines: list[Any]) -> None:
     """Four fields (more are ignored, after a comment too) make an entry; "<domain> -" lifts
     all limits; anything else is skipped. Type, item and value are case-insensitive."""
     text, expected = [], []
@@ -663,7 +674,7 @@ action(type="omfile" file="/var/log/a#b" template="x(y)") action(type="omfwd" ta
 """
 
 
-def test_rsyslog_statements_legacy_and_rainerscript() -> None:
+def test_rsyslog_statements_legacy_and_rainerscript(probe: ModuleType) -> None:
     assert probe.parse_rsyslog_conf(RSYSLOG) == [
         ("legacy", "$filecreatemode", {"value": "0640"}, 2),
         ("legacy", "$includeconfig", {"value": "/etc/rsyslog.d/*.conf"}, 3),
@@ -687,7 +698,7 @@ _RS_PIECE = st.one_of(
 
 
 @given(st.lists(st.tuples(_RS_PIECE, st.booleans()), max_size=12))
-def test_rsyslog_statements_found_where_they_stand(pieces: list[Any]) -> None:
+def test_rsyslog_statements_found_where_they_stand(probe: ModuleType, pieces: list[Any]) -> None:
     """Legacy directives and module() statements (split over lines or not, with '#' and '/*'
     inside quotes) are found with their lines; nothing inside a comment is."""
     text: list[str] = []

@@ -1,5 +1,6 @@
-"""The probe as a program: on this machine's python3 (and 3.6 where present), standalone and in
-Ansible's jsonargs module mode, checked against the HostSnapshot contract and the machine."""
+"""The shipped probe as a program: on this machine's python3 (and 3.6 where present), standalone
+and in Ansible's jsonargs module mode, checked against the HostSnapshot contract and the machine.
+(The package form runs as ``python -m inspectorctl.probe``: see test_bundle.py.)"""
 
 from __future__ import annotations
 
@@ -16,13 +17,20 @@ from typing import Any
 
 import pytest
 
-from inspectorctl.collect import probe
-from inspectorctl.collect._result import PROBE_PATH
 from inspectorctl.models.snapshot import FACT_NAMES, HostSnapshot, ProbeRequest
-from tests.collect import fakeroot
+from inspectorctl.probe.bundle import PACKAGE_DIR, shipped_probe
+from tests.collect import fakeroot, probes
 from tests.collect.machine import installed_package_count
 
 SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+@pytest.fixture(scope="module")
+def probe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped probe, written where a transport would write it."""
+    path = tmp_path_factory.mktemp("shipped") / "inspectorctl_probe.py"
+    path.write_bytes(shipped_probe().source)
+    return path
 ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "INSPECTORCTL_PROBE_NO_IMDS": "1"}
 
 FULL_REQUEST = ProbeRequest(
@@ -50,12 +58,12 @@ def _python36() -> str | None:
     return None
 
 
-def run_probe_program(python: str, request: Any, *args: str) -> dict[str, Any]:
+def run_probe_program(probe: Path, python: str, request: Any, *args: str) -> dict[str, Any]:
     payload = (
         request.model_dump_json() if isinstance(request, ProbeRequest) else json.dumps(request)
     )
     proc = subprocess.run(
-        [python, str(PROBE_PATH), *args],
+        [python, str(probe), *args],
         input=payload,
         capture_output=True,
         text=True,
@@ -69,8 +77,8 @@ def run_probe_program(python: str, request: Any, *args: str) -> dict[str, Any]:
 
 
 @pytest.mark.skipif(not os.access(SYSTEM_PYTHON, os.X_OK), reason="no /usr/bin/python3")
-def test_probe_on_the_system_python_matches_the_machine() -> None:
-    data = run_probe_program(SYSTEM_PYTHON, FULL_REQUEST)
+def test_probe_on_the_system_python_matches_the_machine(probe_file: Path) -> None:
+    data = run_probe_program(probe_file, SYSTEM_PYTHON, FULL_REQUEST)
     snap = HostSnapshot.model_validate(data)
     assert set(snap.requested) == FACT_NAMES
     for fact in FACT_NAMES:
@@ -94,7 +102,7 @@ def test_probe_on_the_system_python_matches_the_machine() -> None:
     assert snap.probe_uid == os.geteuid()
 
 
-def test_probe_runs_on_python36_when_available(tmp_path: Path) -> None:
+def test_probe_runs_on_python36_when_available(probe_file: Path, tmp_path: Path) -> None:
     py36 = _python36()
     if py36 is None:
         pytest.skip("no python 3.6 interpreter on this machine")
@@ -104,15 +112,21 @@ def test_probe_runs_on_python36_when_available(tmp_path: Path) -> None:
         "walks": ["suid", "world_writable"],
         "files": [{"path": "/etc/passwd", "sha256": True, "patterns": ["^root"]}],
     }
-    data = run_probe_program(py36, request, "--root", str(root))
+    data = run_probe_program(probe_file, py36, request, "--root", str(root))
     snap = HostSnapshot.model_validate(data)
     assert snap.accounts is not None and snap.walks is not None
     # and the real root as well (subprocesses, /proc, threads)
-    HostSnapshot.model_validate(run_probe_program(py36, {"facts": sorted(FACT_NAMES - {"walks"})}))
+    real = run_probe_program(probe_file, py36, {"facts": sorted(FACT_NAMES - {"walks"})})
+    HostSnapshot.model_validate(real)
 
 
-def test_probe_source_is_python36_syntax() -> None:
-    source = PROBE_PATH.read_text()
+@pytest.mark.parametrize("part", ["bundle", *probes.shipped_module_names()])
+def test_probe_source_is_python36_syntax(part: str) -> None:
+    """The shipped file, and each module it is built from."""
+    if part == "bundle":
+        source = shipped_probe().source.decode()
+    else:
+        source = (PACKAGE_DIR / f"{part}.py").read_text()
     tree = ast.parse(source, feature_version=(3, 6))
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -123,7 +137,7 @@ def test_probe_source_is_python36_syntax() -> None:
         assert not isinstance(node, ast.NamedExpr)
 
 
-def test_no_password_hash_in_output(tmp_path: Path) -> None:
+def test_no_password_hash_in_output(probe_file: Path, tmp_path: Path) -> None:
     root = fakeroot.build(tmp_path / "root")
     request = {
         "facts": sorted(FACT_NAMES),
@@ -135,7 +149,7 @@ def test_no_password_hash_in_output(tmp_path: Path) -> None:
         ],
         "walks": ["world_writable"],
     }
-    raw = json.dumps(run_probe_program(SYSTEM_PYTHON, request, "--root", str(root)))
+    raw = json.dumps(run_probe_program(probe_file, SYSTEM_PYTHON, request, "--root", str(root)))
     for secret in fakeroot.SECRET_HASHES:
         assert secret not in raw
     assert "b3BlbnNzaC1rZXktdjEAAAAA" not in raw
@@ -145,7 +159,7 @@ def test_no_password_hash_in_output(tmp_path: Path) -> None:
 def test_ansible_module_mode() -> None:
     """What Ansible does with a jsonargs module: substitute the marker, pipe the source to the
     interpreter's stdin (pipelining). The probe must answer with a module result."""
-    source = PROBE_PATH.read_text()
+    source = shipped_probe().source.decode()
     marker = "<<INCLUDE_ANSIBLE_" + "MODULE_JSON_ARGS>>"
     assert source.count(marker) == 1
     for other in (
@@ -181,9 +195,9 @@ def test_ansible_module_mode() -> None:
     assert json.loads(proc.stdout)["failed"] is True
 
 
-def test_standalone_usage_errors() -> None:
+def test_standalone_usage_errors(probe_file: Path) -> None:
     proc = subprocess.run(
-        [SYSTEM_PYTHON, str(PROBE_PATH), "--bogus"],
+        [SYSTEM_PYTHON, str(probe_file), "--bogus"],
         input="{}",
         capture_output=True,
         text=True,
@@ -191,7 +205,7 @@ def test_standalone_usage_errors() -> None:
     )
     assert proc.returncode == 2 and "usage" in proc.stderr
     proc = subprocess.run(
-        [SYSTEM_PYTHON, str(PROBE_PATH)],
+        [SYSTEM_PYTHON, str(probe_file)],
         input="not json",
         capture_output=True,
         text=True,
@@ -200,19 +214,15 @@ def test_standalone_usage_errors() -> None:
     assert proc.returncode == 2 and "not JSON" in proc.stderr
 
 
-def test_probe_importable_module_matches_file() -> None:
-    assert Path(probe.__file__).resolve() == PROBE_PATH
-
-
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("sshd", path="/usr/sbin:/sbin"),
                     reason="needs root and sshd")
-def test_sshd_t_without_run_sshd_uses_a_private_run_and_leaves_nothing() -> None:
+def test_sshd_t_without_run_sshd_uses_a_private_run_and_leaves_nothing(probe_file: Path) -> None:
     """sshd -T refuses to run without /run/sshd (sshd stopped or socket-activated); the probe
     answers anyway from a private mount namespace and never creates /run/sshd on the host."""
     if os.path.exists("/run/sshd"):
         pytest.skip("/run/sshd exists here: sshd -T works directly")
     mounts_before = Path("/proc/self/mounts").read_text()
-    out = run_probe_program("/usr/bin/python3", {"facts": ["sshd"]})
+    out = run_probe_program(probe_file, "/usr/bin/python3", {"facts": ["sshd"]})
     assert out["sshd"]["error"] is None
     assert out["sshd"]["config"]["permitrootlogin"]  # a real effective configuration
     assert not os.path.exists("/run/sshd")

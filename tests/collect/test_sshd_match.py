@@ -9,12 +9,11 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from inspectorctl.collect import probe
 
 #: stderr of a real ``sshd -T -ddd -C user=bob,host=x,addr=10.1.2.3`` (OpenSSH 9.2) on a
 #: config with ``Match Address 10.0.0.0/8`` in an included file and ``Match User bob`` after it
@@ -39,12 +38,12 @@ GROUPS = [{"name": "root", "gid": 0, "members": []}, {"name": "alice", "gid": 10
           {"name": "empty", "gid": 2001, "members": []}]
 
 
-def test_blocks_in_the_order_sshd_reads_them() -> None:
+def test_blocks_in_the_order_sshd_reads_them(probe: ModuleType) -> None:
     assert probe.sshd_match_blocks(DEBUG) == ["Address 10.0.0.0/8", "User bob"]
     assert probe.sshd_match_blocks("debug1: sshd version OpenSSH_9.2\n") == []
 
 
-def test_whether_sshd_selected_a_block() -> None:
+def test_whether_sshd_selected_a_block(probe: ModuleType) -> None:
     assert probe.sshd_block_selected(DEBUG, "Address 10.0.0.0/8", 0) is True
     assert probe.sshd_block_selected(DEBUG, "User bob", 0) is False
     # a second block with the same criteria, or one sshd never evaluated: unknown
@@ -66,7 +65,7 @@ def test_whether_sshd_selected_a_block() -> None:
     ("Group alice", "user=alice"),  # primary group
     ('User "bob" Group admins Address 172.16.0.0/12', "user=bob,addr=172.16.0.0"),
 ])
-def test_connection_a_block_selects(criteria: str, spec: str) -> None:
+def test_connection_a_block_selects(probe: ModuleType, criteria: str, spec: str) -> None:
     assert probe.sshd_match_connection(criteria, PASSWD, GROUPS) == (spec, None)
 
 
@@ -80,7 +79,9 @@ def test_connection_a_block_selects(criteria: str, spec: str) -> None:
     ("Invalid-User", "criterion 'invalid-user' has no value"),
     ("Tag x", "criterion 'tag' is not one the probe can build a connection for"),
 ])
-def test_blocks_the_probe_cannot_build_a_connection_for(criteria: str, reason: str) -> None:
+def test_blocks_the_probe_cannot_build_a_connection_for(
+    probe: ModuleType, criteria: str, reason: str
+) -> None:
     assert probe.sshd_match_connection(criteria, PASSWD, GROUPS) == (None, reason)
 
 
@@ -94,7 +95,9 @@ def test_blocks_the_probe_cannot_build_a_connection_for(criteria: str, reason: s
     ("All", None),
     ("Group admins", None),
 ])
-def test_a_block_with_only_negations_never_applies(criteria: str, inert: str | None) -> None:
+def test_a_block_with_only_negations_never_applies(
+    probe: ModuleType, criteria: str, inert: str | None
+) -> None:
     why = probe.sshd_block_inert(criteria)
     if inert is None:
         assert why is None
@@ -111,8 +114,9 @@ _pattern = st.lists(st.sampled_from("abc*?"), min_size=1, max_size=6).map("".joi
 @given(users=st.lists(_pattern, min_size=1, max_size=3), hosts=st.lists(_pattern, min_size=1,
        max_size=3), net=st.tuples(st.integers(0, 2**32 - 1), st.integers(8, 32)),
        port=st.integers(1, 65535))
-def test_the_connection_built_matches_every_criterion(users: list[str], hosts: list[str],
-                                                      net: tuple[int, int], port: int) -> None:
+def test_the_connection_built_matches_every_criterion(
+    probe: ModuleType, users: list[str], hosts: list[str], net: tuple[int, int], port: int
+) -> None:
     cidr = ipaddress.ip_network((net[0], net[1]), strict=False)
     criteria = (f"User {','.join(users)} Host {','.join(hosts)} Address {cidr} "
                 f"LocalPort {port}")
@@ -126,7 +130,9 @@ def test_the_connection_built_matches_every_criterion(users: list[str], hosts: l
 
 
 @given(allowed=_word, refused=st.lists(_word, max_size=3))
-def test_a_name_is_never_one_the_block_negates(allowed: str, refused: list[str]) -> None:
+def test_a_name_is_never_one_the_block_negates(
+    probe: ModuleType, allowed: str, refused: list[str]
+) -> None:
     patterns = [allowed, *(f"!{r}" for r in refused)]
     spec, why = probe.sshd_match_connection(f"User {','.join(patterns)}", PASSWD, GROUPS)
     if allowed in refused:
@@ -139,7 +145,7 @@ SSHD = shutil.which("sshd", path="/usr/sbin:/usr/local/sbin:/sbin")
 
 
 @pytest.mark.skipif(SSHD is None or os.geteuid() != 0, reason="needs root and openssh-server")
-def test_real_sshd_selects_the_connections_built(tmp_path: Path) -> None:
+def test_real_sshd_selects_the_connections_built(probe: ModuleType, tmp_path: Path) -> None:
     """Against the machine's own sshd binary (a config of our own, private /run): every block
     the probe can build a connection for is selected by sshd for that connection."""
     conf = tmp_path / "sshd_config"
@@ -176,7 +182,9 @@ def test_real_sshd_selects_the_connections_built(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(SSHD is None or os.geteuid() != 0, reason="needs root and openssh-server")
-def test_real_sshd_never_applies_a_block_with_only_negations(tmp_path: Path) -> None:
+def test_real_sshd_never_applies_a_block_with_only_negations(
+    probe: ModuleType, tmp_path: Path
+) -> None:
     """What sshd_block_inert claims, asked of the machine's sshd: a block whose address list
     holds only negations is selected neither for an address it negates nor for any other."""
     conf = tmp_path / "sshd_config"
@@ -206,5 +214,7 @@ def test_real_sshd_never_applies_a_block_with_only_negations(tmp_path: Path) -> 
     (["LocalPort !22"], "22"),
     (["LocalPort *"], None),
 ])
-def test_a_port_no_localport_block_selects(blocks: list[str], port: str | None) -> None:
+def test_a_port_no_localport_block_selects(
+    probe: ModuleType, blocks: list[str], port: str | None
+) -> None:
     assert probe.sshd_unselected_port(blocks) == port

@@ -22,6 +22,7 @@ from inspectorctl.collect.interface import (
 )
 from inspectorctl.collect.local import LocalCollector
 from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
+from inspectorctl.probe.bundle import shipped_probe
 from tests.collect import fakeroot
 from tests.collect.machine import installed_package_count
 
@@ -117,6 +118,22 @@ def test_local_collector_fake_root(tmp_path: Path) -> None:
 def test_local_collector_refuses_inventory(tmp_path: Path) -> None:
     with pytest.raises(CollectError, match="only this machine"):
         LocalCollector().collect(REQUEST, Targets(inventory=tmp_path / "inv.ini"))
+
+
+def test_local_collector_runs_the_shipped_probe_and_leaves_no_copy(tmp_path: Path) -> None:
+    """The local transport runs the shipped file from a private temp dir, removed afterwards."""
+    seen = tmp_path / "seen"
+    python = tmp_path / "python3"
+    python.write_text(
+        f"#!/bin/sh\necho \"$1\" > {seen}.path\ncp \"$1\" {seen}\n"
+        f"stat -c %a \"$(dirname \"$1\")\" > {seen}.mode\nexit 3\n"
+    )
+    python.chmod(0o755)
+    result = LocalCollector(python=str(python)).collect(REQUEST, Targets())[0]
+    assert isinstance(result, CollectionFailure) and "probe exited with 3" in result.reason
+    assert seen.read_bytes() == shipped_probe().source
+    assert (tmp_path / "seen.mode").read_text().strip() == "700"
+    assert not Path((tmp_path / "seen.path").read_text().strip()).parent.exists()
 
 
 def test_local_collector_failure_is_a_result() -> None:
@@ -221,7 +238,7 @@ def test_ansible_keeps_artifacts_on_request(tmp_path: Path) -> None:
     assert pdd is not None
     try:
         module = pdd / "project" / "library" / "inspectorctl_probe.py"
-        assert module.is_file()
+        assert module.read_bytes() == shipped_probe().source
         play = json.loads((pdd / "project" / "inspectorctl_collect.yml").read_text())
         assert play[0]["gather_facts"] is False
         # the handler returned True, so runner kept the events on disk too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def test_every_host_was_assessed_over_ssh(assessed: AssessmentResult) -> None:
     assert {s.host.name for s in assessed.snapshots} == set(PROFILE_HOSTS.values())
     for snap in assessed.snapshots:
         assert snap.host.transport == "ansible"
-        assert snap.host.instance_id and snap.host.instance_id.startswith("i-lab")
+        assert snap.host.instance_id and re.fullmatch(r"mi-[0-9a-f]{17}", snap.host.instance_id)
         assert snap.host.hostname == snap.host.name
         # a lab host is a container on any machine: it says so itself (not via /.dockerenv)
         assert snap.os is not None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from inspectorctl.lab import Lab, LabHost, LabRequirementError, Tools
-from inspectorctl.lab import lab as lab_module
+from inspectorctl.lab import overlay as lab_module
 from inspectorctl.lab import requirements as req
 from tests.lab.shell import sh
 

@@ -247,6 +247,20 @@ def test_stale_plan_refused(tmp_path: Path) -> None:
         "plan with `inspectorctl plan` and approve it")
 
 
+def test_an_unreachable_host_does_not_make_the_plan_stale(tmp_path: Path) -> None:
+    """The user's report: with weak-2 stopped, an assessment turned the pending plan stale.
+    ERROR results say nothing about a finding; a real result after them still counts."""
+    store, plan = _plan(tmp_path, hosts=("web-1",))
+    approve_by(store, plan, "alice", T0)
+    record(store, [result("ssh-root", "web-1", Status.ERROR),
+                   result("fwd", "web-1", Status.ERROR)], at=later(5), run_id="r-down")
+    assert check_approvals(plan, store, later(6)).ok
+    rid = record(store, [result("fwd", "web-1", Status.PASS)], at=later(10), run_id="r-up")
+    g = check_approvals(plan, store, later(11))
+    assert [p.kind for p in g.problems] == [RefusalKind.STALE]
+    assert f"fwd on web-1: now PASS in run {rid}" in g.problems[0].message
+
+
 def test_own_verification_run_does_not_make_the_plan_stale(tmp_path: Path) -> None:
     from inspectorctl.remediate import audit
     from inspectorctl.remediate.audit import AuditEvent

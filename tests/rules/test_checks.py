@@ -12,7 +12,7 @@ import pytest
 
 from inspectorctl.models.common import Status
 from inspectorctl.models.rule import CHECK_KINDS, Rule
-from inspectorctl.models.snapshot import HostSnapshot
+from inspectorctl.models.snapshot import FACT_NAMES, HostSnapshot
 from inspectorctl.rules.checks import EvalContext, Outcome
 from inspectorctl.rules.engine import evaluate_rule
 from inspectorctl.rules.facts import facts_for
@@ -1287,3 +1287,24 @@ def test_expression_never_passes_on_a_missing_fact() -> None:
     out = run({"kind": "expression", "expr": "sockets is none"}, snap(), facts=["sockets"])
     assert out.status is Status.ERROR
     assert reason(out) == "fact 'sockets' is unknown: not collected"
+
+
+def test_each_check_kind_is_declared_once_with_its_model_facts_and_evaluator() -> None:
+    from inspectorctl.models.rule import CHECK_MODELS, kind_name
+    from inspectorctl.rules.checks import CHECKS, KINDS, check_kind
+    from inspectorctl.rules.facts import facts_for
+
+    assert list(KINDS) != [] and set(KINDS) == set(CHECK_KINDS)
+    assert list(CHECKS) == list(CHECK_KINDS)  # in the order error messages list them
+    for model in CHECK_MODELS:
+        kind = KINDS[kind_name(model)]
+        assert kind.model is model and CHECKS[kind.name] is kind.evaluate
+        assert set(kind.facts) <= FACT_NAMES
+    # a second declaration of a kind is refused
+    with pytest.raises(TypeError, match="check kind 'sysctl' declared twice"):
+        check_kind(KINDS["sysctl"].model, facts=("sysctl",))(KINDS["sysctl"].evaluate)
+    # the facts a rule reads come from its kind's declaration
+    assert facts_for(make_rule(ONE_PER_KIND["setting"][0])) == ("os", "pam")
+    assert facts_for(make_rule(acc_rule("only_root_uid0"),
+                               platform={"cloud": ["aws"]})) == (
+        "os", "accounts", "login_defs", "cloud")

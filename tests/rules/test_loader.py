@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from inspectorctl.models.common import Status
-from inspectorctl.models.rule import CHECK_KINDS, Rule, RulePack
+from inspectorctl.models.rule import CHECK_KINDS, RemediationNames, Rule, RulePack
 from inspectorctl.models.snapshot import HostSnapshot
-from inspectorctl.remediate import catalog
+from inspectorctl.rules import loader
 from inspectorctl.rules.checks import EvalContext
 from inspectorctl.rules.engine import Selection, evaluate_rule
 from inspectorctl.rules.facts import probe_request
@@ -68,6 +68,20 @@ def test_shipped_packs_load_and_are_named_after_their_files(
         assert load_pack(path).id == pack_id
     assert len(packs["cis-linux"].rules) >= 80
     assert len(packs["aws-best-practices"].rules) >= 5
+
+
+def test_rhel9_filesystem_module_levels_are_the_benchmarks(rules: list[Rule]) -> None:
+    """CIS RHEL 9 2.0.0 1.1.1.1-1.1.1.4 (cramfs, freevxfs, hfs, hfsplus) are Level 1 for both
+    the server and the workstation profile (they were tagged Level 2, and freevxfs
+    workstation-only)."""
+    by_id = {r.id: r for r in rules}
+    got = {}
+    for module in ("cramfs", "freevxfs", "hfs", "hfsplus"):
+        (ref,) = [c for c in by_id[f"kernel-module-{module}-disabled"].references.cis
+                  if c.benchmark == "rhel9"]
+        got[module] = (ref.id, ref.level, ref.profile)
+    assert got == {"cramfs": ("1.1.1.1", 1, "server"), "freevxfs": ("1.1.1.2", 1, "server"),
+                   "hfs": ("1.1.1.3", 1, "server"), "hfsplus": ("1.1.1.4", 1, "server")}
 
 
 def test_rule_ids_are_unique_across_packs(rules: list[Rule]) -> None:
@@ -256,7 +270,9 @@ def load_error(path: Path) -> str:
 @pytest.fixture
 def two_playbooks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Malformed-pack messages list the available playbooks: make that list fixed."""
-    monkeypatch.setattr(catalog, "available_playbooks", lambda: {"sshd_config", "sysctl"})
+    shipped = loader.shipped_remediation_names()
+    fixed = shipped.model_copy(update={"playbooks": frozenset({"sshd_config", "sysctl"})})
+    monkeypatch.setattr(loader, "shipped_remediation_names", lambda: fixed)
 
 
 fixed_catalogue = pytest.mark.usefixtures("two_playbooks")
@@ -460,3 +476,15 @@ def test_shipped_expressions_evaluate(packs: dict[str, RulePack], as_text: bool)
             assert out.status is Status.PASS, (rule.id, out)
             checked += 1
     assert checked >= 6
+
+
+def test_the_loader_checks_remediations_against_the_names_it_is_given(tmp_path: Path) -> None:
+    """The caller says which remediations exist; by default the shipped ones."""
+    path = write(tmp_path, rule_with(remediation={"playbook": "sshd_config"}))
+    assert load_pack(path).rules[0].remediation is not None
+    with pytest.raises(RulepackError, match="'sshd_config' does not exist; available: other_fix"):
+        load_pack(path, RemediationNames(playbooks=frozenset({"other_fix"})))
+    # the shipped names are the remediation catalogue's
+    from inspectorctl.remediate import catalog
+
+    assert loader.shipped_remediation_names() == catalog.remediation_names()

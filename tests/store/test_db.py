@@ -29,9 +29,11 @@ def test_finding_lifecycle_new_active_closed_reopened(tmp_path: Path) -> None:
         r1 = st.record_run(run(1), [result("a", "h1", Status.FAIL),
                                      result("b", "h1", Status.PASS),
                                      result("c", "h1", Status.ERROR)])
-        assert (r1.counts.new, r1.counts.closed, r1.counts.failed) == (2, 0, 1)
+        # an ERROR is not a finding: only the FAIL is new
+        assert (r1.counts.new, r1.counts.closed, r1.counts.failed) == (1, 0, 1)
+        assert (r1.counts.errors, r1.counts.unchecked) == (1, 1)
         active = {f.rule_id: f for f in st.findings(states=[FindingState.ACTIVE])}
-        assert set(active) == {"a", "c"}
+        assert set(active) == {"a"}
         assert active["a"].id == finding_id("a", "h1")
         first_seen = active["a"].first_seen
 
@@ -44,10 +46,47 @@ def test_finding_lifecycle_new_active_closed_reopened(tmp_path: Path) -> None:
         assert a.status is Status.PASS and a.first_seen == first_seen
 
         r3 = st.record_run(run(3), [result("a", "h1", Status.FAIL)])
-        assert r3.counts.new == 1
+        # the same problem back after it was closed: reopened, not new
+        assert (r3.counts.new, r3.counts.reopened) == (0, 1)
         a = st.finding(finding_id("a", "h1"))
         assert a is not None and a.state is FindingState.ACTIVE and a.closed_at is None
         assert a.first_run == "r-1" and a.last_run == "r-3"
+
+
+def test_an_unreachable_host_keeps_what_was_known(tmp_path: Path) -> None:
+    """The user's report: a stopped host's 155 FAIL findings became ERROR findings with the
+    connection error as their evidence, and ERRORs of rules that had passed counted as new.
+    Now an ERROR changes no status, evidence or state; it records why it was not re-checked."""
+    with Store(tmp_path / "f.db") as st:
+        st.record_run(run(1), [result("a", "h1", Status.FAIL), result("b", "h1", Status.PASS),
+                               result("s", "h1", Status.FAIL)])
+        fa = finding_id("a", "h1")
+        st.suppress([finding_id("s", "h1")], by="ops", reason="bastion", until=None)
+        before = {f.id: f for f in st.findings(states=list(FindingState))}
+        down = [RuleResult(rule_id=r, pack="p", host="h1", status=Status.ERROR,
+                           severity=Severity.HIGH, title=f"title {r}",
+                           reason="unreachable: ssh: connect to host h1 port 22: refused")
+                for r in ("a", "b", "s")]
+        r2 = st.record_run(run(2), down)
+        assert (r2.counts.new, r2.counts.closed, r2.counts.reopened, r2.counts.errors,
+                r2.counts.unchecked) == (0, 0, 0, 3, 3)
+        after = {f.id: f for f in st.findings(states=list(FindingState))}
+        assert set(after) == set(before)  # nothing new for "b", which had passed
+        for fid, f in after.items():
+            keep = ("status", "state", "evidence", "reason", "last_seen", "last_run",
+                    "closed_at", "suppressed_by")
+            assert {k: getattr(f, k) for k in keep} == {k: getattr(before[fid], k) for k in keep}
+            assert f.unchecked_run == "r-2"
+        a = after[fa]
+        assert a.status is Status.FAIL and a.evidence == Evidence(expected="x", found="y")
+        assert a.unchecked_note == ("not re-checked since r-1: unreachable: ssh: connect to "
+                                    "host h1 port 22: refused (run r-2)")
+        # back online: the next real result clears the note and moves the lifecycle on
+        r3 = st.record_run(run(3), [result("a", "h1", Status.PASS)])
+        assert r3.counts.closed == 1
+        a3 = st.finding(fa)
+        assert a3 is not None and a3.unchecked_run is None and a3.unchecked_note is None
+        assert a3.state is FindingState.CLOSED
 
 
 def test_filters(tmp_path: Path) -> None:
@@ -55,13 +94,13 @@ def test_filters(tmp_path: Path) -> None:
         st.record_run(run(1), [result("a", "h1", Status.FAIL, Severity.LOW),
                                result("b", "h2", Status.FAIL, Severity.CRITICAL),
                                result("c", "h2", Status.ERROR, Severity.MEDIUM)])
-        assert [f.rule_id for f in st.findings(hosts=["h2"])] == ["b", "c"]
-        assert [f.rule_id for f in st.findings(min_severity=Severity.MEDIUM)] == ["b", "c"]
-        assert [f.rule_id for f in st.findings(statuses=[Status.ERROR])] == ["c"]
+        assert [f.rule_id for f in st.findings(hosts=["h2"])] == ["b"]
+        assert [f.rule_id for f in st.findings(min_severity=Severity.MEDIUM)] == ["b"]
+        assert [f.rule_id for f in st.findings(statuses=[Status.ERROR])] == []
         assert [f.rule_id for f in st.findings(rules=["a"])] == ["a"]
         st.record_run(run(2), [result("a", "h1", Status.FAIL, Severity.LOW)])
         assert [f.rule_id for f in st.findings(run_id="r-2")] == ["a"]
-        assert len(st.findings(run_id="r-1")) == 3
+        assert len(st.findings(run_id="r-1")) == 2
 
 
 def test_run_is_all_or_nothing(tmp_path: Path) -> None:
@@ -131,6 +170,33 @@ def test_suppression_survives_runs_and_expires(tmp_path: Path) -> None:
         assert lifted.state is FindingState.ACTIVE and lifted.suppressed_by is None
         with pytest.raises(StoreError, match="no finding f-nope"):
             st.suppress(["f-nope"], by="x", reason="y", until=None)
+
+
+def test_suppression_and_its_audit_entry_commit_together(tmp_path: Path) -> None:
+    """The audit write runs in the change's transaction: when it fails, nothing is written."""
+    from inspectorctl.remediate.audit import AuditEvent, append
+
+    def audit_then_fail(db: sqlite3.Connection) -> None:
+        append(db, AuditEvent.SUPPRESS, "alice", now(), detail={"findings": [fa]})
+        raise StoreError("disk full (injected)")
+
+    with Store(tmp_path / "f.db") as st:
+        st.record_run(run(1), [result("a", "h1", Status.FAIL)])
+        fa = finding_id("a", "h1")
+        with pytest.raises(StoreError, match="injected"):
+            st.suppress([fa], by="alice", reason="accepted", until=None, audit=audit_then_fail)
+        found = st.finding(fa)
+        assert found is not None and found.state is FindingState.ACTIVE
+        assert st.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
+        (f,) = st.suppress([fa], by="alice", reason="accepted", until=None,
+                           audit=lambda db: append(db, AuditEvent.SUPPRESS, "alice", now()))
+        assert f.state is FindingState.SUPPRESSED
+        assert st.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 1
+        with pytest.raises(StoreError, match="injected"):
+            st.unsuppress([fa], audit=audit_then_fail)
+        found = st.finding(fa)
+        assert found is not None and found.state is FindingState.SUPPRESSED
+        assert st.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 1
 
 
 def test_results_keyed_by_host_migration_keeps_every_result(tmp_path: Path) -> None:

@@ -1,13 +1,13 @@
 """Store tables of the remediation side: plans, approvals, apply runs, journal, audit log.
 
-Applied as migration 2 of ``inspectorctl.store.db``. Approvals and the audit log are
-append-only: triggers raise on UPDATE and DELETE. Approvals are also signed (HMAC chain, see
-``approval.py``), so a row edited after dropping the trigger is still detected.
+Created by migration 2 of ``inspectorctl.store.db`` (the store owns every table and
+migration; ``remediate/`` reads and writes these through the store's connection). Approvals and
+the audit log are append-only: triggers raise on UPDATE and DELETE. Approvals are also signed
+(HMAC chain, see ``remediate/approval.py``), so a row edited after dropping the trigger is still
+detected.
 """
 
 from __future__ import annotations
-
-import sqlite3
 
 TABLES = """
 CREATE TABLE plans (
@@ -96,10 +96,3 @@ TRIGGERS = (
        BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END""",
 )
 
-
-def migrate(db: sqlite3.Connection) -> None:
-    from inspectorctl.store.db import run_script
-
-    run_script(db, TABLES)
-    for trigger in TRIGGERS:
-        db.execute(trigger)
