@@ -2,7 +2,9 @@
 
 1. Planning: N synthetic FAIL findings (shipped rules that have a playbook, on many hosts) in a
    temporary store; time ``make_plan`` (load the packs, the catalogue and its digests, read the
-   findings, group them, digest the plan, record it), and ``build_plan`` alone.
+   findings, group them, digest the plan, record it), ``build_plan`` alone, and the gate's
+   ``check_integrity`` of that plan (signature, playbook digests, the plan recomputed from the
+   store and the catalogue, identities, staleness), which ``approve`` and ``apply`` run.
 2. Orchestrator overhead per host action against the Ansible time, read from the journal of the
    apply runs in a database (``--journal-db``; e.g. the one the lab e2e test or a manual lab run
    left): per executor call, ``overhead_seconds`` (journal writes, bookkeeping) against
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from inspectorctl.models.common import Status
 from inspectorctl.models.finding import Evidence, FindingState, RuleResult, RunRecord
+from inspectorctl.remediate.approval import check_integrity
 from inspectorctl.remediate.planner import build_plan
 from inspectorctl.remediate.plans import PlanOptions, _rule_index, _source, make_plan
 from inspectorctl.remediate.remediations import remediation_catalog
@@ -60,7 +63,7 @@ def bench_planning(findings: int, runs: int) -> None:
         t = time.perf_counter()
         run_id = seed(store, findings)
         print(f"seeded {findings} findings in {time.perf_counter() - t:.2f} s")
-        full, pure = [], []
+        full, pure, gate = [], [], []
         for _ in range(runs):
             t0 = time.perf_counter()
             plan = make_plan(store, PlanOptions(run_id=run_id), datetime.now(UTC))
@@ -74,6 +77,10 @@ def bench_planning(findings: int, runs: int) -> None:
             build_plan(fs, rules, catalog, source=_source(run, list(DEFAULT_PACKS), {}),
                        plan_id="p-bench", created_at=datetime.now(UTC))
             pure.append(time.perf_counter() - t1)
+            t2 = time.perf_counter()
+            problems = check_integrity(plan, store)
+            gate.append(time.perf_counter() - t2)
+            assert not problems, problems
         n = sum(len(a.findings) for a in plan.actions)
         print(f"plan: {len(plan.actions)} actions, {n} findings in actions, "
               f"{len(plan.hosts)} hosts")
@@ -81,6 +88,8 @@ def bench_planning(findings: int, runs: int) -> None:
               f"{', '.join(f'{x:.2f}' for x in full)} s (median "
               f"{statistics.median(full):.2f} s; target <= 2 s)")
         print(f"build_plan alone: {', '.join(f'{x:.3f}' for x in pure)} s")
+        print(f"gate integrity check (signature, digests, recompute, identities, staleness): "
+              f"{', '.join(f'{x:.2f}' for x in gate)} s")
         store.close()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -342,6 +343,8 @@ def run_assessment(
     )
     out = AssessmentResult(draft, [], [], [], selection)
     eval_seconds = 0.0
+    #: host -> who it was (kept with the run: a plan records it, apply checks it)
+    identities: dict[str, dict[str, str | None]] = {}
 
     def consume(add: Callable[[list[RuleResult]], None],
                 add_rows: Callable[[list[ResultRow]], None]) -> int:
@@ -365,6 +368,8 @@ def run_assessment(
             eval_seconds += time.perf_counter() - te
             add(results)
             out.count(results, keep)
+            if not isinstance(hr, CollectionFailure):
+                identities[hr.host.name] = _identity(hr)
             if isinstance(hr, CollectionFailure):
                 out.failures.append(hr)
             elif keep == "all":
@@ -377,7 +382,8 @@ def run_assessment(
         with store.recording(draft) as rec:
             hosts = consume(rec.add, rec.add_rows)
             rec.draft = rec.draft.model_copy(update={"counts": rec.draft.counts.model_copy(
-                update={"hosts": hosts, "hosts_failed": len(out.failures)})})
+                update={"hosts": hosts, "hosts_failed": len(out.failures)}),
+                "targets": {**rec.draft.targets, "identities": identities}})
         assert rec.run is not None
         out.run = rec.run
     else:
@@ -410,6 +416,17 @@ def pack_refs(packs: Sequence[RulePack]) -> list[str]:
         src = Path(p.source).resolve() if p.source else None
         out.append(p.id if src is None or shipped.get(p.id) == src else str(src))
     return out
+
+
+_MACHINE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _identity(snap: HostSnapshot) -> dict[str, str | None]:
+    """What identifies the machine behind a host name (values from the host: checked)."""
+    mid = (snap.host.machine_id or "").strip().lower()
+    return {"machine_id": mid if _MACHINE_ID.match(mid) else None,
+            "instance_id": (snap.host.instance_id or "")[:64] or None,
+            "hostname": (snap.host.hostname or "")[:255] or None}
 
 
 def new_run_id() -> str:

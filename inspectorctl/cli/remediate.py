@@ -45,7 +45,14 @@ from inspectorctl.cli.assess import (
 )
 from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Severity, Status
-from inspectorctl.models.plan import Plan, Policy, SsmPin, approval_ttl, parse_duration
+from inspectorctl.models.plan import (
+    Plan,
+    Policy,
+    SsmPin,
+    approval_ttl,
+    canonical_json,
+    parse_duration,
+)
 from inspectorctl.remediate import audit as audit_mod
 from inspectorctl.remediate import records, service
 from inspectorctl.remediate.approval import (
@@ -211,6 +218,9 @@ def render_plan(plan: Plan, *, diffs: bool = False) -> None:
             f"{a.privilege.value}, {'reversible' if a.reversible else 'not reversible'}",
             highlight=False, markup=False)
         console.print(f"    rules: {', '.join(a.rule_ids)}", highlight=False, markup=False)
+        # every item the playbook will be given, exactly (what an approval approves)
+        for item in a.items:
+            console.print(f"    item: {canonical_json(item)}", highlight=False, markup=False)
     for a in plan.actions:
         if a.preview_note:
             console.print(f"preview {a.id}: {a.preview_note}", highlight=False, markup=False)
@@ -246,8 +256,8 @@ def _render_apply(report: ApplyReport) -> None:
     counts: dict[str, int] = {}
     for e in report.entries:
         counts[e.state.value] = counts.get(e.state.value, 0) + 1
-    order = ("changed", "ok", "failed", "unreachable", "skipped_threshold", "pending",
-             "running")
+    order = ("changed", "possibly_changed", "ok", "failed", "unreachable",
+             "skipped_threshold", "pending", "running")
     summary = ", ".join(f"{k} {counts[k]}" for k in order if counts.get(k))
     verb = "resumed" if report.resumed else "applied"
     console.print(f"Run {report.run_id} {verb} {len(report.applied_actions)} action(s): "
@@ -349,7 +359,7 @@ def plan(
     with open_store(db) as store:
         p = make_plan(store, opts, now(), actor=_actor(by))
         if preview and p.actions:
-            p = preview_plan(p, _executor_for(ssm), targets_for(p, inventory, ssm))
+            p = preview_plan(p, _executor_for(ssm), targets_for(p, inventory, ssm), store)
             records.save_plan(store, p, now())
     write_plan(p, out)
     render_plan(p, diffs=preview)

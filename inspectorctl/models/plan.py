@@ -158,6 +158,16 @@ class PlanSource(Frozen):
     ssm: SsmPin | None = None
 
 
+class PlannedIdentity(Frozen):
+    """Who a host was when it was assessed: what ``apply`` compares with the machine it reaches
+    before changing it. ``machine_id`` is ``/etc/machine-id``; ``instance_id`` the cloud or lab
+    instance id where one was known."""
+
+    machine_id: str | None = None
+    instance_id: str | None = None
+    hostname: str | None = None
+
+
 class PlanFilters(Frozen):
     severity: Severity | None = None
     rules: list[str] = Field(default_factory=list)
@@ -187,7 +197,12 @@ class Plan(Frozen):
     #: who made the plan (``plan --by``, normalised); a policy can forbid them to approve it
     created_by: str = ""
     findings_digest: str
+    #: per host of the actions: its identity as the source run assessed it
+    identities: dict[str, PlannedIdentity] = Field(default_factory=dict)
     digest: str = ""
+    #: HMAC of ``digest`` with the database's approval key, made by ``plan`` (see
+    #: ``remediate/integrity.py``); not part of the digest
+    signature: str = ""
 
     @field_validator("version")
     @classmethod
@@ -198,13 +213,13 @@ class Plan(Frozen):
         return v
 
     def computed_digest(self) -> str:
-        data = self.model_dump(mode="json", exclude={"digest"})
+        data = self.model_dump(mode="json", exclude={"digest", "signature"})
         if data["source"].get("ssm") is None:  # plans without SSM keep their digest
             data["source"].pop("ssm", None)
         return sha256_hex(canonical_json(data))
 
     def sealed(self) -> Plan:
-        return self.model_copy(update={"digest": self.computed_digest()})
+        return self.model_copy(update={"digest": self.computed_digest(), "signature": ""})
 
     def action(self, action_id: str) -> Action | None:
         return next((a for a in self.actions if a.id == action_id), None)
@@ -480,11 +495,15 @@ class JournalState(enum.StrEnum):
     FAILED = "failed"
     UNREACHABLE = "unreachable"
     SKIPPED_THRESHOLD = "skipped_threshold"
+    #: it was ``running`` when the process died (kill -9, power loss): the host may have been
+    #: changed. A resume runs it again; when that run finds nothing left to change the row
+    #: stays ``possibly_changed`` (done), and a rollback includes the host either way.
+    POSSIBLY_CHANGED = "possibly_changed"
 
     @property
     def done(self) -> bool:
         """Finished successfully: a resume does not run it again."""
-        return self in (JournalState.CHANGED, JournalState.OK)
+        return self in (JournalState.CHANGED, JournalState.OK, JournalState.POSSIBLY_CHANGED)
 
     @property
     def failure(self) -> bool:

@@ -1,24 +1,38 @@
 """AnsibleExecutor: run a catalogue playbook through ansible-runner and read the result as data.
 
 Each call gets its own private data dir (a temp dir, removed afterwards unless
-``keep_artifacts``). The playbook runs from the catalogue in place, with ``ANSIBLE_ROLES_PATH``
-at ``playbooks/roles``; ``items`` and ``inspectorctl_run_id`` travel as extra vars; the hosts
-are the request's hosts (``--limit``). Per-host outcomes come from the runner's ``stats``
+``keep_artifacts``). The playbook runs from ``request.playbooks_root`` (the rollout's approved,
+digest-checked private copy) or else the catalogue, with ``ANSIBLE_ROLES_PATH`` at its
+``roles``; the hosts are the request's hosts (``--limit``). ``items`` and
+``inspectorctl_run_id`` travel in an extra-vars file where every string is tagged ``!unsafe``,
+so Ansible never templates data (a ``{{ lookup('pipe', ...) }}`` in a tailoring value stays
+text). The playbook is imported by a wrapper whose first play reads ``/etc/machine-id`` of
+every host with a recorded identity and fails the hosts that are another machine, so they
+never reach the remediation. Per-host outcomes come from the runner's ``stats``
 (ok/changed/failures/dark) and failure messages and diffs from the events, which the event
 handler keeps by returning True.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import json
+import os
+import shlex
 import shutil
+import signal
+import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from inspectorctl.remediate.catalog import playbooks_root
+import yaml
+
+from inspectorctl.remediate import _supervise
+from inspectorctl.remediate.catalog import PLAYBOOK_ID_RE, playbooks_root
 from inspectorctl.remediate.interface import (
     ExecProgress,
     ExecRequest,
@@ -106,14 +120,24 @@ class AnsibleExecutor:
         self.last_private_data_dir: Path | None = None
 
     def _env(self, bin_dir: Path, pdd: Path, request: ExecRequest) -> dict[str, str]:
-        return ansible_env(bin_dir, pdd, request.targets.timeout,
-                           roles_path=playbooks_root() / "roles", extra=self.extra_env)
+        env = ansible_env(bin_dir, pdd, request.targets.timeout,
+                          roles_path=(request.playbooks_root or playbooks_root()) / "roles",
+                          extra=self.extra_env)
+        # the supervisor (see _supervise.py) is the ansible-playbook ansible-runner finds
+        env["PATH"] = f"{pdd / 'bin'}{os.pathsep}{env['PATH']}"
+        env[_supervise.REAL_ENV] = str(bin_dir / "ansible-playbook")
+        env[_supervise.PARENT_ENV] = str(os.getpid())
+        env[_supervise.PIDFILE_ENV] = str(pdd / "supervisor.pid")
+        return env
 
     def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
         bin_dir = ansible_bin_dir()
         if bin_dir is None:
             raise ExecutorError("ansible-playbook not found: install ansible-core")
-        playbook = playbooks_root() / request.playbook / "playbook.yml"
+        if not PLAYBOOK_ID_RE.match(request.playbook):
+            raise ExecutorError(f"{request.playbook!r} is not a playbook name of the catalogue")
+        root = request.playbooks_root or playbooks_root()
+        playbook = root / request.playbook / "playbook.yml"
         if not playbook.is_file():
             raise ExecutorError(f"playbook {request.playbook} not found at {playbook}")
         inventory = request.targets.inventory
@@ -126,6 +150,7 @@ class AnsibleExecutor:
             return ExecResult(status="successful", rc=0, hosts={}, seconds=0.0)
         pdd = Path(tempfile.mkdtemp(prefix="inspectorctl-apply-"))
         (pdd / "tmp").mkdir()
+        write_supervisor(pdd / "bin")
         self.last_private_data_dir = pdd
         try:
             return self._run(request, progress, bin_dir, pdd, playbook, Path(inventory))
@@ -164,7 +189,17 @@ class AnsibleExecutor:
                 progress(host, kind)
             return True  # keep the event (None/False would drop it)
 
-        cmdline = []
+        vars_file = pdd / "inspectorctl-vars.yml"
+        vars_file.write_text(unsafe_yaml({
+            "items": list(request.items),
+            "inspectorctl_machine_ids": {h: request.machine_ids[h] for h in request.hosts
+                                         if h in request.machine_ids}}), encoding="utf-8")
+        wrapper = pdd / "inspectorctl-run.yml"
+        wrapper.write_text(_WRAPPER.format(playbook=json.dumps(str(playbook.resolve()))),
+                           encoding="utf-8")
+        # the run id is ours (letters, digits, '-'): a plain extra var; the data goes unsafe
+        cmdline = ["--extra-vars", shlex.quote(f"@{vars_file}"), "--extra-vars",
+                   shlex.quote(json.dumps({"inspectorctl_run_id": request.run_id}))]
         if request.check:
             cmdline.append("--check")
         if request.diff or request.check:
@@ -173,21 +208,19 @@ class AnsibleExecutor:
             cmdline.append("--become")
         t0 = time.perf_counter()
         try:
-            runner = ansible_runner.run(
+            runner = _run_supervised(pdd, lambda: ansible_runner.run(
                 private_data_dir=str(pdd),
-                playbook=str(playbook),
+                playbook=str(wrapper),
                 inventory=str(inventory.resolve()),
                 limit=",".join(request.hosts),
-                extravars={"items": list(request.items),
-                           "inspectorctl_run_id": request.run_id},
-                cmdline=" ".join(cmdline) or None,
+                cmdline=" ".join(cmdline),
                 forks=request.targets.forks,
                 envvars=self._env(bin_dir, pdd, request),
                 quiet=True,
                 event_handler=on_event,
                 timeout=self.timeout,
                 ident="apply",
-            )
+            ))
         except Exception as e:
             raise ExecutorError(f"ansible-runner could not run playbook {request.playbook}: "
                                 f"{e}") from e
@@ -221,3 +254,98 @@ class AnsibleExecutor:
                           hosts=outcomes, seconds=seconds)
 
 
+def write_supervisor(bin_dir: Path) -> Path:
+    """``bin_dir/ansible-playbook``: runs the supervisor with this Python."""
+    bin_dir.mkdir(mode=0o700)
+    path = bin_dir / "ansible-playbook"
+    path.write_text(f"#!{sys.executable}\nfrom inspectorctl.remediate._supervise import main\n"
+                    "raise SystemExit(main())\n", encoding="utf-8")
+    path.chmod(0o700)
+    return path
+
+
+def kill_supervised(pdd: Path) -> None:
+    """Kill the process group of a run's supervisor (ansible-playbook and its children)."""
+    try:
+        pid = int((pdd / "supervisor.pid").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _run_supervised(pdd: Path, run: Callable[[], Any]) -> Any:
+    """``run()``; when it is abandoned (an exception, Ctrl-C) the ansible-playbook it started
+    is killed with its whole process group (when the orchestrator itself dies, the
+    supervisor's death signal does it)."""
+    try:
+        return run()
+    except BaseException:
+        kill_supervised(pdd)
+        raise
+
+
+class _UnsafeMap(dict[str, Any]):
+    """A mapping written with Ansible's ``!unsafe`` tag."""
+
+
+class _UnsafeSeq(list[Any]):
+    """A sequence written with Ansible's ``!unsafe`` tag."""
+
+
+class _UnsafeDumper(yaml.SafeDumper):
+    pass
+
+
+_UnsafeDumper.add_representer(
+    _UnsafeMap, lambda d, v: d.represent_mapping("!unsafe", dict(v)))
+_UnsafeDumper.add_representer(
+    _UnsafeSeq, lambda d, v: d.represent_sequence("!unsafe", list(v)))
+
+
+def unsafe_yaml(data: Mapping[str, Any]) -> str:
+    """Extra vars as YAML where every top-level value is a mapping or a sequence tagged
+    ``!unsafe``: Ansible marks everything inside as unsafe for templating (ansible-core 2.19
+    propagates the tag through the subtree, earlier versions wrap it with ``wrap_var``), so
+    no Jinja2 in the data is ever evaluated. The tag goes on containers, never on scalars:
+    2.19 re-resolves a tagged scalar's type, which would turn a quoted ``'no'`` into false."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            out[str(k)] = _UnsafeMap(v)
+        elif isinstance(v, list | tuple):
+            out[str(k)] = _UnsafeSeq(v)
+        else:
+            raise TypeError(f"extra var {k}: only mappings and lists are written ({v!r})")
+    return str(yaml.dump(out, Dumper=_UnsafeDumper, allow_unicode=True,
+                         default_flow_style=False, sort_keys=True))
+
+
+#: the playbook Ansible runs: an identity check, then the (approved copy of the) remediation
+_WRAPPER = """\
+- name: inspectorctl checks each host is the machine that was assessed
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Read /etc/machine-id
+      ansible.builtin.slurp:
+        src: /etc/machine-id
+      register: inspectorctl_mid
+      check_mode: false
+      when: inventory_hostname in inspectorctl_machine_ids
+    - name: Refuse a host that is another machine
+      ansible.builtin.fail:
+        msg: >-
+          identity mismatch: the machine reached as {{{{ inventory_hostname }}}} has machine-id
+          {{{{ inspectorctl_mid.content | b64decode | trim }}}}, but the plan's assessment recorded
+          {{{{ inspectorctl_machine_ids[inventory_hostname] }}}} for it; nothing was changed on
+          it. Check the inventory entry of {{{{ inventory_hostname }}}} (it reaches another
+          machine), then assess and plan again
+      when: >-
+        inventory_hostname in inspectorctl_machine_ids and
+        (inspectorctl_mid.content | b64decode | trim)
+        != inspectorctl_machine_ids[inventory_hostname]
+
+- name: The approved remediation
+  ansible.builtin.import_playbook: {playbook}
+"""

@@ -188,8 +188,9 @@ def explain(policy: Policy, action: Action, now: datetime) -> list[RuleEvaluatio
 def decide(policy: Policy, action: Action, now: datetime) -> PolicyDecision:
     """First matching policy rule wins; no match needs ``default_approvers`` people. When the
     action is not auto-approved, the decision names the auto-approving rule that came closest
-    and the conditions of it that failed."""
-    evals = explain(policy, action, now)
+    and the conditions of it that failed. An action that closes no finding (a rollback)
+    matches no rule: people approve it."""
+    evals = explain(policy, action, now) if action.findings else []
     hit = next((i for i, ev in enumerate(evals) if ev.matched), None)
     auto = hit is not None and evals[hit].auto_approve
     closest: RuleEvaluation | None = None
@@ -444,6 +445,9 @@ def approve_with_policy(
 
 class RefusalKind(enum.StrEnum):
     PLAN_MODIFIED = "plan_modified"
+    #: not signed by ``plan`` with this database's key, or not what its findings, rules and
+    #: catalogue make (see integrity.py)
+    PLAN_FORGED = "plan_forged"
     PLAYBOOK_CHANGED = "playbook_changed"
     APPROVAL_TAMPERED = "approval_tampered"
     STALE = "stale"
@@ -500,13 +504,22 @@ class GateResult(Frozen):
 
 
 def check_integrity(plan: Plan, store: Store) -> list[Refusal]:
-    """The plan is what was made, its playbooks are unchanged, its findings are current."""
+    """The plan is what ``plan`` made (digest, signature), its playbooks are catalogue
+    playbooks and unchanged, everything it says is what its stored findings, rules and the
+    catalogue give (recomputed, see integrity.py), and its findings are current."""
+    from inspectorctl.remediate import integrity, plansign
     from inspectorctl.remediate.remediations import current_digest
 
     if plan.digest != plan.computed_digest():
         return [Refusal(kind=RefusalKind.PLAN_MODIFIED, message=(
             f"plan {plan.plan_id} was modified after it was made: its content does not match "
             f"its digest {plan.digest[:12]}; make a new plan with `inspectorctl plan`"))]
+    unsigned = plansign.signature_problem(plan, store)
+    if unsigned is not None:
+        return [Refusal(kind=RefusalKind.PLAN_FORGED, message=unsigned)]
+    bad = integrity.bad_playbook_name(plan)
+    if bad is not None:
+        return [Refusal(kind=RefusalKind.PLAN_FORGED, message=bad)]
     problems: list[Refusal] = []
     seen: set[str] = set()
     for a in plan.actions:
@@ -520,6 +533,16 @@ def check_integrity(plan: Plan, store: Store) -> list[Refusal]:
             problems.append(Refusal(kind=RefusalKind.PLAYBOOK_CHANGED, message=(
                 f"playbook {a.playbook} {what} since plan {plan.plan_id} was made; make a new "
                 "plan and have it approved again")))
+    if problems:
+        return problems
+    forged = integrity.recompute_problems(plan, store) or integrity.identity_problems(
+        plan, store)
+    if forged:
+        shown = "; ".join(forged[:3]) + (
+            f"; and {len(forged) - 3} more" if len(forged) > 3 else "")
+        return [Refusal(kind=RefusalKind.PLAN_FORGED, message=(
+            f"plan {plan.plan_id} is not what inspectorctl would make of its own findings: "
+            f"{shown}; make a new plan with `inspectorctl plan`"))]
     if problems:
         return problems
     stale = stale_findings(plan, store)

@@ -12,8 +12,11 @@ playbook's directory (except ``molecule/``) and of every role it uses, transitiv
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import shutil
+import stat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -219,18 +222,67 @@ def _role_refs(data: Any) -> Iterator[str]:
             yield from _role_refs(value)
 
 
-def _yaml_files(d: Path) -> Iterator[Path]:
-    for p in sorted(d.rglob("*")):
-        rel = p.relative_to(d).parts
-        if any(part in _NOT_DIGESTED or part in _SKIPPED_NAMES for part in rel):
-            continue
-        if p.is_file() and p.suffix in (".yml", ".yaml"):
-            yield p
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == r or path.is_relative_to(r) for r in roots)
 
 
-def _roles_in(d: Path) -> set[str]:
+def _walk(root: Path, d: Path, allowed: Sequence[Path]) -> Iterator[tuple[str, Path]]:
+    """(path relative to ``root`` as Ansible sees it, the real file) of every file under ``d``
+    that Ansible may load, sorted; ``molecule/`` and caches are left out. A symlink is followed
+    when its target stays inside one of ``allowed`` (resolved) and refused otherwise, so the
+    digest covers the content Ansible reads through it; anything but files, directories and
+    such symlinks (a FIFO, a device, a dangling link) is refused."""
+    real_d = d.resolve()
+    if not _inside(real_d, allowed):
+        raise CatalogError(f"{d} is a symlink to {real_d}, outside {allowed[0]}: refused (a "
+                           "playbook may only load files of its own directory and the shared "
+                           "roles)")
+    seen_dirs: set[Path] = set()
+
+    def walk(cur: Path, real: Path) -> Iterator[tuple[str, Path]]:
+        if real in seen_dirs:
+            raise CatalogError(f"{cur}: a symlink loop")
+        seen_dirs.add(real)
+        try:
+            names = sorted(os.listdir(real))
+        except OSError as e:
+            raise CatalogError(f"{cur}: cannot list it: {e}") from e
+        for name in names:
+            if name in _NOT_DIGESTED or name in _SKIPPED_NAMES or name.endswith(".pyc"):
+                continue
+            seen = cur / name
+            path = real / name
+            target = path
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.exists():
+                    raise CatalogError(f"{seen}: a dangling symlink (to {target})")
+                if not _inside(target, allowed):
+                    raise CatalogError(
+                        f"{seen} is a symlink to {target}, outside {allowed[0]}: refused (a "
+                        "playbook may only load files of its own directory and the shared "
+                        "roles); replace the link by the files themselves")
+            st = target.stat()
+            if stat.S_ISDIR(st.st_mode):
+                yield from walk(seen, target)
+                seen_dirs.discard(target)
+            elif stat.S_ISREG(st.st_mode):
+                yield seen.relative_to(root).as_posix(), target
+            else:
+                raise CatalogError(f"{seen}: not a regular file or directory (refused)")
+
+    yield from walk(d, real_d)
+
+
+def _allowed(root: Path, d: Path) -> list[Path]:
+    return [d.resolve(), (root / "roles").resolve()]
+
+
+def _roles_in(root: Path, d: Path) -> set[str]:
     names: set[str] = set()
-    for f in _yaml_files(d):
+    for _, f in _walk(root, d, _allowed(root, d)):
+        if f.suffix not in (".yml", ".yaml"):
+            continue
         try:
             text = read_text_limited(f)
             check_yaml(text, f)
@@ -246,15 +298,16 @@ def _roles_in(d: Path) -> set[str]:
     return names
 
 
-def roles_used(playbook_id: str) -> list[str]:
+def roles_used(playbook_id: str, root: Path | None = None) -> list[str]:
     """Names of the shared roles a playbook uses, directly or through other roles, sorted."""
-    d = playbooks_root() / playbook_id
-    if not (d / "playbook.yml").is_file():
+    root = root or playbooks_root()
+    d = root / playbook_id
+    if not PLAYBOOK_ID_RE.match(playbook_id) or not (d / "playbook.yml").is_file():
         raise CatalogError(
             f"unknown playbook {playbook_id!r}; valid: {', '.join(sorted(_all_ids()))}"
         )
     seen: set[str] = set()
-    todo = sorted(_roles_in(d))
+    todo = sorted(_roles_in(root, d))
     while todo:
         name = todo.pop()
         if name in seen:
@@ -264,43 +317,74 @@ def roles_used(playbook_id: str) -> list[str]:
                 f"playbook {playbook_id}: role {name!r} is not a role of playbooks/roles "
                 "(templated names and collection roles cannot be digested)"
             )
-        role_dir = roles_root() / name
+        role_dir = root / "roles" / name
         if not role_dir.is_dir():
-            raise CatalogError(f"playbook {playbook_id}: role {name!r} not found in {roles_root()}")
+            raise CatalogError(f"playbook {playbook_id}: role {name!r} not found in "
+                               f"{root / 'roles'}")
         seen.add(name)
-        todo.extend(sorted(_roles_in(role_dir) - seen))
+        todo.extend(sorted(_roles_in(root, role_dir) - seen))
     return sorted(seen)
 
 
-def _digest_files(base: Path, d: Path) -> Iterable[tuple[str, Path]]:
-    for p in sorted(d.rglob("*")):
-        rel = p.relative_to(d).parts
-        if any(part in _NOT_DIGESTED or part in _SKIPPED_NAMES for part in rel):
-            continue
-        if p.suffix == ".pyc":
-            continue
-        if p.is_file():
-            yield p.relative_to(base).as_posix(), p
-
-
-def playbook_files(playbook_id: str) -> list[tuple[str, Path]]:
-    """(path relative to ``playbooks/``, absolute path) of every digested file, sorted."""
-    root = playbooks_root()
-    files = list(_digest_files(root, root / playbook_id))
-    for role in roles_used(playbook_id):
-        files.extend(_digest_files(root, roles_root() / role))
+def playbook_files(playbook_id: str, root: Path | None = None) -> list[tuple[str, Path]]:
+    """(path relative to ``playbooks/``, the real file) of every digested file, sorted: what
+    Ansible loads for this playbook (its directory but ``molecule/``, the roles it uses)."""
+    root = root or playbooks_root()
+    d = root / playbook_id
+    roles = roles_used(playbook_id, root)  # first: an unknown id is told as such
+    files = list(_walk(root, d, _allowed(root, d)))
+    for role in roles:
+        rd = root / "roles" / role
+        files.extend(_walk(root, rd, _allowed(root, rd)))
     return sorted(files)
 
 
-def playbook_digest(playbook_id: str) -> str:
-    """sha256 (hex) over every file of the playbook's directory except ``molecule/`` and of the
-    roles it uses, in order of their path relative to ``playbooks/``: for each file its path, a
-    NUL, the sha256 of its content, a newline."""
+def _digest(files: Iterable[tuple[str, Path]]) -> str:
     h = hashlib.sha256()
-    for rel, path in playbook_files(playbook_id):
+    for rel, path in files:
         h.update(rel.encode("utf-8") + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).hexdigest().encode("ascii") + b"\n")
     return h.hexdigest()
+
+
+def playbook_digest(playbook_id: str, root: Path | None = None) -> str:
+    """sha256 (hex) over every file of the playbook's directory except ``molecule/`` and of the
+    roles it uses, in order of their path relative to ``playbooks/``: for each file its path, a
+    NUL, the sha256 of its content, a newline. A symlink inside counts as the file it points
+    to (under the link's path); one leaving the playbook's directory is refused."""
+    return _digest(playbook_files(playbook_id, root))
+
+
+def stage_playbooks(digests: Mapping[str, str], dest: Path) -> Path:
+    """Copy each playbook (id -> the digest it was approved with) and the roles it uses into
+    ``dest/playbooks`` once, as regular files (symlinks resolved), and check the copy's digest:
+    the rollout runs only that private copy, so a playbook edited during the rollout cannot run.
+    Raises ``PlaybookChanged`` when a copy is not what was approved."""
+    root = playbooks_root()
+    out = dest / "playbooks"
+    for pid in sorted(digests):
+        for rel, src in playbook_files(pid, root):
+            target = out / rel
+            if target.exists():
+                continue  # a shared role copied for an earlier playbook
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.copyfile(src, target)
+            target.chmod(stat.S_IMODE(src.stat().st_mode) & 0o755)
+    for pid, want in sorted(digests.items()):
+        got = playbook_digest(pid, out)
+        if got != want:
+            raise PlaybookChanged(pid, want, got)
+    return out
+
+
+class PlaybookChanged(CatalogError):
+    """The copy of a playbook is not the approved one (it changed since the plan was made)."""
+
+    def __init__(self, playbook: str, want: str, got: str) -> None:
+        super().__init__(f"playbook {playbook} changed (digest {want[:12]} in the plan, now "
+                         f"{got[:12]}) since the plan was made; make a new plan and have it "
+                         "approved again")
+        self.playbook = playbook
 
 
 # ---------------------------------------------------------------------------------------------

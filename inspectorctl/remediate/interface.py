@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import Field
@@ -48,6 +49,12 @@ class ExecRequest(Frozen):
     targets: Targets
     check: bool = False
     diff: bool = False
+    #: run the playbook from this copy of the playbooks tree (``<root>/<id>/playbook.yml``,
+    #: ``<root>/roles``) instead of the catalogue: the approved, digest-checked private copy
+    playbooks_root: Path | None = None
+    #: host -> the machine-id it had when assessed: the executor refuses (fails) a host whose
+    #: machine answers with another one, before the playbook touches it
+    machine_ids: dict[str, str] = Field(default_factory=dict)
 
 
 class ExecResult(Frozen):

@@ -27,7 +27,7 @@ from inspectorctl.models.plan import (
     findings_digest,
 )
 from inspectorctl.models.rule import FRAMEWORKS
-from inspectorctl.remediate import audit, catalog, records
+from inspectorctl.remediate import audit, catalog, plansign, records
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
 from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
@@ -149,7 +149,9 @@ def make_plan(
     if options.template is not None:
         tailoring.update(options_from_template(options.template).tailoring)
     tailoring.update(options.tailoring)
-    packs = list(options.packs) or list(run.packs)
+    # pack files by absolute path, so the gate can read the same rules from any directory
+    packs = [str(Path(p).resolve()) if Path(p).is_file() else p
+             for p in (list(options.packs) or list(run.packs))]
     try:
         rules = _rule_index(packs, tailoring, options.framework)
     except InputError as e:
@@ -186,6 +188,7 @@ def make_plan(
     )
     if actor:
         plan = plan.model_copy(update={"created_by": actor}).sealed()
+    plan = plansign.sign_plan(store, with_identities(store, plan))
     key = audit.chain_key(store)
     with store.transaction() as db:
         records.record_plan(db, plan, now)
@@ -197,8 +200,17 @@ def make_plan(
     return plan
 
 
-def preview_plan(plan: Plan, executor: Executor, targets: Any) -> Plan:
-    """Every action in check mode with diff; the per-host result is kept in the plan."""
+def with_identities(store: Store, plan: Plan) -> Plan:
+    """The plan (sealed again) with the identity its source run recorded for each host."""
+    stored = plansign.run_identities(store, plan.source.run_id)
+    ids = {h: stored[h] for h in plan.hosts if h in stored}
+    return plan.model_copy(update={"identities": ids}).sealed()
+
+
+def preview_plan(plan: Plan, executor: Executor, targets: Any, store: Store | None = None
+                 ) -> Plan:
+    """Every action in check mode with diff; the per-host result is kept in the plan (signed
+    again with ``store``'s key when given: the preview changes the digest)."""
     catalog.require_plugins(a.playbook for a in plan.actions)
     actions: list[Action] = []
     for a in plan.actions:
@@ -208,7 +220,9 @@ def preview_plan(plan: Plan, executor: Executor, targets: Any) -> Plan:
             continue
         request = ExecRequest(playbook=a.playbook, hosts=a.hosts, items=a.items,
                               run_id=f"preview-{plan.plan_id}", targets=targets, check=True,
-                              diff=True)
+                              diff=True, machine_ids={
+                                  h: i.machine_id for h, i in plan.identities.items()
+                                  if i.machine_id and h in a.hosts})
         try:
             result = executor.run(request)
         except ExecutorError as e:
@@ -217,7 +231,8 @@ def preview_plan(plan: Plan, executor: Executor, targets: Any) -> Plan:
         preview = {h: HostPreview(status=o.status.value, diff=o.diff, message=o.message)
                    for h, o in result.hosts.items()}
         actions.append(a.model_copy(update={"preview": preview}))
-    return plan.model_copy(update={"actions": actions}).sealed()
+    out = plan.model_copy(update={"actions": actions}).sealed()
+    return plansign.sign_plan(store, out) if store is not None else out
 
 
 def load_plan(path: Path) -> Plan:
@@ -248,8 +263,9 @@ def write_plan(plan: Plan, path: Path) -> None:
         raise InputError(f"{path}: cannot write the plan: {e}") from e
 
 
-def rollback_plan(store: Store, run_id: str, now: datetime) -> Plan:
-    """A plan of one action: ``_rollback`` on the hosts apply run ``run_id`` changed."""
+def rollback_plan(store: Store, run_id: str, now: datetime, *, sign: bool = True) -> Plan:
+    """A plan of one action: ``_rollback`` on the hosts apply run ``run_id`` changed (signed,
+    unless ``sign`` is false: the gate rebuilds it to compare)."""
     from inspectorctl.remediate.remediations import remediation_info
 
     run = records.apply_run(store, run_id)
@@ -261,8 +277,9 @@ def rollback_plan(store: Store, run_id: str, now: datetime) -> Plan:
     original = records.stored_plan(store, run.plan_digest)
     if original is None:
         raise InputError(f"the plan of run {run_id} is not in {store.path}")
-    changed = sorted({e.host for e in records.journal(store, run_id)
-                      if e.state.value == "changed"})
+    # every host the run started on: changed, possibly changed (the process died while it
+    # ran), or failed part-way; the rollback restores what each host backed up for the run
+    changed = records.touched_hosts(store, run_id)
     if not changed:
         raise InputError(f"run {run_id} changed no host; there is nothing to roll back")
     info = remediation_info("_rollback")
@@ -278,8 +295,11 @@ def rollback_plan(store: Store, run_id: str, now: datetime) -> Plan:
         reversible=False, check_mode_supported=info.check_mode_supported,
         description=f"restore the files apply run {run_id} backed up",
     )
-    return Plan(
+    plan = Plan(
         kind=PlanKind.ROLLBACK, plan_id=f"rollback-{run_id}", created_at=now,
         source=original.source, actions=[action], rollback_of=run_id,
         findings_digest=findings_digest([]),
+        # the machines the run changed: a rollback checks it reaches them too
+        identities={h: original.identities[h] for h in changed if h in original.identities},
     ).sealed()
+    return plansign.sign_plan(store, plan) if sign else plan

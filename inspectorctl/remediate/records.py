@@ -194,14 +194,41 @@ def skip_remaining(store: Store, run_id: str, at: datetime, message: str) -> int
         return cur.rowcount
 
 
-def reset_for_resume(store: Store, run_id: str) -> int:
-    """Every row that did not finish (changed/ok) goes back to pending; returns how many."""
-    done = (JournalState.CHANGED.value, JournalState.OK.value)
+#: what a row left ``running`` by a dead process says
+DIED_WHILE_RUNNING = ("the process applying it died while it ran (kill -9, crash or power "
+                      "loss): the host may have been changed")
+
+
+def reset_for_resume(store: Store, run_id: str) -> tuple[int, set[tuple[str, str]]]:
+    """Before a resume (the caller holds the apply lock, so no process runs this run): rows
+    left ``running`` become ``possibly_changed`` and run again; every other row that did not
+    finish goes back to pending. Returns how many rows run again and the (action id, host)
+    of the rows that were running."""
     with store.transaction() as db:
+        died = {(r["action_id"], r["host"]) for r in db.execute(
+            "SELECT action_id, host FROM journal WHERE run_id=? AND state=?",
+            (run_id, JournalState.RUNNING.value))}
+        n = db.execute("UPDATE journal SET state=?, message=? WHERE run_id=? AND state=?",
+                       (JournalState.POSSIBLY_CHANGED.value, DIED_WHILE_RUNNING, run_id,
+                        JournalState.RUNNING.value)).rowcount
         cur = db.execute(
-            "UPDATE journal SET state=? WHERE run_id=? AND state NOT IN (?,?)",
-            (JournalState.PENDING.value, run_id, *done))
-        return cur.rowcount
+            "UPDATE journal SET state=? WHERE run_id=? AND state NOT IN (?,?,?)",
+            (JournalState.PENDING.value, run_id, JournalState.CHANGED.value,
+             JournalState.OK.value, JournalState.POSSIBLY_CHANGED.value))
+        return cur.rowcount + n, died
+
+
+def touched_hosts(store: Store, run_id: str) -> list[str]:
+    """Hosts the run may have changed: every host with a row that was started (changed,
+    possibly changed, ok, failed, unreachable, or still ``running`` after a crash). A failed
+    run may have changed files before it failed; the rollback playbook restores what a host
+    backed up for the run and does nothing where there is no backup."""
+    rows = store.execute(
+        "SELECT DISTINCT host FROM journal WHERE run_id=? AND (attempts > 0 OR state IN"
+        " (?,?,?)) ORDER BY host",
+        (run_id, JournalState.CHANGED.value, JournalState.POSSIBLY_CHANGED.value,
+         JournalState.RUNNING.value))
+    return [r["host"] for r in rows]
 
 
 def own_verify_runs(store: Store, plan_digest: str) -> set[str]:

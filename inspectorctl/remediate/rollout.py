@@ -19,16 +19,21 @@ end ``changed`` or ``ok`` back to ``pending`` and runs those (playbooks are idem
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
+import os
 import re
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from inspectorctl.collect.interface import Targets
-from inspectorctl.errors import InputError
+from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.plan import Action, JournalEntry, JournalState, Plan, PlanKind, Policy
 from inspectorctl.remediate import audit, catalog, records
@@ -40,6 +45,7 @@ from inspectorctl.remediate.approval import (
     refuse,
 )
 from inspectorctl.remediate.audit import AuditEvent
+from inspectorctl.remediate.catalog import PlaybookChanged, stage_playbooks
 from inspectorctl.remediate.interface import (
     ExecRequest,
     ExecResult,
@@ -167,6 +173,48 @@ def _gate(plan: Plan, store: Store, now: datetime, policy: Policy | None,
     return result
 
 
+def machine_ids(plan: Plan) -> dict[str, str]:
+    """host -> the machine-id the plan's assessment recorded (checked before each change)."""
+    return {h: i.machine_id for h, i in plan.identities.items() if i.machine_id}
+
+
+class ApplyLocked(InspectorctlError):
+    """Another apply (or resume, or rollback) holds the database's apply lock. Exit code 3:
+    nothing was run."""
+
+    exit_code = 3
+
+
+@contextlib.contextmanager
+def apply_lock(store: Store, plan: Plan) -> Iterator[None]:
+    """One apply at a time per database: an exclusive ``fcntl`` lock on ``<database>.lock``,
+    held for the whole rollout (released by the kernel if the process dies). The file says
+    who holds it."""
+    path = Path(str(store.path) + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise InspectorctlError(f"cannot open the apply lock {path}: {e}") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "unknown"
+            raise ApplyLocked(
+                f"another apply is running against {store.path} ({holder}); nothing was run: "
+                "wait for it to finish (or, if its process is gone, run again: the lock is "
+                "released when a process dies)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, plan {plan.plan_id}".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def _resumable(store: Store, plan: Plan) -> records.ApplyRun | None:
     for run in records.apply_runs(store, plan.digest):
         if any(not e.state.done for e in records.journal(store, run.id)):
@@ -189,7 +237,37 @@ def apply_plan(
 ) -> ApplyReport:
     """Gate, then run the approved actions with canary/batches/threshold, journaling all."""
     t_start = time.perf_counter()
-    gate = _gate(plan, store, clock(), policy, options, actor, command)
+    with apply_lock(store, plan), tempfile.TemporaryDirectory(
+            prefix="inspectorctl-run-") as private:
+        gate = _gate(plan, store, clock(), policy, options, actor, command)
+        approved = set(gate.approved_ids)
+        actions = [a for a in plan.actions if a.id in approved]
+        try:
+            staged = stage_playbooks({a.playbook: a.playbook_digest for a in actions},
+                                     Path(private))
+        except PlaybookChanged as e:
+            result = gate.model_copy(update={"problems": [Refusal(
+                kind=RefusalKind.PLAYBOOK_CHANGED, message=str(e))]})
+            raise refuse(store, result, actor, clock(), command=command) from e
+        return _apply_gated(plan, store, executor, targets, options, actor=actor,
+                            clock=clock, progress=progress, gate=gate, staged=staged,
+                            t_start=t_start)
+
+
+def _apply_gated(
+    plan: Plan,
+    store: Store,
+    executor: Executor,
+    targets: Targets,
+    options: RolloutOptions,
+    *,
+    actor: str,
+    clock: Callable[[], datetime],
+    progress: RolloutProgress | None,
+    gate: GateResult,
+    staged: Path,
+    t_start: float,
+) -> ApplyReport:
     approved = set(gate.approved_ids)
     actions = [a for a in plan.actions if a.id in approved]
     # a module or filter the installation lacks is reported before any host is touched
@@ -202,10 +280,11 @@ def apply_plan(
             raise InputError(f"nothing to resume: no unfinished apply of plan {plan.plan_id} "
                              f"(digest {plan.digest[:12]}) in {store.path}")
         run_id = prior.id
-        records.reset_for_resume(store, run_id)
+        _, died = records.reset_for_resume(store, run_id)
         records.set_run_status(store, run_id, "running")
         resumed = True
     else:
+        died = set()
         run_id = new_apply_id(kind)
         hosts = sorted({h for a in actions for h in a.hosts})
         rows: list[JournalEntry] = []
@@ -230,7 +309,9 @@ def apply_plan(
                  AuditEvent.APPLY_START, actor, clock(), plan_id=plan.plan_id,
                  plan_digest=plan.digest, run_id=run_id,
                  detail={"actions": sorted(approved), "not_approved": not_approved,
-                         "resume": resumed, "approvers": {v.action_id: v.auto or v.approvers
+                         "resume": resumed,
+                         "possibly_changed": sorted(f"{a}@{h}" for a, h in died),
+                         "approvers": {v.action_id: v.auto or v.approvers
                                                           for v in gate.verdicts if v.approved},
                          "rollback_of": plan.rollback_of})
     exec_run_id = plan.rollback_of if plan.kind is PlanKind.ROLLBACK and plan.rollback_of \
@@ -238,7 +319,7 @@ def apply_plan(
     try:
         stopped, reason, ansible_s, calls = _execute(
             plan, store, executor, targets, options, run_id, exec_run_id, approved, clock,
-            progress)
+            progress, staged, died)
     except KeyboardInterrupt:
         records.finish_apply_run(store, run_id, "interrupted", clock(),
                                  "interrupted; finish it with --resume")
@@ -276,6 +357,8 @@ def _execute(
     approved: set[str],
     clock: Callable[[], datetime],
     progress: RolloutProgress | None,
+    staged: Path,
+    died: set[tuple[str, str]],
 ) -> tuple[bool, str, float, int]:
     entries = records.journal(store, run_id)
     total_hosts = len({e.host for e in entries})
@@ -285,8 +368,8 @@ def _execute(
     ansible_s = 0.0
     calls = 0
     for seq in sorted({e.seq for e in entries}):
-        phase_rows = [e for e in entries if e.seq == seq and e.state is JournalState.PENDING
-                      and e.action_id in approved]
+        phase_rows = [e for e in entries if e.seq == seq and e.action_id in approved and (
+            e.state is JournalState.PENDING or (e.action_id, e.host) in died)]
         if not phase_rows:
             continue
         phase = phase_rows[0].phase
@@ -298,7 +381,8 @@ def _execute(
                 continue
             seconds = _run_action(store, executor, targets, run_id, exec_run_id,
                                   by_action[action.id], hosts, phase, failed_hosts, clock,
-                                  progress)
+                                  progress, staged, machine_ids(plan),
+                                  {h for a, h in died if a == action.id})
             ansible_s += seconds
             calls += 1
             if len(failed_hosts) > limit:
@@ -324,11 +408,15 @@ def _run_action(
     failed_hosts: set[str],
     clock: Callable[[], datetime],
     progress: RolloutProgress | None,
+    staged: Path,
+    ids: dict[str, str],
+    possibly: set[str],
 ) -> float:
     t0 = time.perf_counter()
     records.mark_running(store, run_id, action.id, hosts, clock())
     request = ExecRequest(playbook=action.playbook, hosts=hosts, items=action.items,
-                          run_id=exec_run_id, targets=targets)
+                          run_id=exec_run_id, targets=targets, playbooks_root=staged,
+                          machine_ids={h: ids[h] for h in hosts if h in ids})
     t1 = time.perf_counter()
     try:
         result: ExecResult | None = executor.run(request)
@@ -349,6 +437,10 @@ def _run_action(
                 st, stats, msg = JournalState.FAILED, {}, "the executor returned no result"
             else:
                 st, stats, msg = _STATE[out.status], dict(out.stats), out.message
+                if st is JournalState.OK and h in possibly:
+                    st = JournalState.POSSIBLY_CHANGED
+                    msg = ("possibly changed by the attempt that died while it ran; this run "
+                           "found nothing left to change")
             rc = result.rc
         if st.failure:
             failed_hosts.add(h)

@@ -22,10 +22,37 @@ from inspectorctl.rules.facts import facts_for
 from inspectorctl.rules.platform import platform_outcome
 
 
+def _wrong_type(name: str, value: Any, default: Any) -> InputError:
+    return InputError(
+        f"tailoring value {name}={value!r}: expected {type(default).__name__} like the "
+        f"default {default!r}, got {type(value).__name__}")
+
+
 def coerce_tailoring(name: str, value: Any, default: Any) -> Any:
-    """A tailoring value given as text (``--set``, YAML strings) in the type of its default."""
-    if not isinstance(value, str) or isinstance(default, str):
-        return value
+    """A tailoring value in the type of its default (the variable's declared type): text
+    (``--set``, YAML strings) is parsed; any other value must already have that type (a list is
+    not an int, a mapping is never a value). A text variable takes any scalar; list elements
+    are coerced to the type of the default's elements."""
+    if isinstance(value, list) and isinstance(default, list):
+        elem = default[0] if default else ""
+        return [coerce_tailoring(f"{name}[{i}]", x, elem) for i, x in enumerate(value)]
+    if isinstance(default, str):
+        # a text variable takes any scalar (YAML reads `no` as false, `22` as a number)
+        if isinstance(value, str | bool | int | float):
+            return value
+        raise _wrong_type(name, value, default)
+    if not isinstance(value, str):
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        else:
+            ok = False  # a list default takes a list (above) or comma-separated text
+        if not ok:
+            raise _wrong_type(name, value, default)
+        return float(value) if isinstance(default, float) else value
     text = value.strip()
     try:
         if isinstance(default, bool):

@@ -690,8 +690,9 @@ class RunRecorder:
             "reopened": self.changes.reopened, "unchecked": self.changes.unchecked,
         })
         ended = self.draft.ended_at or now()
-        db.execute("UPDATE runs SET counts=?, ended_at=? WHERE id=?",
-                   (counts.model_dump_json(), _ts(ended), self.draft.id))
+        db.execute("UPDATE runs SET counts=?, ended_at=?, targets=? WHERE id=?",
+                   (counts.model_dump_json(), _ts(ended), json.dumps(self.draft.targets),
+                    self.draft.id))
         self.run = self.draft.model_copy(update={"counts": counts, "ended_at": ended})
 
 

@@ -116,6 +116,8 @@ def test_plan_output(env: Env) -> None:
         f"  {aid} sshd_config on web-1, web-2: 4 finding(s), high, disruption service_reload, "
         "privilege root, reversible",
         "    rules: mini-ssh-root, mini-ssh-tries",
+        '    item: {"option":"MaxAuthTries","value":4}',
+        '    item: {"option":"PermitRootLogin","value":"no"}',
         "Manual steps (not applied by inspectorctl):",
         "  mini-ip-forward (low) on web-1: Decide whether this host routes; if not, set "
         "net.ipv4.ip_forward=0.",

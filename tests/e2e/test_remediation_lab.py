@@ -132,7 +132,7 @@ def test_tampered_plan_is_refused(ctx: Ctx) -> None:
     _refused(ctx, ctx.cli("apply", str(evil)),
              f"plan {pid} was modified after it was made: its content does not match its "
              f"digest {digest[:12]}; make a new plan with `inspectorctl plan`")
-    # the same edit with a recomputed digest: the approval is for another digest
+    # the same edit with a recomputed digest: not signed by `plan` with this database's key
     from inspectorctl.remediate.plans import load_plan
 
     doc["digest"] = ""
@@ -141,9 +141,8 @@ def test_tampered_plan_is_refused(ctx: Ctx) -> None:
     res = ctx.cli("approve", str(ctx.plan), "--by", "alice")  # a live approval of the original
     assert res.exit_code == 0, res.output
     _refused(ctx, ctx.cli("apply", str(evil)),
-             f"the approvals of plan {pid} are for digest {digest[:12]}, not for this plan's "
-             f"digest {resealed.digest[:12]}: the plan changed after it was approved; review "
-             "it and approve it again")
+             f"plan {pid} is not signed: only plans made by `inspectorctl plan` with the "
+             f"database {ctx.db} are accepted; make a new plan")
 
 
 def test_changed_playbook_is_refused(ctx: Ctx) -> None:

@@ -13,7 +13,7 @@ from inspectorctl.models.common import Status
 from inspectorctl.models.finding import Evidence, RuleResult, RunRecord
 from inspectorctl.models.plan import Disruption, Plan, PlanSource, Privilege
 from inspectorctl.models.rule import Rule
-from inspectorctl.remediate import remediations
+from inspectorctl.remediate import integrity, plansign, remediations, rollout
 from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
 from inspectorctl.store.db import Store
 
@@ -91,9 +91,11 @@ def plan_from_store(store: Store, run_id: str, *, values: dict[str, Any] | None 
     assert run is not None
     findings = store.findings(run_id=run_id, states=[])
     findings = [f for f in findings if f.state.value == "active"]
-    return build_plan(findings, rule_index(values), CATALOG,
-                      source=PlanSource(run_id=run_id, inventory="/inv.yml", packs=["mini"]),
+    plan = build_plan(findings, rule_index(values), CATALOG,
+                      source=PlanSource(run_id=run_id, inventory="/inv.yml", packs=["mini"],
+                                        tailoring=dict(values or {})),
                       plan_id=plan_id, created_at=at, refuse=refuse)
+    return plansign.sign_plan(store, plan)
 
 
 def seeded(tmp_path: Path, hosts: Sequence[str] = ("web-1", "web-2"),
@@ -108,6 +110,15 @@ def fake_catalog(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The gate's view of playbook digests: edit the returned dict to 'change' a playbook."""
     digests = {k: v.digest for k, v in CATALOG.items()}
     monkeypatch.setattr(remediations, "current_digest", lambda pb: digests.get(pb))
+    # what the gate recomputes a plan from: these rules (tailored as the plan's source says)
+    # and this catalogue
+    monkeypatch.setattr(integrity, "rule_index",
+                        lambda source, framework: rule_index(dict(source.tailoring)))
+    monkeypatch.setattr(integrity, "catalogue_info",
+                        lambda pb: CATALOG[pb].model_copy(update={"digest": digests[pb]}))
+    monkeypatch.setattr(integrity, "catalogue_names", lambda: set(digests))
+    # no playbook files to copy: the fake executors never read them
+    monkeypatch.setattr(rollout, "stage_playbooks", lambda ds, dest: dest)
     return digests
 
 

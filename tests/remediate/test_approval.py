@@ -10,6 +10,7 @@ import pytest
 
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.plan import Action, Disruption, Plan, Policy, TimeWindow
+from inspectorctl.remediate import plansign
 from inspectorctl.remediate.approval import (
     ApprovalError,
     PolicyError,
@@ -220,12 +221,35 @@ def test_modified_plan_refused(tmp_path: Path) -> None:
     assert g.problems[0].message == (
         f"plan p-test was modified after it was made: its content does not match its digest "
         f"{plan.digest[:12]}; make a new plan with `inspectorctl plan`")
-    # re-sealed with a new digest: the approval is for a different digest
+    # re-sealed with a new digest: not signed with the database's key
     g = check_approvals(evil.sealed(), store, later(1))
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAN_FORGED]
+    assert g.problems[0].message == (
+        f"plan p-test is not signed: only plans made by `inspectorctl plan` with the database "
+        f"{store.path} are accepted; make a new plan")
+    # a signature copied from the original plan does not fit the new digest
+    g = check_approvals(evil.sealed().model_copy(update={"signature": plan.signature}), store,
+                        later(1))
+    assert g.problems[0].message.startswith("plan p-test has an invalid signature: it was not "
+                                            "made by `inspectorctl plan` with the database")
+    # signed with the key itself: recomputed from the stored findings, the hosts differ
+    signed = plansign.sign_plan(store, evil.sealed())
+    g = check_approvals(signed, store, later(1))
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAN_FORGED]
+    assert g.problems[0].message == (
+        f"plan p-test is not what inspectorctl would make of its own findings: action {a.id} "
+        f"(sshd_config on web-1, web-2, evil) is not what its findings make: their rules' "
+        f"remediations give sshd_config on web-1, web-2, sysctl on web-1, web-2; the plan's "
+        "findings also make action sshd_config on web-1, web-2, which the plan does not list; "
+        "make a new plan with `inspectorctl plan`")
+    # a later plan of the same id (signed, made from the same findings): the approval is for
+    # a different digest
+    newer = plan_from_store(store, plan.source.run_id or "", at=later(1))
+    g = check_approvals(newer, store, later(1))
     assert [p.kind for p in g.problems] == [RefusalKind.WRONG_DIGEST]
     assert g.problems[0].message == (
         f"the approvals of plan p-test are for digest {plan.digest[:12]}, not for this plan's "
-        f"digest {evil.sealed().digest[:12]}: the plan changed after it was approved; review "
+        f"digest {newer.digest[:12]}: the plan changed after it was approved; review "
         "it and approve it again")
 
 
@@ -377,3 +401,13 @@ def test_approving_a_modified_plan_is_refused(tmp_path: Path) -> None:
     evil = plan.model_copy(update={"findings_digest": "0" * 64})
     with pytest.raises(ApprovalError, match="was modified after it was made"):
         approve_by(store, evil, "alice", T0)
+
+
+def test_policy_rules_never_match_an_action_without_findings(tmp_path: Path) -> None:
+    _, plan = _plan(tmp_path)
+    a = plan.actions[0]
+    pol = Policy.model_validate({"rules": [{"name": "everything", "auto_approve": True}],
+                                 "default_approvers": 2})
+    assert decide(pol, a, T0).auto
+    d = decide(pol, a.model_copy(update={"findings": []}), T0)
+    assert (d.rule, d.auto, d.approvers) == (None, False, 2)

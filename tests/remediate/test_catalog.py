@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -289,3 +290,76 @@ def test_scenario_items_are_what_the_planner_makes_of_the_verified_rules(
         assert item in items, f"converge items lack {item} of {rid}"
     for item in items:
         assert meta.item_problems(item) == [], item
+
+
+# --------------------------------------------------------------------- symlinks and the copy
+
+
+@pytest.fixture
+def mini_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A playbooks root with one playbook ``fix`` using the shared role ``common``."""
+    root = tmp_path / "playbooks"
+    (root / "fix" / "templates").mkdir(parents=True)
+    (root / "fix" / "playbook.yml").write_text(
+        "- hosts: all\n  roles:\n    - common\n  tasks:\n    - ansible.builtin.debug: {}\n")
+    (root / "fix" / "templates" / "a.j2").write_text("a\n")
+    (root / "roles" / "common" / "tasks").mkdir(parents=True)
+    (root / "roles" / "common" / "tasks" / "main.yml").write_text("- ansible.builtin.ping:\n")
+    monkeypatch.setattr(catalog, "playbooks_root", lambda: root)
+    return root
+
+
+def test_a_symlink_leaving_the_playbook_is_refused(mini_root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "evil-roles"
+    (outside / "x" / "tasks").mkdir(parents=True)
+    (outside / "x" / "tasks" / "main.yml").write_text("- ansible.builtin.command: id\n")
+    (mini_root / "fix" / "roles").symlink_to(outside)
+    with pytest.raises(catalog.CatalogError,
+                       match=r"fix/roles is a symlink to .*evil-roles, outside .*fix: refused"):
+        catalog.playbook_digest("fix")
+    (mini_root / "fix" / "roles").unlink()
+    (mini_root / "fix" / "templates" / "b.j2").symlink_to("/etc/hostname")
+    with pytest.raises(catalog.CatalogError, match=r"b.j2 is a symlink to /etc/hostname"):
+        catalog.playbook_digest("fix")
+
+
+def test_a_symlink_inside_is_digested_by_its_target(mini_root: Path) -> None:
+    before = catalog.playbook_digest("fix")
+    # roles/ of the playbook pointing at the shared roles: allowed, and what it loads counts
+    (mini_root / "fix" / "roles").symlink_to(mini_root / "roles")
+    (mini_root / "fix" / "templates" / "b.j2").symlink_to("a.j2")
+    linked = catalog.playbook_digest("fix")
+    assert linked != before
+    files = [rel for rel, _ in catalog.playbook_files("fix")]
+    assert "fix/roles/common/tasks/main.yml" in files and "fix/templates/b.j2" in files
+    # a change behind the link changes the digest (before, rglob did not follow it)
+    (mini_root / "roles" / "common" / "tasks" / "main.yml").write_text(
+        "- ansible.builtin.command: id\n")
+    assert catalog.playbook_digest("fix") != linked
+    fifo = mini_root / "fix" / "templates" / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(catalog.CatalogError, match="pipe: not a regular file"):
+        catalog.playbook_digest("fix")
+
+
+def test_the_staged_copy_is_the_approved_one(mini_root: Path, tmp_path: Path) -> None:
+    approved = catalog.playbook_digest("fix")
+    (mini_root / "fix" / "templates" / "b.j2").symlink_to("a.j2")
+    (mini_root / "fix" / "molecule").mkdir()
+    (mini_root / "fix" / "molecule" / "x.yml").write_text("not loaded\n")
+    with_link = catalog.playbook_digest("fix")
+    dest = tmp_path / "run"
+    staged = catalog.stage_playbooks({"fix": with_link}, dest)
+    assert staged == dest / "playbooks"
+    assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*")
+                  if p.is_file()) == ["fix/playbook.yml", "fix/templates/a.j2",
+                                      "fix/templates/b.j2", "roles/common/tasks/main.yml"]
+    assert not any(p.is_symlink() for p in staged.rglob("*"))
+    # edited after staging: the copy (what every batch runs) is unchanged
+    (mini_root / "fix" / "playbook.yml").write_text("- hosts: all\n  tasks: []\n")
+    assert catalog.playbook_digest("fix", staged) == with_link
+    # edited before staging: refused
+    with pytest.raises(catalog.PlaybookChanged, match=(
+            rf"playbook fix changed \(digest {with_link[:12]} in the plan, now ")):
+        catalog.stage_playbooks({"fix": with_link}, tmp_path / "run2")
+    assert approved != with_link

@@ -5,6 +5,7 @@ Everything that touches real hosts is proven end to end on the lab (tests/e2e).
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from inspectorctl.collect.interface import Targets
 from inspectorctl.models.plan import JournalState, Plan
-from inspectorctl.remediate import records
+from inspectorctl.remediate import records, rollout
 from inspectorctl.remediate.approval import ApprovalRefused, approve_by
 from inspectorctl.remediate.interface import (
     ExecProgress,
@@ -244,3 +245,134 @@ def test_irreversible_actions_are_named_for_a_rollback(tmp_path: Path) -> None:
     assert not_undone(store, rep.run_id) == [
         NotUndone(action_id=grub.id, playbook="grub", hosts=["h01"])]
     assert not_undone(store, rep.run_id, ["h02"]) == []
+
+
+class KilledExecutor(FakeExecutor):
+    """The host changes, then the orchestrator dies (kill -9) before the result is recorded:
+    the row stays ``running`` (a BaseException other than KeyboardInterrupt skips every
+    handler, as SIGKILL does)."""
+
+    class Died(BaseException):
+        pass
+
+    def __init__(self, die_on: str) -> None:
+        super().__init__()
+        self.die_on: str | None = die_on
+
+    def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
+        result = super().run(request, progress)
+        if self.die_on in request.hosts:
+            raise self.Died
+        return result
+
+
+def test_a_row_running_when_the_process_died_is_possibly_changed(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path, hosts=("h01", "h02", "h03"), rules=("fwd",))
+    ex = KilledExecutor(die_on="h02")
+    with pytest.raises(KilledExecutor.Died):
+        _apply(store, plan, ex, batch_size=CountOrPercent(value=1))
+    (run,) = records.apply_runs(store)
+    assert run.status == "running"  # nobody recorded the end
+    states = {e.host: e.state for e in records.journal(store, run.id)}
+    assert states["h02"] is JournalState.RUNNING
+    # h02 was changed; a rollback now includes it although nothing recorded the change
+    from inspectorctl.remediate.plans import rollback_plan
+
+    assert rollback_plan(store, run.id, later(2)).actions[0].hosts == ["h01", "h02"]
+    ex.die_on = None
+    ex.calls.clear()
+    rep = _apply(store, plan, ex, resume=True)
+    # resumed: h02 runs again (idempotent: nothing left to change) and stays possibly changed
+    assert [h for _, h, _ in ex.calls] == [["h02"], ["h03"]]
+    assert rep.complete
+    rows = {e.host: e for e in rep.entries}
+    assert rows["h02"].state is JournalState.POSSIBLY_CHANGED
+    assert rows["h02"].message.startswith("possibly changed by the attempt that died")
+    assert rows["h03"].state is JournalState.CHANGED
+    # the rollback of the run includes every host the run may have changed
+    assert rollback_plan(store, run.id, later(3)).actions[0].hosts == ["h01", "h02", "h03"]
+    from inspectorctl.remediate import audit
+
+    (start,) = [e for e in audit.entries(store, run_id=run.id)
+                if e.event.value == "apply_start" and e.detail.get("resume")]
+    assert start.detail["possibly_changed"] == [f"{plan.actions[0].id}@h02"]
+
+
+def test_one_apply_at_a_time(tmp_path: Path) -> None:
+    from inspectorctl.remediate.rollout import ApplyLocked, apply_lock
+
+    store, plan = _approved(tmp_path, hosts=("h01",), rules=("fwd",))
+    ex = FakeExecutor()
+    with apply_lock(store, plan):
+        # a second apply (same or another process: flock is per open file) is refused
+        with pytest.raises(ApplyLocked) as info:
+            _apply(store, plan, ex)
+        assert info.value.exit_code == 3
+        assert str(info.value) == (
+            f"another apply is running against {store.path} (pid {os.getpid()}, plan "
+            f"{plan.plan_id}); nothing was run: wait for it to finish (or, if its process is "
+            "gone, run again: the lock is released when a process dies)")
+    assert ex.calls == []
+    assert records.apply_runs(store) == []
+    assert _apply(store, plan, ex).complete  # released
+
+
+def test_every_batch_runs_the_one_private_copy(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    staged: list[Path] = []
+
+    def stage(digests: dict[str, str], dest: Path) -> Path:
+        staged.append(dest / "playbooks")
+        return dest / "playbooks"
+
+    monkeypatch.setattr(rollout, "stage_playbooks", stage)
+    roots: list[Path | None] = []
+
+    class Recording(FakeExecutor):
+        def run(self, request: ExecRequest, progress: ExecProgress | None = None
+                ) -> ExecResult:
+            roots.append(request.playbooks_root)
+            return super().run(request, progress)
+
+    store, plan = _approved(tmp_path, hosts=("h01", "h02", "h03"))
+    _apply(store, plan, Recording(), batch_size=CountOrPercent(value=1))
+    assert len(staged) == 1 and len(roots) == 6
+    assert set(roots) == {staged[0]}
+    assert not staged[0].parent.exists()  # the private copy is removed after the rollout
+
+
+def test_the_identities_the_run_recorded_reach_the_executor(tmp_path: Path) -> None:
+    from inspectorctl.models.finding import RunRecord
+    from inspectorctl.models.plan import PlannedIdentity
+    from inspectorctl.remediate import plansign
+    from inspectorctl.remediate.approval import RefusalKind, check_approvals
+    from inspectorctl.remediate.plans import with_identities
+
+    store = Store(tmp_path / "f.db")
+    mid = "a" * 32
+    store.record_run(RunRecord(
+        id="r-ids", started_at=T0, ended_at=T0, packs=["mini"],
+        targets={"transport": "ansible", "inventory": "/inv.yml", "identities": {
+            "h01": {"machine_id": mid, "instance_id": "i-0123", "hostname": "one"}}}),
+        [result("fwd", "h01"), result("fwd", "h02")])
+    plan = plansign.sign_plan(store, with_identities(store, plan_from_store(store, "r-ids")))
+    assert plan.identities == {"h01": PlannedIdentity(machine_id=mid, instance_id="i-0123",
+                                                      hostname="one")}
+    # identities edited (and the plan signed again with the key): refused
+    evil = plansign.sign_plan(store, plan.model_copy(update={"identities": {
+        "h01": PlannedIdentity(machine_id="b" * 32)}}).sealed())
+    g = check_approvals(evil, store, later(1))
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAN_FORGED]
+    assert "the host identities it records are not those run r-ids assessed" \
+        in g.problems[0].message
+    approve_by(store, plan, "alice", T0)
+    seen: list[dict[str, str]] = []
+
+    class Recording(FakeExecutor):
+        def run(self, request: ExecRequest, progress: ExecProgress | None = None
+                ) -> ExecResult:
+            seen.append(dict(request.machine_ids))
+            return super().run(request, progress)
+
+    assert _apply(store, plan, Recording()).complete
+    assert seen == [{"h01": mid}]  # h02: no identity recorded, nothing to compare

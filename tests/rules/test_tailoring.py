@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -45,3 +47,26 @@ def test_format_needs_exactly_one_slot() -> None:
     for bad in ("no slot", "{} and {}", "{0}", "{x}"):
         with pytest.raises(ValidationError):
             VarRef(var="x", format=bad)
+
+
+@pytest.mark.parametrize(("value", "default", "message"), [
+    (["{{ lookup('pipe', 'id') }}"], 4, "expected int like the default 4, got list"),
+    (True, 4, "expected int like the default 4, got bool"),
+    ({"a": 1}, "x", "expected str like the default 'x', got dict"),
+    (["a"], "x", "expected str like the default 'x', got list"),
+    (1.5, 4, "expected int like the default 4, got float"),
+    ([["a"]], ["b"], "n[0]=['a']: expected str like the default 'b', got list"),
+    (3, ["b"], "expected list like the default ['b'], got int"),
+    ("yes", 1.5, "expected float like the default 1.5"),
+])
+def test_values_of_another_type_are_refused(value: object, default: object,
+                                            message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        coerce_tailoring("n", value, default)
+
+
+def test_typed_values_are_kept_or_converted() -> None:
+    assert coerce_tailoring("n", 2, 1.5) == 2.0
+    assert coerce_tailoring("s", 22, "x") == 22  # a text variable takes any scalar
+    assert coerce_tailoring("l", ["a", 1], ["x"]) == ["a", 1]
+    assert coerce_tailoring("l", ["1", 2], [1]) == [1, 2]
