@@ -143,7 +143,6 @@ def test_an_empty_approver_name_is_refused_and_nothing_recorded(tmp_path: Path,
     with pytest.raises(InputError, match=why):
         approve_by(store, plan, name, T0)
     assert _count(store, "approvals") == 0
-    assert not Path(str(store.path) + ".key").exists()
     # and a name with spaces around counts once, trimmed
     approve_by(store, plan, " alice ", T0)
     approve_by(store, plan, "alice", T0)
@@ -187,8 +186,10 @@ def test_a_finding_whose_result_is_gone_makes_the_plan_stale(tmp_path: Path) -> 
     db.commit()
     db.close()
     g = check_approvals(plan, store, later(1))
-    assert [p.kind for p in g.problems] == [RefusalKind.STALE]
-    assert "(fwd on web-1: no stored result)" in g.problems[0].message
+    # the gate rebuilds the plan from the stored results first: a finding without its FAIL
+    # result in the source run is a plan the database no longer supports
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAN_FORGED]
+    assert "fwd" in g.problems[0].message
 
 
 def test_stale_plans_list_three_findings_and_count_the_rest(tmp_path: Path) -> None:
@@ -245,42 +246,42 @@ def test_a_key_file_that_is_not_the_signing_key_is_refused(tmp_path: Path) -> No
 
 
 def test_a_short_key_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
     key = tmp_path / "short.key"
     key.write_bytes(b"k" * 31)
     key.chmod(0o600)
     monkeypatch.setenv(KEY_ENV, str(key))
+    # plans are signed with the key when made: a short key refuses the plan itself
     with pytest.raises(ApprovalError, match=r"short.key is too short \(needs 32 bytes"):
-        approve_by(store, plan, "alice", T0)
-    assert _count(store, "approvals") == 0
+        _plan(tmp_path, [("fwd", "web-1")])
     key.write_bytes(b"k" * 32)  # 32 bytes is enough
+    store, plan, _ = _plan(tmp_path / "again", [("fwd", "web-1")])
     approve_by(store, plan, "alice", T0)
     assert check_approvals(plan, store, later(1)).ok
 
 
 def test_key_file_os_errors_are_approval_errors(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
     a_dir = tmp_path / "keydir"
     a_dir.mkdir()
     monkeypatch.setenv(KEY_ENV, str(a_dir))
+    # plans are signed with the key when made: the key's errors refuse the plan itself
     with pytest.raises(ApprovalError, match=r"approval key file .*keydir is not a regular file"):
-        approve_by(store, plan, "alice", T0)
+        _plan(tmp_path / "one", [("fwd", "web-1")])
     # the key's directory is a dangling symlink: no key file, and it cannot be made
     dangling = tmp_path / "gone"
     dangling.symlink_to(tmp_path / "nowhere")
     monkeypatch.setenv(KEY_ENV, str(dangling / "approval.key"))
     with pytest.raises(ApprovalError, match=r"cannot create the approval key file "):
-        approve_by(store, plan, "alice", T0)
-    assert _count(store, "approvals") == 0
+        _plan(tmp_path / "two", [("fwd", "web-1")])
 
 
 def test_no_key_is_needed_to_read_an_empty_approval_table(tmp_path: Path) -> None:
     store, plan, _ = _plan(tmp_path, [("fwd", "web-1")])
+    _key(store).unlink()  # the plan was signed with it; an empty table needs none
     assert read_approvals(store).approvals == []
-    assert not _key(store).exists()
     g = check_approvals(plan, store, T0)
-    assert [p.kind for p in g.problems] == [RefusalKind.NO_APPROVAL]
+    # without the key the plan's signature cannot be checked: refused, never approved
+    assert [p.kind for p in g.problems] == [RefusalKind.PLAN_FORGED]
 
 
 # ------------------------------------------------------------------------------- expiry
