@@ -305,7 +305,9 @@ def test_remediate_applies_what_the_policy_allows(ctx: Ctx) -> None:
     assert "applied 1 action(s): changed 1" in res.stdout
     assert f"Not approved, not run: {ssh}" in res.stdout
     assert "fixed 1, still failing 0, regressed 0, not verified 0" in res.stdout
-    assert f"Needs 2 approver(s): {ssh} (policy rule 'sshd needs two')" in res.stdout
+    # the policy explains itself: the deciding rule, and why the auto rule did not take it
+    assert (f"Needs 2 approver(s): {ssh} (policy rule 'sshd needs two'; closest "
+            "auto-approving rule 'sysctl anytime' failed on ") in res.stdout
     # the pending action still needs two people
     assert ctx.cli("approve", str(pending), "--by", "alice", "--policy", str(policy),
                    "--action", ssh).exit_code == 0
