@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 from inspectorctl.collect.ansible import AnsibleCollector
@@ -29,7 +30,17 @@ def test_one_environment_for_collection_and_remediation(tmp_path: Path) -> None:
                           targets=Targets(timeout=7))
     apply = AnsibleExecutor()._env(bin_dir, tmp_path, request)
     roles = str(playbooks_root() / "roles")
-    assert apply == {**ansible_env(bin_dir, tmp_path, 7), "ANSIBLE_ROLES_PATH": roles}
+    base = ansible_env(bin_dir, tmp_path, 7)
+    # remediation runs ansible-playbook through the supervisor (remediate/_supervise.py): its
+    # directory comes first on PATH, and it is told the real program, its parent and its pidfile
+    assert apply == {
+        **base,
+        "ANSIBLE_ROLES_PATH": roles,
+        "PATH": f"{tmp_path / 'bin'}:{base['PATH']}",
+        "INSPECTORCTL_ANSIBLE_PLAYBOOK": str(bin_dir / "ansible-playbook"),
+        "INSPECTORCTL_PARENT_PID": str(os.getpid()),
+        "INSPECTORCTL_SUPERVISOR_PIDFILE": str(tmp_path / "supervisor.pid"),
+    }
 
 
 class _Runner:

@@ -120,7 +120,10 @@ class StepContext:
 
 
 class Fleet(Protocol):
-    def instances(self) -> list[ManagedInstance]: ...
+    def instances(self, fresh: bool = False) -> list[ManagedInstance]:
+        """The managed instances; ``fresh`` skips any cache (a host that came up a moment
+        ago must be a valid target of the next SendCommand)."""
+        ...
 
     def run_step(self, ctx: StepContext) -> StepResult: ...
 
@@ -151,11 +154,12 @@ class LabFleet:
         self._last_seen: dict[str, float] = {}
         self._platform = os_release()
 
-    def instances(self) -> list[ManagedInstance]:
+    def instances(self, fresh: bool = False) -> list[ManagedInstance]:
         now = time.time()
         with self._lock:
-            if self._cache is not None and now - self._cache[0] < FLEET_CACHE_SECONDS:
-                return self._cache[1]
+            cached = self._cache
+            if not fresh and cached is not None and now - cached[0] < FLEET_CACHE_SECONDS:
+                return cached[1]
         out = []
         for i, host in enumerate(self.lab.status()):
             online = host.state is HostState.RUNNING
@@ -432,7 +436,7 @@ class SimulatedFleet:
         ]
         self._ids = {i.instance_id for i in self._instances}
 
-    def instances(self) -> list[ManagedInstance]:
+    def instances(self, fresh: bool = False) -> list[ManagedInstance]:
         return self._instances
 
     def present(self, instance_id: str) -> bool:

@@ -343,8 +343,8 @@ class SsmService:
     def operations(cls) -> list[str]:
         return [name[3:] for name in dir(cls) if name.startswith("op_")]
 
-    def _instances(self) -> dict[str, ManagedInstance]:
-        return {i.instance_id: i for i in self.fleet.instances()}
+    def _instances(self, fresh: bool = False) -> dict[str, ManagedInstance]:
+        return {i.instance_id: i for i in self.fleet.instances(fresh)}
 
     def _instance_tags(self, inst: ManagedInstance) -> dict[str, str]:
         with self._lock:
@@ -786,7 +786,7 @@ class SsmService:
     def _resolve_targets(self, targets: list[dict[str, Any]]) -> list[ManagedInstance]:
         if len(targets) > MAX_TARGET_KEYS:
             raise ApiError("ValidationException", f"at most {MAX_TARGET_KEYS} Targets")
-        instances = sorted(self.fleet.instances(), key=lambda i: i.instance_id)
+        instances = sorted(self.fleet.instances(fresh=True), key=lambda i: i.instance_id)
         for target in targets:
             key, values = target.get("Key", ""), target.get("Values") or []
             if not values:
@@ -847,7 +847,7 @@ class SsmService:
                     )
         given = p.get("Parameters") or {}
         resolved = resolve_parameters(version.parsed, given)
-        known = self._instances()
+        known = self._instances(fresh=True)
         if ids:
             unknown = [i for i in ids if i not in known]
             if unknown:
