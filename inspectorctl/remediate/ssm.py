@@ -10,8 +10,14 @@ What runs is what was approved:
   (``Targets.ssm.document_version`` / ``document_sha256``); before sending, GetDocument of that
   version must hash to the pinned sha256, else nothing runs;
 - the playbook bundle (the playbook's files and roles, exactly those the plan's playbook digest
-  covers, plus the result callback) is built deterministically, uploaded to S3 under its own
-  sha256 and checked against that sha256 on the instance before ansible-playbook starts.
+  covers, taken from the rollout's approved, digest-checked private copy, plus the result
+  callback and the identity-check wrapper) is built deterministically, uploaded to S3 under its
+  own sha256 and checked against that sha256 on the instance before ansible-playbook starts;
+- the action's items travel as a vars file whose data is tagged ``!unsafe`` (as on the SSH
+  path): no Jinja2 in a tailored value or a collected one is ever evaluated on the instance;
+- each instance reads its own ``/etc/machine-id`` and fails (nothing changed) when it is not
+  the machine-id the plan's assessment recorded for the instance id the agent names
+  (``AWS_SSM_INSTANCE_ID``, which the SSM agent sets for every script it runs).
 
 Each host's result is the callback's framed JSON (stats, failures, diffs) from the step's
 stdout (S3, or GetCommandInvocation); a host whose step failed before the play (no ansible-core,
@@ -24,6 +30,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import tarfile
 import time
 from collections.abc import Callable
@@ -42,8 +49,8 @@ from inspectorctl.aws.runcommand import (
 )
 from inspectorctl.aws.session import AwsError, SessionFactory, describe_client_error
 from inspectorctl.aws.targets import S3Location, SsmTargets, check_targets
-from inspectorctl.remediate.ansible import render_diff
-from inspectorctl.remediate.catalog import playbook_files
+from inspectorctl.remediate.ansible import render_diff, unsafe_yaml
+from inspectorctl.remediate.catalog import PLAYBOOK_ID_RE, playbook_files
 from inspectorctl.remediate.interface import (
     ExecProgress,
     ExecRequest,
@@ -55,20 +62,72 @@ from inspectorctl.remediate.interface import (
 
 STEP = "applyPlaybook"
 CALLBACK = Path(__file__).resolve().with_name("ssm_callback") / "inspectorctl_result.py"
+#: run ids are ours (see store/db.py): they travel as a plain (templated) value, so they are
+#: held to this shape
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,79}$")
 #: seconds the play may run on one instance
 EXECUTION_TIMEOUT = 1800
 
 
-def build_bundle(playbook: str) -> bytes:
-    """tar.gz of the playbook, its roles and the result callback; the same files give the same
-    bytes (sorted, fixed owner and times), so the sha256 names the content."""
+#: the file of the bundle the document runs: the identity check, then the remediation
+RUN_PLAYBOOK = "inspectorctl-run.yml"
+
+#: the identity check on the instance (``-c local``: the instance is the controller, so the
+#: env lookup reads the agent's environment). ``inspectorctl_machine_ids`` names every instance
+#: of the command: the machine-id the assessment recorded, or "" where none was recorded.
+_WRAPPER = """\
+- name: inspectorctl checks this instance is the machine that was assessed
+  hosts: all
+  gather_facts: false
+  vars:
+    inspectorctl_iid: "{{{{ lookup('ansible.builtin.env', 'AWS_SSM_INSTANCE_ID') }}}}"
+  tasks:
+    - name: Refuse an instance the command was not sent to
+      ansible.builtin.fail:
+        msg: >-
+          identity mismatch: the agent names this instance {{{{ inspectorctl_iid or 'nothing'
+          }}}} (AWS_SSM_INSTANCE_ID), which is not an instance of the approved action; nothing
+          was changed on it
+      when: inspectorctl_iid not in inspectorctl_machine_ids
+    - name: Read /etc/machine-id
+      ansible.builtin.slurp:
+        src: /etc/machine-id
+      register: inspectorctl_mid
+      check_mode: false
+      when: inspectorctl_machine_ids[inspectorctl_iid] | length > 0
+    - name: Refuse an instance that is another machine
+      ansible.builtin.fail:
+        msg: >-
+          identity mismatch: instance {{{{ inspectorctl_iid }}}} has machine-id
+          {{{{ inspectorctl_mid.content | b64decode | trim }}}}, but the plan's assessment
+          recorded {{{{ inspectorctl_machine_ids[inspectorctl_iid] }}}} for it; nothing was
+          changed on it. The instance id now names another machine (re-imaged or re-registered):
+          assess and plan again
+      when: >-
+        inspectorctl_machine_ids[inspectorctl_iid] | length > 0 and
+        (inspectorctl_mid.content | b64decode | trim)
+        != inspectorctl_machine_ids[inspectorctl_iid]
+
+- name: The approved remediation
+  ansible.builtin.import_playbook: {playbook}
+"""
+
+
+def build_bundle(playbook: str, root: Path | None = None) -> bytes:
+    """tar.gz of the playbook and its roles (from ``root``: the approved private copy; else the
+    catalogue), the result callback and the identity-check wrapper; the same files give the
+    same bytes (sorted, fixed owner and times), so the sha256 names the content."""
+    if not PLAYBOOK_ID_RE.match(playbook):
+        raise ExecutorError(f"{playbook!r} is not a playbook name of the catalogue")
     buf = io.BytesIO()
-    entries = [(rel, path) for rel, path in playbook_files(playbook)]
-    entries.append(("callback_plugins/inspectorctl_result.py", CALLBACK))
+    entries: list[tuple[str, bytes]] = [
+        (rel, path.read_bytes()) for rel, path in playbook_files(playbook, root)]
+    entries.append(("callback_plugins/inspectorctl_result.py", CALLBACK.read_bytes()))
+    entries.append((RUN_PLAYBOOK, _WRAPPER.format(
+        playbook=json.dumps(f"{playbook}/playbook.yml")).encode("utf-8")))
     with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, path in sorted(entries):
-            data = path.read_bytes()
+        for rel, data in sorted(entries):
             info = tarfile.TarInfo(rel)
             info.size = len(data)
             info.mode = 0o644
@@ -77,6 +136,16 @@ def build_bundle(playbook: str) -> bytes:
             info.uname = info.gname = "root"
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def vars_yaml(request: ExecRequest) -> str:
+    """The action's variables as the instance reads them: items and the machine-ids tagged
+    ``!unsafe`` (never templated), the run id (ours: letters, digits, '-') as a plain value."""
+    if not RUN_ID_RE.match(request.run_id):
+        raise ExecutorError(f"run id {request.run_id!r}: only letters, digits and '-'")
+    ids = {h: request.machine_ids.get(h, "") for h in request.hosts}
+    data = unsafe_yaml({"items": list(request.items), "inspectorctl_machine_ids": ids})
+    return data + f"inspectorctl_run_id: {request.run_id}\n"
 
 
 def _bundle_location(where: S3Location, sha: str) -> tuple[str, str]:
@@ -139,12 +208,12 @@ class SsmExecutor:
                 f"(sha256 {sha[:12]}…, approved {str(st.document_sha256)[:12]}…); nothing was "
                 "run: deploy the documents and make and approve the plan again")
 
-    def _upload(self, run: RunCommand, s3: Any, st: SsmTargets, playbook: str) -> tuple[str,
-                                                                                       str]:
+    def _upload(self, run: RunCommand, s3: Any, st: SsmTargets, request: ExecRequest
+                ) -> tuple[str, str]:
         import botocore.exceptions
 
         assert st.output_s3 is not None
-        bundle = build_bundle(playbook)
+        bundle = build_bundle(request.playbook, request.playbooks_root)
         sha = hashlib.sha256(bundle).hexdigest()
         bucket, key = _bundle_location(st.output_s3, sha)
         try:
@@ -168,14 +237,13 @@ class SsmExecutor:
         run = RunCommand(ssm, s3, **kwargs)
         self.last_run = run
         self._check_document(ssm, st)
-        url, sha = self._upload(run, s3, st, request.playbook)
-        variables = {"items": list(request.items), "inspectorctl_run_id": request.run_id}
+        url, sha = self._upload(run, s3, st, request)
         spec = RunSpec(
             document=DocumentName.APPLY_PLAYBOOK.value,
             document_version=st.document_version,
             parameters={
                 "bundleUrl": [url], "bundleSha256": [sha], "playbook": [request.playbook],
-                "vars": [gzip_b64(json.dumps(variables, sort_keys=True).encode("utf-8"))],
+                "vars": [gzip_b64(vars_yaml(request).encode("utf-8"))],
                 "check": ["true" if request.check else "false"],
                 "diff": ["true" if (request.diff or request.check) else "false"],
                 "executionTimeout": [str(self.execution_timeout)],

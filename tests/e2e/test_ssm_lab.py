@@ -23,6 +23,7 @@ from inspectorctl.models.common import Status
 from inspectorctl.models.plan import JournalState, SsmPin
 from inspectorctl.models.snapshot import FileRequest, HostSnapshot, ProbeRequest
 from inspectorctl.remediate.approval import ApprovalRefused, approve_by
+from inspectorctl.remediate.interface import ExecRequest, HostStatus
 from inspectorctl.remediate.plans import PlanOptions, make_plan
 from inspectorctl.remediate.rollout import RolloutOptions, apply_plan
 from inspectorctl.remediate.ssm import SsmExecutor
@@ -277,6 +278,20 @@ def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
             vr = verify_apply(plan, report.entries, store, targets, apply_run_id=report.run_id,
                               actor="alice", now=now())
             assert vr.all_fixed, vr.items
+
+            # the instance id now names another machine: the instance refuses, nothing runs
+            action = plan.actions[0]
+            wrong = ExecRequest(playbook=action.playbook, hosts=[host.instance_id],
+                                items=[{"path": "/etc/hostname", "mode": "0666"}],
+                                run_id=report.run_id, targets=targets,
+                                machine_ids={host.instance_id: "0" * 32})
+            refused = ex.run(wrong).hosts[host.instance_id]
+            assert refused.status is HostStatus.FAILED
+            assert (f"identity mismatch: instance {host.instance_id} has machine-id "
+                    f"{host.machine_id}, but the plan's assessment recorded {'0' * 32}"
+                    in refused.message), refused.message
+            mode = lab.exec(host.name, ["stat", "-c", "%a", "/etc/hostname"]).stdout.strip()
+            assert mode == "644"
     finally:
         mp.undo()
 

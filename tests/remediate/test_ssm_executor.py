@@ -22,9 +22,16 @@ from inspectorctl.aws.frame import unframe
 from inspectorctl.aws.session import AwsConfig
 from inspectorctl.aws.targets import S3Location, SsmTargets
 from inspectorctl.collect.interface import Targets
-from inspectorctl.remediate.catalog import playbook_files
+from inspectorctl.remediate.catalog import playbook_digest, playbook_files, stage_playbooks
 from inspectorctl.remediate.interface import ExecRequest, ExecutorError, HostStatus
-from inspectorctl.remediate.ssm import CALLBACK, STEP, SsmExecutor, build_bundle
+from inspectorctl.remediate.ssm import (
+    CALLBACK,
+    RUN_PLAYBOOK,
+    STEP,
+    SsmExecutor,
+    build_bundle,
+    vars_yaml,
+)
 from tests.aws.stubs import REGION, StubbedFactory, body
 
 DOC = load_document(DocumentName.APPLY_PLAYBOOK.value)
@@ -58,9 +65,8 @@ def test_one_send_command_per_batch_with_the_pinned_version_and_the_bundle_in_s3
     s3.add_response("put_object", {}, {"Bucket": "inspectorctl-ops", "Key": key, "Body": bundle,
                                        "ContentType": "application/gzip",
                                        "Metadata": {"inspectorctl-sha256": sha}})
-    variables = base64.b64encode(gzip.compress(json.dumps(
-        {"inspectorctl_run_id": "apply-1", "items": ITEMS}, sort_keys=True).encode(), 9,
-        mtime=0)).decode()
+    variables = base64.b64encode(gzip.compress(vars_yaml(request()).encode(), 9,
+                                               mtime=0)).decode()
     ssm.add_response("send_command", {"Command": {"CommandId": C1}}, {
         "InstanceIds": [I1, I2], "DocumentName": DOC.name, "DocumentVersion": "2",
         "Parameters": {
@@ -129,8 +135,106 @@ def test_bundle_holds_the_digested_files_and_the_callback_and_is_deterministic()
         names = tar.getnames()
         assert all(m.uid == 0 and m.mtime == 0 for m in tar.getmembers())
     assert names == sorted([rel for rel, _ in playbook_files("file_permissions")]
-                           + ["callback_plugins/inspectorctl_result.py"])
+                           + ["callback_plugins/inspectorctl_result.py", RUN_PLAYBOOK])
     assert "file_permissions/playbook.yml" in names
+    with pytest.raises(ExecutorError, match="not a playbook name"):
+        build_bundle("../file_permissions")
+
+
+def bundle_member(bundle: bytes, name: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as tar:
+        f = tar.extractfile(name)
+        assert f is not None
+        return f.read()
+
+
+def test_the_bundle_is_built_from_the_approved_private_copy(tmp_path: Path) -> None:
+    """What is shipped is the rollout's digest-checked copy, not whatever the catalogue holds
+    by the time the batch runs."""
+    pid = "file_permissions"
+    root = stage_playbooks({pid: playbook_digest(pid)}, tmp_path / "staged")
+    assert build_bundle(pid, root) == build_bundle(pid)
+    play = root / pid / "playbook.yml"
+    play.chmod(0o600)
+    play.write_bytes(play.read_bytes() + b"# the approved copy\n")
+    bundle = build_bundle(pid, root)
+    assert bundle_member(bundle, f"{pid}/playbook.yml").endswith(b"# the approved copy\n")
+    assert not bundle_member(build_bundle(pid), f"{pid}/playbook.yml").endswith(
+        b"# the approved copy\n")
+
+
+def test_vars_are_unsafe_yaml_with_every_instance_named() -> None:
+    req = request().model_copy(update={"items": [{"path": "{{ lookup('pipe', 'id') }}"}],
+                                       "machine_ids": {I1: "a" * 32}})
+    assert vars_yaml(req) == (
+        "inspectorctl_machine_ids: !unsafe\n"
+        f"  {I1}: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+        f"  {I2}: ''\n"
+        "items: !unsafe\n"
+        "- path: '{{ lookup(''pipe'', ''id'') }}'\n"
+        "inspectorctl_run_id: apply-1\n")
+    with pytest.raises(ExecutorError, match="run id"):
+        vars_yaml(req.model_copy(update={"run_id": "x: {{ 1 }}"}))
+
+
+def run_wrapper(tmp_path: Path, iid: str, ids: dict[str, str], items: list[dict[str, Any]]
+                ) -> tuple[dict[str, Any], Path]:
+    """The bundle's identity check and the document's vars handling, run as the document does
+    (ansible-playbook -c local, the shipped callback) on this machine, with the remediation
+    replaced by a playbook that only writes its items to a file under tmp_path."""
+    ansible = Path(sys.executable).with_name("ansible-playbook")
+    if not ansible.is_file():
+        pytest.skip("ansible-playbook is not installed next to this interpreter")
+    w = tmp_path / "w"
+    with tarfile.open(fileobj=io.BytesIO(build_bundle("file_permissions")), mode="r:gz") as t:
+        t.extractall(w, filter="data")
+    out = tmp_path / "items.json"
+    (w / "file_permissions" / "playbook.yml").write_text(json.dumps([{
+        "hosts": "all", "gather_facts": False, "tasks": [{"name": "write the items",
+        "ansible.builtin.copy": {"dest": str(out), "content": "{{ items | to_json }}"}}]}]))
+    req = request().model_copy(update={"hosts": sorted(ids), "items": items,
+                                       "machine_ids": {h: v for h, v in ids.items() if v}})
+    (w / "vars.yml").write_text(vars_yaml(req))
+    env = dict(os.environ, ANSIBLE_CALLBACK_PLUGINS=str(w / "callback_plugins"),
+               ANSIBLE_STDOUT_CALLBACK="inspectorctl_result", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+               AWS_SSM_INSTANCE_ID=iid)
+    proc = subprocess.run([str(ansible), "-c", "local", "-i", "localhost,", "-l", "localhost",
+                           str(w / RUN_PLAYBOOK), "-e", f"@{w / 'vars.yml'}"],
+                          capture_output=True, env=env, cwd=w, timeout=300, check=False)
+    return json.loads(unframe(proc.stdout, from_s3=True)), out
+
+
+def test_the_instance_checks_its_identity_and_never_templates_the_items(tmp_path: Path) -> None:
+    mid_file = Path("/etc/machine-id")
+    if not mid_file.is_file() or not mid_file.read_text().strip():
+        pytest.skip("this machine has no /etc/machine-id to check against")
+    mid = mid_file.read_text().strip()
+    canary = tmp_path / "templated"
+    hostile = [{"path": f"{{{{ lookup('pipe', 'touch {canary}') }}}}", "mode": "0600"}]
+
+    result, out = run_wrapper(tmp_path / "ok", I1, {I1: mid, I2: "b" * 32}, hostile)
+    assert result["failures"] == [] and result["stats"]["changed"] == 1
+    assert json.loads(out.read_text()) == hostile  # the text itself, never evaluated
+    assert not canary.exists()
+
+    result, out = run_wrapper(tmp_path / "other", I2, {I1: mid, I2: "b" * 32}, hostile)
+    assert not out.exists() and result["stats"]["changed"] == 0
+    assert len(result["failures"]) == 1
+    assert f"identity mismatch: instance {I2} has machine-id {mid}" in result["failures"][0]
+    assert "recorded bbbbbbbb" in result["failures"][0]
+
+    result, out = run_wrapper(tmp_path / "stranger", "mi-0000000000000000f", {I1: mid}, hostile)
+    assert not out.exists()
+    assert "not an instance of the approved action" in result["failures"][0]
+    result, out = run_wrapper(tmp_path / "nameless", "", {I1: mid}, hostile)
+    assert not out.exists()
+    assert "names this instance nothing" in result["failures"][0]
+
+    # an instance whose assessment recorded no machine-id is not checked
+    result, out = run_wrapper(tmp_path / "unrecorded", I2, {I1: mid, I2: ""}, ITEMS)
+    assert result["failures"] == [] and json.loads(out.read_text()) == ITEMS
+    assert not canary.exists()
 
 
 def test_result_callback_frames_stats_and_diffs(tmp_path: Path) -> None:
