@@ -169,6 +169,59 @@ def test_a_stopped_host_is_an_error_naming_connection_lost(lab: Lab,
         lab.start(host.name)  # other tests list the session's instances
 
 
+def test_a_corrupt_or_truncated_output_is_an_error_for_that_host(
+        lab: Lab, factory: SessionFactory, tmp_path: Path) -> None:
+    """The instance's python3 is wrapped (in that host's overlay) so what the agent hands back
+    is altered on the way out: one payload character changed, or the output cut. Neither is
+    parsed: the host gets ERROR results naming the reason, the healthy host beside it in the
+    same command is assessed."""
+    from inspectorctl import collect as collect_mod
+
+    [host] = lab.up(1, ["baseline"], "ssmx")
+    real = lab.exec(host.name, ["readlink", "-f", "/usr/bin/python3"]).stdout.strip()
+    assert real.startswith("/usr/bin/python3."), real
+
+    def wrap(filter_cmd: str) -> None:
+        script = f'#!/bin/sh\n{real} "$@" | {filter_cmd}\n'
+        done = lab.exec(host.name, ["sh", "-c",
+                                    "rm -f /usr/bin/python3 && cat > /usr/bin/python3 && "
+                                    "chmod 755 /usr/bin/python3"], input=script)
+        assert done.returncode == 0, done.stderr
+
+    request = ProbeRequest(facts=("os",))
+    s3 = S3Location(bucket=BUCKET, prefix="corrupt")
+    try:
+        wrap("sed '2s/a/b/'")
+        [res] = collector(factory).collect(request, ssm_targets(lab, factory, (host.name,)))
+        assert isinstance(res, CollectionFailure) and not res.unreachable
+        assert res.reason.startswith("output is corrupt: the payload's sha256 differs from "
+                                     "the frame's header"), res.reason
+        [res] = collector(factory).collect(request, ssm_targets(lab, factory, (host.name,),
+                                                                s3=s3))
+        assert isinstance(res, CollectionFailure)
+        assert res.reason == ("output is corrupt: the payload's sha256 differs from the "
+                              "frame's header")
+
+        wrap("head -c 300")
+        mp = pytest.MonkeyPatch()
+        mp.setitem(collect_mod.COLLECTORS, "ssm", lambda: collector(factory))
+        try:
+            with Store(tmp_path / "f.db") as store:
+                result = run_assessment(AssessOptions(
+                    transport="ssm", include=("etc-passwd-permissions",),
+                    targets=ssm_targets(lab, factory, (host.name, "baseline-1"))), store)
+        finally:
+            mp.undo()
+        healthy = lab.host("baseline-1").instance_id
+        assert result.host_counts[healthy][Status.PASS] == 1
+        [bad] = [r for r in result.results if r.host == host.instance_id]
+        assert bad.status is Status.ERROR
+        assert bad.reason is not None and "output is truncated: " in bad.reason, bad.reason
+    finally:
+        lab.exec(host.name, ["sh", "-c", f"rm -f /usr/bin/python3 && "
+                                         f"ln -s {real.rsplit('/', 1)[1]} /usr/bin/python3"])
+
+
 APPLY_RULES = ("etc-passwd-permissions", "etc-group-permissions")
 #: pure-Python ansible-core and what it imports, copied from this interpreter's site-packages
 ANSIBLE_PACKAGES = ("ansible", "jinja2", "markupsafe", "yaml", "resolvelib", "packaging")
@@ -213,7 +266,8 @@ def give_ansible_core(lab: Lab, host: str) -> None:
 
 def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
         lab: Lab, factory: SessionFactory, tmp_path: Path) -> None:
-    """A weak host of its own: refusals (unapproved, tampered, changed document) run nothing;
+    """A weak host of its own: refusals (unapproved, tampered, stale, changed document) run
+    nothing;
     an instance without ansible-core fails the action with that reason and is unchanged; once
     it has ansible-core (as an image would give it), the approved plan fixes what it planned."""
     from inspectorctl import collect as collect_mod
@@ -248,6 +302,14 @@ def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
             assert ex.last_run is None, "a refused plan sent nothing"
 
             approve_by(store, plan, "alice", now())
+            # stale: a planned finding suppressed after approval refuses the whole plan
+            fid = plan.actions[0].findings[0].id
+            store.suppress([fid], by="carol", reason="accepted", until=None)
+            with pytest.raises(ApprovalRefused, match=f"plan {plan.plan_id} is stale: .*"
+                               "suppressed"):
+                apply_plan(plan, store, ex, targets, RolloutOptions(), actor="alice")
+            assert ex.last_run is None, "a stale plan sent nothing"
+            store.unsuppress([fid])
             # the instance has no ansible-core: the action fails with that reason
             report = apply_plan(plan, store, ex, targets, RolloutOptions(), actor="alice")
             assert not report.complete
