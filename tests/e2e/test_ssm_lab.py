@@ -267,9 +267,8 @@ def give_ansible_core(lab: Lab, host: str) -> None:
 def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
         lab: Lab, factory: SessionFactory, tmp_path: Path) -> None:
     """A weak host of its own: refusals (unapproved, tampered, stale, changed document) run
-    nothing;
-    an instance without ansible-core fails the action with that reason and is unchanged; once
-    it has ansible-core (as an image would give it), the approved plan fixes what it planned."""
+    nothing; an instance without ansible-core fails the action with that reason and is
+    unchanged; a wrong machine-id is refused on the instance; once it has ansible-core (as an image would give it), the approved plan fixes what it planned."""
     from inspectorctl import collect as collect_mod
 
     [host] = lab.up(1, ["weak"], "ssma")
