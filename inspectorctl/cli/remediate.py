@@ -629,7 +629,7 @@ def rollback(
     with open_store(db) as store:
         outcome = service.rollback(
             store, run, by, executor=_executor_for(ssm), now=now(), comment=comment, policy=pol,
-            inventory=inventory, ssm=ssm,
+            inventory=inventory, ssm=ssm, ssm_pin=_ssm_pin(ssm) if ssm is not None else None,
             before_apply=(lambda plan: _check_pin(plan, ssm)) if ssm is not None else None,
             # said before anyone approves: what a rollback cannot undo
             on_plan=lambda _plan, undone: _render_not_undone(undone, before=True),

@@ -212,6 +212,7 @@ def rollback(
     policy: Policy | None = None,
     inventory: Path | None = None,
     ssm: SsmTargets | None = None,
+    ssm_pin: SsmPin | None = None,
     before_apply: Callable[[Plan], None] | None = None,
     on_plan: Callable[[Plan, list[NotUndone]], None] | None = None,
     on_event: RolloutProgress | None = None,
@@ -220,10 +221,10 @@ def rollback(
     ``approvers`` (at least one), applied through the gate, then the hosts it touched are
     re-assessed for the rules the rolled-back apply had planned. ``on_plan`` is told, before
     anyone approves, what the rollback cannot undo. ``inventory``: the inventory to use instead
-    of the plan's source run's."""
+    of the plan's source run's; ``ssm_pin``: the document version a rollback through SSM runs."""
     if not approvers:
         raise ValueError("a rollback needs at least one approver")
-    plan = rollback_plan(store, run_id, now)
+    plan = rollback_plan(store, run_id, now, ssm_pin=ssm_pin)
     if on_plan is not None:
         on_plan(plan, not_undone(store, run_id, plan.actions[0].hosts))
     targets = targets_for(plan, inventory, ssm)

@@ -268,7 +268,8 @@ def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
         lab: Lab, factory: SessionFactory, tmp_path: Path) -> None:
     """A weak host of its own: refusals (unapproved, tampered, stale, changed document) run
     nothing; an instance without ansible-core fails the action with that reason and is
-    unchanged; a wrong machine-id is refused on the instance; once it has ansible-core (as an image would give it), the approved plan fixes what it planned."""
+    unchanged; once it has ansible-core (as an image would give it), the approved plan fixes
+    what it planned; a wrong machine-id is then refused on the instance."""
     from inspectorctl import collect as collect_mod
 
     [host] = lab.up(1, ["weak"], "ssma")
@@ -404,3 +405,65 @@ def test_a_host_stopped_mid_rollout_stops_at_the_threshold_and_resume_completes(
             assert vr.all_fixed, vr.items
     finally:
         mp.undo()
+
+
+def test_the_cli_via_ssm_previews_applies_rolls_back_and_remediates(
+        lab: Lab, factory: SessionFactory, ssm_endpoint: EndpointInfo, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a user types, end to end through SSM on a weak host of its own (with ansible-core,
+    as its image would have it): plan --preview, approve, apply, rollback (a plan of its own,
+    pinning the document deployed when it is approved), and unattended remediate."""
+    from typer.testing import CliRunner
+
+    from inspectorctl.cli.main import app
+
+    [host] = lab.up(1, ["weak"], "ssmr")
+    give_ansible_core(lab, host.name)
+    iid = host.instance_id
+    monkeypatch.setenv("INSPECTORCTL_DB", str(tmp_path / "f.db"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "lab")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "lab")
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setenv("NO_COLOR", "1")
+    aws = ["--via", "ssm", "--region", ssm_endpoint.region, "--endpoint-url", ssm_endpoint.url,
+           "--s3-endpoint-url", ssm_endpoint.s3_url, "--output-s3", f"s3://{BUCKET}/cli"]
+    rules = ["-r", "etc-passwd-permissions", "-r", "sysctl-net-ipv4-conf-all-accept-redirects"]
+    runner = CliRunner()
+
+    def ok(args: list[str], code: int = 0) -> str:
+        res = runner.invoke(app, args)
+        assert res.exit_code == code, (args, res.output, res.stderr if res.stderr_bytes else "")
+        return res.output
+
+    def mode() -> str:
+        return lab.exec(host.name, ["stat", "-c", "%a", "/etc/passwd"]).stdout.strip()
+
+    ok(["assess", *aws[:-2], "--instance-ids", iid, *rules], code=0)
+    plan_file = tmp_path / "plan.json"
+    out = ok(["plan", *aws, *rules, "--preview", "-o", str(plan_file)])
+    assert "--- preview a-" in out and f"(file_permissions) on {iid}: changed" in out
+    assert "+net.ipv4.conf.all.accept_redirects = 0" in out
+    assert mode() == "664", "a preview changes nothing"
+
+    ok(["apply", str(plan_file), *aws, "--by", "alice"], code=3)  # nobody approved it
+    assert mode() == "664"
+    ok(["approve", str(plan_file), "--by", "alice"])
+    out = ok(["apply", str(plan_file), *aws, "--by", "alice"])
+    assert "file_permissions (a-" in out and f"on {iid}: changed" in out
+    assert "fixed 2, still failing 0, regressed 0, not verified 0" in out
+    assert mode() == "644"
+    [apply_run] = [w for w in out.split() if w.startswith("a-2")]
+
+    out = ok(["rollback", apply_run, *aws, "--by", "alice"])
+    assert "_rollback (a-" in out and f"on {iid}: changed" in out
+    assert "failing again 2 (reopened 2), not failing 0" in out
+    assert mode() == "664"
+
+    policy = tmp_path / "policy.yml"
+    policy.write_text("rules:\n  - name: permissions and sysctl\n    auto_approve: true\n"
+                      "    max_severity: medium\n    rules: ['sysctl-*', '*-permissions']\n"
+                      "default_approvers: 1\n")
+    out = ok(["remediate", "--policy", str(policy), *aws, "--instance-ids", iid, *rules,
+              "-o", str(tmp_path / "pending.json")])
+    assert "fixed 2, still failing 0, regressed 0, not verified 0" in out
+    assert mode() == "644"
