@@ -75,6 +75,17 @@ def render_diff(diff: Any) -> str:
     return text
 
 
+def result_diffs(res: Mapping[str, Any]) -> list[Any]:
+    """A task result's diffs: its own, or those of its loop items (a looped ``file`` task
+    reports one per item, under ``results``)."""
+    if res.get("diff"):
+        return [res["diff"]]
+    items = res.get("results")
+    if not isinstance(items, list):
+        return []
+    return [r["diff"] for r in items if isinstance(r, Mapping) and r.get("diff")]
+
+
 def _state_text(v: Any) -> str:
     if isinstance(v, Mapping):
         return "".join(f"{k}: {v[k]}\n" for k in sorted(v))
@@ -177,8 +188,8 @@ class AnsibleExecutor:
             raw = data.get("res")
             res: dict[str, Any] = raw if isinstance(raw, dict) else {}
             task = str(data.get("task") or "")
-            if kind == "ok" and res.get("diff"):
-                text = render_diff(res["diff"])
+            if kind == "ok" and result_diffs(res):
+                text = render_diff(result_diffs(res))
                 if text:
                     diffs.setdefault(host, []).append(f"# {task}\n{text}" if task else text)
             elif kind == "failed" and not data.get("ignore_errors"):

@@ -443,6 +443,7 @@ def test_the_cli_via_ssm_previews_applies_rolls_back_and_remediates(
     out = ok(["plan", *aws, *rules, "--preview", "-o", str(plan_file)])
     assert "--- preview a-" in out and f"(file_permissions) on {iid}: changed" in out
     assert "+net.ipv4.conf.all.accept_redirects = 0" in out
+    assert "-mode: 0664\n+mode: 0644\n path: /etc/passwd\n" in out  # a looped task's diff
     assert mode() == "664", "a preview changes nothing"
 
     ok(["apply", str(plan_file), *aws, "--by", "alice"], code=3)  # nobody approved it
