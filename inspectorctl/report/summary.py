@@ -251,7 +251,7 @@ def reference_lines(rule: Rule) -> list[str]:
         if values:
             out.append(f"{label:<9} {', '.join(values)}")
     if refs.cac:
-        out.append(f"CaC       {refs.cac}")
+        out.append(f"CaC       {', '.join(refs.cac)}")
     return out
 
 
