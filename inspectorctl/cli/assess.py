@@ -153,6 +153,9 @@ def register(app: typer.Typer) -> None:
     findings.command("show")(findings_show)
     findings.command("suppress")(findings_suppress)
     findings.command("unsuppress")(findings_unsuppress)
+    from inspectorctl.cli import outputs  # it uses this module's options
+
+    outputs.register(app, findings)
     app.add_typer(findings, name="findings")
     runs = typer.Typer(help="Recorded runs.", no_args_is_help=True)
     runs.command("list")(runs_list)

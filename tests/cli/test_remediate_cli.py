@@ -21,6 +21,7 @@ from inspectorctl.remediate.interface import (
 )
 from tests.fixtures import snapshot_dict, write_mini
 from tests.remediate.test_rollout import FakeExecutor
+from tests.report.schemacheck import validate
 
 runner = CliRunner()
 
@@ -195,7 +196,8 @@ def test_approve_then_apply(env: Env) -> None:
     assert [line.split(",")[2:8] for line in res.stdout.splitlines()[1:]] == [
         ["canary", aid, "sshd_config", "web-1", "changed", "1"],
         ["batch 1", aid, "sshd_config", "web-2", "changed", "1"]]
-    doc = json.loads(env.run("journal", m.group(1), "-f", "json").stdout)
+    doc = validate("journal", env.run("journal", m.group(1), "-f", "json").stdout)
+    validate("audit", env.run("audit", "list", "-f", "json").stdout)
     assert (doc["kind"], doc["run"]["id"], len(doc["journal"])) == ("journal", m.group(1), 2)
     res = env.run("audit", "list")
     events = [line.split()[2] for line in res.stdout.splitlines()]
@@ -220,7 +222,7 @@ def test_approve_then_apply(env: Env) -> None:
                      r"0/4/0/0\s*\n\s+\[pci-dss\]|pci-dss\]\s+2\s+0/4/0/0", res.stdout), res.stdout
     assert re.search(rf"{m.group(1)}\s+apply\s+\S+ \S+\s+plan {pid}: completed\s+2\s+-\s*$",
                      rows[1]), rows[1]
-    doc = json.loads(env.run("runs", "list", "-f", "json").stdout)["runs"]
+    doc = validate("runs", env.run("runs", "list", "-f", "json").stdout)["runs"]
     assert [d["kind"] for d in doc] == ["assess", "apply", "assess"]
     assert doc[0]["targets"]["framework"] == "pci-dss"
 
