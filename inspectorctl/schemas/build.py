@@ -24,6 +24,7 @@ from inspectorctl.models.finding import Finding, RuleResult, RunRecord
 from inspectorctl.models.plan import JournalEntry
 from inspectorctl.remediate.audit import AuditEntry
 from inspectorctl.remediate.records import ApplyRun
+from inspectorctl.report.diff import FindingsDiff
 from inspectorctl.report.jsondoc import SCHEMA_VERSION, SCHEMAS_DIR
 
 MAJOR = SCHEMA_VERSION.split(".")[0]
@@ -128,6 +129,18 @@ def journal() -> dict[str, Any]:
     }, ["run", "journal"], _defs(ApplyRun, JournalEntry))
 
 
+def _model_document(kind: str, title: str, model: type[BaseModel]) -> dict[str, Any]:
+    """A document whose body is the fields of ``model`` (the envelope beside them)."""
+    defs = _defs(model)
+    body = defs.pop(model.__name__)
+    return _document(kind, title, body["properties"], body.get("required", []), defs)
+
+
+def findings_diff() -> dict[str, Any]:
+    return _model_document("findings-diff", "inspectorctl findings diff --format json",
+                           FindingsDiff)
+
+
 #: the generated schemas by kind (the file is ``KIND.json``)
 DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
     "assessment": assessment,
@@ -135,6 +148,7 @@ DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
     "runs": runs,
     "audit": audit,
     "journal": journal,
+    "findings-diff": findings_diff,
 }
 
 

@@ -212,6 +212,11 @@ def _ts(d: datetime | None) -> str | None:
     return d.isoformat() if d is not None else None
 
 
+def _asked(targets: dict[str, Any]) -> dict[str, Any]:
+    """A run's targets as they were asked for (without what the hosts turned out to be)."""
+    return {k: v for k, v in targets.items() if k != "identities"}
+
+
 def _dt(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s) if s else None
 
@@ -488,6 +493,19 @@ class Store:
             "SELECT * FROM runs WHERE kind=? ORDER BY started_at DESC LIMIT 1", (kind,)
         ).fetchone()
         return _run(row) if row else None
+
+    def previous_run(self, run: RunRecord) -> RunRecord | None:
+        """The newest run of the same kind and the same targets started before ``run``: the
+        same selection (inventory, limit, snapshots, transport, framework ...), whichever hosts
+        answered (``identities``, what each host turned out to be, is not compared)."""
+        want = _asked(run.targets)
+        rows = self.execute(
+            "SELECT * FROM runs WHERE kind=? AND started_at<? AND id<>? ORDER BY started_at DESC",
+            (run.kind, _ts(run.started_at), run.id))
+        for r in rows:
+            if _asked(json.loads(r["targets"])) == want:
+                return _run(r)
+        return None
 
     def results(self, run_id: str) -> list[RuleResult]:
         rows = self.execute("SELECT * FROM results WHERE run_id=? ORDER BY host, rule_id",
