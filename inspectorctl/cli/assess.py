@@ -145,7 +145,8 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield on_event
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> typer.Typer:
+    """Add these commands to ``app``; returns the ``findings`` group (others add to it)."""
     app.command()(assess)
     app.command()(collect)
     findings = typer.Typer(help="Stored findings.", no_args_is_help=True)
@@ -153,9 +154,6 @@ def register(app: typer.Typer) -> None:
     findings.command("show")(findings_show)
     findings.command("suppress")(findings_suppress)
     findings.command("unsuppress")(findings_unsuppress)
-    from inspectorctl.cli import outputs  # it uses this module's options
-
-    outputs.register(app, findings)
     app.add_typer(findings, name="findings")
     runs = typer.Typer(help="Recorded runs.", no_args_is_help=True)
     runs.command("list")(runs_list)
@@ -166,6 +164,7 @@ def register(app: typer.Typer) -> None:
     packs.command("show")(rulepacks_show)
     packs.command("validate")(rulepacks_validate)
     app.add_typer(packs, name="rulepacks")
+    return findings
 
 
 def _options(

@@ -26,6 +26,7 @@ from inspectorctl.remediate.audit import AuditEntry
 from inspectorctl.remediate.records import ApplyRun
 from inspectorctl.report.diff import FindingsDiff
 from inspectorctl.report.jsondoc import SCHEMA_VERSION, SCHEMAS_DIR
+from inspectorctl.report.posture import Posture
 
 MAJOR = SCHEMA_VERSION.split(".")[0]
 
@@ -141,6 +142,10 @@ def findings_diff() -> dict[str, Any]:
                            FindingsDiff)
 
 
+def posture() -> dict[str, Any]:
+    return _model_document("posture", "inspectorctl posture --format json", Posture)
+
+
 #: the generated schemas by kind (the file is ``KIND.json``)
 DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
     "assessment": assessment,
@@ -149,6 +154,7 @@ DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
     "audit": audit,
     "journal": journal,
     "findings-diff": findings_diff,
+    "posture": posture,
 }
 
 
