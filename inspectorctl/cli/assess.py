@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from inspectorctl import ignorefile
 from inspectorctl.assess import (
     AssessOptions,
     ResultsKept,
@@ -59,7 +61,7 @@ from inspectorctl.rules.loader import (
     shipped_pack_ids,
     validate_pack,
 )
-from inspectorctl.store.db import Store
+from inspectorctl.store.db import Store, now
 from inspectorctl.textsafe import check_reason, normalise_identity
 
 DbOpt = Annotated[
@@ -154,6 +156,7 @@ def register(app: typer.Typer) -> typer.Typer:
     findings.command("show")(findings_show)
     findings.command("suppress")(findings_suppress)
     findings.command("unsuppress")(findings_unsuppress)
+    findings.command("ignore")(findings_ignore)
     app.add_typer(findings, name="findings")
     runs = typer.Typer(help="Recorded runs.", no_args_is_help=True)
     runs.command("list")(runs_list)
@@ -275,9 +278,11 @@ def assess(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write the report (any --format but table) to this file.")
     ] = None,
+    ignore_file: IgnoreFileOpt = None,
 ) -> None:
     """Assess hosts against rulepacks and record the findings."""
     ASSESS.check(fmt)
+    ignores = _load_ignores(ignore_file)
     if output is not None and fmt == "table":
         raise InputError("--output needs a --format other than table: "
                          + ", ".join(ASSESS.names[1:]))
@@ -296,6 +301,8 @@ def assess(
             keep: ResultsKept = (
                 "all" if (fmt != "table" or opts.framework) else "problems")
             result = run_assessment(opts, store, cb, keep=keep)
+        if ignores is not None and store is not None:
+            _sync_ignores(store, ignores)
     finally:
         if store is not None:
             store.close()
@@ -465,6 +472,76 @@ def _framework_rule_ids(framework: str) -> set[str]:
             if r.references.framework_ids(framework):
                 ids.add(r.id)
     return ids
+
+
+IgnoreFileOpt = Annotated[Path | None, typer.Option(
+    "--ignore-file", help=f"Accepted risks to suppress [default: {ignorefile.DEFAULT_NAME} "
+    "in the working directory, if there is one].", show_default=False)]
+
+
+def _load_ignores(path: Path | None) -> ignorefile.Loaded | None:
+    """The ignore file, checked (bad input exits 2 before anything runs); its expired entries
+    are reported on stderr."""
+    found = ignorefile.find(path, Path())  # relative: messages name it as the user would
+    if found is None:
+        return None
+    loaded = ignorefile.load(found, now().date())
+    for e in ignorefile.plan_sync(loaded, [], now()).expired:
+        err_console.print(
+            f"warning: {found}:{e.line}: ignore entry {e.index} ({e.entry.describe()}) expired "
+            f"on {e.entry.expires}; it no longer suppresses anything: remove or renew it",
+            highlight=False, markup=False)
+    return loaded
+
+
+def _login() -> str:
+    try:
+        return normalise_identity(getpass.getuser(), "login name")
+    except (KeyError, OSError, InputError):
+        return "unknown"
+
+
+def _sync_ignores(store: Store, loaded: ignorefile.Loaded) -> ignorefile.SyncPlan:
+    """Suppress what the ignore file matches and lift what it no longer does, audited."""
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
+
+    at = now()
+    key = chain_key(store)
+
+    def audit(plan: ignorefile.SyncPlan) -> Callable[[sqlite3.Connection], None]:
+        updated = set(plan.updated)
+        detail = {"file": str(loaded.path.resolve()), "sha256": loaded.sha256,
+                  "suppressed": [s.finding_id for s in plan.suppress
+                                 if s.finding_id not in updated],
+                  "updated": plan.updated, "lifted": plan.lift,
+                  "expired_entries": [e.index for e in plan.expired]}
+        return lambda tx: append(tx, AuditEvent.IGNORE, _login(), at, key=key, detail=detail)
+
+    plan = ignorefile.apply(store, loaded, at, audit)
+    if plan.changes:
+        note_head(store, key)
+        new = len(plan.suppress) - len(plan.updated)
+        err_console.print(f"{loaded.path}: suppressed {new} finding(s), updated "
+                          f"{len(plan.updated)}, lifted {len(plan.lift)} (audited)",
+                          highlight=False, markup=False)
+    return plan
+
+
+@guarded
+def findings_ignore(
+    ignore_file: IgnoreFileOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Apply the ignore file to the stored findings now (assess does it after each run):
+    suppress what its live entries match, lift what they no longer match, report expired
+    entries. Every change is audited."""
+    loaded = _load_ignores(ignore_file)
+    if loaded is None:
+        raise InputError(f"no {ignorefile.DEFAULT_NAME} here; give --ignore-file FILE")
+    with open_store(db) as store:
+        plan = _sync_ignores(store, loaded)
+    if not plan.changes:
+        console.print(f"{loaded.path}: nothing to change", highlight=False, markup=False)
 
 
 @guarded

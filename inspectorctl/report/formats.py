@@ -99,7 +99,7 @@ FINDING_COLUMNS: list[Column] = columns(
     "id", "host", "pack", "rule_id", "title", "severity", "score", "status", "state",
     "evidence.expected", "evidence.found", "evidence.source", "reason", "first_seen",
     "last_seen", "closed_at", "first_run", "last_run", "suppressed_by", "suppressed_until",
-    "suppress_reason", "unchecked_run", "unchecked_reason")
+    "suppress_reason", "unchecked_run", "unchecked_reason", "suppress_source")
 
 
 def render_csv_results(r: Report) -> str:

@@ -218,6 +218,8 @@ def render_finding(console: Console, f: Finding, rule: Rule | None) -> None:
                  else "lifted")
         lines.append(f"Suppressed by {f.suppressed_by or '?'} until {until}: "
                      f"{f.suppress_reason or ''}")
+        if f.suppress_source:
+            lines.append(f"Via       {f.suppress_source}")
     if f.evidence:
         lines.append(f"Expected  {f.evidence.expected}")
         lines.append(f"Found     {f.evidence.found}")

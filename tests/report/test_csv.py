@@ -73,9 +73,9 @@ def test_findings_csv_exact_columns_and_order() -> None:
         "id,host,pack,rule_id,title,severity,score,status,state,evidence_expected,"
         "evidence_found,evidence_source,reason,first_seen,last_seen,closed_at,first_run,"
         "last_run,suppressed_by,suppressed_until,suppress_reason,unchecked_run,"
-        "unchecked_reason\r\n"
+        "unchecked_reason,suppress_source\r\n"
         "f-1,'@web,mini,ssh-root,t,low,2.5,FAIL,suppressed,a,b,,,2026-12-01T09:30:00Z,"
-        "2026-12-01T09:30:00Z,,r-1,r-2,alice,,'+bastion,,\r\n")
+        "2026-12-01T09:30:00Z,,r-1,r-2,alice,,'+bastion,,,\r\n")
 
 
 def test_listing_csv_exact() -> None:
