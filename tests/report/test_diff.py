@@ -135,3 +135,19 @@ def test_other_targets_are_not_the_previous_run(tmp_path: Path) -> None:
     res = runner.invoke(app, ["findings", "diff", first, last])
     assert res.exit_code == 2
     assert res.stderr.startswith(f"error: run {first} was pruned on ")
+
+
+def test_hostile_evidence_is_shown_not_obeyed(tmp_path: Path) -> None:
+    """Evidence comes from hosts: an escape sequence in it is printed escaped in the table,
+    and JSON keeps the value as it is."""
+    pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", root_login="yes")})
+    _run(pack, snaps)
+    write_mini(tmp_path, {"h": snapshot_dict("h", root_login="=cmd|'/C calc'!A0\x1b[2J")})
+    _run(pack, snaps)
+    res = runner.invoke(app, ["findings", "diff"])
+    assert res.exit_code == 0
+    assert "\x1b" not in res.stdout and "\\x1b[2J" in res.stdout
+    doc = json.loads(runner.invoke(app, ["findings", "diff", "-f", "json"]).stdout)
+    (entry,) = doc["entries"]
+    assert entry["change"] == "changed_evidence"
+    assert entry["after"]["found"] == "permitrootlogin =cmd|'/C calc'!A0\x1b[2J"
