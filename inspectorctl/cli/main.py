@@ -8,7 +8,7 @@ import typer
 import typer.core
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, demo, lab, remediate, ssm_docs, vulns
+from inspectorctl.cli import assess, demo, lab, outputs, remediate, ssm_docs, vulns
 
 _typer_argument_type = typer.core.TyperArgument.display_type_rich
 
@@ -48,7 +48,8 @@ def _root(
     """Assess Linux fleets, plan fixes, apply only what was approved, prove the fix."""
 
 
-assess.register(app)
+findings = assess.register(app)
+outputs.register(app, findings)
 lab.app.command("demo")(demo.demo)
 app.add_typer(lab.app, name="lab")
 remediate.register(app)
