@@ -68,6 +68,7 @@ class OutputFormat(StrEnum):
     json = "json"
     junit = "junit"
     sarif = "sarif"
+    ocsf = "ocsf"
 
 
 DbOpt = Annotated[
@@ -255,11 +256,11 @@ def assess(
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not record the run.")
                         ] = False,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the json/junit/sarif report to this file.")] = None,
+        "--output", "-o", help="Write the json/junit/sarif/ocsf report to this file.")] = None,
 ) -> None:
     """Assess hosts against rulepacks and record the findings."""
     if output is not None and fmt is OutputFormat.table:
-        raise InputError("--output needs --format json, junit or sarif")
+        raise InputError("--output needs --format json, junit, sarif or ocsf")
     ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
                       s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,

@@ -143,8 +143,16 @@ def _score(sev: Severity) -> float:
     return SEVERITY_SCORE[sev]
 
 
+def render_ocsf(r: Report) -> str:
+    """OCSF 1.3.0 Compliance Findings, one JSON line per rule result (``report/ocsf.py``)."""
+    from inspectorctl.report.ocsf import render_results
+
+    return render_results(r.run, r.results, r.rules)
+
+
 FORMATS: dict[str, Callable[[Report], str]] = {
     "json": render_json,
     "junit": render_junit,
     "sarif": render_sarif,
+    "ocsf": render_ocsf,
 }

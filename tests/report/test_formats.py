@@ -60,4 +60,4 @@ def test_output_file_and_refusal_with_table(tmp_path: Path) -> None:
     res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps),
                               "--output", str(out)])
     assert res.exit_code == 2
-    assert res.stderr == "error: --output needs --format json, junit or sarif\n"
+    assert res.stderr == "error: --output needs --format json, junit, sarif or ocsf\n"
