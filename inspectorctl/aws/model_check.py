@@ -63,9 +63,20 @@ class Constraints:
 
     def for_items(self) -> Constraints:
         """What a list's documentation says of each item: only the Types namespaces."""
+        if not self.namespaces:
+            return _NONE
         c = Constraints(None)
         c.namespaces = self.namespaces
         return c
+
+
+_NONE = Constraints(None)
+
+
+@cache
+def constraints(doc: str | None) -> Constraints:
+    """The constraints of a member's documentation, read once per text (never mutated)."""
+    return Constraints(doc)
 
 
 @cache
@@ -75,13 +86,15 @@ def service_model(service: str) -> Any:
     return botocore.session.get_session().get_service_model(service)
 
 
+@cache
 def shape(service: str, name: str) -> Any:
+    """One shape object per name: botocore resolves a shape's members once per object."""
     return service_model(service).shape_for(name)
 
 
 def check(value: Any, shape_: Any, path: str = "", doc: str | None = None) -> list[str]:
     """Every problem of ``value`` against ``shape_`` (empty: it conforms)."""
-    return list(_check(value, shape_, path, Constraints(doc)))
+    return list(_check(value, shape_, path, constraints(doc)))
 
 
 def _check(value: Any, s: Any, path: str, c: Constraints) -> Iterator[str]:
@@ -101,7 +114,7 @@ def _check(value: Any, s: Any, path: str, c: Constraints) -> Iterator[str]:
                 continue
             m = s.members[k]
             yield from _check(v, m, f"{path}.{k}" if path else k,
-                              Constraints(m.documentation))
+                              constraints(m.documentation))
     elif t == "list":
         if not isinstance(value, list):
             yield f"{where}: expected a list, got {type(value).__name__}"
@@ -121,8 +134,8 @@ def _check(value: Any, s: Any, path: str, c: Constraints) -> Iterator[str]:
         if c.map_pairs is not None and len(value) > c.map_pairs:
             yield f"{where}: {len(value)} pairs, at most {c.map_pairs} allowed"
         for k, v in value.items():
-            yield from _check(k, s.key, f"{where} key {k!r}", Constraints(None))
-            yield from _check(v, s.value, f"{where}[{k!r}]", Constraints(None))
+            yield from _check(k, s.key, f"{where} key {k!r}", _NONE)
+            yield from _check(v, s.value, f"{where}[{k!r}]", _NONE)
             if c.map_key is not None and isinstance(k, str) and len(k) > c.map_key:
                 yield f"{where} key {k[:40]!r}...: {len(k)} characters, at most {c.map_key}"
             if c.map_value is not None and isinstance(v, str) and len(v) > c.map_value:
