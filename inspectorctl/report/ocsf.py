@@ -274,11 +274,18 @@ def _cvss_severity(score: float) -> str:
     return "Critical"
 
 
+#: characters JSON leaves raw in strings that line readers still split on (Python's
+#: ``splitlines``, JavaScript): written as escapes, which is the same JSON
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def lines(events: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """JSON lines: one compact event per line (a newline inside a value is escaped, so
-    hostile text can never start a line of its own)."""
+    """JSON lines: one compact event per line. Every character that any line reader breaks
+    lines on is escaped (JSON escapes the control characters; U+2028, U+2029 and NEL are
+    escaped here), so hostile text can never start a line of its own."""
     for e in events:
-        yield json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        text = json.dumps(e, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        yield text.translate(_LINE_BREAKS)
 
 
 def export_lines(items: Sequence[ExportItem], run: RunRecord) -> Iterator[str]:

@@ -150,15 +150,16 @@ def test_the_schemas_refuse_what_ocsf_requires(tmp_path: Path) -> None:
 
 
 def test_hostile_text_stays_inside_its_line(tmp_path: Path) -> None:
-    db = build(tmp_path, extra_found="a\nb\r\n{\"class_uid\": 1}\u2028\x00")
+    hostile = "a\nb\r\n{\"class_uid\": 1}\u2028\u2029\x85\x0b\x1c\x00"
+    db = build(tmp_path, extra_found=hostile)
     res = runner.invoke(app, ["export", "ocsf", "--db", str(db)])
     assert res.exit_code == 0
-    lines = res.stdout.split("\n")
-    assert lines[-1] == "" and len(lines) == 7
-    e = next(json.loads(x) for x in lines[:-1]
+    assert res.stdout.endswith("}\n")
+    lines = res.stdout.splitlines()  # splits on every Unicode line boundary
+    assert len(lines) == 6
+    e = next(json.loads(x) for x in lines
              if json.loads(x)["finding_info"]["uid"] == finding_id("mini-ip-forward", WEB))
-    assert e["unmapped"]["inspectorctl"]["evidence"]["found"] == (
-        "a\nb\r\n{\"class_uid\": 1}\u2028\x00")
+    assert e["unmapped"]["inspectorctl"]["evidence"]["found"] == hostile
 
 
 def test_output_file_is_private_and_bad_input_exits_2(tmp_path: Path) -> None:
