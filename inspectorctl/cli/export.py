@@ -51,7 +51,7 @@ def securityhub(
     own custom integration (product/ACCOUNT/default). Exit 1 names every finding Security
     Hub refused."""
     from inspectorctl.aws.securityhub import ImportReport, PartialImport, import_findings
-    from inspectorctl.aws.session import SessionFactory, describe_client_error
+    from inspectorctl.aws.session import SessionFactory
     from inspectorctl.report import asff
     from inspectorctl.report.exportable import load
 
@@ -69,26 +69,14 @@ def securityhub(
     client = factory.client("securityhub")
     reg = str(client.meta.region_name)
     if account_id is None:
-        account_id = _caller_account(factory, describe_client_error)
+        account_id = _caller_account(factory)
     target = asff.AsffTarget(account_id=account_id, region=reg,
                              partition=asff.partition_of(reg))
-    findings: list[dict[str, Any]] = []
-    local: list[str] = []
     names = {asff.finding_asff_id(i.finding.id): f"{i.finding.rule_id} on {i.finding.host}"
              for i in data.items}
-    for item in data.items:
-        f = asff.to_asff(item, target)
-        try:
-            f = asff.fit(f)
-        except ValueError as e:
-            local.append(f"{f['Id']} ({names[f['Id']]}): {e}")
-            continue
-        bad = asff.problems(f)
-        if bad:
-            local.append(f"{f['Id']} ({names[f['Id']]}): not sent, it does not conform to "
-                         f"Security Hub's model: {'; '.join(bad[:5])}")
-            continue
-        findings.append(f)
+    findings, refused = asff.prepare(data.items, target)
+    local = [f"{asff.finding_asff_id(i.finding.id)} ({i.finding.rule_id} on {i.finding.host}): "
+             f"{why}" for i, why in refused]
     try:
         report = import_findings(client, findings) if findings else ImportReport()
     except PartialImport as e:
@@ -118,15 +106,16 @@ def _print_failures(report: Any, names: dict[str, str], local: list[str]) -> boo
     return bool(lines)
 
 
-def _caller_account(factory: Any, describe: Any) -> str:
+def _caller_account(factory: Any) -> str:
+    """The caller's account id (STS GetCallerIdentity)."""
     import botocore.exceptions
 
-    from inspectorctl.aws.session import AwsError
+    from inspectorctl.aws.session import AwsError, describe_client_error
 
     try:
         ident = factory.client("sts").get_caller_identity()
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        raise AwsError(f"cannot tell the account id from STS ({describe(e)}); pass "
+        raise AwsError(f"cannot tell the account id from STS ({describe_client_error(e)}); pass "
                        "--account-id") from e
     return str(ident["Account"])
 

@@ -429,5 +429,22 @@ def problems(finding: dict[str, Any]) -> list[str]:
     return check(finding, shape("securityhub", "AwsSecurityFinding"))
 
 
-def to_asff_all(items: Sequence[ExportItem], target: AsffTarget) -> list[dict[str, Any]]:
-    return [fit(to_asff(i, target)) for i in items]
+def prepare(items: Sequence[ExportItem], target: AsffTarget
+            ) -> tuple[list[dict[str, Any]], list[tuple[ExportItem, str]]]:
+    """The findings ready to send (mapped, fitted, conforming), and those that are not, each
+    with why: a finding that would not conform is never sent."""
+    ready: list[dict[str, Any]] = []
+    refused: list[tuple[ExportItem, str]] = []
+    for item in items:
+        try:
+            f = fit(to_asff(item, target))
+        except ValueError as e:
+            refused.append((item, str(e)))
+            continue
+        bad = problems(f)
+        if bad:
+            refused.append((item, "not sent, it does not conform to Security Hub's model: "
+                            + "; ".join(bad[:5])))
+            continue
+        ready.append(f)
+    return ready, refused

@@ -377,3 +377,33 @@ def test_cli_access_refused_exits_1_with_the_reason(tmp_path: Path,
     assert res.stderr == ("error: Security Hub refused the import: BatchImportFindings: "
                           "InvalidAccessException: not subscribed; 0 finding(s) imported "
                           "before\n")
+
+
+def test_cli_never_sends_a_finding_that_does_not_conform(
+        tmp_path: Path, stubbed: StubbedFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = build(tmp_path)
+    real = asff.to_asff
+    ec2 = asff.finding_asff_id(finding_id("mini-ssh-tries", EC2))
+
+    def broken(item: Any, target: asff.AsffTarget) -> dict[str, Any]:
+        f = real(item, target)
+        if f["Id"] == ec2:
+            f["RecordState"] = "GONE"
+        return f
+
+    monkeypatch.setattr(asff, "to_asff", broken)
+    sent: list[list[str]] = []
+    stub = stubbed.stub("securityhub")
+    stub.add_response("batch_import_findings", _ok(5), {"Findings": ANY})
+    stubbed.client("securityhub").meta.events.register(
+        "provide-client-params.securityhub.BatchImportFindings",
+        lambda params, **_: sent.append([f["Id"] for f in params["Findings"]]))
+    res = runner.invoke(app, ["export", "securityhub", "--db", str(db), "--account-id",
+                              ACCOUNT])
+    assert res.exit_code == 1
+    assert len(sent) == 1 and len(sent[0]) == 5 and ec2 not in sent[0]
+    assert res.stdout.startswith("Imported 5 of 6 finding(s) of run r-2")
+    assert res.stderr == (
+        f"error: {ec2} (mini-ssh-tries on {EC2}): not sent, it does not conform to Security "
+        "Hub's model: RecordState: 'GONE' is not one of ACTIVE, ARCHIVED\n"
+        "1 finding(s) not imported\n")
