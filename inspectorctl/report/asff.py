@@ -31,7 +31,9 @@ What is mapped:
   newest observation, ``UpdatedAt`` the newest change (observation, closing, suppression);
   ``RecordState`` ARCHIVED for closed (fixed) and suppressed findings, ACTIVE otherwise;
   ``Workflow.Status`` NEW (active), RESOLVED (closed), SUPPRESSED (with a ``Note`` giving who,
-  why and until when).
+  why and until when). Security Hub takes ``Workflow`` and ``Note`` only when it creates a
+  finding (afterwards they are its users', through BatchUpdateFindings); ``RecordState`` and
+  the ``inspectorctl/state`` product field follow every change.
 - Evidence (expected, found, source, reason) travels in ``ProductFields`` under
   ``inspectorctl/…`` keys.
 
@@ -172,7 +174,7 @@ def to_asff(item: ExportItem, target: AsffTarget) -> dict[str, Any]:
         "ProductArn": target.product_arn,
         "ProductName": PRODUCT_NAME,
         "CompanyName": COMPANY_NAME,
-        "Region": target.region,
+        # no top-level Region: Security Hub sets it and refuses it in BatchImportFindings
         "GeneratorId": truncated(generator, 512),
         "AwsAccountId": target.account_id,
         "FirstObservedAt": asff_time(f.first_seen),

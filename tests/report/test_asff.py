@@ -96,6 +96,8 @@ def test_ids_are_deterministic_and_name_the_product_and_generator(tmp_path: Path
                                "123456789012/default")
     assert f["GeneratorId"] == "inspectorctl/mini/mini-ssh-root"
     assert f["AwsAccountId"] == "123456789012"
+    # Security Hub sets Region itself and refuses it from BatchImportFindings
+    assert "Region" not in f
     assert a[(VULN_RULE, WEB)]["GeneratorId"] == "inspectorctl/vulns/DEBIAN-CVE-2023-38545"
 
 
