@@ -108,15 +108,22 @@ class AsffTarget(Frozen):
 
 
 def partition_of(region: str) -> str:
+    """The ARN partition of a region (the names ARNs use; ``Resources[].Partition`` takes
+    its own spelling, see :data:`_RESOURCE_PARTITION`)."""
     if region.startswith("cn-"):
         return "aws-cn"
     if region.startswith("us-gov-"):
         return "aws-us-gov"
-    if region.startswith("us-iso-"):
-        return "aws-iso"
     if region.startswith("us-isob-"):
         return "aws-iso-b"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
     return "aws"
+
+
+#: ARN partition -> the model's ``Resource.Partition`` enum value
+_RESOURCE_PARTITION = {"aws": "aws", "aws-cn": "aws-cn", "aws-us-gov": "aws-us-gov",
+                       "aws-iso": "aws-us-iso", "aws-iso-b": "aws-us-iso-b"}
 
 
 def check_account_id(value: str) -> str:
@@ -333,14 +340,15 @@ def _product_fields(item: ExportItem) -> dict[str, str]:
 
 def _resource(host: str, target: AsffTarget) -> dict[str, Any]:
     p, region, account = target.partition, target.region, target.account_id
+    rp = _RESOURCE_PARTITION.get(p, "aws")
     if _EC2_INSTANCE.match(host):
-        return {"Type": "AwsEc2Instance", "Partition": p, "Region": region,
+        return {"Type": "AwsEc2Instance", "Partition": rp, "Region": region,
                 "Id": f"arn:{p}:ec2:{region}:{account}:instance/{host}"}
     if _MANAGED_INSTANCE.match(host):
-        return {"Type": "Other", "Partition": p, "Region": region,
+        return {"Type": "Other", "Partition": rp, "Region": region,
                 "Id": f"arn:{p}:ssm:{region}:{account}:managed-instance/{host}",
                 "Details": {"Other": {"ManagedInstanceId": host}}}
-    return {"Type": "Other", "Partition": p, "Region": region,
+    return {"Type": "Other", "Partition": rp, "Region": region,
             "Id": truncated(_nonblank(host, "(unnamed host)"), 512),
             "Details": {"Other": {"Host": truncated(_nonblank(host, "(unnamed host)"),
                                                     MAX_OTHER_VALUE)}}}

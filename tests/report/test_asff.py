@@ -158,6 +158,13 @@ def test_resources_name_ec2_and_managed_instances(tmp_path: Path) -> None:
     f = asff.to_asff(item, cn)
     assert f["ProductArn"].startswith("arn:aws-cn:securityhub:cn-north-1:")
     assert f["Resources"][0]["Id"].startswith("arn:aws-cn:ec2:cn-north-1:")
+    assert asff.problems(f) == []
+    iso = asff.AsffTarget(account_id="123456789012", region="us-isob-east-1",
+                          partition=asff.partition_of("us-isob-east-1"))
+    f = asff.to_asff(item, iso)
+    assert f["Resources"][0]["Id"].startswith("arn:aws-iso-b:ec2:us-isob-east-1:")
+    assert f["Resources"][0]["Partition"] == "aws-us-iso-b"
+    assert asff.problems(f) == []
 
 
 def test_vulnerability_carries_cve_packages_cvss_fix_and_kev(tmp_path: Path) -> None:
