@@ -22,7 +22,7 @@ DbOpt = Annotated[Path | None, typer.Option(
     "--db", help="SQLite database [default: $INSPECTORCTL_DB or "
     "$XDG_DATA_HOME/inspectorctl/findings.db]", show_default=False)]
 RunOpt = Annotated[str | None, typer.Option(
-    "--run", help="The findings this run evaluated [default: the newest run].",
+    "--run", metavar="ID", help="The findings this run evaluated [default: the newest run].",
     show_default=False)]
 
 
@@ -40,11 +40,13 @@ def securityhub(
     profile: Annotated[str | None, typer.Option(
         "--profile", help="AWS profile.", show_default=False)] = None,
     endpoint_url: Annotated[str | None, typer.Option(
-        "--endpoint-url", help="Security Hub endpoint (a test double).",
+        "--endpoint-url", metavar="URL",
+        help="Security Hub (and STS) endpoint, e.g. a test double.",
         show_default=False)] = None,
     account_id: Annotated[str | None, typer.Option(
-        "--account-id", help="The account the findings belong to [default: the caller's, "
-        "from STS].", show_default=False)] = None,
+        "--account-id", metavar="ACCOUNT",
+        help="The calling account, which the findings belong to (Security Hub accepts no "
+        "other) [default: from STS].", show_default=False)] = None,
     db: DbOpt = None,
 ) -> None:
     """Import a run's findings into AWS Security Hub (BatchImportFindings), as the account's
