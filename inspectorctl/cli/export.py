@@ -22,7 +22,8 @@ DbOpt = Annotated[Path | None, typer.Option(
     "--db", help="SQLite database [default: $INSPECTORCTL_DB or "
     "$XDG_DATA_HOME/inspectorctl/findings.db]", show_default=False)]
 RunOpt = Annotated[str | None, typer.Option(
-    "--run", metavar="ID", help="The findings this run evaluated [default: the newest run].",
+    "--run", metavar="ID",
+    help="The findings this run evaluated, as they stand now [default: the newest run].",
     show_default=False)]
 
 
