@@ -250,12 +250,20 @@ def _score(sev: Severity) -> float:
     return SEVERITY_SCORE[sev]
 
 
+def render_ocsf(r: Report) -> str:
+    """OCSF 1.3.0 Compliance Findings, one JSON line per rule result (``report/ocsf.py``)."""
+    from inspectorctl.report.ocsf import render_results
+
+    return render_results(r.run, r.results, r.rules)
+
+
 #: ``assess --format``: one entry per format (``table`` is drawn by the CLI)
 ASSESS: Formats[Report] = Formats("assess", {
     "json": render_json,
     "csv": render_csv_results,
     "junit": render_junit,
     "sarif": render_sarif,
+    "ocsf": render_ocsf,
 })
 
 #: ``findings list --format``
@@ -264,5 +272,6 @@ FINDINGS: Formats[FindingsView] = Formats("findings list", {
     "csv": render_findings_csv,
     "junit": render_findings_junit,
     "sarif": render_findings_sarif,
-})
+}, elsewhere={"ocsf": "`inspectorctl export ocsf` writes the stored findings",
+              "asff": "`inspectorctl export securityhub` sends them to Security Hub"})
 

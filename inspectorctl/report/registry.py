@@ -30,8 +30,11 @@ class UnsupportedFormat(InputError):
 class Formats(Generic[T]):
     """The formats of one command: ``table`` first, then the renderers in the order added."""
 
-    def __init__(self, command: str, renderers: dict[str, Renderer[T]] | None = None) -> None:
+    def __init__(self, command: str, renderers: dict[str, Renderer[T]] | None = None, *,
+                 elsewhere: dict[str, str] | None = None) -> None:
         self.command = command
+        #: format -> the command that writes it instead (said when it is asked for here)
+        self.elsewhere = dict(elsewhere or {})
         self._renderers: dict[str, Renderer[T]] = {}
         for name, fn in (renderers or {}).items():
             self.add(name, fn)
@@ -48,9 +51,10 @@ class Formats(Generic[T]):
     def check(self, fmt: str) -> str:
         """``fmt`` when this command writes it; else UnsupportedFormat naming those it does."""
         if fmt != TABLE and fmt not in self._renderers:
+            hint = f" ({self.elsewhere[fmt]})" if fmt in self.elsewhere else ""
             raise UnsupportedFormat(
                 f"{self.command} does not write --format {fmt}; it supports: "
-                f"{', '.join(self.names)}")
+                f"{', '.join(self.names)}{hint}")
         return fmt
 
     def render(self, fmt: str, data: T) -> str:

@@ -388,7 +388,7 @@ def test_fail_on_says_why_on_stderr(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("command", "extra", "fmt", "supported"), [
-    ("assess", ["--from-snapshots", "nowhere"], "html", "table, json, csv, junit, sarif"),
+    ("assess", ["--from-snapshots", "nowhere"], "html", "table, json, csv, junit, sarif, ocsf"),
     ("findings list", [], "nope", "table, json, csv, junit, sarif"),
     ("findings show", ["f-0000000000000000"], "junit", "table, json"),
     ("findings show", ["f-0000000000000000"], "csv", "table, json"),
