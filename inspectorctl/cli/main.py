@@ -8,7 +8,7 @@ import typer
 import typer.core
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, demo, lab, remediate, ssm_docs, vulns
+from inspectorctl.cli import assess, demo, lab, remediate, report, ssm_docs, vulns
 
 _typer_argument_type = typer.core.TyperArgument.display_type_rich
 
@@ -54,6 +54,7 @@ app.add_typer(lab.app, name="lab")
 remediate.register(app)
 app.add_typer(ssm_docs.app, name="ssm-docs")
 vulns.register(app)
+report.register(app)
 
 
 def main() -> None:
