@@ -304,7 +304,8 @@ def _finding_html(v: FindingView) -> str:
                  "<th>Found</th></tr></thead><tbody>")
     for h in v.history:
         found = h.evidence.found if h.evidence is not None else (h.reason or "")
-        parts.append(f'<tr><td class="mono">{esc(h.run_id)}</td>'
+        label = " (verification)" if h.verification else ""
+        parts.append(f'<tr><td class="mono">{esc(h.run_id + label)}</td>'
                      f"<td>{esc(f'{h.started_at:%Y-%m-%d %H:%M}')}</td>"
                      f'<td class="status status-{esc(h.status)}">{esc(h.status)}</td>'
                      f"<td>{esc(found)}</td></tr>")
@@ -407,6 +408,10 @@ def render_html(data: ReportData) -> str:
     if data.scope.trend_cut:
         notes.append(f"{data.scope.trend_cut} older run(s) of the window are not in the trend "
                      "(it shows the newest runs only).")
+    if data.scope.verification_runs:
+        notes.append(f"{data.scope.verification_runs} verification run(s) of remediations (a "
+                     "re-assessment of the hosts and rules an apply touched) are not in the "
+                     "trend; findings' histories show them.")
     if data.findings_left_out:
         notes.append(f"{data.findings_left_out} more problem result(s) are not shown here: "
                      f"`inspectorctl findings list --run {run.id}` lists them all.")

@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inspectorctl.errors import InputError, InspectorctlError
@@ -67,14 +67,23 @@ class Scope:
     run: RunRecord
     trend: tuple[RunRecord, ...]
     window_start: datetime
+    #: findings' histories run up to here (the newest run, verification runs included, unless
+    #: a run was asked for)
+    history_end: datetime
     #: runs of the window left out of the trend (more than MAX_TREND_RUNS)
     trend_cut: int = 0
+    #: remediations' verification runs in the window (not in the trend)
+    verification_runs: int = 0
 
 
 def resolve_scope(store: Store, *, run_id: str | None, since: timedelta | None,
                   now: datetime) -> Scope:
     """``run_id``: that run, with the runs of the 30 days up to it. ``since``: the newest run
     of that window, with every run of it. Neither: the newest run, with the 30 days up to it.
+
+    A remediation's verification runs (re-assessments of the hosts and rules an apply touched,
+    partial by design) are left out of the trend and are not picked as the newest run; they
+    still show in each finding's history, and ``--run`` reports on one when asked.
     An unknown run, an empty database or an empty window is bad input (exit 2)."""
     if run_id is not None and since is not None:
         raise InputError("give --run or --since, not both (--run ID reports that run with the "
@@ -86,11 +95,11 @@ def resolve_scope(store: Store, *, run_id: str | None, since: timedelta | None,
         run = store.run(run_id)
         if run is None:
             raise InputError(f"no run {run_id!r} in {store.path}; see `inspectorctl runs list`")
-        end = run.started_at
-        start = end - DEFAULT_WINDOW
+        start, until = run.started_at - DEFAULT_WINDOW, run.started_at
     elif since is not None:
-        start, end = now - since, now
-        newest = _runs_between(store, start, end, limit=1)
+        start, until = now - since, now
+        newest = (_runs_between(store, start, until, limit=1)
+                  or _runs_between(store, start, until, limit=1, verification=True))
         if not newest:
             last = store.runs(1)[0]
             raise InputError(
@@ -98,16 +107,19 @@ def resolve_scope(store: Store, *, run_id: str | None, since: timedelta | None,
                 f"of {last.started_at:%Y-%m-%d %H:%M}); widen --since or give --run")
         run = newest[0]
     else:
-        run = store.runs(1)[0]
-        end = run.started_at
-        start = end - DEFAULT_WINDOW
-    newest_first = _runs_between(store, start, end, limit=MAX_TREND_RUNS)
+        newest_any = store.runs(1)[0]
+        until = newest_any.started_at
+        run = (_runs_between(store, datetime.min.replace(tzinfo=UTC), until, limit=1)
+               or [newest_any])[0]
+        start = run.started_at - DEFAULT_WINDOW
+    newest_first = _runs_between(store, start, run.started_at, limit=MAX_TREND_RUNS)
     trend = [r for r in newest_first if r.id != run.id][:MAX_TREND_RUNS - 1]
     trend.reverse()
     trend.append(run)  # the run reported on ends its trend
-    cut = _count_between(store, start, end) - len(trend)
-    return Scope(run=run, trend=tuple(trend), window_start=start,
-                 trend_cut=max(0, cut))
+    in_window = _count_between(store, start, run.started_at)
+    return Scope(run=run, trend=tuple(trend), window_start=start, history_end=until,
+                 trend_cut=max(0, in_window - len(newest_first)),
+                 verification_runs=_count_between(store, start, until, verification=True))
 
 
 def _span(d: timedelta) -> str:
@@ -115,18 +127,28 @@ def _span(d: timedelta) -> str:
     return f"{hours // 24} day(s)" if hours % 24 == 0 else f"{hours} hour(s)"
 
 
-def _runs_between(store: Store, start: datetime, end: datetime, *, limit: int
-                  ) -> list[RunRecord]:
+#: runs a remediation recorded as its verification (``audit_log`` event ``verify``)
+_VERIFY_RUNS = "SELECT run_id FROM audit_log WHERE event = 'verify' AND run_id IS NOT NULL"
+
+
+def _runs_between(store: Store, start: datetime, end: datetime, *, limit: int,
+                  verification: bool = False) -> list[RunRecord]:
+    """Runs started in [start, end], newest first: assessments, or (``verification``) only
+    remediations' verification runs."""
     rows = store.execute(
         "SELECT id FROM runs WHERE started_at >= ? AND started_at <= ?"
+        f" AND id {'IN' if verification else 'NOT IN'} ({_VERIFY_RUNS})"
         " ORDER BY started_at DESC, id DESC LIMIT ?", (start.isoformat(), end.isoformat(), limit))
     runs = [store.run(r["id"]) for r in rows]
     return [r for r in runs if r is not None]
 
 
-def _count_between(store: Store, start: datetime, end: datetime) -> int:
-    row = store.execute("SELECT count(*) FROM runs WHERE started_at >= ? AND started_at <= ?",
-                        (start.isoformat(), end.isoformat())).fetchone()
+def _count_between(store: Store, start: datetime, end: datetime, *,
+                   verification: bool = False) -> int:
+    row = store.execute(
+        "SELECT count(*) FROM runs WHERE started_at >= ? AND started_at <= ?"
+        f" AND id {'IN' if verification else 'NOT IN'} ({_VERIFY_RUNS})",
+        (start.isoformat(), end.isoformat())).fetchone()
     return int(row[0])
 
 
@@ -311,6 +333,8 @@ class HistoryEntry:
     status: str
     evidence: Evidence | None
     reason: str | None
+    #: a remediation's verification run
+    verification: bool = False
 
 
 @dataclass(frozen=True)
@@ -339,18 +363,20 @@ def problem_findings(store: Store, scope: Scope, results: Sequence[RuleResult],
     problems = problems[:MAX_FINDINGS]
     stored = {f.id: f for f in _findings_by_id(store, [r.finding_id for r in problems])}
     start = scope.trend[0].started_at.isoformat()
-    end = scope.run.started_at.isoformat()
+    end = scope.history_end.isoformat()
     views = []
     for res in problems:
         rows = store.execute(
-            "SELECT r.run_id, runs.started_at, r.status, r.evidence, r.reason FROM results r"
+            "SELECT r.run_id, runs.started_at, r.status, r.evidence, r.reason,"
+            f" r.run_id IN ({_VERIFY_RUNS}) AS verification FROM results r"
             " JOIN runs ON runs.id = r.run_id WHERE r.host = ? AND r.rule_id = ?"
             " AND runs.started_at >= ? AND runs.started_at <= ?"
             " ORDER BY runs.started_at DESC, runs.id DESC LIMIT ?",
             (res.host, res.rule_id, start, end, MAX_HISTORY))
         history = tuple(HistoryEntry(
             run_id=row["run_id"], started_at=datetime.fromisoformat(row["started_at"]),
-            status=row["status"], evidence=_evidence(row["evidence"]), reason=row["reason"])
+            status=row["status"], evidence=_evidence(row["evidence"]), reason=row["reason"],
+            verification=bool(row["verification"]))
             for row in rows)
         views.append(FindingView(res, stored.get(res.finding_id),
                                  rules.get(res.pack, res.rule_id), history))

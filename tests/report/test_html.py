@@ -353,3 +353,32 @@ def test_an_unreadable_evidence_row_is_shown_not_interpreted(tmp_path: Path) -> 
     assert res.exit_code == 0, res.output
     text = out.read_text()
     assert "&lt;b&gt;not json" in text and "<b>not json" not in text
+
+
+def test_verification_runs_stay_out_of_the_trend_but_in_histories(tmp_path: Path) -> None:
+    """A remediation's verification run re-assesses only what an apply touched: the report does
+    not pick it as the newest run nor put it in the trend; the findings' histories show it."""
+    from inspectorctl.remediate.audit import AuditEvent, record
+
+    rdb = build_report_db(tmp_path)
+    with Store(rdb.db) as store:
+        record(store, AuditEvent.VERIFY, "alice", datetime.now(UTC), plan_id="p-1",
+               run_id=rdb.second_run)
+        data = collect_report(store, run_id=None, since=None, now=datetime.now(UTC))
+        assert data.scope.run.id == rdb.first_run
+        assert [p.run.id for p in data.trend] == [rdb.first_run]
+        assert data.scope.verification_runs == 1
+        root = {v.id: v for v in data.findings}[fid("mini-ssh-root", SCRIPT_HOST)]
+        assert [(h.run_id, h.verification) for h in root.history] == [
+            (rdb.second_run, True), (rdb.first_run, False)]
+        text = render_html(data)
+        assert "1 verification run(s) of remediations" in text
+        assert f"{rdb.second_run} (verification)</td>" in text
+        # asked for, it is reported on; the runs before it are its trend
+        data = collect_report(store, run_id=rdb.second_run, since=None, now=datetime.now(UTC))
+        assert [p.run.id for p in data.trend] == [rdb.first_run, rdb.second_run]
+        # asked for the first run: its report ends there, histories too
+        data = collect_report(store, run_id=rdb.first_run, since=None, now=datetime.now(UTC))
+        root = {v.id: v for v in data.findings}[fid("mini-ssh-root", SCRIPT_HOST)]
+        assert [h.run_id for h in root.history] == [rdb.first_run]
+        assert data.scope.verification_runs == 0
