@@ -5,7 +5,7 @@ reading the report's data (``collect_report``: the run's results, posture per fr
 trend's grouped query, each problem's history) and rendering the page (``render_html``), and
 the file's size.
 
-    .venv/bin/python benchmarks/bench_report_html.py --hosts 100 --runs 10
+    .venv/bin/python benchmarks/bench_report_html.py --hosts 100 --runs 10 [--out report.html]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=100)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", type=Path, help="keep the last report here (e.g. to open it)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "findings.db"
@@ -71,7 +72,7 @@ def main() -> None:
             t1 = time.perf_counter()
             text = render_html(data)
             t2 = time.perf_counter()
-            out = Path(tmp) / "report.html"
+            out = args.out or Path(tmp) / "report.html"
             write_report(out, text)
             t3 = time.perf_counter()
             print(f"collect {t1 - t0:.2f} s, render {t2 - t1:.2f} s, write {t3 - t2:.2f} s; "

@@ -29,7 +29,7 @@ def report(
     run: Annotated[str | None, typer.Option(
         "--run", metavar="ID",
         help="The run to report on, with the 30 days up to it as the trend [default: the "
-        "newest run].")] = None,
+        "newest assessment that is not a remediation's verification].")] = None,
     since: Annotated[str | None, typer.Option(
         "--since", metavar="AGE",
         help="Report on the newest run of this window (12h, 30d, 6w), with every run of it as "
