@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Severity, Status
@@ -23,7 +22,8 @@ from inspectorctl.models.finding import Evidence, Finding, RuleResult, RunRecord
 from inspectorctl.models.rule import FRAMEWORKS, Rule
 from inspectorctl.report.summary import framework_compliance
 from inspectorctl.rules.loader import load_pack, resolve_pack, shipped_pack_ids
-from inspectorctl.store.db import Store
+from inspectorctl.store.db import Store, StoreError
+from inspectorctl.textsafe import one_line
 
 #: the pseudo-pack of vulnerability findings (``inspectorctl.vuln_assess.PACK``): not a rulepack
 VULN_PACK = "vulns"
@@ -469,12 +469,27 @@ class ReportData:
     findings: list[FindingView]
     findings_left_out: int
     missing_packs: dict[str, str]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def collect_report(store: Store, *, run_id: str | None, since: timedelta | None,
                    now: datetime) -> ReportData:
-    """Everything a report shows, read once from ``store``."""
+    """Everything a report shows, read once from ``store``. A row the store cannot read back
+    (a status or severity that is none of inspectorctl's, a JSON column that is not JSON) is a
+    ``StoreError`` naming the database, never a traceback."""
+    try:
+        return _collect(store, run_id=run_id, since=since, now=now)
+    except ValueError as e:
+        raise StoreError(f"the database {store.path} holds a row inspectorctl cannot read "
+                         f"({_first_line(e)}); was it edited by hand? Move it aside or use "
+                         "another --db") from e
+
+
+def _first_line(e: Exception) -> str:
+    return one_line(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+
+
+def _collect(store: Store, *, run_id: str | None, since: timedelta | None,
+             now: datetime) -> ReportData:
     scope = resolve_scope(store, run_id=run_id, since=since, now=now)
     rules = load_rules(scope.trend)
     results = store.results(scope.run.id)

@@ -382,3 +382,48 @@ def test_verification_runs_stay_out_of_the_trend_but_in_histories(tmp_path: Path
         root = {v.id: v for v in data.findings}[fid("mini-ssh-root", SCRIPT_HOST)]
         assert [h.run_id for h in root.history] == [rdb.first_run]
         assert data.scope.verification_runs == 0
+
+
+def test_every_shipped_requirement_has_a_title() -> None:
+    """A reference added to a shipped pack needs its requirement's title (CIS excepted: a CIS
+    recommendation's title is its rule's)."""
+    from inspectorctl.report.requirements import REQUIREMENT_TITLES
+    from inspectorctl.rules.loader import load_pack, shipped_pack_ids
+
+    missing = set()
+    for path in shipped_pack_ids().values():
+        for rule in load_pack(path).rules:
+            for fw in FRAMEWORKS:
+                if fw == "cis":
+                    continue
+                missing |= {(fw, req) for req in rule.references.framework_ids(fw)
+                            if req not in REQUIREMENT_TITLES[fw]}
+    assert missing == set()
+
+
+@given(st.text(max_size=20))
+def test_parse_since_accepts_only_bounded_ages(text: str) -> None:
+    from inspectorctl.errors import InputError
+
+    try:
+        delta = parse_since(text)
+    except InputError as e:
+        assert str(e).startswith(f"--since {text!r}: ")
+    else:
+        assert timedelta(hours=1) <= delta <= timedelta(days=3650)
+        assert re.fullmatch(r"\s*[1-9][0-9]*[hdw]\s*", text)
+
+
+def test_a_row_that_cannot_be_read_is_one_error(tmp_path: Path) -> None:
+    rdb = build_report_db(tmp_path)
+    con = sqlite3.connect(rdb.db)
+    with con:
+        con.execute("UPDATE results SET status='<b>BOGUS' WHERE host='web-1' AND "
+                    "rule_id='mini-ip-forward' AND run_id=?", (rdb.second_run,))
+    con.close()
+    out = tmp_path / "r.html"
+    res = runner.invoke(app, ["report", "--html", str(out), "--db", str(rdb.db)])
+    assert (res.exit_code, res.stderr) == (1, (
+        f"error: the database {rdb.db} holds a row inspectorctl cannot read ('<b>BOGUS' is not "
+        "a valid Status); was it edited by hand? Move it aside or use another --db\n"))
+    assert not out.exists()
