@@ -300,8 +300,8 @@ def _finding_html(v: FindingView) -> str:
         refs = reference_items(rule)
         parts.append("<h3>References</h3>" + (_kv(refs) if refs else "<p>none</p>"))
     parts.append("<h3>Remediation</h3>" + _kv([("Fix", remediation_text(rule))]))
-    parts.append("<h3>History</h3><table><thead><tr><th>Run</th><th>Started</th><th>Status</th>"
-                 "<th>Found</th></tr></thead><tbody>")
+    parts.append('<h3>History</h3><table class="history"><thead><tr><th>Run</th>'
+                 "<th>Started</th><th>Status</th><th>Found</th></tr></thead><tbody>")
     for h in v.history:
         found = h.evidence.found if h.evidence is not None else (h.reason or "")
         label = " (verification)" if h.verification else ""
