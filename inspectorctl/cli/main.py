@@ -8,7 +8,7 @@ import typer
 import typer.core
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, demo, export, lab, outputs, remediate, ssm_docs, vulns
+from inspectorctl.cli import assess, demo, export, lab, outputs, remediate, report, ssm_docs, vulns
 
 _typer_argument_type = typer.core.TyperArgument.display_type_rich
 
@@ -56,6 +56,7 @@ remediate.register(app)
 app.add_typer(ssm_docs.app, name="ssm-docs")
 vulns.register(app)
 export.register(app)
+report.register(app)
 
 
 def main() -> None:

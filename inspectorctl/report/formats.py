@@ -264,7 +264,8 @@ ASSESS: Formats[Report] = Formats("assess", {
     "junit": render_junit,
     "sarif": render_sarif,
     "ocsf": render_ocsf,
-})
+}, elsewhere={"html": "`inspectorctl report --html FILE` writes the HTML report",
+              "asff": "`inspectorctl export securityhub` sends findings to Security Hub"})
 
 #: ``findings list --format``
 FINDINGS: Formats[FindingsView] = Formats("findings list", {

@@ -388,7 +388,8 @@ def test_fail_on_says_why_on_stderr(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("command", "extra", "fmt", "supported"), [
-    ("assess", ["--from-snapshots", "nowhere"], "html", "table, json, csv, junit, sarif, ocsf"),
+    ("assess", ["--from-snapshots", "nowhere"], "html", "table, json, csv, junit, sarif, "
+     "ocsf (`inspectorctl report --html FILE` writes the HTML report)"),
     ("findings list", [], "nope", "table, json, csv, junit, sarif"),
     ("findings show", ["f-0000000000000000"], "junit", "table, json"),
     ("findings show", ["f-0000000000000000"], "csv", "table, json"),
