@@ -10,7 +10,8 @@ text). The playbook is imported by a wrapper whose first play reads ``/etc/machi
 every host with a recorded identity and fails the hosts that are another machine, so they
 never reach the remediation. Per-host outcomes come from the runner's ``stats``
 (ok/changed/failures/dark) and failure messages and diffs from the events, which the event
-handler keeps by returning True.
+handler keeps by returning True; what ``package_upgrade`` reports its repositories offer
+(``vulnfix.py``) becomes the message of a host that did not fail.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from inspectorctl.remediate.interface import (
     HostOutcome,
     HostStatus,
 )
+from inspectorctl.remediate.vulnfix import OFFERS_FACT, offers_message
 from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
 
 _EVENTS = {
@@ -164,6 +166,8 @@ class AnsibleExecutor:
 
         messages: dict[str, str] = {}
         diffs: dict[str, list[str]] = {}
+        #: host -> what package_upgrade reported its repositories offer (vulnfix.py)
+        offers: dict[str, str] = {}
         hosts = set(request.hosts)
 
         def on_event(event: dict[str, Any]) -> bool:
@@ -177,6 +181,9 @@ class AnsibleExecutor:
             raw = data.get("res")
             res: dict[str, Any] = raw if isinstance(raw, dict) else {}
             task = str(data.get("task") or "")
+            facts = res.get("ansible_facts") if kind == "ok" else None
+            if isinstance(facts, dict) and OFFERS_FACT in facts:
+                offers[host] = offers_message(facts[OFFERS_FACT])
             if kind == "ok" and res.get("diff"):
                 text = render_diff(res["diff"])
                 if text:
@@ -242,8 +249,8 @@ class AnsibleExecutor:
                 st = HostStatus.CHANGED
             else:
                 st = HostStatus.OK
-            msg = messages.get(host, "")
-            if not processed and not msg:
+            msg = messages.get(host, "") or offers.get(host, "")
+            if not processed and not messages.get(host):
                 msg = (f"ansible did not run on this host (status {status}, rc {rc}): "
                        + stdout_tail(runner))
             outcomes[host] = HostOutcome(host=host, status=st, stats=counts, message=msg,
