@@ -42,7 +42,7 @@ from inspectorctl.remediate.interface import (
     HostOutcome,
     HostStatus,
 )
-from inspectorctl.remediate.vulnfix import OFFERS_FACT, offers_message
+from inspectorctl.remediate.vulnfix import OFFERS_FACT, UPGRADES_FACT, offers_message
 from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
 
 _EVENTS = {
@@ -183,7 +183,7 @@ class AnsibleExecutor:
             task = str(data.get("task") or "")
             facts = res.get("ansible_facts") if kind == "ok" else None
             if isinstance(facts, dict) and OFFERS_FACT in facts:
-                offers[host] = offers_message(facts[OFFERS_FACT])
+                offers[host] = offers_message(facts[OFFERS_FACT], facts.get(UPGRADES_FACT))
             if kind == "ok" and res.get("diff"):
                 text = render_diff(res["diff"])
                 if text:

@@ -11,10 +11,11 @@ a difference the gate refuses.
 
 Names and versions come from hosts and advisory files: they are checked against Debian's
 grammars (``inspectorctl.vulns.pkgnames``) before an item is made, and the playbook checks
-them again. The playbook reports what the repositories offer (the fact
-``inspectorctl_package_offers``); the executor keeps it in the journal message
-(``repository offers: NAME=VERSION, ...``), from which the verify step says "repository
-offers X, fixed in Y" for a finding still failing.
+them again. The playbook reports what it upgrades (in check mode: would upgrade) and what the
+repositories offer (the facts ``inspectorctl_package_upgrades``, ``inspectorctl_package_offers``);
+the executor keeps them as the host's message (``upgrade NAME OLD -> NEW; repository offers:
+NAME=VERSION, ...``: the preview's and the journal's), from which the verify step says
+"repository offers X, fixed in Y" for a finding still failing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from inspectorctl.vulns import pkgnames
 
 #: the fact the playbook sets: binary package -> the version its repositories offer, or "none"
 OFFERS_FACT = "inspectorctl_package_offers"
+UPGRADES_FACT = "inspectorctl_package_upgrades"
+UPGRADE_PREFIX = "upgrade "
 OFFERS_PREFIX = "repository offers: "
 #: at most this many packages are reported per host
 MAX_OFFERS = 2000
@@ -94,34 +97,48 @@ def plan_items(store: Store, findings: Iterable[Finding]) -> VulnItems:
 # ---------------------------------------------------------------------------------------------
 
 
-def offers_message(raw: Any) -> str:
-    """The journal's text for the playbook's ``inspectorctl_package_offers`` fact (values from
-    the host: only names and versions that fit Debian's grammars are kept), or ''."""
-    if not isinstance(raw, Mapping):
-        return ""
+def _version(value: Any) -> str:
+    return "none" if value == "none" else pkgnames.debian_version(value)
+
+
+def offers_message(offers: Any, upgrades: Any = None) -> str:
+    """The journal's text for the playbook's facts (values from the host: only names and
+    versions that fit Debian's grammars are kept): ``upgrade NAME OLD -> NEW, ...;
+    repository offers: NAME=VERSION, ...``, or ''. In check mode the upgrades are the versions
+    it would install."""
+    done = []
+    if isinstance(upgrades, list):
+        for row in upgrades[:MAX_OFFERS]:
+            if not (isinstance(row, list) and len(row) == 4):
+                continue
+            try:
+                done.append(f"{pkgnames.debian_name(row[0])} {_version(row[2])} -> "
+                            f"{_version(row[3])}")
+            except pkgnames.PackageNameError:
+                continue
     parts = []
-    for name, version in list(raw.items())[:MAX_OFFERS]:
-        try:
-            n = pkgnames.debian_name(name)
-            v = version if version == "none" else pkgnames.debian_version(version)
-        except pkgnames.PackageNameError:
-            continue
-        parts.append(f"{n}={v}")
-    return OFFERS_PREFIX + ", ".join(sorted(parts)) if parts else ""
+    if isinstance(offers, Mapping):
+        for name, version in list(offers.items())[:MAX_OFFERS]:
+            try:
+                parts.append(f"{pkgnames.debian_name(name)}={_version(version)}")
+            except pkgnames.PackageNameError:
+                continue
+    text = (UPGRADE_PREFIX + ", ".join(sorted(done)) + "; ") if done else ""
+    return text + OFFERS_PREFIX + ", ".join(sorted(parts)) if parts else text.rstrip("; ")
 
 
 def parse_offers(message: str) -> dict[str, str]:
     """``offers_message``'s text back to ``{binary: version or 'none'}`` ({} otherwise)."""
-    if not message.startswith(OFFERS_PREFIX):
+    _, sep, listed = message.partition(OFFERS_PREFIX)
+    if not sep:
         return {}
     out: dict[str, str] = {}
-    for part in message[len(OFFERS_PREFIX):].split(", "):
+    for part in listed.split(", "):
         name, sep, version = part.partition("=")
         if not sep:
             return {}
         try:
-            out[pkgnames.debian_name(name)] = (
-                version if version == "none" else pkgnames.debian_version(version))
+            out[pkgnames.debian_name(name)] = _version(version)
         except pkgnames.PackageNameError:
             return {}
     return out
