@@ -21,12 +21,15 @@ NAME=VERSION, ...``: the preview's and the journal's), from which the verify ste
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspectorctl.models.finding import Evidence, Finding
 from inspectorctl.remediate.planner import VULN_PACK
 from inspectorctl.store.db import Store
 from inspectorctl.vulns import pkgnames
+
+if TYPE_CHECKING:
+    from inspectorctl.vuln_assess import VulnFinding
 
 #: the fact the playbook sets: binary package -> the version its repositories offer, or "none"
 OFFERS_FACT = "inspectorctl_package_offers"
@@ -42,7 +45,7 @@ APT_ECOSYSTEMS = ("Debian", "Ubuntu")
 VulnItems = dict[str, dict[str, Any] | str]
 
 
-def item_for(details: Any, evidence: Evidence | None) -> dict[str, Any] | str:
+def item_for(details: VulnFinding, evidence: Evidence | None) -> dict[str, Any] | str:
     """The ``package_upgrade`` item of one vulnerability finding (its stored details), or the
     reason it is not planned."""
     from inspectorctl.vuln_assess import result_of
