@@ -3,11 +3,11 @@
 Each vulnerability finding with a fixed version becomes one item of the ``package_upgrade``
 playbook: ``{package, fixed_version, binaries}`` (the package the advisory names, Debian's
 and Ubuntu's source package; the version that fixes it; the installed binary packages built
-from it). The item is derived from the finding's stored details (``vuln_details``) and only
-when those details render exactly the evidence of the run's stored result, so what the plan
-carries is what the assessment recorded; ``plan`` and the gate both derive it here, so an item
-that no stored finding gives (a forged package, a lowered fixed version, an extra package) is
-a difference the gate refuses.
+from it). The item is read from the evidence the plan's source run stored for the finding
+(``vuln_assess.result_of`` writes it; the plan's evidence digest binds it), so what the plan
+carries is what that assessment recorded, even after a later run; ``plan`` and the gate both
+derive it here, so an item that no stored finding gives (a forged package, a lowered fixed
+version, an extra package) is a difference the gate refuses.
 
 Names and versions come from hosts and advisory files: they are checked against Debian's
 grammars (``inspectorctl.vulns.pkgnames``) before an item is made, and the playbook checks
@@ -20,6 +20,7 @@ NAME=VERSION, ...``: the preview's and the journal's), from which the verify ste
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,54 +46,68 @@ APT_ECOSYSTEMS = ("Debian", "Ubuntu")
 VulnItems = dict[str, dict[str, Any] | str]
 
 
-def item_for(details: VulnFinding, evidence: Evidence | None) -> dict[str, Any] | str:
-    """The ``package_upgrade`` item of one vulnerability finding (its stored details), or the
-    reason it is not planned."""
-    from inspectorctl.vuln_assess import result_of
-    from inspectorctl.vulns.match import VulnState
+#: ``result_of``'s evidence of a vulnerability with a fix (``inspectorctl/vuln_assess.py``)
+_EXPECTED = re.compile(r"(?P<package>\S+) at or above (?P<fixed>\S+) \((?P<eco>[^()]+)\)")
+_FOUND = re.compile(r"(?P<package>\S+) (?P<installed>\S+) installed \((?P<bins>[^()]*)\); "
+                    r"(?P<state>[a-z-]+), ")
 
-    d = details
-    if d.state is not VulnState.AFFECTED_FIX or not d.fixed_version:
-        return (f"no fixed version to upgrade to ({d.state.value}): nothing a package upgrade "
+
+def item_for(rule_id: str, evidence: Evidence | None, details: VulnFinding | None
+             ) -> dict[str, Any] | str:
+    """The ``package_upgrade`` item of one vulnerability finding, or the reason it is not
+    planned. The item comes from the evidence the run stored (what the plan's evidence digest
+    binds: package, fixed version, ecosystem, installed binaries); whether the package is the
+    running kernel from the finding's stored details."""
+    from inspectorctl.vulns.match import VulnState, is_kernel_source
+
+    exp = _EXPECTED.fullmatch(evidence.expected) if evidence is not None else None
+    found = _FOUND.match(evidence.found) if evidence is not None else None
+    if found is not None and found["state"] != VulnState.AFFECTED_FIX.value:
+        return (f"no fixed version to upgrade to ({found['state']}): nothing a package upgrade "
                 "can fix yet; assess again when the advisory names a fix")
-    if d.kernel:
-        return ("the running kernel: a package upgrade does not replace it (install the fixed "
-                "kernel package and reboot the host), so it is not planned")
-    base = d.ecosystem.split(":", 1)[0]
+    if exp is None or found is None:
+        return ("its stored evidence is not what `inspectorctl vulns assess` writes (package, "
+                "fixed version, installed binaries): assess again and plan from that run")
+    base = exp["eco"].split(":", 1)[0]
     if base not in APT_ECOSYSTEMS:
         return (f"package upgrades are built for apt hosts ({', '.join(APT_ECOSYSTEMS)}) "
-                f"only, not {d.ecosystem}: upgrade {d.package} with the host's package "
+                f"only, not {exp['eco']}: upgrade {exp['package']} with the host's package "
                 "manager and assess again")
     try:
-        package = pkgnames.debian_name(d.package)
-        fixed = pkgnames.debian_version(d.fixed_version)
-        binaries = sorted(pkgnames.debian_name(b) for b in d.binaries)
+        package = pkgnames.debian_name(exp["package"])
+        fixed = pkgnames.debian_version(exp["fixed"])
+        pairs = [b.split(" ") for b in found["bins"].split(", ")] if found["bins"] else []
+        if any(len(p) != 2 for p in pairs):
+            raise pkgnames.PackageNameError(f"{found['bins'][:60]!r} is not a list of "
+                                            "installed binary packages")
+        binaries = sorted({pkgnames.debian_name(n) for n, _ in pairs})
+        for _, v in pairs:
+            pkgnames.debian_version(v)
     except pkgnames.PackageNameError as e:
         return (f"refused: {e}; names and versions from hosts and advisory data are checked "
                 "before they reach apt")
+    if found["package"] != package or not rule_id.endswith(f":{package}"):
+        return (f"its evidence names {found['package']!r}, not the package of {rule_id}: "
+                "assess again and plan from that run")
     if not binaries:
         return "no installed binary package of it is recorded: nothing to upgrade"
-    if evidence is None or result_of(d, True).evidence != evidence:
-        return ("its stored vulnerability details are not those of this run's result (a "
-                "later assessment replaced them): assess again and plan from that run")
+    kernel = details.kernel if details is not None else is_kernel_source(package, binaries)
+    if kernel:
+        return ("the running kernel: a package upgrade does not replace it (install the fixed "
+                "kernel package and reboot the host), so it is not planned")
     return {"package": package, "fixed_version": fixed, "binaries": binaries}
 
 
 def plan_items(store: Store, findings: Iterable[Finding]) -> VulnItems:
-    """The item (or the reason there is none) of each vulnerability finding of ``findings``."""
+    """The item (or the reason there is none) of each vulnerability finding of ``findings``
+    (their ``evidence`` must be that of the run the plan is made from)."""
     from inspectorctl.vuln_assess import stored_details
 
     vulns = [f for f in findings if f.pack == VULN_PACK]
     if not vulns:
         return {}
     details = stored_details(store, [f.id for f in vulns])
-    out: VulnItems = {}
-    for f in vulns:
-        d = details.get(f.id)
-        out[f.id] = (item_for(d, f.evidence) if d is not None else
-                     "no vulnerability details are stored for it: assess again with "
-                     "`inspectorctl vulns assess` and plan from that run")
-    return out
+    return {f.id: item_for(f.rule_id, f.evidence, details.get(f.id)) for f in vulns}
 
 
 # ---------------------------------------------------------------------------------------------

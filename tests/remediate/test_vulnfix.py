@@ -150,24 +150,37 @@ def _details(env: Env, rule_id: str) -> dict[str, Any]:
     return data
 
 
-def _set_details(env: Env, rule_id: str, data: dict[str, Any]) -> None:
+def _set_evidence(env: Env, rule_id: str, **fields: str) -> None:
+    """What a hostile host or advisory file would have made the run store (findings and the
+    run's results alike)."""
+    row = env.store.execute("SELECT evidence FROM results WHERE rule_id=?", (rule_id,)
+                            ).fetchone()
+    ev = json.dumps({**json.loads(row[0]), **fields})
     with env.store.transaction() as db:
-        db.execute("UPDATE vuln_details SET data=? WHERE finding_id=(SELECT id FROM findings "
-                   "WHERE rule_id=?)", (json.dumps(data), rule_id))
+        db.execute("UPDATE results SET evidence=? WHERE rule_id=?", (ev, rule_id))
+        db.execute("UPDATE findings SET evidence=? WHERE rule_id=?", (ev, rule_id))
 
 
-@pytest.mark.parametrize(("field", "value", "why"), [
-    ("package", "curl;reboot", "'curl;reboot' is not a Debian package name"),
-    ("fixed_version", "7.88.1-10+deb12u4 --allow-downgrades",
-     "'7.88.1-10+deb12u4 --allow-downgrades' is not a Debian version"),
-    ("fixed_version", "{{ lookup('pipe', 'id') }}", "is not a Debian version"),
-    ("binaries", {"curl": "1", "-oDpkg::Pre-Invoke=x": "1"},
+_FOUND = ("curl 7.88.1-10+deb12u3 installed ({}); affected-fix-available, fixAvailable YES, "
+          "score 9.8 (base 9.8)")
+
+
+@pytest.mark.parametrize(("expected", "found", "why"), [
+    ("curl;reboot at or above 7.88.1-10+deb12u4 (Debian:12)", None,
+     "'curl;reboot' is not a Debian package name"),
+    ("curl at or above 7.88.1;reboot (Debian:12)", None,
+     "'7.88.1;reboot' is not a Debian version"),
+    ("curl at or above {{7*7}} (Debian:12)", None, "'{{7*7}}' is not a Debian version"),
+    (None, _FOUND.format("curl 7.88.1-10+deb12u3, -oDpkg::Pre-Invoke=x 1"),
      "'-oDpkg::Pre-Invoke=x' is not a Debian package name"),
+    (None, _FOUND.format("curl `id`"), "'`id`' is not a Debian version"),
+    (None, _FOUND.format("curl"), "'curl' is not a list of installed binary packages"),
 ])
-def test_hostile_names_and_versions_never_become_items(env: Env, field: str, value: Any,
-                                                       why: str) -> None:
+def test_hostile_names_and_versions_never_become_items(env: Env, expected: str | None,
+                                                       found: str | None, why: str) -> None:
     rid = "vuln:CVE-2023-38545:curl"
-    _set_details(env, rid, {**_details(env, rid), field: value})
+    _set_evidence(env, rid, **({"expected": expected} if expected else {}),
+                  **({"found": found} if found else {}))
     plan = _plan(env)
     assert [a.items for a in plan.actions] == [[WEBP]]
     (skip,) = [s for s in plan.skipped if s.rule_id == rid]
@@ -177,33 +190,71 @@ def test_hostile_names_and_versions_never_become_items(env: Env, field: str, val
                                 "before they reach apt")
 
 
-def test_details_that_do_not_render_the_runs_evidence_are_not_planned(env: Env) -> None:
-    rid = "vuln:CVE-2023-4863:libwebp"
-    _set_details(env, rid, {**_details(env, rid), "fixed_version": "1.2.4-0.1"})
+@pytest.mark.parametrize(("expected", "found"), [
+    ("curl at or above 7.88.1-10+deb12u4 --allow-downgrades (Debian:12)", None),
+    (None, _FOUND.format("curl $(id)")),
+    ("curl at or above 7.88.1-10+deb12u4", None),
+])
+def test_evidence_that_vulns_assess_did_not_write_is_not_planned(
+    env: Env, expected: str | None, found: str | None,
+) -> None:
+    rid = "vuln:CVE-2023-38545:curl"
+    _set_evidence(env, rid, **({"expected": expected} if expected else {}),
+                  **({"found": found} if found else {}))
     plan = _plan(env)
-    assert [a.items for a in plan.actions] == [[CURL]]
+    assert [a.items for a in plan.actions] == [[WEBP]]
     (skip,) = [s for s in plan.skipped if s.rule_id == rid]
-    assert skip.detail == ("its stored vulnerability details are not those of this run's "
-                           "result (a later assessment replaced them): assess again and plan "
+    assert skip.detail == ("its stored evidence is not what `inspectorctl vulns assess` writes "
+                           "(package, fixed version, installed binaries): assess again and plan "
                            "from that run")
 
 
-def test_a_plan_whose_details_were_changed_after_planning_is_refused(env: Env) -> None:
+def test_evidence_of_another_package_is_not_planned(env: Env) -> None:
+    rid = "vuln:CVE-2023-4863:libwebp"
+    _set_evidence(env, rid, expected="openssl at or above 3.0.15-1~deb12u1 (Debian:12)",
+                  found="openssl 3.0.11-1~deb12u2 installed (openssl 3.0.11-1~deb12u2); "
+                        "affected-fix-available, fixAvailable YES, score 7.5 (base 7.5)")
     plan = _plan(env)
-    rid = "vuln:CVE-2023-38545:curl"
-    _set_details(env, rid, {**_details(env, rid), "fixed_version": "7.88.1-10+deb12u3"})
-    msg = _refusal(env, plan)
-    assert "items in the plan is" in msg
+    assert [a.items for a in plan.actions] == [[CURL]]
+    (skip,) = [s for s in plan.skipped if s.rule_id == rid]
+    assert skip.detail == ("its evidence names 'openssl', not the package of "
+                           "vuln:CVE-2023-4863:libwebp: assess again and plan from that run")
+
+
+def test_a_later_assessment_makes_the_plan_stale_not_forged(env: Env) -> None:
+    """The items come from the source run's evidence: a later run replacing the findings'
+    details does not change what the gate rebuilds; the changed result makes the plan stale."""
+    plan = _plan(env)
+    later = [pkg("curl", "7.88.1-10+deb12u3"),
+             pkg("libcurl4", "7.88.1-10+deb12u4", "curl", "7.88.1-10+deb12u4"), *OLD[2:]]
+    run_vuln_assessment(VulnOptions(targets=Targets(inventory=env.tmp / "inv.yml"),
+                                    max_age_days=36500), env.db, env.store, hosts=[snap(later)])
+    assert _details(env, "vuln:CVE-2023-38545:curl")["binaries"] == {
+        "curl": "7.88.1-10+deb12u3"}
+    g = check_approvals(plan, env.store, T0 + timedelta(minutes=1))
+    assert [p.kind for p in g.problems] == [RefusalKind.STALE], g.problems
+    assert "vuln:CVE-2023-38545:curl on h1: new evidence in run" in g.problems[0].message
 
 
 def test_non_apt_ecosystems_are_skipped_with_the_reason(env: Env) -> None:
-    from inspectorctl.vuln_assess import VulnFinding
-
-    d = VulnFinding.model_validate({**_details(env, "vuln:CVE-2023-38545:curl"),
-                                    "ecosystem": "AlmaLinux:9"})
-    assert vulnfix.item_for(d, None) == (
+    rid = "vuln:CVE-2023-38545:curl"
+    _set_evidence(env, rid, expected="curl at or above 7.88.1-10+deb12u4 (AlmaLinux:9)")
+    (skip,) = [s for s in _plan(env).skipped if s.rule_id == rid]
+    assert skip.detail == (
         "package upgrades are built for apt hosts (Debian, Ubuntu) only, not AlmaLinux:9: "
         "upgrade curl with the host's package manager and assess again")
+
+
+def test_the_items_are_read_back_from_what_result_of_writes(env: Env) -> None:
+    from inspectorctl.vuln_assess import VulnFinding, result_of
+
+    d = VulnFinding.model_validate(_details(env, "vuln:CVE-2023-38545:curl"))
+    ev = result_of(d, False).evidence
+    assert vulnfix.item_for(d.rule_id, ev, d) == CURL
+    assert vulnfix.item_for(d.rule_id, ev, None) == CURL
+    assert vulnfix.item_for(d.rule_id, ev, d.model_copy(update={"kernel": True})) == (
+        "the running kernel: a package upgrade does not replace it (install the fixed kernel "
+        "package and reboot the host), so it is not planned")
 
 
 # ------------------------------------------------------------------ offers and verification
