@@ -181,9 +181,6 @@ class AnsibleExecutor:
             raw = data.get("res")
             res: dict[str, Any] = raw if isinstance(raw, dict) else {}
             task = str(data.get("task") or "")
-            facts = res.get("ansible_facts") if kind == "ok" else None
-            if isinstance(facts, dict) and OFFERS_FACT in facts:
-                offers[host] = offers_message(facts[OFFERS_FACT], facts.get(UPGRADES_FACT))
             if kind == "ok" and res.get("diff"):
                 text = render_diff(res["diff"])
                 if text:
@@ -192,6 +189,9 @@ class AnsibleExecutor:
                 messages.setdefault(host, _failure(res, task))
             elif kind == "unreachable":
                 messages.setdefault(host, str(res.get("msg") or "unreachable").strip())
+            facts = res.get("ansible_facts") if kind == "ok" else None
+            if isinstance(facts, dict) and OFFERS_FACT in facts:
+                offers[host] = offers_message(facts[OFFERS_FACT], facts.get(UPGRADES_FACT))
             if progress is not None and kind in ("started", "failed", "unreachable"):
                 progress(host, kind)
             return True  # keep the event (None/False would drop it)
