@@ -12,10 +12,10 @@ recompute. So:
   playbook names only from the catalogue (no paths), each listed finding must be a FAIL of the
   plan's source run with the same severity and evidence, items re-derived from the rules'
   remediation parameters and the tailoring (a vulnerability finding's ``package_upgrade`` item
-  from its stored details, ``vulnfix.py``), severity from the findings, disruption, privilege,
-  reversibility and check-mode support from the playbook's ``meta.yml``; every action must
-  close at least one finding. A rollback plan is rebuilt from the journal of the run it rolls
-  back. Any difference refuses the plan.
+  from the evidence its source run stored, ``vulnfix.py``), severity from the findings,
+  disruption, privilege, reversibility and check-mode support from the playbook's
+  ``meta.yml``; every action must close at least one finding. A rollback plan is rebuilt from
+  the journal of the run it rolls back. Any difference refuses the plan.
 """
 
 from __future__ import annotations

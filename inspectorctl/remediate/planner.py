@@ -48,7 +48,7 @@ class RemediationInfo(Frozen):
 
 
 #: the pack of vulnerability findings (``inspectorctl.vuln_assess``) and the playbook that
-#: fixes them: their items come from the stored findings' details (``remediate/vulnfix.py``)
+#: fixes them: their items come from the findings' stored evidence (``remediate/vulnfix.py``)
 VULN_PACK = "vulns"
 VULN_PLAYBOOK = "package_upgrade"
 

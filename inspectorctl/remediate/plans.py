@@ -83,7 +83,7 @@ def _rule_index(packs: Sequence[str], tailoring: Mapping[str, Any], framework: s
                 ) -> RuleIndex:
     from inspectorctl.assess import AssessOptions
 
-    # vulnerability findings have no rules: their items come from their stored details
+    # vulnerability findings have no rules: their items come from their stored evidence
     packs = [p for p in packs if p != VULN_PACK]
     if not packs:
         return {}
