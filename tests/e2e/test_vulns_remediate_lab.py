@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 
 from inspectorctl.cli.main import app
 from inspectorctl.lab import Lab
+from inspectorctl.store.db import Store
 from tests.vulns import records as R
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -157,9 +158,8 @@ def test_upgrade_through_the_gate_fixes_what_the_repository_offers(
         in lines
     assert installed() == {"inspectorctl-vfix-a": "1.0-2", "inspectorctl-vfix-b": "1.0-1",
                            "inspectorctl-vfix-c": "1.0-1"}
-    listed = json.loads(cli("findings", "list", "--all", "--host", h, "--format", "json"
-                            ).stdout)
-    states = {f["rule_id"]: f["state"] for f in listed}
+    with Store(db) as store:
+        states = {f.rule_id: f.state.value for f in store.findings(hosts=[h], states=[])}
     assert (states[RULE_A], states[RULE_C]) == ("closed", "active")
 
     # an assessment of its own agrees: a is fixed, c is not
