@@ -262,7 +262,7 @@ def run_vuln_assessment(options: VulnOptions, db: AdvisoryDB, store: Store | Non
     started = now()
     draft = RunRecord(id="r-" + time.strftime("%Y%m%d%H%M%S", time.gmtime())
                       + uuid.uuid4().hex[:4], started_at=started,
-                      targets=_targets(options), packs=[PACK], kind="assess")
+                      targets=_targets(options, db), packs=[PACK], kind="assess")
     findings: list[VulnFinding] = []
     results: list[RuleResult] = []
     failures: list[CollectionFailure] = []
@@ -362,13 +362,17 @@ def run_vuln_assessment(options: VulnOptions, db: AdvisoryDB, store: Store | Non
                           timings={"match": t_match, "total": time.perf_counter() - t0})
 
 
-def _targets(options: VulnOptions) -> dict[str, object]:
+def _targets(options: VulnOptions, db: AdvisoryDB) -> dict[str, object]:
+    # the advisory database is kept so that an apply's verify step matches against the same
+    vdb = {"vuln_db": str(Path(db.path).resolve())}
     if options.from_snapshots is not None:
-        return {"snapshots": str(options.from_snapshots), "transport": options.transport}
+        return {"snapshots": str(options.from_snapshots), "transport": options.transport,
+                **vdb}
     t = options.targets
     return {"transport": options.transport,
             "inventory": str(t.inventory.resolve()) if t.inventory else "localhost",
-            **({"limit": t.limit} if t.limit else {})}
+            **({"limit": t.limit} if t.limit else {}),
+            **({"become": True} if t.become else {}), **vdb}
 
 
 def stored_details(store: Store, finding_ids: Iterable[str]) -> dict[str, VulnFinding]:

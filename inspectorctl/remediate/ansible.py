@@ -10,7 +10,8 @@ text). The playbook is imported by a wrapper whose first play reads ``/etc/machi
 every host with a recorded identity and fails the hosts that are another machine, so they
 never reach the remediation. Per-host outcomes come from the runner's ``stats``
 (ok/changed/failures/dark) and failure messages and diffs from the events, which the event
-handler keeps by returning True.
+handler keeps by returning True; what ``package_upgrade`` reports its repositories offer
+(``vulnfix.py``) becomes the message of a host that did not fail.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from inspectorctl.remediate.interface import (
     HostOutcome,
     HostStatus,
 )
+from inspectorctl.remediate.vulnfix import OFFERS_FACT, UPGRADES_FACT, offers_message
 from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
 
 _EVENTS = {
@@ -316,6 +318,8 @@ class _Seen:
         self.counts: dict[tuple[int, str], dict[str, int]] = {}
         self.messages: dict[tuple[int, str], str] = {}
         self.diffs: dict[tuple[int, str], list[str]] = {}
+        #: what package_upgrade reported its repositories offer (vulnfix.py)
+        self.offers: dict[tuple[int, str], str] = {}
         self.touched: set[tuple[int, str]] = set()
         #: tasks started and tasks that ended, per (segment, host): more started than ended
         #: means the run was cut in the middle of a task (timeout, cancel)
@@ -350,6 +354,9 @@ class _Seen:
             counts["ok"] += 1
             if res.get("changed"):
                 counts["changed"] += 1
+            facts = res.get("ansible_facts")
+            if isinstance(facts, dict) and OFFERS_FACT in facts:
+                self.offers[key] = offers_message(facts[OFFERS_FACT], facts.get(UPGRADES_FACT))
             diffs = result_diffs(res)
             text = render_diff(diffs) if diffs else ""
             if text:
@@ -414,7 +421,8 @@ class _Seen:
             st = HostStatus.CHANGED
         else:
             st = HostStatus.OK
-        return st, dict(c), self.messages.get(key, ""), "".join(self.diffs.get(key, []))
+        return (st, dict(c), self.messages.get(key, "") or self.offers.get(key, ""),
+                "".join(self.diffs.get(key, [])))
 
 
 def combined_wrapper(books: Sequence[Path], tolerate: int | None) -> str:

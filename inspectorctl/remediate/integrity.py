@@ -11,10 +11,11 @@ recompute. So:
 - ``recompute_problems`` rebuilds every action from what the store and the catalogue say:
   playbook names only from the catalogue (no paths), each listed finding must be a FAIL of the
   plan's source run with the same severity and evidence, items re-derived from the rules'
-  remediation parameters and the tailoring, severity from the findings, disruption, privilege,
-  reversibility and check-mode support from the playbook's ``meta.yml``; every action must
-  close at least one finding. A rollback plan is rebuilt from the journal of the run it rolls
-  back. Any difference refuses the plan.
+  remediation parameters and the tailoring (a vulnerability finding's ``package_upgrade`` item
+  from the evidence its source run stored, ``vulnfix.py``), severity from the findings,
+  disruption, privilege, reversibility and check-mode support from the playbook's
+  ``meta.yml``; every action must close at least one finding. A rollback plan is rebuilt from
+  the journal of the run it rolls back. Any difference refuses the plan.
 """
 
 from __future__ import annotations
@@ -208,8 +209,11 @@ def recompute_problems(plan: Plan, store: Store) -> list[str]:
         catalog = {pb: catalogue_info(pb) for pb in sorted({a.playbook for a in plan.actions})}
     except (InputError, InspectorctlError) as e:
         return [f"its rules or playbooks cannot be read to check it: {e}"]
+    from inspectorctl.remediate.vulnfix import plan_items
+
     rebuilt = build_plan(findings, rules, catalog, source=plan.source, plan_id=plan.plan_id,
-                         created_at=plan.created_at, filters=plan.filters)
+                         created_at=plan.created_at, filters=plan.filters,
+                         vuln_items=plan_items(store, findings))
     return _compare(plan, rebuilt)
 
 

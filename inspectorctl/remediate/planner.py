@@ -47,6 +47,11 @@ class RemediationInfo(Frozen):
     description: str = ""
 
 
+#: the pack of vulnerability findings (``inspectorctl.vuln_assess``) and the playbook that
+#: fixes them: their items come from the findings' stored evidence (``remediate/vulnfix.py``)
+VULN_PACK = "vulns"
+VULN_PLAYBOOK = "package_upgrade"
+
 #: rule id -> (rule, the effective tailoring values of its pack)
 RuleIndex = Mapping[str, tuple[Rule, Mapping[str, Any]]]
 #: (playbook, host, item) -> why that item must not be planned for that host, or None
@@ -94,9 +99,12 @@ def build_plan(
     created_at: datetime,
     filters: PlanFilters | None = None,
     refuse: RefuseFn | None = None,
+    vuln_items: Mapping[str, Mapping[str, Any] | str] | None = None,
 ) -> Plan:
     """Group ``findings`` into actions, manual steps and skipped findings; seal the digest.
-    ``refuse`` may keep an item off a host (skipped as a lockout, with its reason)."""
+    ``refuse`` may keep an item off a host (skipped as a lockout, with its reason).
+    ``vuln_items`` gives each vulnerability finding (by id) its ``package_upgrade`` item, or
+    the reason it has none."""
     # playbook -> host -> canonical item text -> item
     items: dict[str, dict[str, dict[str, dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(dict))
@@ -117,11 +125,23 @@ def build_plan(
                  f"status {f.status.value}: {f.reason or 'the rule could not be checked'}; "
                  "assess again once the host can be checked")
             continue
-        if f.pack == "vulns":
-            skip(f, SkipReason.NO_REMEDIATION,
-                 "vulnerability findings are not planned yet: the package-upgrade "
-                 "remediation is not built; upgrade the package with the host's package "
-                 "manager and assess again")
+        if f.pack == VULN_PACK:
+            vitem = (vuln_items or {}).get(f.id)
+            if vitem is None:
+                skip(f, SkipReason.NO_REMEDIATION,
+                     "no vulnerability details are known for it: assess again with "
+                     "`inspectorctl vulns assess` and plan from that run")
+            elif isinstance(vitem, str):
+                skip(f, SkipReason.NO_REMEDIATION, vitem)
+            elif VULN_PLAYBOOK not in catalog:
+                skip(f, SkipReason.UNKNOWN_PLAYBOOK,
+                     f"playbook {VULN_PLAYBOOK!r} is not in the catalogue")
+            else:
+                vi = dict(vitem)
+                items[VULN_PLAYBOOK][f.host][canonical_json(vi)] = vi
+                pf = _plan_finding(f)
+                found[VULN_PLAYBOOK][f.host].append(pf)
+                used.append(pf)
             continue
         entry = rules.get(f.rule_id)
         if entry is None:

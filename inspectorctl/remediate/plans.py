@@ -27,10 +27,17 @@ from inspectorctl.models.plan import (
     findings_digest,
 )
 from inspectorctl.models.rule import FRAMEWORKS
-from inspectorctl.remediate import audit, catalog, plansign, records
+from inspectorctl.remediate import audit, catalog, plansign, records, vulnfix
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
-from inspectorctl.remediate.planner import RefuseFn, RemediationInfo, RuleIndex, build_plan
+from inspectorctl.remediate.planner import (
+    VULN_PACK,
+    VULN_PLAYBOOK,
+    RefuseFn,
+    RemediationInfo,
+    RuleIndex,
+    build_plan,
+)
 from inspectorctl.store.db import Store
 from inspectorctl.yamlfile import load_json
 
@@ -76,6 +83,10 @@ def _rule_index(packs: Sequence[str], tailoring: Mapping[str, Any], framework: s
                 ) -> RuleIndex:
     from inspectorctl.assess import AssessOptions
 
+    # vulnerability findings have no rules: their items come from their stored evidence
+    packs = [p for p in packs if p != VULN_PACK]
+    if not packs:
+        return {}
     sel = select(AssessOptions(packs=tuple(packs), tailoring=dict(tailoring),
                                framework=framework))
     return {r.id: (r, values) for r, values in sel.rules}
@@ -173,6 +184,8 @@ def make_plan(
 
         wanted = {r.remediation.playbook for f in findings if (entry := rules.get(f.rule_id))
                   for r in (entry[0],) if r.remediation and r.remediation.playbook}
+        if any(f.pack == VULN_PACK for f in findings):
+            wanted.add(VULN_PLAYBOOK)
         catalog = remediation_catalog(wanted)
     source = _source(run, packs, tailoring)
     if options.ssm_pin is not None:
@@ -185,6 +198,7 @@ def make_plan(
         filters=PlanFilters(severity=options.min_severity, rules=list(options.rules),
                             hosts=list(options.hosts), framework=options.framework),
         refuse=root_lockout_guard(source),
+        vuln_items=vulnfix.plan_items(store, findings),
     )
     if actor:
         plan = plan.model_copy(update={"created_by": actor}).sealed()

@@ -5,7 +5,10 @@ Each planned finding of an applied action ends as ``fixed`` (PASS or not applica
 host could not be assessed: ERROR or no result). A rule that passed on a touched host before
 the apply and fails now is ``regressed``. The re-assessment goes through the same transport,
 inventory and privilege the plan's source run used, and is recorded as a run; the audit log
-marks it as this plan's verification so it does not make the plan stale.
+marks it as this plan's verification so it does not make the plan stale. Vulnerability
+findings (``vuln:`` rules) are matched again against the advisory database of the plan's source
+run instead; one still failing after ``package_upgrade`` says "repository offers X, fixed in Y"
+from what the playbook reported the host's repositories offer (``vulnfix.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +23,22 @@ from inspectorctl.aws.targets import INSTANCE_ID, SsmTargets
 from inspectorctl.collect.interface import Collector, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Status
+from inspectorctl.models.finding import RuleResult
 from inspectorctl.models.plan import JournalEntry, JournalState, Plan
+from inspectorctl.models.snapshot import ProbeRequest
 from inspectorctl.remediate import audit, records
 from inspectorctl.remediate.audit import AuditEvent
+from inspectorctl.remediate.planner import VULN_PACK
+from inspectorctl.remediate.vulnfix import parse_offers, still_failing_detail
 from inspectorctl.store.db import Store
+from inspectorctl.vuln_assess import FACTS as VULN_FACTS
+from inspectorctl.vuln_assess import RULE_PREFIX as VULN_RULE_PREFIX
+from inspectorctl.vuln_assess import (
+    VulnAssessment,
+    VulnOptions,
+    default_vuln_db,
+    run_vuln_assessment,
+)
 
 
 class Verdict(enum.StrEnum):
@@ -131,22 +146,41 @@ def verify_apply(
                        planned=True, detail="not applied")
             for _, f in planned])
     before = records.latest_results(store, [(r, h) for r in rules for h in touched], set())
-    opts = AssessOptions(
-        packs=tuple(plan.source.packs) or AssessOptions().packs,
-        include=tuple(rules),
-        tailoring=dict(plan.source.tailoring),
-        targets=targets.model_copy(update={"limit": ",".join(touched)}) if targets.ssm is None
-        else targets.model_copy(update={"ssm": targets.ssm.model_copy(update={
-            "instance_ids": tuple(touched), "tags": ()})}),
-        transport=plan.source.transport,
-        template=plan.source.template,
-    )
-    result = run_assessment(opts, store, progress, collector=collector)
-    audit.record(store, AuditEvent.VERIFY, actor, now, plan_id=plan.plan_id,
-                 plan_digest=plan.digest, run_id=result.run.id,
-                 detail={"apply_run": apply_run_id, "hosts": touched, "rules": rules})
-    records.set_verify_run(store, apply_run_id, result.run.id)
-    after = {(r.rule_id, r.host): r for r in result.results}
+    limited = (targets.model_copy(update={"limit": ",".join(touched)}) if targets.ssm is None
+               else targets.model_copy(update={"ssm": targets.ssm.model_copy(update={
+                   "instance_ids": tuple(touched), "tags": ()})}))
+    config_rules = [r for r in rules if not r.startswith(VULN_RULE_PREFIX)]
+    vuln_rules = [r for r in rules if r.startswith(VULN_RULE_PREFIX)]
+    results: list[RuleResult] = []
+    #: the re-assessment runs, each with the rules it checked
+    runs: list[tuple[str, list[str]]] = []
+    #: (rule, host) -> (fixed version, binaries) of vulnerability findings still matched
+    vuln_now: dict[tuple[str, str], tuple[str | None, list[str]]] = {}
+    if config_rules:
+        opts = AssessOptions(
+            packs=tuple(p for p in plan.source.packs if p != VULN_PACK)
+            or AssessOptions().packs,
+            include=tuple(config_rules),
+            tailoring=dict(plan.source.tailoring),
+            targets=limited,
+            transport=plan.source.transport,
+            template=plan.source.template,
+        )
+        result = run_assessment(opts, store, progress, collector=collector)
+        results += result.results
+        runs.append((result.run.id, config_rules))
+    if vuln_rules:
+        va = _reassess_vulns(plan, store, limited, progress, collector)
+        results += [r for r in va.results if r.host in touched]
+        runs.append((va.run.id, vuln_rules))
+        vuln_now = {(f.rule_id, f.host): (f.fixed_version, sorted(f.binaries))
+                    for f in va.findings}
+    for rid, checked in runs:
+        audit.record(store, AuditEvent.VERIFY, actor, now, plan_id=plan.plan_id,
+                     plan_digest=plan.digest, run_id=rid,
+                     detail={"apply_run": apply_run_id, "hosts": touched, "rules": checked})
+    records.set_verify_run(store, apply_run_id, runs[-1][0])
+    after = {(r.rule_id, r.host): r for r in results}
     items: list[VerifyItem] = []
     seen: set[tuple[str, str]] = set()
     for action_id, f in planned:
@@ -168,8 +202,13 @@ def verify_apply(
                                     verdict=Verdict.FIXED, detail=now_r.status.value))
         elif now_r.status is Status.FAIL:
             found = now_r.evidence.found if now_r.evidence else ""
+            detail = f"found {found}"
+            if key in vuln_now:
+                fixed, binaries = vuln_now[key]
+                detail = still_failing_detail(fixed, binaries,
+                                              parse_offers(entry.message)) or detail
             items.append(VerifyItem(rule_id=f.rule_id, host=f.host, planned=True,
-                                    verdict=Verdict.STILL_FAILING, detail=f"found {found}"))
+                                    verdict=Verdict.STILL_FAILING, detail=detail))
         else:
             items.append(VerifyItem(rule_id=f.rule_id, host=f.host, planned=True,
                                     verdict=Verdict.NOT_VERIFIED,
@@ -183,7 +222,32 @@ def verify_apply(
                                     verdict=Verdict.REGRESSED,
                                     detail=f"passed in run {prev['run_id']}, fails now"))
     items.sort(key=lambda i: (i.host, i.rule_id))
-    return VerifyReport(assess_run_id=result.run.id, hosts=touched, rules=rules, items=items)
+    return VerifyReport(assess_run_id=runs[-1][0], hosts=touched, rules=rules, items=items)
+
+
+def _reassess_vulns(plan: Plan, store: Store, targets: Targets,
+                    progress: ProgressCallback | None, collector: Collector | None
+                    ) -> VulnAssessment:
+    """Match the touched hosts' packages again, against the advisory database the plan's
+    source run used (a finding whose package now reaches its fixed version closes)."""
+    from inspectorctl.vulns.db import AdvisoryDB
+    from inspectorctl.vulns.models import VulnError
+
+    run = store.run(plan.source.run_id) if plan.source.run_id else None
+    recorded = run.targets.get("vuln_db") if run is not None else None
+    path = Path(str(recorded)) if recorded else default_vuln_db(store.path)
+    if not path.is_file():
+        raise InputError(f"the advisory database {path} of run {plan.source.run_id} is gone: "
+                         "the vulnerability findings cannot be verified")
+    options = VulnOptions(targets=targets, transport=plan.source.transport,
+                          max_age_days=36500.0)
+    try:
+        with AdvisoryDB(path) as db:
+            hosts = (collector.collect(ProbeRequest(facts=VULN_FACTS), targets, progress)
+                     if collector is not None else None)
+            return run_vuln_assessment(options, db, store, progress, hosts=hosts)
+    except VulnError as e:
+        raise InputError(f"the advisory database {path} cannot be read to verify: {e}") from e
 
 
 # ---------------------------------------------------------------------------------------------

@@ -181,3 +181,30 @@ def test_a_host_that_cannot_be_matched_keeps_its_findings(env: Path) -> None:
         runner.invoke(app, ["findings", "list", "--format", "json"]).output)["findings"]
     assert {f["rule_id"] for f in listed} >= {"vuln:CVE-2023-38545:curl",
                                               "vuln:CVE-2023-4863:libwebp"}
+
+
+def test_plan_makes_one_package_upgrade_item_per_fixable_vulnerability(env: Path) -> None:
+    res = runner.invoke(app, ["vulns", "assess", "--from-snapshots", str(env / "snaps")])
+    assert res.exit_code == 0, res.output
+    plan = env / "plan.json"
+    res = runner.invoke(app, ["plan", "-o", str(plan)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(plan.read_text())
+    (action,) = doc["actions"]
+    lines = res.output.splitlines()
+    assert lines[0].endswith(": 1 action(s) on 1 host(s), 0 manual step(s), 1 skipped "
+                             "finding(s)")
+    assert lines[1:] == [
+        f"  {action['id']} package_upgrade on h1: 2 finding(s), critical, disruption "
+        "service_restart, privilege root, not reversible",
+        "    rules: vuln:CVE-2023-38545:curl, vuln:CVE-2023-4863:libwebp",
+        '    item: {"binaries":["curl","libcurl4"],"fixed_version":"7.88.1-10+deb12u4",'
+        '"package":"curl"}',
+        '    item: {"binaries":["libwebp7"],"fixed_version":"1.2.4-0.2+deb12u1",'
+        '"package":"libwebp"}',
+        "Skipped findings:",
+        "  vuln:CVE-2023-29383:shadow on h1: no_remediation: no fixed version to upgrade to "
+        "(affected-no-fix): nothing a package upgrade can fix yet; assess again when the "
+        "advisory names a fix",
+        f"Plan written to {plan} (digest {doc['digest'][:12]}); approve it with "
+        f"`inspectorctl approve {plan} --by NAME`"]

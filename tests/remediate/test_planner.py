@@ -182,7 +182,9 @@ def test_vulnerability_findings_are_skipped_saying_why(tmp_path: Path) -> None:
     (skipped,) = plan.skipped
     assert (skipped.rule_id, skipped.reason) == ("vuln:CVE-2023-38545:curl",
                                                  SkipReason.NO_REMEDIATION)
-    assert skipped.detail.startswith("vulnerability findings are not planned yet")
+    # without its stored details (``vulns assess`` keeps them) there is nothing to upgrade to
+    assert skipped.detail == ("no vulnerability details are known for it: assess again with "
+                              "`inspectorctl vulns assess` and plan from that run")
 
 
 def test_a_skip_shared_by_hosts_is_said_once(tmp_path: Path,
