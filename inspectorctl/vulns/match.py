@@ -196,7 +196,10 @@ def in_ranges(cmp: Callable[[str, str], int], version: str, data: dict[str, Any]
                      if e.get("fixed") is not None and cmp(version, e["fixed"]) < 0]
             first = None
             for f in fixes:
-                if first is None or cmp(f, first) < 0:
+                # one version spelt two ways ('0-1', '0:0-1'): the same answer whatever the
+                # order of the events (the shorter spelling, then the lower text)
+                if first is None or cmp(f, first) < 0 or (
+                        cmp(f, first) == 0 and (len(f), f) < (len(first), first)):
                     first = f
             return _Eval(True, first)
     return _Eval(False)
@@ -227,7 +230,8 @@ def _first_fixed_after(cmp: Callable[[str, str], int], version: str,
     for r in data.get("ranges") or ():
         for ev in r.get("events") or ():
             f = ev.get("fixed")
-            if f and cmp(version, f) < 0 and (best is None or cmp(f, best) < 0):
+            if f and cmp(version, f) < 0 and (best is None or cmp(f, best) < 0 or (
+                    cmp(f, best) == 0 and (len(f), f) < (len(best), best))):
                 best = f
     return best
 
