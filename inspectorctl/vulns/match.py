@@ -209,19 +209,13 @@ def _event_key(cmp: Callable[[str, str], int], ev: dict[str, str]) -> Any:
     from functools import cmp_to_key
 
     value = next(v for v in ev.values() if v is not None)
-
-    def c(a: str, b: str) -> int:
-        if a == b:
-            return 0
-        if a == "0":
-            return -1
-        if b == "0":
-            return 1
-        return cmp(a, b)
-
+    opens = ev.get("introduced") is not None
+    # "0" is OSV's "from the very start" for ``introduced`` only (below every version, even
+    # "0~"); a ``fixed`` or ``last_affected`` "0" is the version 0
+    where = (0, None) if opens and value == "0" else (1, cmp_to_key(cmp)(value))
     # at the same version a range opens before it closes: [introduced X, fixed X] is empty
     # whichever order the record lists them in
-    return (cmp_to_key(c)(value), 0 if ev.get("introduced") is not None else 1)
+    return (where, 0 if opens else 1)
 
 
 def _first_fixed_after(cmp: Callable[[str, str], int], version: str,

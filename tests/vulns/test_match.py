@@ -267,3 +267,13 @@ def test_probe_reads_cves_from_package_changelogs(tmp_path: Path) -> None:
 
     got = probe.changelog_cves(read_gz, ["login", "bash", "missing", "../etc"])
     assert got == {"login": ["CVE-2023-29383", "CVE-2023-4641"]}
+
+
+def test_a_fixed_zero_is_the_version_zero_not_the_start() -> None:
+    """Only ``introduced: "0"`` means "from the very start"; ``fixed: "0"`` is version 0
+    (hypothesis found [introduced 0-~, fixed 0] reported 0 as affected)."""
+    events = (("introduced", "0-~"), ("fixed", "0"))
+    for order in (events, events[::-1]):
+        assert not in_ranges(compare_dpkg, "0", rng(*order)).affected
+        r = in_ranges(compare_dpkg, "0-~", rng(*order))
+        assert (r.affected, r.fixed) == (True, "0")
