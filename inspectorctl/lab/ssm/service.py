@@ -353,7 +353,7 @@ class SsmService:
     # -- managed instances -----------------------------------------------------------------
 
     def op_DescribeInstanceInformation(self, p: dict[str, Any], region: str) -> dict[str, Any]:
-        instances = sorted(self.fleet.instances(), key=lambda i: i.instance_id)
+        instances = sorted(self.fleet.instances(fresh=True), key=lambda i: i.instance_id)
         filters: list[tuple[str, list[str]]] = []
         for f in p.get("InstanceInformationFilterList") or []:
             filters.append((f["key"], f["valueSet"]))
@@ -429,7 +429,7 @@ class SsmService:
     def _tag_target(self, p: dict[str, Any]) -> tuple[str, str]:
         rtype, rid = p["ResourceType"], p["ResourceId"]
         if rtype == "ManagedInstance":
-            if rid not in self._instances():
+            if rid not in self._instances(fresh=True):
                 raise ApiError("InvalidResourceId", f"{rid} is not a managed instance")
         elif rtype == "Document":
             self._document(rid, error="InvalidResourceId")
@@ -448,7 +448,7 @@ class SsmService:
                 current[tag["Key"]] = tag["Value"]
             base = {}
             if target[0] == "ManagedInstance":
-                base = self._instances()[target[1]].tags
+                base = self._instances(fresh=True)[target[1]].tags
             if len({**base, **current}) > MAX_TAGS:
                 raise ApiError("TooManyTagsError", f"a resource has at most {MAX_TAGS} tags")
             self.tags[target] = current
@@ -467,7 +467,7 @@ class SsmService:
             target = self._tag_target(p)
             tags = dict(self.tags.get(target, {}))
             if target[0] == "ManagedInstance":
-                tags = {**self._instances()[target[1]].tags, **tags}
+                tags = {**self._instances(fresh=True)[target[1]].tags, **tags}
         return {"TagList": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 
     # -- documents -------------------------------------------------------------------------------
