@@ -77,6 +77,7 @@ from inspectorctl.remediate.rollout import (
     CountOrPercent,
     RolloutEvent,
     RolloutOptions,
+    journal_view,
 )
 from inspectorctl.remediate.verify import (
     NotUndone,
@@ -672,16 +673,17 @@ def journal(
     """Show the journal of an apply: every host x action with its state."""
     require_format(fmt, "journal", OutputFormat.table, OutputFormat.json)
     with open_store(db) as store:
-        r = records.apply_run(store, run)
-        if r is None:
+        seen = journal_view(store, run)
+        if seen is None:
             raise InputError(f"no apply run {run!r} in {store.path}")
-        rows = records.journal(store, run)
+        r, rows = seen
     if fmt is OutputFormat.json:
         typer.echo(json.dumps({"run": r.model_dump(mode="json"),
                                "journal": [e.model_dump(mode="json") for e in rows]}, indent=2))
         return
-    console.print(f"Run {r.id} ({r.kind} of plan {r.plan_id}): {r.status}", highlight=False,
-                  markup=False)
+    why = f" ({r.message})" if r.status == "died" else ""
+    console.print(f"Run {r.id} ({r.kind} of plan {r.plan_id}): {r.status}{why}",
+                  highlight=False, markup=False)
     for e in rows:
         msg = f": {e.message}" if e.message else ""
         console.print(f"  {e.phase}: {e.playbook} ({e.action_id}) on {e.host}: {e.state.value}"

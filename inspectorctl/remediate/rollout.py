@@ -215,6 +215,62 @@ def apply_lock(store: Store, plan: Plan) -> Iterator[None]:
         os.close(fd)
 
 
+_HOLDER = re.compile(r"^pid (\d+), plan (\S+)$")
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed process not reaped yet is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def lock_holder(store: Store) -> tuple[int, str] | None:
+    """(pid, plan id) of the live process holding the database's apply lock, or None. The
+    holder writes them into the lock file and clears them when it ends; a process killed
+    (kill -9) leaves them behind, so a named process that is gone holds nothing."""
+    path = Path(str(store.path) + ".lock")
+    try:
+        with path.open("rb") as fh:
+            text = fh.read(400).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    m = _HOLDER.match(text)
+    if m is None or not _alive(int(m.group(1))):
+        return None
+    return int(m.group(1)), m.group(2)
+
+
+#: the state a run left ``running`` by a process that is gone reads as
+RUN_DIED = "died"
+
+
+def journal_view(store: Store, run_id: str
+                 ) -> tuple[records.ApplyRun, list[JournalEntry]] | None:
+    """A run and its journal as they stand: when no live process is applying the run's plan,
+    a run still ``running`` died (kill -9, crash, power loss) and reads ``died``, and every
+    row it left ``running`` reads ``possibly_changed`` (what ``--resume`` will record before
+    it runs them again, and what ``rollback`` counts). Nothing is written."""
+    run = records.apply_run(store, run_id)
+    if run is None:
+        return None
+    rows = records.journal(store, run_id)
+    holder = lock_holder(store)
+    if holder is not None and holder[1] == run.plan_id:
+        return run, rows
+    if run.status == "running":
+        run = run.model_copy(update={
+            "status": RUN_DIED,
+            "message": "the process applying it died; finish it with --resume (or roll it "
+                       "back)"})
+    rows = [e.model_copy(update={"state": JournalState.POSSIBLY_CHANGED,
+                                 "message": records.DIED_WHILE_RUNNING})
+            if e.state is JournalState.RUNNING else e for e in rows]
+    return run, rows
+
+
 def _resumable(store: Store, plan: Plan) -> records.ApplyRun | None:
     for run in records.apply_runs(store, plan.digest):
         if any(not e.state.done for e in records.journal(store, run.id)):
