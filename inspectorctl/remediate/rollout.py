@@ -178,6 +178,12 @@ def machine_ids(plan: Plan) -> dict[str, str]:
     return {h: i.machine_id for h, i in plan.identities.items() if i.machine_id}
 
 
+def host_keys(plan: Plan) -> dict[str, list[str]]:
+    """host -> the SSH host key fingerprints the plan's assessment recorded (checked before
+    each change, like the machine-id)."""
+    return {h: list(i.ssh_host_keys) for h, i in plan.identities.items() if i.ssh_host_keys}
+
+
 class ApplyLocked(InspectorctlError):
     """Another apply (or resume, or rollback) holds the database's apply lock. Exit code 3:
     nothing was run."""
@@ -437,7 +443,7 @@ def _execute(
                 continue
             seconds = _run_action(store, executor, targets, run_id, exec_run_id,
                                   by_action[action.id], hosts, phase, failed_hosts, clock,
-                                  progress, staged, machine_ids(plan),
+                                  progress, staged, machine_ids(plan), host_keys(plan),
                                   {h for a, h in died if a == action.id})
             ansible_s += seconds
             calls += 1
@@ -466,13 +472,15 @@ def _run_action(
     progress: RolloutProgress | None,
     staged: Path,
     ids: dict[str, str],
+    keys: dict[str, list[str]],
     possibly: set[str],
 ) -> float:
     t0 = time.perf_counter()
     records.mark_running(store, run_id, action.id, hosts, clock())
     request = ExecRequest(playbook=action.playbook, hosts=hosts, items=action.items,
                           run_id=exec_run_id, targets=targets, playbooks_root=staged,
-                          machine_ids={h: ids[h] for h in hosts if h in ids})
+                          machine_ids={h: ids[h] for h in hosts if h in ids},
+                          host_keys={h: keys[h] for h in hosts if h in keys})
     t1 = time.perf_counter()
     try:
         result: ExecResult | None = executor.run(request)
