@@ -184,6 +184,27 @@ def host_keys(plan: Plan) -> dict[str, list[str]]:
     return {h: list(i.ssh_host_keys) for h, i in plan.identities.items() if i.ssh_host_keys}
 
 
+class AuditLogBroken(InspectorctlError):
+    """The audit log does not verify (``audit verify``): nothing is applied until someone has
+    looked at what happened. Exit code 3: refused, nothing was run."""
+
+    exit_code = 3
+
+
+def require_intact_audit_log(store: Store) -> None:
+    """Refuse (``AuditLogBroken``) when the audit log is not intact: an apply would add its
+    record to a log that no longer shows what happened before it."""
+    report = audit.verify(store)
+    if report.ok:
+        return
+    more = len(report.problems) - 1
+    tail = f" (and {more} more problem(s))" if more else ""
+    raise AuditLogBroken(
+        f"refused: the audit log in {store.path} is not intact: {report.problems[0].message}"
+        f"{tail}; nothing was run: see `inspectorctl audit verify`, and find out who changed "
+        "the database before changing any host")
+
+
 class ApplyLocked(InspectorctlError):
     """Another apply (or resume, or rollback) holds the database's apply lock. Exit code 3:
     nothing was run."""
@@ -301,6 +322,7 @@ def apply_plan(
     t_start = time.perf_counter()
     with apply_lock(store, plan), tempfile.TemporaryDirectory(
             prefix="inspectorctl-run-") as private:
+        require_intact_audit_log(store)
         gate = _gate(plan, store, clock(), policy, options, actor, command)
         approved = set(gate.approved_ids)
         actions = [a for a in plan.actions if a.id in approved]
