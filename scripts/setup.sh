@@ -3,14 +3,20 @@
 # lab need, a virtualenv in .venv, and inspectorctl installed into it.
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh dev      runtime + test tooling (pytest, hypothesis, ruff, mypy, molecule,
-#                             ansible-lint, the `ansible` collections package)
+#                             ansible-lint, the `ansible` collections package, selenium, and
+#                             the Debian packages marked [dev]: chromium, chromium-driver)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 extra="${1:-}"
 
 # --- Debian packages ----------------------------------------------------------------------
-mapfile -t wanted < <(grep -vE '^\s*(#|$)' scripts/debian-packages.txt)
+# a line ending in [dev] is a test tool: installed by `setup.sh dev` only
+if [ "$extra" = dev ]; then
+  mapfile -t wanted < <(grep -vE '^\s*(#|$)' scripts/debian-packages.txt | sed -E 's/\s*\[dev\]\s*$//')
+else
+  mapfile -t wanted < <(grep -vE '^\s*(#|$)' scripts/debian-packages.txt | grep -vE '\[dev\]\s*$')
+fi
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

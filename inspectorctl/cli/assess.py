@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from inspectorctl import ignorefile
 from inspectorctl.assess import (
     AssessOptions,
     ResultsKept,
@@ -40,9 +41,10 @@ from inspectorctl.collect.interface import CollectionFailure, ProgressCallback, 
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import FindingState, RuleResult
-from inspectorctl.models.rule import FRAMEWORKS
+from inspectorctl.models.rule import FRAMEWORKS, Rule
 from inspectorctl.paths import default_db_path
-from inspectorctl.report.formats import FORMATS, Report
+from inspectorctl.report.formats import ASSESS, FINDINGS, FindingsView, Report
+from inspectorctl.report.listings import RUNS, Listing
 from inspectorctl.report.summary import (
     add_fitting_columns,
     cell,
@@ -59,30 +61,46 @@ from inspectorctl.rules.loader import (
     shipped_pack_ids,
     validate_pack,
 )
-from inspectorctl.store.db import Store
+from inspectorctl.store.db import Store, now
 from inspectorctl.textsafe import check_reason, normalise_identity
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-    junit = "junit"
-    sarif = "sarif"
-
 
 DbOpt = Annotated[
     Path | None,
     typer.Option("--db", help="SQLite database [default: $INSPECTORCTL_DB or "
                  "$XDG_DATA_HOME/inspectorctl/findings.db]", show_default=False),
 ]
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
-def require_format(fmt: OutputFormat, command: str, *supported: OutputFormat) -> None:
+def format_option(names: Sequence[str]) -> Any:
+    """``--format/-f`` taking one of ``names``; anything else is refused by the command
+    (``require_format`` or its registry's ``check``) naming the formats it writes."""
+    return typer.Option("--format", "-f", metavar="[" + "|".join(names) + "]",
+                        help=f"Output format: {', '.join(names)}.", show_default=True)
+
+
+#: the formats of the commands that show one object (a finding, a plan, a rulepack)
+TABLE_JSON = ("table", "json")
+FormatOpt = Annotated[str, format_option(TABLE_JSON)]
+AssessFormatOpt = Annotated[str, format_option(ASSESS.names)]
+FindingsFormatOpt = Annotated[str, format_option(FINDINGS.names)]
+RunsFormatOpt = Annotated[str, format_option(RUNS.names)]
+
+
+def require_format(fmt: str, command: str, *supported: str) -> None:
     """An output format this command cannot write is bad input (exit 2), never ignored."""
     if fmt not in supported:
-        raise InputError(f"{command} does not write --format {fmt.value}; it supports: "
-                         f"{', '.join(s.value for s in supported)}")
+        raise InputError(f"{command} does not write --format {fmt}; it supports: "
+                         f"{', '.join(supported)}")
+
+
+def with_newline(text: str) -> str:
+    """A rendering ending in exactly its own line end (CSV's ``\\r\\n``, else ``\\n``)."""
+    return text if text.endswith("\n") else text + "\n"
+
+
+def emit(text: str) -> None:
+    """Print a machine-readable rendering on stdout as it is."""
+    typer.echo(with_newline(text), nl=False)
 
 
 def open_store(db: Path | None) -> Store:
@@ -92,7 +110,7 @@ def open_store(db: Path | None) -> Store:
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.write_text(with_newline(text), encoding="utf-8", newline="")
         tmp.replace(path)
     except OSError as e:
         raise InputError(f"{path}: cannot write the report: {e}") from e
@@ -129,7 +147,8 @@ def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield on_event
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> typer.Typer:
+    """Add these commands to ``app``; returns the ``findings`` group (others add to it)."""
     app.command()(assess)
     app.command()(collect)
     findings = typer.Typer(help="Stored findings.", no_args_is_help=True)
@@ -137,6 +156,7 @@ def register(app: typer.Typer) -> None:
     findings.command("show")(findings_show)
     findings.command("suppress")(findings_suppress)
     findings.command("unsuppress")(findings_unsuppress)
+    findings.command("ignore")(findings_ignore)
     app.add_typer(findings, name="findings")
     runs = typer.Typer(help="Recorded runs.", no_args_is_help=True)
     runs.command("list")(runs_list)
@@ -147,6 +167,7 @@ def register(app: typer.Typer) -> None:
     packs.command("show")(rulepacks_show)
     packs.command("validate")(rulepacks_validate)
     app.add_typer(packs, name="rulepacks")
+    return findings
 
 
 def _options(
@@ -244,7 +265,7 @@ def assess(
     from_snapshots: Annotated[Path | None, typer.Option(
         "--from-snapshots", help="Evaluate saved snapshots (from `collect --out`) offline.")
     ] = None,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: AssessFormatOpt = "table",
     fail_on: Annotated[Severity | None, typer.Option(
         "--fail-on", help="Exit 1 when any FAIL is at or above this severity, or a host could "
         "not be assessed.")] = None,
@@ -255,11 +276,16 @@ def assess(
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not record the run.")
                         ] = False,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the json/junit/sarif report to this file.")] = None,
+        "--output", "-o", help="Write the report (any --format but table) to this file.")
+    ] = None,
+    ignore_file: IgnoreFileOpt = None,
 ) -> None:
     """Assess hosts against rulepacks and record the findings."""
-    if output is not None and fmt is OutputFormat.table:
-        raise InputError("--output needs --format json, junit or sarif")
+    ASSESS.check(fmt)
+    ignores = _load_ignores(ignore_file)
+    if output is not None and fmt == "table":
+        raise InputError("--output needs a --format other than table: "
+                         + ", ".join(ASSESS.names[1:]))
     ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
                       s3_endpoint_url, output_s3, max_concurrency, max_errors)
     opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
@@ -271,28 +297,30 @@ def assess(
     select(opts)  # validate the selection before opening the store or touching hosts
     store = None if no_store else open_store(db)
     try:
-        with progress_bar(fmt is OutputFormat.table) as cb:
+        with progress_bar(fmt == "table") as cb:
             keep: ResultsKept = (
-                "all" if (fmt is not OutputFormat.table or opts.framework) else "problems")
+                "all" if (fmt != "table" or opts.framework) else "problems")
             result = run_assessment(opts, store, cb, keep=keep)
+        if ignores is not None and store is not None:
+            _sync_ignores(store, ignores)
     finally:
         if store is not None:
             store.close()
     rows = (framework_compliance(result.results, result.selection.rule_list, opts.framework)
             if opts.framework else None)
-    if fmt is OutputFormat.table:
+    if fmt == "table":
         render_assessment(console, result.run, result.results, framework_rows=rows,
                           framework=opts.framework, timings=result.timings,
                           host_counts=result.host_counts)
     else:
         report = Report(result.run, result.results, result.selection.rule_list, rows,
                         result.timings)
-        text = FORMATS[fmt.value](report)
+        text = ASSESS.render(fmt, report)
         if output is not None:
             _write_atomic(output, text)
             err_console.print(f"wrote {output}", highlight=False, markup=False)
         else:
-            typer.echo(text)
+            emit(text)
     if fail_on is not None:
         reasons = fail_on_reasons(result.fails_at(fail_on), result.failures, fail_on,
                                   allow_unreachable)
@@ -403,11 +431,11 @@ def findings_list(
     run: Annotated[str | None, typer.Option("--run", help="Findings evaluated in this run.")
                    ] = None,
     all_states: Annotated[bool, typer.Option("--all", help="Every state.")] = False,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FindingsFormatOpt = "table",
     db: DbOpt = None,
 ) -> None:
     """List findings (active ones by default)."""
-    require_format(fmt, "findings list", OutputFormat.table, OutputFormat.json)
+    FINDINGS.check(fmt)
     states = [] if all_states else (state or [FindingState.ACTIVE])
     with open_store(db) as store:
         run_record = store.run(run) if run is not None else None
@@ -424,10 +452,17 @@ def findings_list(
             raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
         mapped = _framework_rule_ids(framework)
         rows = [f for f in rows if f.rule_id in mapped]
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([f.model_dump(mode="json") for f in rows], indent=2))
-    else:
+    if fmt == "table":
         render_findings(console, rows)
+        return
+    rules = _shipped_rules({f.rule_id for f in rows}) if fmt == "sarif" else []
+    emit(FINDINGS.render(fmt, FindingsView(rows, rules)))
+
+
+def _shipped_rules(ids: set[str]) -> list[Rule]:
+    """The shipped rules among ``ids`` (a user's pack's rules are not found: their findings
+    are still listed, with their id)."""
+    return [r for p in shipped_pack_ids().values() for r in load_pack(p).rules if r.id in ids]
 
 
 def _framework_rule_ids(framework: str) -> set[str]:
@@ -439,20 +474,90 @@ def _framework_rule_ids(framework: str) -> set[str]:
     return ids
 
 
+IgnoreFileOpt = Annotated[Path | None, typer.Option(
+    "--ignore-file", help=f"Accepted risks to suppress [default: {ignorefile.DEFAULT_NAME} "
+    "in the working directory, if there is one].", show_default=False)]
+
+
+def _load_ignores(path: Path | None) -> ignorefile.Loaded | None:
+    """The ignore file, checked (bad input exits 2 before anything runs); its expired entries
+    are reported on stderr."""
+    found = ignorefile.find(path, Path())  # relative: messages name it as the user would
+    if found is None:
+        return None
+    loaded = ignorefile.load(found, now().date())
+    for e in ignorefile.plan_sync(loaded, [], now()).expired:
+        err_console.print(
+            f"warning: {found}:{e.line}: ignore entry {e.index} ({e.entry.describe()}) expired "
+            f"on {e.entry.expires}; it no longer suppresses anything: remove or renew it",
+            highlight=False, markup=False)
+    return loaded
+
+
+def _login() -> str:
+    try:
+        return normalise_identity(getpass.getuser(), "login name")
+    except (KeyError, OSError, InputError):
+        return "unknown"
+
+
+def _sync_ignores(store: Store, loaded: ignorefile.Loaded) -> ignorefile.SyncPlan:
+    """Suppress what the ignore file matches and lift what it no longer does, audited."""
+    from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
+
+    at = now()
+    key = chain_key(store)
+
+    def audit(plan: ignorefile.SyncPlan) -> Callable[[sqlite3.Connection], None]:
+        updated = set(plan.updated)
+        detail = {"file": str(loaded.path.resolve()), "sha256": loaded.sha256,
+                  "suppressed": [s.finding_id for s in plan.suppress
+                                 if s.finding_id not in updated],
+                  "updated": plan.updated, "lifted": plan.lift,
+                  "expired_entries": [e.index for e in plan.expired]}
+        return lambda tx: append(tx, AuditEvent.IGNORE, _login(), at, key=key, detail=detail)
+
+    plan = ignorefile.apply(store, loaded, at, audit)
+    if plan.changes:
+        note_head(store, key)
+        new = len(plan.suppress) - len(plan.updated)
+        err_console.print(f"{loaded.path}: suppressed {new} finding(s), updated "
+                          f"{len(plan.updated)}, lifted {len(plan.lift)} (audited)",
+                          highlight=False, markup=False)
+    return plan
+
+
+@guarded
+def findings_ignore(
+    ignore_file: IgnoreFileOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Apply the ignore file to the stored findings now (assess does it after each run):
+    suppress what its live entries match, lift what they no longer match, report expired
+    entries. Every change is audited."""
+    loaded = _load_ignores(ignore_file)
+    if loaded is None:
+        raise InputError(f"no {ignorefile.DEFAULT_NAME} here; give --ignore-file FILE")
+    with open_store(db) as store:
+        plan = _sync_ignores(store, loaded)
+    if not plan.changes:
+        console.print(f"{loaded.path}: nothing to change", highlight=False, markup=False)
+
+
 @guarded
 def findings_show(
     finding_id: Annotated[str, typer.Argument(metavar="ID", help="Finding id (f-...).")],
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = "table",
     db: DbOpt = None,
 ) -> None:
     """Show one finding with its evidence, rationale and fix."""
-    require_format(fmt, "findings show", OutputFormat.table, OutputFormat.json)
+    require_format(fmt, "findings show", *TABLE_JSON)
     with open_store(db) as store:
         f = store.finding(finding_id)
         last = store.run(f.last_run) if f is not None else None
     if f is None:
         abort(f"no finding {finding_id!r}; see `inspectorctl findings list`", 2)
-    if fmt is OutputFormat.json:
+    if fmt == "json":
         typer.echo(f.model_dump_json(indent=2))
         return
     rule = None
@@ -526,12 +631,12 @@ def findings_unsuppress(
 @guarded
 def runs_list(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many.")] = 20,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: RunsFormatOpt = "table",
     db: DbOpt = None,
 ) -> None:
     """List recorded runs, newest first: assessments (with their targets, limit and
     framework), applies and rollbacks."""
-    require_format(fmt, "runs list", OutputFormat.table, OutputFormat.json)
+    RUNS.check(fmt)
     from rich.table import Table
 
     from inspectorctl.remediate import records
@@ -558,8 +663,8 @@ def runs_list(
             str(journal_hosts[a.id]), "-")))
     rows.sort(key=lambda x: x[0], reverse=True)
     rows = rows[:limit]
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([doc for _, doc, _ in rows], indent=2))
+    if fmt != "table":
+        emit(RUNS.render(fmt, Listing("runs", "runs", [doc for _, doc, _ in rows])))
         return
     if not rows:
         console.print("No runs recorded.")
@@ -630,13 +735,13 @@ def runs_prune(
 
 
 @guarded
-def rulepacks_list(fmt: FormatOpt = OutputFormat.table) -> None:
+def rulepacks_list(fmt: FormatOpt = "table") -> None:
     """List the shipped rulepacks."""
-    require_format(fmt, "rulepacks list", OutputFormat.table, OutputFormat.json)
+    require_format(fmt, "rulepacks list", *TABLE_JSON)
     from rich.table import Table
 
     packs = load_packs(sorted(shipped_pack_ids()))
-    if fmt is OutputFormat.json:
+    if fmt == "json":
         typer.echo(json.dumps([{"id": p.id, "version": p.version, "title": p.title,
                                 "rules": len(p.rules)} for p in packs], indent=2))
         return
@@ -651,14 +756,14 @@ def rulepacks_list(fmt: FormatOpt = OutputFormat.table) -> None:
 @guarded
 def rulepacks_show(
     pack: Annotated[str, typer.Argument(help="Pack id or file.")],
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Show a rulepack's rules and variables."""
-    require_format(fmt, "rulepacks show", OutputFormat.table, OutputFormat.json)
+    require_format(fmt, "rulepacks show", *TABLE_JSON)
     from rich.table import Table
 
     (p,) = load_packs([pack])
-    if fmt is OutputFormat.json:
+    if fmt == "json":
         typer.echo(p.model_dump_json(indent=2))
         return
     console.print(f"{p.id} {p.version}: {p.title}", highlight=False, markup=False)

@@ -8,7 +8,7 @@ import typer
 import typer.core
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, demo, lab, remediate, ssm_docs, vulns
+from inspectorctl.cli import assess, demo, export, lab, outputs, remediate, report, ssm_docs, vulns
 
 _typer_argument_type = typer.core.TyperArgument.display_type_rich
 
@@ -48,12 +48,15 @@ def _root(
     """Assess Linux fleets, plan fixes, apply only what was approved, prove the fix."""
 
 
-assess.register(app)
+findings = assess.register(app)
+outputs.register(app, findings)
 lab.app.command("demo")(demo.demo)
 app.add_typer(lab.app, name="lab")
 remediate.register(app)
 app.add_typer(ssm_docs.app, name="ssm-docs")
 vulns.register(app)
+export.register(app)
+report.register(app)
 
 
 def main() -> None:

@@ -36,10 +36,12 @@ from inspectorctl.cli._ssm import (
     ssm_targets,
 )
 from inspectorctl.cli.assess import (
+    TABLE_JSON,
     DbOpt,
     FormatOpt,
-    OutputFormat,
     _options,
+    emit,
+    format_option,
     open_store,
     require_format,
 )
@@ -86,10 +88,14 @@ from inspectorctl.remediate.verify import (
     VerifyReport,
     targets_for,
 )
+from inspectorctl.report.listings import AUDIT, JOURNAL, Listing
 from inspectorctl.store.db import Store, now
 from inspectorctl.textsafe import check_reason, normalise_identity, one_line
 
 EXIT_FAILED = 1
+
+JournalFormatOpt = Annotated[str, format_option(JOURNAL.names)]
+AuditFormatOpt = Annotated[str, format_option(AUDIT.names)]
 
 ViaOpt = Annotated[str | None, typer.Option(
     "--via", help="ansible (default) or ssm (AWS Systems Manager Run Command).",
@@ -373,12 +379,12 @@ def plan_show(
     file: Annotated[Path, typer.Argument(help="Plan file.")],
     diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Show preview diffs.")
                     ] = True,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = "table",
 ) -> None:
     """Show a plan: actions, hosts, findings, disruption, manual steps, preview diffs."""
-    require_format(fmt, "plan show", OutputFormat.table, OutputFormat.json)
+    require_format(fmt, "plan show", *TABLE_JSON)
     p = load_plan(file)
-    if fmt is OutputFormat.json:
+    if fmt == "json":
         typer.echo(p.model_dump_json(indent=2))
         return
     render_plan(p, diffs=diff)
@@ -639,7 +645,8 @@ def rollback(
         _key_warnings(store, strict)
         outcome = service.rollback(
             store, run, by, executor=_executor_for(ssm), now=now(), comment=comment, policy=pol,
-            inventory=inventory, ssm=ssm, sign_with=list(sign_with or ()),
+            inventory=inventory, ssm=ssm, ssm_pin=_ssm_pin(ssm) if ssm is not None else None,
+            sign_with=list(sign_with or ()),
             before_apply=(lambda plan: _check_pin(plan, ssm)) if ssm is not None else None,
             # said before anyone approves: what a rollback cannot undo
             on_plan=lambda _plan, undone: _render_not_undone(undone, before=True),
@@ -676,19 +683,20 @@ def _render_rollback(report: RollbackReport) -> None:
 @guarded
 def journal(
     run: Annotated[str, typer.Argument(help="Apply or rollback run id.")],
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: JournalFormatOpt = "table",
     db: DbOpt = None,
 ) -> None:
     """Show the journal of an apply: every host x action with its state."""
-    require_format(fmt, "journal", OutputFormat.table, OutputFormat.json)
+    JOURNAL.check(fmt)
     with open_store(db) as store:
         seen = journal_view(store, run)
         if seen is None:
             raise InputError(f"no apply run {run!r} in {store.path}")
         r, rows = seen
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps({"run": r.model_dump(mode="json"),
-                               "journal": [e.model_dump(mode="json") for e in rows]}, indent=2))
+    if fmt != "table":
+        emit(JOURNAL.render(fmt, Listing("journal", "journal",
+                                         [e.model_dump(mode="json") for e in rows],
+                                         {"run": r.model_dump(mode="json")})))
         return
     why = f" ({r.message})" if r.status == "died" else ""
     console.print(f"Run {r.id} ({r.kind} of plan {r.plan_id}): {r.status}{why}",
@@ -705,17 +713,18 @@ def audit_list(
                                                    )] = None,
     run: Annotated[str | None, typer.Option("--run", help="Only this run's entries.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Last N.")] = None,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: AuditFormatOpt = "table",
     db: DbOpt = None,
 ) -> None:
     """List the audit log (approvals, refusals, applies, rollbacks); checks its chain."""
-    require_format(fmt, "audit list", OutputFormat.table, OutputFormat.json)
+    AUDIT.check(fmt)
     digest = load_plan(plan_file).digest if plan_file else None
     with open_store(db) as store:
         rows = audit_mod.entries(store, plan_digest=digest, run_id=run, limit=limit)
         check = audit_mod.verify(store)
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps([e.model_dump(mode="json") for e in rows], indent=2))
+    if fmt != "table":
+        emit(AUDIT.render(fmt, Listing("audit", "entries",
+                                       [e.model_dump(mode="json") for e in rows])))
     else:
         for e in rows:
             what = e.detail.get("message") or e.detail.get("status") or ""
@@ -740,7 +749,7 @@ def audit_verify(
     strict: Annotated[bool, typer.Option(
         "--strict", help="Also fail when the key file is readable by others, and when "
         "entries predate the keyed chain.")] = False,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = "table",
     db: DbOpt = None,
 ) -> None:
     """Verify the audit log: every entry's keyed digest, the row numbers, the head file.
@@ -748,10 +757,11 @@ def audit_verify(
     Exit 0 intact; 1 tampering found (each problem names the entry: edited, deleted,
     inserted, truncated) or the log cannot be verified (key missing).
     """
+    require_format(fmt, "audit verify", *TABLE_JSON)
     with open_store(db) as store:
         warnings = check_key_file(store, strict=False)
         report = audit_mod.verify(store)
-    if fmt is OutputFormat.json:
+    if fmt == "json":
         typer.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok,
                                "warnings": warnings}, indent=2))
     else:

@@ -19,7 +19,7 @@ from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.rule import FRAMEWORKS
 from inspectorctl.paths import default_db_path
-from inspectorctl.report.formats import FORMATS, Report
+from inspectorctl.report.formats import ASSESS, Report
 from inspectorctl.store.db import Store
 from inspectorctl.vulns.db import AdvisoryDB
 from inspectorctl.vulns.match import VulnState
@@ -324,7 +324,7 @@ def _machine(result: va.VulnAssessment, fmt: VulnFormat, framework: str | None) 
             doc["compliance"] = _framework_rows(result, framework)
         return json.dumps(doc, indent=2)
     report = Report(result.run, result.results, [], None, result.timings)
-    text = FORMATS[fmt.value](report)
+    text = ASSESS.render(fmt.value, report)
     details = {f.rule_id + "\x00" + f.host: f for f in result.findings}
     if fmt is VulnFormat.sarif:
         doc = json.loads(text)

@@ -91,6 +91,9 @@ class Finding(Frozen):
     #: the newest run that could not re-check it (an ERROR result), and why
     unchecked_run: str | None = None
     unchecked_reason: str | None = None
+    #: where a suppression came from: None for ``findings suppress``, ``ignore-file PATH
+    #: entry N`` for an ignore file's entry
+    suppress_source: str | None = None
 
     @property
     def unchecked_note(self) -> str | None:

@@ -375,13 +375,40 @@ class CisRef(Frozen):
     profile: Literal["server", "workstation"] = "server"
 
 
+#: the shape of a ComplianceAsCode rule id (``sshd_disable_forwarding``,
+#: ``kernel_module_usb-storage_disabled``): lower case, digits, ``_`` and ``-``. A control
+#: file's ``name=value`` entries select variables, not rules, and do not match.
+CAC_RULE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,127}$")
+
+
 class References(Frozen):
     cis: list[CisRef] = Field(default_factory=list)
     pci_dss: list[str] = Field(default_factory=list)  # PCI DSS 4.0 requirement numbers
     hipaa: list[str] = Field(default_factory=list)  # 45 CFR §164 sections, e.g. 164.312(b)
     nist_800_53: list[str] = Field(default_factory=list)
-    cac: str | None = None  # ComplianceAsCode rule id
+    #: ComplianceAsCode rule ids that check what this rule checks (one, or several where
+    #: ComplianceAsCode splits the check, e.g. owner, group and mode of one file). A pack may
+    #: write one id as a plain string.
+    cac: list[str] = Field(default_factory=list)
     aws: list[str] = Field(default_factory=list)  # AWS doc / Security Hub control ids
+
+    @field_validator("cac", mode="before")
+    @classmethod
+    def _cac_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("cac")
+    @classmethod
+    def _cac_ids(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not CAC_RULE_ID_RE.fullmatch(c)]
+        if bad:
+            raise ValueError(
+                f"not a ComplianceAsCode rule id: {', '.join(repr(c) for c in bad)} (lower-case "
+                "letters, digits, '_' and '-', e.g. sshd_disable_forwarding)")
+        twice = sorted({c for c in v if v.count(c) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {', '.join(twice)}")
+        return v
 
     def framework_ids(self, framework: str) -> list[str]:
         if framework == "pci-dss":

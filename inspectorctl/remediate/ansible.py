@@ -23,13 +23,14 @@ import contextlib
 import difflib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ _EVENTS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",
     "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
 }
 
 
@@ -77,6 +79,17 @@ def render_diff(diff: Any) -> str:
         tofile=str(diff.get("after_header") or "after"))
     text = "".join(ln if ln.endswith("\n") else ln + "\n" for ln in lines)
     return text
+
+
+def result_diffs(res: Mapping[str, Any]) -> list[Any]:
+    """A task result's diffs: its own, or those of its loop items (a looped ``file`` task
+    reports one per item, under ``results``)."""
+    if res.get("diff"):
+        return [res["diff"]]
+    items = res.get("results")
+    if not isinstance(items, list):
+        return []
+    return [r["diff"] for r in items if isinstance(r, Mapping) and r.get("diff")]
 
 
 def _state_text(v: Any) -> str:
@@ -135,83 +148,115 @@ class AnsibleExecutor:
         return env
 
     def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
+        return self.run_many([request], progress=progress)[0]
+
+    def run_many(self, requests: Sequence[ExecRequest], *, tolerate: int | None = None,
+                 failed_before: Sequence[str] = (),
+                 progress: ExecProgress | None = None) -> list[ExecResult]:
+        """Run several actions on the same hosts in ONE ansible-playbook run, in order: the
+        identity check, then for each action a marker play and the (approved copy of the)
+        playbook with that action's items. One result per request, each host's outcome from
+        that action's own events; as in separate runs, every action is reported on its own.
+
+        A host that fails (or cannot be reached) gets none of the later actions of the run:
+        its later results are left out of ``hosts`` and named in ``not_reached`` (the rollout
+        runs them again, or skips them at its error threshold). ``tolerate``: the number of
+        hosts that may fail before the later actions stop starting on every host (the
+        rollout's remaining error budget), not counting ``failed_before`` (hosts the rollout
+        already counts as failed); None: no limit."""
+        if not requests:
+            return []
+        first = requests[0]
+        for r in requests[1:]:
+            same = (r.hosts == first.hosts and r.run_id == first.run_id
+                    and r.targets == first.targets and r.check == first.check
+                    and r.diff == first.diff and r.playbooks_root == first.playbooks_root
+                    and r.machine_ids == first.machine_ids
+                    and r.host_keys == first.host_keys)
+            if not same:
+                raise ExecutorError("actions run together must share hosts, run, targets, "
+                                    "mode and identities")
         bin_dir = ansible_bin_dir()
         if bin_dir is None:
             raise ExecutorError("ansible-playbook not found: install ansible-core")
-        if not PLAYBOOK_ID_RE.match(request.playbook):
-            raise ExecutorError(f"{request.playbook!r} is not a playbook name of the catalogue")
-        root = request.playbooks_root or playbooks_root()
-        playbook = root / request.playbook / "playbook.yml"
-        if not playbook.is_file():
-            raise ExecutorError(f"playbook {request.playbook} not found at {playbook}")
-        inventory = request.targets.inventory
+        root = first.playbooks_root or playbooks_root()
+        books: list[Path] = []
+        for r in requests:
+            if not PLAYBOOK_ID_RE.match(r.playbook):
+                raise ExecutorError(f"{r.playbook!r} is not a playbook name of the catalogue")
+            playbook = root / r.playbook / "playbook.yml"
+            if not playbook.is_file():
+                raise ExecutorError(f"playbook {r.playbook} not found at {playbook}")
+            books.append(playbook)
+        inventory = first.targets.inventory
         if inventory is None:
             raise ExecutorError("no inventory: an apply needs the inventory the hosts were "
                                 "assessed through (give --inventory)")
         if not Path(inventory).is_file():
             raise ExecutorError(f"{inventory}: no such inventory file")
-        if not request.hosts:
-            return ExecResult(status="successful", rc=0, hosts={}, seconds=0.0)
+        if not first.hosts:
+            return [ExecResult(status="successful", rc=0, hosts={}, seconds=0.0)
+                    for _ in requests]
         pdd = Path(tempfile.mkdtemp(prefix="inspectorctl-apply-"))
         (pdd / "tmp").mkdir()
         write_supervisor(pdd / "bin")
         self.last_private_data_dir = pdd
         try:
-            return self._run(request, progress, bin_dir, pdd, playbook, Path(inventory))
+            return self._run(list(requests), progress, bin_dir, pdd, books, Path(inventory),
+                             tolerate, list(failed_before))
         finally:
             if not self.keep_artifacts:
                 shutil.rmtree(pdd, ignore_errors=True)
 
-    def _run(self, request: ExecRequest, progress: ExecProgress | None, bin_dir: Path,
-             pdd: Path, playbook: Path, inventory: Path) -> ExecResult:
+    def _run(self, requests: list[ExecRequest], progress: ExecProgress | None, bin_dir: Path,
+             pdd: Path, books: list[Path], inventory: Path, tolerate: int | None,
+             failed_before: list[str]) -> list[ExecResult]:
         import ansible_runner
 
-        messages: dict[str, str] = {}
-        diffs: dict[str, list[str]] = {}
-        hosts = set(request.hosts)
+        first = requests[0]
+        hosts = set(first.hosts)
+        names = [str(r.playbook) for r in requests]
+        seen = _Seen(len(requests))
 
         def on_event(event: dict[str, Any]) -> bool:
-            kind = _EVENTS.get(str(event.get("event", "")))
+            name = str(event.get("event", ""))
+            data = event.get("event_data") or {}
+            if name == "playbook_on_play_start":
+                seen.play_start(str(data.get("play") or data.get("name") or ""))
+                return True
+            kind = _EVENTS.get(name)
             if kind is None:
                 return True
-            data = event.get("event_data") or {}
             host = str(data.get("host") or "")
             if host not in hosts:
                 return True
             raw = data.get("res")
             res: dict[str, Any] = raw if isinstance(raw, dict) else {}
-            task = str(data.get("task") or "")
-            if kind == "ok" and res.get("diff"):
-                text = render_diff(res["diff"])
-                if text:
-                    diffs.setdefault(host, []).append(f"# {task}\n{text}" if task else text)
-            elif kind == "failed" and not data.get("ignore_errors"):
-                messages.setdefault(host, _failure(res, task))
-            elif kind == "unreachable":
-                messages.setdefault(host, str(res.get("msg") or "unreachable").strip())
+            seen.result(host, kind, str(data.get("task") or ""), res,
+                        bool(data.get("ignore_errors")))
             if progress is not None and kind in ("started", "failed", "unreachable"):
                 progress(host, kind)
             return True  # keep the event (None/False would drop it)
 
         vars_file = pdd / "inspectorctl-vars.yml"
         vars_file.write_text(unsafe_yaml({
-            "items": list(request.items),
-            "inspectorctl_machine_ids": {h: request.machine_ids[h] for h in request.hosts
-                                         if h in request.machine_ids},
-            "inspectorctl_host_keys": {h: host_key_check(request.host_keys[h])
-                                       for h in request.hosts
-                                       if request.host_keys.get(h)}}), encoding="utf-8")
+            "inspectorctl_items": [list(r.items) for r in requests],
+            "inspectorctl_failed_before": sorted(failed_before),
+            "inspectorctl_machine_ids": {h: first.machine_ids[h] for h in first.hosts
+                                         if h in first.machine_ids},
+            "inspectorctl_host_keys": {h: host_key_check(first.host_keys[h])
+                                       for h in first.hosts
+                                       if first.host_keys.get(h)}}), encoding="utf-8")
         wrapper = pdd / "inspectorctl-run.yml"
-        wrapper.write_text(_WRAPPER.format(playbook=json.dumps(str(playbook.resolve()))),
-                           encoding="utf-8")
+        wrapper.write_text(combined_wrapper(books, tolerate), encoding="utf-8")
         # the run id is ours (letters, digits, '-'): a plain extra var; the data goes unsafe
         cmdline = ["--extra-vars", shlex.quote(f"@{vars_file}"), "--extra-vars",
-                   shlex.quote(json.dumps({"inspectorctl_run_id": request.run_id}))]
-        if request.check:
+                   shlex.quote(json.dumps({"inspectorctl_run_id": first.run_id}))]
+        if first.check:
             cmdline.append("--check")
-        if request.diff or request.check:
+        if first.diff or first.check:
             cmdline.append("--diff")
-        if request.targets.become:
+        if first.targets.become:
             cmdline.append("--become")
         t0 = time.perf_counter()
         try:
@@ -219,46 +264,197 @@ class AnsibleExecutor:
                 private_data_dir=str(pdd),
                 playbook=str(wrapper),
                 inventory=str(inventory.resolve()),
-                limit=",".join(request.hosts),
+                limit=",".join(first.hosts),
                 cmdline=" ".join(cmdline),
-                forks=request.targets.forks,
-                envvars=self._env(bin_dir, pdd, request),
+                forks=first.targets.forks,
+                envvars=self._env(bin_dir, pdd, first),
                 quiet=True,
                 event_handler=on_event,
                 timeout=self.timeout,
                 ident="apply",
             ))
         except Exception as e:
-            raise ExecutorError(f"ansible-runner could not run playbook {request.playbook}: "
-                                f"{e}") from e
+            raise ExecutorError(f"ansible-runner could not run playbook "
+                                f"{', '.join(names)}: {e}") from e
         seconds = time.perf_counter() - t0
+        seen.finish()
         status = str(getattr(runner, "status", "unknown"))
         rc = getattr(runner, "rc", None)
-        stats = getattr(runner, "stats", None) or {}
-        outcomes: dict[str, HostOutcome] = {}
-        for host in request.hosts:
-            counts = {k: int((stats.get(k) or {}).get(host, 0))
-                      for k in ("ok", "changed", "failures", "dark", "skipped", "rescued",
-                                "ignored")}
-            processed = host in (stats.get("processed") or {})
-            if counts["dark"]:
-                st = HostStatus.UNREACHABLE
-            elif counts["failures"] or not processed:
-                st = HostStatus.FAILED
-            elif counts["changed"]:
-                st = HostStatus.CHANGED
+        results: list[ExecResult] = []
+        for i, _r in enumerate(requests):
+            outcomes: dict[str, HostOutcome] = {}
+            not_reached: list[str] = []
+            for host in first.hosts:
+                out = seen.outcome(i, host)
+                if out is None:
+                    not_reached.append(host)
+                    continue
+                st, counts, msg, diff = out
+                if st is None:
+                    st, msg = HostStatus.FAILED, (
+                        f"ansible did not run {names[i]} on this host (status {status}, rc "
+                        f"{rc}): " + stdout_tail(runner))
+                outcomes[host] = HostOutcome(host=host, status=st, stats=counts, message=msg,
+                                             diff=diff)
+                if progress is not None:
+                    progress(host, st.value)
+            results.append(ExecResult(
+                status=status, rc=rc if isinstance(rc, int) else None, hosts=outcomes,
+                seconds=seen.seconds(i, seconds), not_reached=not_reached))
+        return results
+
+
+#: the name of the play before each action (``_Seen`` splits the run's events by it)
+_MARKER = "inspectorctl action {i} of {n}"
+_MARKER_RE = re.compile(r"^inspectorctl action (\d+) of \d+$")
+_IDENTITY_PLAY = "inspectorctl checks each host is the machine that was assessed"
+_THRESHOLD_TASK = "inspectorctl stops at the error threshold"
+_COUNTS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+
+
+class _Seen:
+    """The events of one run, split by action: segment -1 is the identity check, segment i
+    the marker play and the plays of action i."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.segment = -1
+        self.started_at: dict[int, float] = {}
+        self.ended_at = 0.0
+        self.counts: dict[tuple[int, str], dict[str, int]] = {}
+        self.messages: dict[tuple[int, str], str] = {}
+        self.diffs: dict[tuple[int, str], list[str]] = {}
+        self.touched: set[tuple[int, str]] = set()
+        #: tasks started and tasks that ended, per (segment, host): more started than ended
+        #: means the run was cut in the middle of a task (timeout, cancel)
+        self.started: dict[tuple[int, str], int] = {}
+        self.ended: dict[tuple[int, str], int] = {}
+        self.last_task: dict[tuple[int, str], str] = {}
+        self.threshold_at: int | None = None
+
+    def play_start(self, name: str) -> None:
+        m = _MARKER_RE.match(name)
+        if m is not None and int(m.group(1)) < self.n:
+            self.segment = int(m.group(1))
+            self.started_at[self.segment] = time.perf_counter()
+        elif name == _IDENTITY_PLAY:
+            self.segment = -1
+
+    def result(self, host: str, kind: str, task: str, res: dict[str, Any],
+               ignored: bool) -> None:
+        key = (self.segment, host)
+        if task == _THRESHOLD_TASK:
+            if kind == "failed" and self.threshold_at is None:
+                self.threshold_at = self.segment
+            return
+        self.touched.add(key)
+        counts = self.counts.setdefault(key, dict.fromkeys(_COUNTS, 0))
+        if kind == "started":
+            self.started[key] = self.started.get(key, 0) + 1
+            self.last_task[key] = task
+            return
+        self.ended[key] = self.ended.get(key, 0) + 1
+        if kind == "ok":
+            counts["ok"] += 1
+            if res.get("changed"):
+                counts["changed"] += 1
+            diffs = result_diffs(res)
+            text = render_diff(diffs) if diffs else ""
+            if text:
+                self.diffs.setdefault(key, []).append(f"# {task}\n{text}" if task else text)
+        elif kind == "failed":
+            if ignored:
+                counts["ignored"] += 1
             else:
-                st = HostStatus.OK
-            msg = messages.get(host, "")
-            if not processed and not msg:
-                msg = (f"ansible did not run on this host (status {status}, rc {rc}): "
-                       + stdout_tail(runner))
-            outcomes[host] = HostOutcome(host=host, status=st, stats=counts, message=msg,
-                                         diff="".join(diffs.get(host, [])))
-            if progress is not None:
-                progress(host, st.value)
-        return ExecResult(status=status, rc=rc if isinstance(rc, int) else None,
-                          hosts=outcomes, seconds=seconds)
+                counts["failures"] += 1
+                self.messages.setdefault(key, _failure(res, task))
+        elif kind == "unreachable":
+            counts["dark"] += 1
+            self.messages.setdefault(key, str(res.get("msg") or "unreachable").strip())
+        elif kind == "skipped":
+            counts["skipped"] += 1
+
+    def finish(self) -> None:
+        self.ended_at = time.perf_counter()
+
+    def seconds(self, i: int, whole: float) -> float:
+        """Wall time of action i's plays (the whole run when there is one action)."""
+        if self.n == 1 or i not in self.started_at:
+            return whole if self.n == 1 else 0.0
+        later = [t for j, t in self.started_at.items() if j > i]
+        return max(0.0, (min(later) if later else self.ended_at) - self.started_at[i])
+
+    def _failed_in(self, seg: int, host: str) -> bool:
+        c = self.counts.get((seg, host))
+        return bool(c and (c["failures"] or c["dark"]))
+
+    def outcome(self, i: int, host: str
+                ) -> tuple[HostStatus | None, dict[str, int], str, str] | None:
+        """Action i on host: (status, counts, message, diff); status None when it should have
+        run and did not (the run ended); None when it was not reached (the host failed an
+        earlier action of the run, or the error threshold stopped the run)."""
+        if self._failed_in(-1, host):
+            # not the assessed machine, or unreachable: the first action fails so, the later
+            # ones were not reached (as separate runs would have it)
+            if i > 0:
+                return None
+            c = self.counts[(-1, host)]
+            st = HostStatus.UNREACHABLE if c["dark"] else HostStatus.FAILED
+            return st, dict(c), self.messages.get((-1, host), ""), ""
+        key = (i, host)
+        if key not in self.touched:
+            if any(self._failed_in(j, host) for j in range(i)):
+                return None
+            if self.threshold_at is not None and self.threshold_at <= i:
+                return None
+            return None, dict.fromkeys(_COUNTS, 0), "", ""
+        c = self.counts.get(key, dict.fromkeys(_COUNTS, 0))
+        if self.started.get(key, 0) > self.ended.get(key, 0) and not (c["dark"] or
+                                                                        c["failures"]):
+            return (HostStatus.FAILED, dict(c),
+                    f"the run ended during task {self.last_task.get(key, '')!r}: the host may "
+                    "have been changed part-way", "".join(self.diffs.get(key, [])))
+        if c["dark"]:
+            st = HostStatus.UNREACHABLE
+        elif c["failures"]:
+            st = HostStatus.FAILED
+        elif c["changed"]:
+            st = HostStatus.CHANGED
+        else:
+            st = HostStatus.OK
+        return st, dict(c), self.messages.get(key, ""), "".join(self.diffs.get(key, []))
+
+
+def combined_wrapper(books: Sequence[Path], tolerate: int | None) -> str:
+    """The playbook Ansible runs: the identity check, then per action a marker play (which
+    stops every host once more hosts failed than ``tolerate``) and the action's playbook with
+    its own items."""
+    n = len(books)
+    parts = [_IDENTITY]
+    for i, book in enumerate(books):
+        tasks = "  tasks: []\n"
+        if tolerate is not None and i > 0:
+            tasks = (
+                "  tasks:\n"
+                f"    - name: {_THRESHOLD_TASK}\n"
+                "      ansible.builtin.fail:\n"
+                "        msg: >-\n"
+                "          more hosts failed than the error threshold allows: this action and\n"
+                "          the later ones do not start\n"
+                "      when: >-\n"
+                "        (ansible_play_hosts_all | difference(ansible_play_hosts)\n"
+                "         | difference(inspectorctl_failed_before) | length)\n"
+                f"        > {int(tolerate)}\n")
+        parts.append(
+            f"- name: {_MARKER.format(i=i, n=n)}\n"
+            "  hosts: all\n"
+            "  gather_facts: false\n"
+            + tasks + "\n"
+            f"- name: The approved remediation {i}\n"
+            f"  ansible.builtin.import_playbook: {json.dumps(str(book.resolve()))}\n"
+            "  vars:\n"
+            f"    items: \"{{{{ inspectorctl_items[{i}] }}}}\"\n")
+    return "\n".join(parts)
 
 
 def host_key_check(fingerprints: list[str]) -> dict[str, list[str]]:
@@ -345,8 +541,9 @@ def unsafe_yaml(data: Mapping[str, Any]) -> str:
                          default_flow_style=False, sort_keys=True))
 
 
-#: the playbook Ansible runs: an identity check, then the (approved copy of the) remediation
-_WRAPPER = """\
+#: the first play of every run: hosts that are not the assessed machine fail here, so they
+#: never reach an action
+_IDENTITY = """\
 - name: inspectorctl checks each host is the machine that was assessed
   hosts: all
   gather_facts: false
@@ -360,17 +557,17 @@ _WRAPPER = """\
     - name: Refuse a host that is another machine
       ansible.builtin.fail:
         msg: >-
-          identity mismatch: the machine reached as {{{{ inventory_hostname }}}} has machine-id
-          {{{{ inspectorctl_mid.content | b64decode | trim }}}}, but the plan's assessment recorded
-          {{{{ inspectorctl_machine_ids[inventory_hostname] }}}} for it; nothing was changed on
-          it. Check the inventory entry of {{{{ inventory_hostname }}}} (it reaches another
+          identity mismatch: the machine reached as {{ inventory_hostname }} has machine-id
+          {{ inspectorctl_mid.content | b64decode | trim }}, but the plan's assessment recorded
+          {{ inspectorctl_machine_ids[inventory_hostname] }} for it; nothing was changed on
+          it. Check the inventory entry of {{ inventory_hostname }} (it reaches another
           machine), then assess and plan again
       when: >-
         inventory_hostname in inspectorctl_machine_ids and
         (inspectorctl_mid.content | b64decode | trim)
         != inspectorctl_machine_ids[inventory_hostname]
     - name: Read the SSH host keys
-      ansible.builtin.shell: "awk 'FNR == 1 {{print $2}}' /etc/ssh/ssh_host_*_key.pub"
+      ansible.builtin.shell: "awk 'FNR == 1 {print $2}' /etc/ssh/ssh_host_*_key.pub"
       register: inspectorctl_keys
       check_mode: false
       changed_when: false
@@ -379,17 +576,14 @@ _WRAPPER = """\
     - name: Refuse a host whose SSH host keys are others
       ansible.builtin.fail:
         msg: >-
-          identity mismatch: the machine reached as {{{{ inventory_hostname }}}} has other SSH
+          identity mismatch: the machine reached as {{ inventory_hostname }} has other SSH
           host keys than the plan's assessment recorded for it
-          ({{{{ inspectorctl_host_keys[inventory_hostname].shown | join(', ') }}}}); nothing was
-          changed on it. Check the inventory entry of {{{{ inventory_hostname }}}} (it reaches
+          ({{ inspectorctl_host_keys[inventory_hostname].shown | join(', ') }}); nothing was
+          changed on it. Check the inventory entry of {{ inventory_hostname }} (it reaches
           another machine, or the host's keys were replaced), then assess and plan again
       when: >-
         inventory_hostname in inspectorctl_host_keys and
         (inspectorctl_keys.stdout_lines | map('trim') | select | map('b64decode')
          | map('hash', 'sha256') | unique | sort | list)
         != inspectorctl_host_keys[inventory_hostname].sha256
-
-- name: The approved remediation
-  ansible.builtin.import_playbook: {playbook}
 """

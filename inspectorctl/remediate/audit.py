@@ -47,6 +47,7 @@ class AuditEvent(enum.StrEnum):
     SUPPRESS = "suppress"
     UNSUPPRESS = "unsuppress"
     PRUNE = "prune"
+    IGNORE = "ignore"
 
 
 class AuditEntry(Frozen):

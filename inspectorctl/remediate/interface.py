@@ -66,6 +66,9 @@ class ExecResult(Frozen):
     hosts: dict[str, HostOutcome]
     #: wall time of the engine itself (what the orchestrator's overhead is measured against)
     seconds: float
+    #: hosts this action did not reach in a run of several actions (the host failed an
+    #: earlier one, or the run stopped at the error threshold): not run, so not in ``hosts``
+    not_reached: list[str] = Field(default_factory=list)
 
 
 #: progress: (host, event) with event in started | changed | ok | failed | unreachable

@@ -266,9 +266,12 @@ def write_plan(plan: Plan, path: Path) -> None:
         raise InputError(f"{path}: cannot write the plan: {e}") from e
 
 
-def rollback_plan(store: Store, run_id: str, now: datetime, *, sign: bool = True) -> Plan:
+def rollback_plan(store: Store, run_id: str, now: datetime, *, sign: bool = True,
+                  ssm_pin: SsmPin | None = None) -> Plan:
     """A plan of one action: ``_rollback`` on the hosts apply run ``run_id`` changed (signed,
-    unless ``sign`` is false: the gate rebuilds it to compare)."""
+    unless ``sign`` is false: the gate rebuilds it to compare). ``ssm_pin``: a rollback through
+    SSM pins the InspectorCtl-ApplyPlaybook version deployed now (it is approved now), not the
+    one the rolled-back plan pinned."""
     from inspectorctl.remediate.remediations import remediation_info
 
     run = records.apply_run(store, run_id)
@@ -300,7 +303,9 @@ def rollback_plan(store: Store, run_id: str, now: datetime, *, sign: bool = True
     )
     plan = Plan(
         kind=PlanKind.ROLLBACK, plan_id=f"rollback-{run_id}", created_at=now,
-        source=original.source, actions=[action], rollback_of=run_id,
+        source=original.source if ssm_pin is None else original.source.model_copy(
+            update={"ssm": ssm_pin}),
+        actions=[action], rollback_of=run_id,
         findings_digest=findings_digest([]),
         # the machines the run changed: a rollback checks it reaches them too
         identities={h: original.identities[h] for h in changed if h in original.identities},

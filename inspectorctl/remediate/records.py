@@ -153,6 +153,20 @@ def mark_running(
         )
 
 
+def unmark_running(
+    store: Store, run_id: str, action_id: str, hosts: Sequence[str]
+) -> None:
+    """Rows marked running that the executor did not reach (a run of several actions stopped
+    before this one on these hosts): pending again, as if never started."""
+    with store.transaction() as db:
+        db.executemany(
+            "UPDATE journal SET state=?, started_at=NULL, attempts=MAX(attempts-1, 0)"
+            " WHERE run_id=? AND action_id=? AND host=? AND state=?",
+            [(JournalState.PENDING.value, run_id, action_id, h, JournalState.RUNNING.value)
+             for h in hosts],
+        )
+
+
 class HostUpdate(Frozen):
     host: str
     state: JournalState

@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from inspectorctl.collect.interface import Targets
 from inspectorctl.errors import InputError, InspectorctlError
@@ -448,36 +447,174 @@ def _execute(
     total_hosts = len({e.host for e in entries})
     limit = options.max_errors.of(total_hosts)
     by_action = {a.id: a for a in plan.actions}
+    ids = machine_ids(plan)
+    keys = host_keys(plan)
     failed_hosts: set[str] = set()
     ansible_s = 0.0
     calls = 0
-    for seq in sorted({e.seq for e in entries}):
-        phase_rows = [e for e in entries if e.seq == seq and e.action_id in approved and (
-            e.state is JournalState.PENDING or (e.action_id, e.host) in died)]
-        if not phase_rows:
-            continue
-        phase = phase_rows[0].phase
+    #: (action, host) rows this call has run to an end (a row that died before, run again,
+    #: may end possibly_changed: it is not run a third time)
+    done: set[tuple[str, str]] = set()
+    run_many = getattr(executor, "run_many", None)
+
+    def stop_if_over(phase: str) -> str:
+        if len(failed_hosts) <= limit:
+            return ""
+        reason = (f"stopped: {len(failed_hosts)} host(s) failed "
+                  f"({', '.join(sorted(failed_hosts))}), more than --max-errors "
+                  f"{options.max_errors} allows")
+        records.skip_remaining(store, run_id, clock(), reason)
         if progress is not None:
-            progress(RolloutEvent(phase=phase))
-        for action in plan.actions:
-            hosts = [e.host for e in phase_rows if e.action_id == action.id]
-            if not hosts:
-                continue
-            seconds = _run_action(store, executor, targets, run_id, exec_run_id,
-                                  by_action[action.id], hosts, phase, failed_hosts, clock,
-                                  progress, staged, machine_ids(plan), host_keys(plan),
-                                  {h for a, h in died if a == action.id})
-            ansible_s += seconds
-            calls += 1
-            if len(failed_hosts) > limit:
-                reason = (f"stopped: {len(failed_hosts)} host(s) failed "
-                          f"({', '.join(sorted(failed_hosts))}), more than --max-errors "
-                          f"{options.max_errors} allows")
-                records.skip_remaining(store, run_id, clock(), reason)
-                if progress is not None:
-                    progress(RolloutEvent(phase=phase, message=reason))
-                return True, reason, ansible_s, calls
+            progress(RolloutEvent(phase=phase, message=reason))
+        return reason
+
+    for seq in sorted({e.seq for e in entries}):
+        announced = False
+        while True:  # rounds: a row a run of several actions did not reach runs in the next
+            phase_rows = [e for e in records.journal(store, run_id)
+                          if e.seq == seq and e.action_id in approved
+                          and (e.action_id, e.host) not in done
+                          and (e.state is JournalState.PENDING
+                               or (e.action_id, e.host) in died)]
+            if not phase_rows:
+                break
+            phase = phase_rows[0].phase
+            if progress is not None and not announced:
+                progress(RolloutEvent(phase=phase))
+                announced = True
+            for group in _groups(plan, phase_rows):
+                hosts = group[0][1]
+                if run_many is None or len(group) == 1:
+                    for action, action_hosts in group:
+                        seconds = _run_action(store, executor, targets, run_id, exec_run_id,
+                                              by_action[action.id], action_hosts, phase,
+                                              failed_hosts, clock, progress, staged, ids,
+                                              keys, {h for a, h in died if a == action.id})
+                        done.update((action.id, h) for h in action_hosts)
+                        ansible_s += seconds
+                        calls += 1
+                        reason = stop_if_over(phase)
+                        if reason:
+                            return True, reason, ansible_s, calls
+                    continue
+                seconds, reason = _run_together(
+                    store, run_many, targets, run_id, exec_run_id,
+                    [by_action[a.id] for a, _ in group], hosts, phase, failed_hosts, clock,
+                    progress, staged, ids, keys, died, done, limit, stop_if_over)
+                ansible_s += seconds
+                calls += 1
+                if reason:
+                    return True, reason, ansible_s, calls
     return False, "", ansible_s, calls
+
+
+def _groups(plan: Plan, rows: list[JournalEntry]) -> list[list[tuple[Action, list[str]]]]:
+    """The phase's actions in plan order with their hosts, consecutive actions on the same
+    hosts grouped (they run in one executor call when the executor can)."""
+    out: list[list[tuple[Action, list[str]]]] = []
+    for action in plan.actions:
+        hosts = sorted({e.host for e in rows if e.action_id == action.id})
+        if not hosts:
+            continue
+        if out and out[-1][0][1] == hosts:
+            out[-1].append((action, hosts))
+        else:
+            out.append([(action, hosts)])
+    return out
+
+
+def _run_together(
+    store: Store,
+    run_many: Callable[..., list[ExecResult]],
+    targets: Targets,
+    run_id: str,
+    exec_run_id: str,
+    actions: list[Action],
+    hosts: list[str],
+    phase: str,
+    failed_hosts: set[str],
+    clock: Callable[[], datetime],
+    progress: RolloutProgress | None,
+    staged: Path,
+    ids: dict[str, str],
+    keys: dict[str, list[str]],
+    died: set[tuple[str, str]],
+    done: set[tuple[str, str]],
+    limit: int,
+    stop_if_over: Callable[[str], str],
+) -> tuple[float, str]:
+    """Several actions on the same hosts in one executor run; each action's results are
+    recorded (and the error threshold checked) in plan order, as if each had run alone. Rows
+    the run did not reach go back to pending for the next round (or the threshold's skip)."""
+    t0 = time.perf_counter()
+    for action in actions:
+        records.mark_running(store, run_id, action.id, hosts, clock())
+    requests = [ExecRequest(playbook=a.playbook, hosts=hosts, items=a.items, run_id=exec_run_id,
+                            targets=targets, playbooks_root=staged,
+                            machine_ids={h: ids[h] for h in hosts if h in ids},
+                            host_keys={h: keys[h] for h in hosts if h in keys})
+                for a in actions]
+    t1 = time.perf_counter()
+    results: list[ExecResult] | None
+    try:
+        results = run_many(requests, tolerate=max(0, limit - len(failed_hosts)),
+                           failed_before=sorted(failed_hosts))
+        error = ""
+    except ExecutorError as e:
+        results, error = None, str(e)
+    t2 = time.perf_counter()
+    whole = sum(r.seconds for r in results) if results is not None else t2 - t1
+    overhead = ((t1 - t0) + max(0.0, (t2 - t1) - whole)) / len(actions)
+    # everything the run did is recorded (a host it changed is journaled whatever comes
+    # next); what it did not reach goes back to pending; then the threshold, once: the
+    # executor already stopped starting actions where the threshold would have
+    for i, action in enumerate(actions):
+        result = results[i] if results is not None else None
+        skipped = set(result.not_reached) if result is not None else set()
+        if skipped:
+            records.unmark_running(store, run_id, action.id, sorted(skipped))
+        ran = [h for h in hosts if h not in skipped]
+        if not ran:
+            continue
+        _record(store, run_id, action, ran, phase, failed_hosts, clock, progress, result,
+                error, {h for a, h in died if a == action.id}, overhead,
+                result.seconds if result is not None else whole)
+        done.update((action.id, h) for h in ran)
+    return whole, stop_if_over(phase)
+
+
+def _record(store: Store, run_id: str, action: Action, hosts: list[str], phase: str,
+            failed_hosts: set[str], clock: Callable[[], datetime],
+            progress: RolloutProgress | None, result: ExecResult | None, error: str,
+            possibly: set[str], overhead: float, seconds: float) -> None:
+    """One action's results on ``hosts`` into the journal (and the failed hosts)."""
+    updates: list[records.HostUpdate] = []
+    for h in hosts:
+        rc: int | None = None
+        stats: dict[str, int] = {}
+        if result is None:
+            st, msg = JournalState.FAILED, error
+        else:
+            out = result.hosts.get(h)
+            if out is None:
+                st, msg = JournalState.FAILED, "the executor returned no result"
+            else:
+                st, stats, msg = _STATE[out.status], dict(out.stats), out.message
+                if st is JournalState.OK and h in possibly:
+                    st = JournalState.POSSIBLY_CHANGED
+                    msg = ("possibly changed by the attempt that died while it ran; this run "
+                           "found nothing left to change")
+            rc = result.rc
+        if st.failure:
+            failed_hosts.add(h)
+        updates.append(records.HostUpdate(host=h, state=st, rc=rc, stats=stats, message=msg,
+                                          ansible_seconds=seconds,
+                                          overhead_seconds=overhead))
+    records.record_results(store, run_id, action.id, updates, clock())
+    if progress is not None:
+        for u in updates:
+            progress(RolloutEvent(phase=phase, action_id=action.id, playbook=action.playbook,
+                                  host=u.host, state=u.state, message=u.message))
 
 
 def _run_action(
@@ -504,6 +641,7 @@ def _run_action(
                           machine_ids={h: ids[h] for h in hosts if h in ids},
                           host_keys={h: keys[h] for h in hosts if h in keys})
     t1 = time.perf_counter()
+    error = ""
     try:
         result: ExecResult | None = executor.run(request)
     except ExecutorError as e:
@@ -511,33 +649,8 @@ def _run_action(
         error = str(e)
     t2 = time.perf_counter()
     seconds = result.seconds if result is not None else t2 - t1
-    updates: list[records.HostUpdate] = []
-    stats: dict[str, Any]
-    for h in hosts:
-        if result is None:
-            st, stats, msg = JournalState.FAILED, {}, error
-            rc: int | None = None
-        else:
-            out = result.hosts.get(h)
-            if out is None:
-                st, stats, msg = JournalState.FAILED, {}, "the executor returned no result"
-            else:
-                st, stats, msg = _STATE[out.status], dict(out.stats), out.message
-                if st is JournalState.OK and h in possibly:
-                    st = JournalState.POSSIBLY_CHANGED
-                    msg = ("possibly changed by the attempt that died while it ran; this run "
-                           "found nothing left to change")
-            rc = result.rc
-        if st.failure:
-            failed_hosts.add(h)
-        updates.append(records.HostUpdate(host=h, state=st, rc=rc, stats=stats, message=msg,
-                                          ansible_seconds=seconds))
-    overhead = (t1 - t0) + (time.perf_counter() - t2) + max(0.0, (t2 - t1) - seconds)
-    updates = [u.model_copy(update={"overhead_seconds": overhead}) for u in updates]
-    records.record_results(store, run_id, action.id, updates, clock())
-    if progress is not None:
-        for u in updates:
-            progress(RolloutEvent(phase=phase, action_id=action.id, playbook=action.playbook,
-                                  host=u.host, state=u.state, message=u.message))
+    overhead = (t1 - t0) + max(0.0, (t2 - t1) - seconds)
+    _record(store, run_id, action, hosts, phase, failed_hosts, clock, progress, result, error,
+            possibly, overhead, seconds)
     return seconds
 

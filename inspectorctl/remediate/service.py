@@ -217,6 +217,7 @@ def rollback(
     policy: Policy | None = None,
     inventory: Path | None = None,
     ssm: SsmTargets | None = None,
+    ssm_pin: SsmPin | None = None,
     before_apply: Callable[[Plan], None] | None = None,
     on_plan: Callable[[Plan, list[NotUndone]], None] | None = None,
     on_event: RolloutProgress | None = None,
@@ -226,16 +227,17 @@ def rollback(
     ``approvers`` (at least one), applied through the gate, then the hosts it touched are
     re-assessed for the rules the rolled-back apply had planned. ``on_plan`` is told, before
     anyone approves, what the rollback cannot undo. ``inventory``: the inventory to use instead
-    of the plan's source run's. ``sign_with``: per approver (same order), the SSH private key
-    that signs their approval (None: not signed); empty: nobody signs. A broken audit log
-    refuses before anyone approves."""
+    of the plan's source run's; ``ssm_pin``: the document version a rollback through SSM runs.
+    ``sign_with``: per approver (same order), the SSH private key that signs their approval
+    (None: not signed); empty: nobody signs. A broken audit log refuses before anyone
+    approves."""
     if not approvers:
         raise ValueError("a rollback needs at least one approver")
     if sign_with and len(sign_with) != len(approvers):
         raise ValueError("one signing key (or None) per approver")
     keys = list(sign_with) or [None] * len(approvers)
     require_intact_audit_log(store)
-    plan = rollback_plan(store, run_id, now)
+    plan = rollback_plan(store, run_id, now, ssm_pin=ssm_pin)
     if on_plan is not None:
         on_plan(plan, not_undone(store, run_id, plan.actions[0].hosts))
     targets = targets_for(plan, inventory, ssm)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +13,7 @@ from rich.text import Text
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import Finding, RuleResult, RunRecord
 from inspectorctl.models.rule import Rule
+from inspectorctl.report.jsondoc import envelope
 from inspectorctl.textsafe import escape_controls, one_line
 
 _STATUS_STYLE = {
@@ -160,24 +160,25 @@ def render_framework(console: Console, framework: str, rows: list[dict[str, Any]
     console.print(t)
 
 
-def assessment_json(
+def assessment_doc(
     run: RunRecord,
     results: Sequence[RuleResult],
     framework_rows: list[dict[str, Any]] | None = None,
     timings: dict[str, float] | None = None,
-) -> str:
-    doc: dict[str, Any] = {
+) -> dict[str, Any]:
+    """The JSON document of an assessment (schema ``assessment``)."""
+    doc: dict[str, Any] = envelope("assessment", {
         "run": run.model_dump(mode="json"),
         "results": [
             {**r.model_dump(mode="json"), "finding_id": r.finding_id, "score": r.score}
             for r in results
         ],
-    }
+    })
     if framework_rows is not None:
         doc["compliance"] = framework_rows
     if timings is not None:
         doc["timings"] = {k: round(v, 4) for k, v in timings.items()}
-    return json.dumps(doc, indent=2)
+    return doc
 
 
 def render_findings(console: Console, findings: Sequence[Finding]) -> None:
@@ -217,6 +218,8 @@ def render_finding(console: Console, f: Finding, rule: Rule | None) -> None:
                  else "lifted")
         lines.append(f"Suppressed by {f.suppressed_by or '?'} until {until}: "
                      f"{f.suppress_reason or ''}")
+        if f.suppress_source:
+            lines.append(f"Via       {f.suppress_source}")
     if f.evidence:
         lines.append(f"Expected  {f.evidence.expected}")
         lines.append(f"Found     {f.evidence.found}")
@@ -251,7 +254,7 @@ def reference_lines(rule: Rule) -> list[str]:
         if values:
             out.append(f"{label:<9} {', '.join(values)}")
     if refs.cac:
-        out.append(f"CaC       {refs.cac}")
+        out.append(f"CaC       {', '.join(refs.cac)}")
     return out
 
 

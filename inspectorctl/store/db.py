@@ -190,6 +190,12 @@ def _m8_signed_approvals(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE approvals ADD COLUMN audit_head TEXT NOT NULL DEFAULT ''")
 
 
+def _m9_suppress_source(db: sqlite3.Connection) -> None:
+    """Where a suppression came from: NULL for ``findings suppress``, ``ignore-file ...`` for
+    an entry of an ignore file (which lifts it again when no entry matches any more)."""
+    db.execute("ALTER TABLE findings ADD COLUMN suppress_source TEXT")
+
+
 #: migration N (1-based) brings user_version from N-1 to N, in this order, never another: a new
 #: migration is one more entry at the end (the order is this tuple's, not the import order)
 MIGRATIONS: tuple[Migration, ...] = (
@@ -201,6 +207,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _m6_unchecked,
     _m7_vuln_details,
     _m8_signed_approvals,
+    _m9_suppress_source,
 )
 
 
@@ -210,6 +217,11 @@ def now() -> datetime:
 
 def _ts(d: datetime | None) -> str | None:
     return d.isoformat() if d is not None else None
+
+
+def _asked(targets: dict[str, Any]) -> dict[str, Any]:
+    """A run's targets as they were asked for (without what the hosts turned out to be)."""
+    return {k: v for k, v in targets.items() if k != "identities"}
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -448,8 +460,8 @@ class Store:
             else:
                 seen.append((status, evidence, reason, t, run_id, fid))
         if expired:
-            db.executemany("UPDATE findings SET state=?, suppressed_until=NULL WHERE id=?",
-                           expired)
+            db.executemany("UPDATE findings SET state=?, suppressed_until=NULL,"
+                           " suppress_source=NULL WHERE id=?", expired)
         if inserts:
             db.executemany(
                 "INSERT INTO findings(id, rule_id, pack, host, title, severity, score, status,"
@@ -488,6 +500,19 @@ class Store:
             "SELECT * FROM runs WHERE kind=? ORDER BY started_at DESC LIMIT 1", (kind,)
         ).fetchone()
         return _run(row) if row else None
+
+    def previous_run(self, run: RunRecord) -> RunRecord | None:
+        """The newest run of the same kind and the same targets started before ``run``: the
+        same selection (inventory, limit, snapshots, transport, framework ...), whichever hosts
+        answered (``identities``, what each host turned out to be, is not compared)."""
+        want = _asked(run.targets)
+        rows = self.execute(
+            "SELECT * FROM runs WHERE kind=? AND started_at<? AND id<>? ORDER BY started_at DESC",
+            (run.kind, _ts(run.started_at), run.id))
+        for r in rows:
+            if _asked(json.loads(r["targets"])) == want:
+                return _run(r)
+        return None
 
     def results(self, run_id: str) -> list[RuleResult]:
         rows = self.execute("SELECT * FROM results WHERE run_id=? ORDER BY host, rule_id",
@@ -569,7 +594,7 @@ class Store:
             found = self._existing(db, ids)
             db.executemany(
                 "UPDATE findings SET state=?, suppressed_until=?, suppressed_by=?,"
-                " suppress_reason=? WHERE id=?",
+                " suppress_reason=?, suppress_source=NULL WHERE id=?",
                 [(FindingState.SUPPRESSED.value, _ts(until), by, reason, i) for i in found],
             )
             if audit is not None:
@@ -588,12 +613,43 @@ class Store:
                          else FindingState.CLOSED)
                 db.execute(
                     "UPDATE findings SET state=?, suppressed_until=NULL, suppressed_by=NULL,"
-                    " suppress_reason=? WHERE id=? AND state=?",
+                    " suppress_reason=?, suppress_source=NULL WHERE id=? AND state=?",
                     (state.value, None, fid, FindingState.SUPPRESSED.value),
                 )
             if audit is not None:
                 audit(db)
         return self.findings(ids=list(ids))
+
+    def sync_suppressions(
+        self,
+        suppress: Sequence[Suppression],
+        lift: Sequence[str],
+        *,
+        audit: AuditWrite | None = None,
+    ) -> None:
+        """Apply an ignore file's outcome in one transaction with its audit entry: suppress
+        (or update) each of ``suppress`` (only findings active or suppressed by a source,
+        never one a person suppressed), and lift the source's suppressions in ``lift``."""
+        with self.transaction() as db:
+            for s in suppress:
+                db.execute(
+                    "UPDATE findings SET state=?, suppressed_until=?, suppressed_by=?,"
+                    " suppress_reason=?, suppress_source=? WHERE id=? AND (state=? OR"
+                    " (state=? AND suppress_source IS NOT NULL))",
+                    (FindingState.SUPPRESSED.value, _ts(s.until), s.by, s.reason, s.source,
+                     s.finding_id, FindingState.ACTIVE.value, FindingState.SUPPRESSED.value))
+            for fid in lift:
+                status = db.execute("SELECT status FROM findings WHERE id=?",
+                                    (fid,)).fetchone()[0]
+                state = (FindingState.ACTIVE if status in (Status.FAIL.value, Status.ERROR.value)
+                         else FindingState.CLOSED)
+                db.execute(
+                    "UPDATE findings SET state=?, suppressed_until=NULL, suppressed_by=NULL,"
+                    " suppress_reason=NULL, suppress_source=NULL WHERE id=? AND state=? AND"
+                    " suppress_source IS NOT NULL",
+                    (state.value, fid, FindingState.SUPPRESSED.value))
+            if audit is not None:
+                audit(db)
 
     def prune(
         self, keep: int, at: datetime, *, audit: Callable[[sqlite3.Connection, PruneReport], None]
@@ -705,6 +761,16 @@ def _run(r: sqlite3.Row) -> RunRecord:
     )
 
 
+class Suppression(Frozen):
+    """A suppression a source (an ignore file) asks for."""
+
+    finding_id: str
+    by: str
+    reason: str
+    until: datetime | None
+    source: str
+
+
 class PruneReport(Frozen):
     #: runs older than the newest ``keep`` (their superseded results were removed)
     runs: tuple[str, ...] = ()
@@ -751,5 +817,5 @@ def _finding(r: sqlite3.Row) -> Finding:
         closed_at=_dt(r["closed_at"]), first_run=r["first_run"], last_run=r["last_run"],
         suppressed_until=_dt(r["suppressed_until"]), suppressed_by=r["suppressed_by"],
         suppress_reason=r["suppress_reason"], unchecked_run=r["unchecked_run"],
-        unchecked_reason=r["unchecked_reason"],
+        unchecked_reason=r["unchecked_reason"], suppress_source=r["suppress_source"],
     )

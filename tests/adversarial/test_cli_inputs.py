@@ -92,7 +92,7 @@ def test_policy_ttl_overflow_is_a_policy_error(env: Env) -> None:
 
 def test_suppress_days_overflow(env: Env) -> None:
     env.assess()
-    fid = json.loads(env.run("findings", "list", "-f", "json").stdout)[0]["id"]
+    fid = json.loads(env.run("findings", "list", "-f", "json").stdout)["findings"][0]["id"]
     res = env.run("findings", "suppress", fid, "--by", "alice", "--reason", "r",
                   "--days", "99999999")
     _no_traceback(res)
@@ -216,7 +216,8 @@ def test_evidence_with_control_characters_in_every_renderer(env: Env) -> None:
     res = env.run("assess", "--pack", str(pack), "--from-snapshots", str(snaps))
     assert res.exit_code == 0, res.output
     assert "\x1b" not in res.stdout
-    fid = next(f["id"] for f in json.loads(env.run("findings", "list", "-f", "json").stdout)
+    fid = next(f["id"] for f in json.loads(
+        env.run("findings", "list", "-f", "json").stdout)["findings"]
                if "ssh-root" in f["rule_id"])
     res = env.run("findings", "show", fid)
     assert res.exit_code == 0, res.output

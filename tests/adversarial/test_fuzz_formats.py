@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inspectorctl import ignorefile
 from inspectorctl.assess import options_from_template, read_snapshot
 from inspectorctl.collect.ansible import _yaml_precheck
 from inspectorctl.errors import InspectorctlError
@@ -97,6 +99,22 @@ def _profile(d: Path, text: str) -> Any:
     return load_profile(str(p))
 
 
+def _ignore_file(d: Path, text: str) -> Any:
+    p = d / ".inspectorctl-ignore.yml"
+    p.write_text(text, encoding="utf-8", errors="surrogatepass")
+    return ignorefile.load(p, date(2026, 12, 1))
+
+
+SAMPLE_IGNORE = """\
+version: 1
+ignore:
+  - rule: "cis-*-tmp-*"
+    host: "bastion-*"
+    reason: the vendor agent
+    owner: alice
+    expires: 2027-03-01
+"""
+
 FORMATS: dict[str, tuple[Loader, str]] = {
     "rulepack": (_load(".yml", load_pack), SAMPLE_PACK),
     "template": (_load(".yml", options_from_template), SAMPLE_TEMPLATE),
@@ -106,6 +124,7 @@ FORMATS: dict[str, tuple[Loader, str]] = {
     "allowed-signers": (_load("", parse_allowed_signers), SAMPLE_SIGNERS),
     "lab profile": (_profile, SAMPLE_PROFILE),
     "snapshot": (_load(".json", read_snapshot), SAMPLE_SNAPSHOT),
+    "ignore file": (_ignore_file, SAMPLE_IGNORE),
 }
 
 
@@ -166,6 +185,6 @@ def test_the_samples_themselves_load() -> None:
     """The mutation tests start from valid files (else they would test only errors)."""
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in ("rulepack", "policy", "plan", "inventory", "allowed-signers",
-                    "lab profile", "snapshot"):
+                    "lab profile", "snapshot", "ignore file"):
             loader, text = FORMATS[fmt]
             loader(Path(tmp), text)

@@ -147,7 +147,7 @@ def test_a_fifo_as_key_file_does_not_hang(env: Env, monkeypatch: pytest.MonkeyPa
     assert res.exit_code in (1, 3)
     assert "is not a regular file" in res.stderr
     assert env.executor.calls == []
-    assert json.loads(env.run("audit", "list", "-f", "json").stdout or "[]") is not None
+    assert json.loads(env.run("audit", "list", "-f", "json").stdout or "{}") is not None
 
 
 def test_rollback_takes_signed_approvals_and_strict(

@@ -100,7 +100,7 @@ def test_findings_list_show_and_runs(tmp_path: Path) -> None:
     rid = run_id(res.output)
     res = runner.invoke(app, ["findings", "list", "--format", "json"])
     assert res.exit_code == 0
-    (f,) = json.loads(res.stdout)
+    (f,) = json.loads(res.stdout)["findings"]
     assert (f["rule_id"], f["host"], f["state"], f["status"]) == (
         "mini-ssh-root", "h", "active", "FAIL")
     res = runner.invoke(app, ["findings", "show", f["id"]])
@@ -192,7 +192,8 @@ def test_corrupt_db_is_one_message(tmp_path: Path) -> None:
 def test_suppress_and_unsuppress_are_audited(tmp_path: Path) -> None:
     pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", root_login="yes")})
     runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
-    (f,) = json.loads(runner.invoke(app, ["findings", "list", "--format", "json"]).stdout)
+    (f,) = json.loads(
+        runner.invoke(app, ["findings", "list", "--format", "json"]).stdout)["findings"]
     res = runner.invoke(app, ["findings", "suppress", f["id"], "--by", "alice", "--reason",
                               "bastion needs it", "--days", "30"])
     assert res.exit_code == 0, res.output
@@ -203,7 +204,7 @@ def test_suppress_and_unsuppress_are_audited(tmp_path: Path) -> None:
     assert "Suppressed by alice until " in shown and ": bastion needs it" in shown
     audit = runner.invoke(app, ["audit", "list", "--format", "json"])
     assert audit.exit_code == 0, audit.output
-    assert [e["event"] for e in json.loads(audit.stdout)] == ["suppress"]
+    assert [e["event"] for e in json.loads(audit.stdout)["entries"]] == ["suppress"]
     res = runner.invoke(app, ["findings", "unsuppress", f["id"], "--by", "alice"])
     assert res.stdout == f"{f['id']} is active\n"
     res = runner.invoke(app, ["findings", "suppress", "f-nope", "--by", "a", "--reason", "r"])
@@ -223,7 +224,8 @@ def test_a_change_and_its_audit_entry_are_written_together_or_not_at_all(
     pack, snaps = write_mini(tmp_path, {"h": snapshot_dict("h", root_login="yes")})
     for _ in range(2):
         runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps)])
-    (f,) = json.loads(runner.invoke(app, ["findings", "list", "--format", "json"]).stdout)
+    (f,) = json.loads(
+        runner.invoke(app, ["findings", "list", "--format", "json"]).stdout)["findings"]
     if command == "unsuppress":
         assert runner.invoke(app, ["findings", "suppress", f["id"], "--by", "a", "--reason",
                                    "r"]).exit_code == 0
@@ -273,19 +275,19 @@ def test_runs_prune_keeps_the_newest_result_of_each_rule_on_each_host(tmp_path: 
     assert res.stdout == ("Pruned 2 run(s): 6 result row(s) removed, 3 kept (the newest "
                           "result of a rule on a host). Findings are unchanged.\n")
     runs = {r["id"]: r for r in json.loads(
-        runner.invoke(app, ["runs", "list", "--format", "json"]).stdout)}
+        runner.invoke(app, ["runs", "list", "--format", "json"]).stdout)["runs"]}
     assert runs[new]["pruned_at"] is None
     assert runs[old]["pruned_at"] is not None and runs[mid]["pruned_at"] is not None
     assert runs[old]["counts"]["hosts"] == 2  # the run's record and counts stay
     assert "(pruned)" in runner.invoke(app, ["runs", "list"]).stdout
     # the finding on a is still there, and still listed for the newest run
     res = runner.invoke(app, ["findings", "list", "--run", new, "--format", "json"])
-    assert [f["host"] for f in json.loads(res.stdout)] == ["a"]
+    assert [f["host"] for f in json.loads(res.stdout)["findings"]] == ["a"]
     res = runner.invoke(app, ["findings", "list", "--run", old, "--format", "json"])
-    assert json.loads(res.stdout) == []
+    assert json.loads(res.stdout)["findings"] == []
     assert res.stderr.startswith(f"note: run {old} was pruned on ")
     audit = json.loads(runner.invoke(app, ["audit", "list", "--format", "json"]).stdout)
-    assert [(e["event"], e["actor"]) for e in audit] == [("prune", "ops")]
+    assert [(e["event"], e["actor"]) for e in audit["entries"]] == [("prune", "ops")]
     # again: nothing older than the newest 3
     res = runner.invoke(app, ["runs", "prune", "--keep", "3", "--by", "ops", "--vacuum"])
     assert res.stdout == "Nothing to prune: no run older than the newest 3.\n"
@@ -385,24 +387,31 @@ def test_fail_on_says_why_on_stderr(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(("command", "extra", "fmt"), [
-    ("findings list", [], "sarif"),
-    ("findings show", ["f-0000000000000000"], "junit"),
-    ("runs list", [], "junit"),
-    ("rulepacks list", [], "sarif"),
-    ("rulepacks show", ["cis-linux"], "junit"),
-    ("audit list", [], "sarif"),
-    ("journal", ["a-nope"], "sarif"),
-    ("plan show", ["plan.json"], "junit"),
+@pytest.mark.parametrize(("command", "extra", "fmt", "supported"), [
+    ("assess", ["--from-snapshots", "nowhere"], "html", "table, json, csv, junit, sarif, "
+     "ocsf (`inspectorctl report --html FILE` writes the HTML report)"),
+    ("findings list", [], "nope", "table, json, csv, junit, sarif"),
+    ("findings show", ["f-0000000000000000"], "junit", "table, json"),
+    ("findings show", ["f-0000000000000000"], "csv", "table, json"),
+    ("runs list", [], "junit", "table, json, csv"),
+    ("runs list", [], "sarif", "table, json, csv"),
+    ("rulepacks list", [], "sarif", "table, json"),
+    ("rulepacks show", ["cis-linux"], "junit", "table, json"),
+    ("audit list", [], "sarif", "table, json, csv"),
+    ("audit verify", [], "csv", "table, json"),
+    ("journal", ["a-nope"], "sarif", "table, json, csv"),
+    ("plan show", ["plan.json"], "junit", "table, json"),
 ])
-def test_an_unsupported_format_is_bad_input(command: str, extra: list[str], fmt: str) -> None:
+def test_an_unsupported_format_is_bad_input(command: str, extra: list[str], fmt: str,
+                                            supported: str) -> None:
     """The user's report: `findings list -f sarif`, `runs list -f junit`, `audit list -f
-    sarif` printed the plain table. Now exit 2 naming the formats the command writes."""
+    sarif` printed the plain table. Now exit 2 naming the formats the command writes, before
+    anything is read or run."""
     res = runner.invoke(app, [*command.split(), *extra, "--format", fmt])
     assert res.exit_code == 2
     assert res.stdout == ""
     assert res.stderr == (f"error: {command} does not write --format {fmt}; it supports: "
-                          "table, json\n")
+                          f"{supported}\n")
 
 
 def test_findings_list_filters_are_globs_like_assess_and_plan(tmp_path: Path) -> None:
@@ -418,7 +427,7 @@ def test_findings_list_filters_are_globs_like_assess_and_plan(tmp_path: Path) ->
     def listed(*args: str) -> list[tuple[str, str]]:
         res = runner.invoke(app, ["findings", "list", "-f", "json", *args])
         assert res.exit_code == 0, res.output
-        return sorted((f["rule_id"], f["host"]) for f in json.loads(res.stdout))
+        return sorted((f["rule_id"], f["host"]) for f in json.loads(res.stdout)["findings"])
 
     assert listed("--rule", "mini-ssh-*", "--host", "web*") == [
         ("mini-ssh-root", "web-1"), ("mini-ssh-tries", "web-1")]

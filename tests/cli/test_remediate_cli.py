@@ -21,6 +21,7 @@ from inspectorctl.remediate.interface import (
 )
 from tests.fixtures import snapshot_dict, write_mini
 from tests.remediate.test_rollout import FakeExecutor
+from tests.report.schemacheck import validate
 
 runner = CliRunner()
 
@@ -201,6 +202,15 @@ def test_approve_then_apply(env: Env) -> None:
         f"Run {m.group(1)} (apply of plan {pid}): completed",
         f"  canary: sshd_config ({aid}) on web-1: changed (tries 1)",
         f"  batch 1: sshd_config ({aid}) on web-2: changed (tries 1)"]
+    res = env.run("journal", m.group(1), "-f", "csv")
+    assert res.stdout.splitlines()[0] == ("run_id,seq,phase,action_id,playbook,host,state,"
+                                          "attempts,rc,started_at,ended_at,message")
+    assert [line.split(",")[2:8] for line in res.stdout.splitlines()[1:]] == [
+        ["canary", aid, "sshd_config", "web-1", "changed", "1"],
+        ["batch 1", aid, "sshd_config", "web-2", "changed", "1"]]
+    doc = validate("journal", env.run("journal", m.group(1), "-f", "json").stdout)
+    validate("audit", env.run("audit", "list", "-f", "json").stdout)
+    assert (doc["kind"], doc["run"]["id"], len(doc["journal"])) == ("journal", m.group(1), 2)
     res = env.run("audit", "list")
     events = [line.split()[2] for line in res.stdout.splitlines()]
     assert events == ["plan", "approve", "apply_start", "apply_end"]
@@ -224,7 +234,7 @@ def test_approve_then_apply(env: Env) -> None:
                      r"0/4/0/0\s*\n\s+\[pci-dss\]|pci-dss\]\s+2\s+0/4/0/0", res.stdout), res.stdout
     assert re.search(rf"{m.group(1)}\s+apply\s+\S+ \S+\s+plan {pid}: completed\s+2\s+-\s*$",
                      rows[1]), rows[1]
-    doc = json.loads(env.run("runs", "list", "-f", "json").stdout)
+    doc = validate("runs", env.run("runs", "list", "-f", "json").stdout)["runs"]
     assert [d["kind"] for d in doc] == ["assess", "apply", "assess"]
     assert doc[0]["targets"]["framework"] == "pci-dss"
 
@@ -292,10 +302,11 @@ def test_policy_approval(env: Env) -> None:
     pol.write_text("rules:\n  - name: at night\n    auto_approve: true\n"
                    "    rules: ['mini-ssh-*']\n    windows: ['Mon-Sun 00:00-00:01 UTC']\n"
                    "  - name: two people\n    approvers: 2\n    hosts: ['db-*']\n")
-    approvals = len(json.loads(env.run("audit", "list", "--format", "json").stdout))
+    approvals = len(json.loads(env.run("audit", "list", "--format", "json").stdout)["entries"])
     res = env.run("approve", str(env.plan), "--policy", str(pol), "--explain")
     assert res.exit_code == 0, res.output
-    assert len(json.loads(env.run("audit", "list", "--format", "json").stdout)) == approvals
+    assert len(json.loads(
+        env.run("audit", "list", "--format", "json").stdout)["entries"]) == approvals
     lines = res.stdout.splitlines()
     assert re.fullmatch(rf"Policy {re.escape(str(pol))} at \d{{4}}-\d\d-\d\d \w{{3}} "
                         rf"(\d\d):(\d\d) UTC, plan p-\w+:", lines[0])
@@ -372,7 +383,7 @@ def test_plan_finds_the_packs_the_run_used(env: Env) -> None:
     `-p my-pack.yml` was given again although the run used it."""
     rid = env.assess()
     res = env.run("runs", "list", "--format", "json")
-    (run,) = [r for r in json.loads(res.stdout) if r["id"] == rid]
+    (run,) = [r for r in json.loads(res.stdout)["runs"] if r["id"] == rid]
     assert run["packs"] == [str(env.pack.resolve())]
     res = env.run("plan", "-r", "mini-ssh-*", "-o", str(env.plan))
     assert res.exit_code == 0, res.output

@@ -112,7 +112,7 @@ def test_assess_table_fail_on_require_fresh_and_lifecycle(env: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "new 0, closed 2" in res.output
     listed = json.loads(runner.invoke(app, ["findings", "list", "--all", "--format", "json"]
-                                      ).output)
+                                      ).output)["findings"]
     assert sorted((f["rule_id"], f["state"], f["score"]) for f in listed) == [
         ("vuln:CVE-2023-29383:shadow", "active", 3.3),
         ("vuln:CVE-2023-38545:curl", "closed", 9.8),
@@ -177,6 +177,7 @@ def test_a_host_that_cannot_be_matched_keeps_its_findings(env: Path) -> None:
     assert res.exit_code == 0
     assert "error: h1: no advisory ecosystem for this release (gentoo 2.14)" in res.output
     assert "new 0, closed 0" in res.output
-    listed = json.loads(runner.invoke(app, ["findings", "list", "--format", "json"]).output)
+    listed = json.loads(
+        runner.invoke(app, ["findings", "list", "--format", "json"]).output)["findings"]
     assert {f["rule_id"] for f in listed} >= {"vuln:CVE-2023-38545:curl",
                                               "vuln:CVE-2023-4863:libwebp"}

@@ -169,6 +169,59 @@ def test_a_stopped_host_is_an_error_naming_connection_lost(lab: Lab,
         lab.start(host.name)  # other tests list the session's instances
 
 
+def test_a_corrupt_or_truncated_output_is_an_error_for_that_host(
+        lab: Lab, factory: SessionFactory, tmp_path: Path) -> None:
+    """The instance's python3 is wrapped (in that host's overlay) so what the agent hands back
+    is altered on the way out: one payload character changed, or the output cut. Neither is
+    parsed: the host gets ERROR results naming the reason, the healthy host beside it in the
+    same command is assessed."""
+    from inspectorctl import collect as collect_mod
+
+    [host] = lab.up(1, ["baseline"], "ssmx")
+    real = lab.exec(host.name, ["readlink", "-f", "/usr/bin/python3"]).stdout.strip()
+    assert real.startswith("/usr/bin/python3."), real
+
+    def wrap(filter_cmd: str) -> None:
+        script = f'#!/bin/sh\n{real} "$@" | {filter_cmd}\n'
+        done = lab.exec(host.name, ["sh", "-c",
+                                    "rm -f /usr/bin/python3 && cat > /usr/bin/python3 && "
+                                    "chmod 755 /usr/bin/python3"], input=script)
+        assert done.returncode == 0, done.stderr
+
+    request = ProbeRequest(facts=("os",))
+    s3 = S3Location(bucket=BUCKET, prefix="corrupt")
+    try:
+        wrap("sed '2s/a/b/'")
+        [res] = collector(factory).collect(request, ssm_targets(lab, factory, (host.name,)))
+        assert isinstance(res, CollectionFailure) and not res.unreachable
+        assert res.reason.startswith("output is corrupt: the payload's sha256 differs from "
+                                     "the frame's header"), res.reason
+        [res] = collector(factory).collect(request, ssm_targets(lab, factory, (host.name,),
+                                                                s3=s3))
+        assert isinstance(res, CollectionFailure)
+        assert res.reason == ("output is corrupt: the payload's sha256 differs from the "
+                              "frame's header")
+
+        wrap("head -c 300")
+        mp = pytest.MonkeyPatch()
+        mp.setitem(collect_mod.COLLECTORS, "ssm", lambda: collector(factory))
+        try:
+            with Store(tmp_path / "f.db") as store:
+                result = run_assessment(AssessOptions(
+                    transport="ssm", include=("etc-passwd-permissions",),
+                    targets=ssm_targets(lab, factory, (host.name, "baseline-1"))), store)
+        finally:
+            mp.undo()
+        healthy = lab.host("baseline-1").instance_id
+        assert result.host_counts[healthy][Status.PASS] == 1
+        [bad] = [r for r in result.results if r.host == host.instance_id]
+        assert bad.status is Status.ERROR
+        assert bad.reason is not None and "output is truncated: " in bad.reason, bad.reason
+    finally:
+        lab.exec(host.name, ["sh", "-c", f"rm -f /usr/bin/python3 && "
+                                         f"ln -s {real.rsplit('/', 1)[1]} /usr/bin/python3"])
+
+
 APPLY_RULES = ("etc-passwd-permissions", "etc-group-permissions")
 #: pure-Python ansible-core and what it imports, copied from this interpreter's site-packages
 ANSIBLE_PACKAGES = ("ansible", "jinja2", "markupsafe", "yaml", "resolvelib", "packaging")
@@ -213,9 +266,10 @@ def give_ansible_core(lab: Lab, host: str) -> None:
 
 def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
         lab: Lab, factory: SessionFactory, tmp_path: Path) -> None:
-    """A weak host of its own: refusals (unapproved, tampered, changed document) run nothing;
-    an instance without ansible-core fails the action with that reason and is unchanged; once
-    it has ansible-core (as an image would give it), the approved plan fixes what it planned."""
+    """A weak host of its own: refusals (unapproved, tampered, stale, changed document) run
+    nothing; an instance without ansible-core fails the action with that reason and is
+    unchanged; once it has ansible-core (as an image would give it), the approved plan fixes
+    what it planned; a wrong machine-id is then refused on the instance."""
     from inspectorctl import collect as collect_mod
 
     [host] = lab.up(1, ["weak"], "ssma")
@@ -248,6 +302,14 @@ def test_plan_approve_apply_via_ssm_fixes_and_refusals_change_nothing(
             assert ex.last_run is None, "a refused plan sent nothing"
 
             approve_by(store, plan, "alice", now())
+            # stale: a planned finding suppressed after approval refuses the whole plan
+            fid = plan.actions[0].findings[0].id
+            store.suppress([fid], by="carol", reason="accepted", until=None)
+            with pytest.raises(ApprovalRefused, match=f"plan {plan.plan_id} is stale: .*"
+                               "suppressed"):
+                apply_plan(plan, store, ex, targets, RolloutOptions(), actor="alice")
+            assert ex.last_run is None, "a stale plan sent nothing"
+            store.unsuppress([fid])
             # the instance has no ansible-core: the action fails with that reason
             report = apply_plan(plan, store, ex, targets, RolloutOptions(), actor="alice")
             assert not report.complete
@@ -343,3 +405,66 @@ def test_a_host_stopped_mid_rollout_stops_at_the_threshold_and_resume_completes(
             assert vr.all_fixed, vr.items
     finally:
         mp.undo()
+
+
+def test_the_cli_via_ssm_previews_applies_rolls_back_and_remediates(
+        lab: Lab, factory: SessionFactory, ssm_endpoint: EndpointInfo, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a user types, end to end through SSM on a weak host of its own (with ansible-core,
+    as its image would have it): plan --preview, approve, apply, rollback (a plan of its own,
+    pinning the document deployed when it is approved), and unattended remediate."""
+    from typer.testing import CliRunner
+
+    from inspectorctl.cli.main import app
+
+    [host] = lab.up(1, ["weak"], "ssmr")
+    give_ansible_core(lab, host.name)
+    iid = host.instance_id
+    monkeypatch.setenv("INSPECTORCTL_DB", str(tmp_path / "f.db"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "lab")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "lab")
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setenv("NO_COLOR", "1")
+    aws = ["--via", "ssm", "--region", ssm_endpoint.region, "--endpoint-url", ssm_endpoint.url,
+           "--s3-endpoint-url", ssm_endpoint.s3_url, "--output-s3", f"s3://{BUCKET}/cli"]
+    rules = ["-r", "etc-passwd-permissions", "-r", "sysctl-net-ipv4-conf-all-accept-redirects"]
+    runner = CliRunner()
+
+    def ok(args: list[str], code: int = 0) -> str:
+        res = runner.invoke(app, args)
+        assert res.exit_code == code, (args, res.output, res.stderr if res.stderr_bytes else "")
+        return res.output
+
+    def mode() -> str:
+        return lab.exec(host.name, ["stat", "-c", "%a", "/etc/passwd"]).stdout.strip()
+
+    ok(["assess", *aws[:-2], "--instance-ids", iid, *rules], code=0)
+    plan_file = tmp_path / "plan.json"
+    out = ok(["plan", *aws, *rules, "--preview", "-o", str(plan_file)])
+    assert "--- preview a-" in out and f"(file_permissions) on {iid}: changed" in out
+    assert "+net.ipv4.conf.all.accept_redirects = 0" in out
+    assert "-mode: 0664\n+mode: 0644\n path: /etc/passwd\n" in out  # a looped task's diff
+    assert mode() == "664", "a preview changes nothing"
+
+    ok(["apply", str(plan_file), *aws, "--by", "alice"], code=3)  # nobody approved it
+    assert mode() == "664"
+    ok(["approve", str(plan_file), "--by", "alice"])
+    out = ok(["apply", str(plan_file), *aws, "--by", "alice"])
+    assert "file_permissions (a-" in out and f"on {iid}: changed" in out
+    assert "fixed 2, still failing 0, regressed 0, not verified 0" in out
+    assert mode() == "644"
+    [apply_run] = [w for w in out.split() if w.startswith("a-2")]
+
+    out = ok(["rollback", apply_run, *aws, "--by", "alice"])
+    assert "_rollback (a-" in out and f"on {iid}: changed" in out
+    assert "failing again 2 (reopened 2), not failing 0" in out
+    assert mode() == "664"
+
+    policy = tmp_path / "policy.yml"
+    policy.write_text("rules:\n  - name: permissions and sysctl\n    auto_approve: true\n"
+                      "    max_severity: medium\n    rules: ['sysctl-*', '*-permissions']\n"
+                      "default_approvers: 1\n")
+    out = ok(["remediate", "--policy", str(policy), *aws, "--instance-ids", iid, *rules,
+              "-o", str(tmp_path / "pending.json")])
+    assert "fixed 2, still failing 0, regressed 0, not verified 0" in out
+    assert mode() == "644"

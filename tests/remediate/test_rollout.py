@@ -415,3 +415,85 @@ def test_the_identities_the_run_recorded_reach_the_executor(tmp_path: Path) -> N
 
     assert _apply(store, plan, Recording()).complete
     assert seen == [{"h01": mid}]  # h02: no identity recorded, nothing to compare
+
+
+class FakeManyExecutor(FakeExecutor):
+    """Also runs several actions in one call, as the Ansible executor does: a host that fails
+    an action gets none of the later ones of that call, and once more hosts failed (beyond
+    ``failed_before``) than ``tolerate``, no later action starts on any host."""
+
+    def __init__(self, fail_pairs: set[tuple[str, str]] = frozenset()) -> None:  # type: ignore[assignment]
+        super().__init__()
+        self.fail_pairs = set(fail_pairs)
+        self.many: list[tuple[list[str], list[str], int | None]] = []
+
+    def run(self, request: ExecRequest, progress: ExecProgress | None = None) -> ExecResult:
+        self.fail = {h for pb, h in self.fail_pairs if pb == request.playbook}
+        return super().run(request, progress)
+
+    def run_many(self, requests: list[ExecRequest], *, tolerate: int | None = None,
+                 failed_before: list[str] | tuple[str, ...] = ()) -> list[ExecResult]:
+        self.many.append(([r.playbook for r in requests], list(requests[0].hosts), tolerate))
+        failed: set[str] = set()
+        out: list[ExecResult] = []
+        stopped = False
+        for r in requests:
+            if stopped:
+                out.append(ExecResult(status="failed", rc=2, hosts={}, seconds=0.01,
+                                      not_reached=list(r.hosts)))
+                continue
+            live = [h for h in r.hosts if h not in failed]
+            res = self.run(r.model_copy(update={"hosts": live}))
+            failed |= {h for h, o in res.hosts.items() if o.status is HostStatus.FAILED}
+            out.append(res.model_copy(update={
+                "not_reached": [h for h in r.hosts if h not in live]}))
+            if tolerate is not None and len(failed - set(failed_before)) > tolerate:
+                stopped = True
+        return out
+
+
+def test_actions_on_the_same_hosts_run_in_one_call(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path)
+    ex = FakeManyExecutor()
+    rep = _apply(store, plan, ex, canary=1, batch_size=CountOrPercent(value=50, percent=True))
+    assert rep.complete and rep.executor_calls == 3
+    assert ex.many == [(["sshd_config", "sysctl"], ["h01"], 0),
+                       (["sshd_config", "sysctl"], list(HOSTS[1:6]), 0),
+                       (["sshd_config", "sysctl"], list(HOSTS[6:]), 0)]
+    rows = records.journal(store, rep.run_id)
+    assert len(rows) == 20 and {r.state for r in rows} == {JournalState.CHANGED}
+    assert {r.attempts for r in rows} == {1}
+
+
+def test_a_host_failing_an_action_gets_the_later_ones_in_a_next_call(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path, hosts=("h01", "h02", "h03"))
+    ex = FakeManyExecutor(fail_pairs={("sshd_config", "h02")})
+    rep = _apply(store, plan, ex, max_errors=CountOrPercent(value=100, percent=True))
+    assert ex.many == [(["sshd_config", "sysctl"], ["h01", "h02", "h03"], 3)]
+    # the row the combined run did not reach runs alone next, as it would have run alone
+    assert ex.calls[-1] == ("sysctl", ["h02"], rep.run_id)
+    rows = {(r.playbook, r.host): r for r in records.journal(store, rep.run_id)}
+    assert rows[("sshd_config", "h02")].state is JournalState.FAILED
+    assert rows[("sysctl", "h02")].state is JournalState.CHANGED
+    assert rows[("sysctl", "h02")].attempts == 1  # not counted twice
+    assert rows[("sysctl", "h01")].state is JournalState.CHANGED
+
+
+def test_the_threshold_skips_what_a_combined_run_did_not_start(tmp_path: Path) -> None:
+    store, plan = _approved(tmp_path, hosts=("h01", "h02", "h03"))
+    ex = FakeManyExecutor(fail_pairs={("sshd_config", "h02")})
+    rep = _apply(store, plan, ex)  # --max-errors 0
+    assert rep.stopped and "1 host(s) failed (h02)" in rep.stop_reason
+    assert len(ex.many) == 1 and len(ex.calls) == 1  # sysctl started nowhere
+    rows = {(r.playbook, r.host): r.state for r in records.journal(store, rep.run_id)}
+    assert rows == {("sshd_config", "h01"): JournalState.CHANGED,
+                    ("sshd_config", "h02"): JournalState.FAILED,
+                    ("sshd_config", "h03"): JournalState.CHANGED,
+                    ("sysctl", "h01"): JournalState.SKIPPED_THRESHOLD,
+                    ("sysctl", "h02"): JournalState.SKIPPED_THRESHOLD,
+                    ("sysctl", "h03"): JournalState.SKIPPED_THRESHOLD}
+    # resume finishes it: the rows skipped at the threshold run, the failed one again
+    ex2 = FakeManyExecutor()
+    rep2 = apply_plan(plan, store, ex2, TARGETS, RolloutOptions(resume=True), actor="alice",
+                      clock=_clock)
+    assert rep2.complete

@@ -22,6 +22,7 @@ from inspectorctl.aws.frame import unframe
 from inspectorctl.aws.session import AwsConfig
 from inspectorctl.aws.targets import S3Location, SsmTargets
 from inspectorctl.collect.interface import Targets
+from inspectorctl.remediate.ansible import render_diff, result_diffs
 from inspectorctl.remediate.catalog import playbook_digest, playbook_files, stage_playbooks
 from inspectorctl.remediate.interface import ExecRequest, ExecutorError, HostStatus
 from inspectorctl.remediate.ssm import (
@@ -247,8 +248,13 @@ def test_result_callback_frames_stats_and_diffs(tmp_path: Path) -> None:
     (tmp_path / "callback_plugins").mkdir()
     (tmp_path / "callback_plugins" / "inspectorctl_result.py").write_bytes(
         CALLBACK.read_bytes())
+    other = tmp_path / "g.txt"
+    other.write_text("x\n")
+    other.chmod(0o664)
     play = [{"hosts": "all", "gather_facts": False, "tasks": [
         {"name": "write", "ansible.builtin.copy": {"dest": str(target), "content": "new\n"}},
+        {"name": "modes", "ansible.builtin.file": {"path": "{{ item }}", "mode": "0600"},
+         "loop": [str(target), str(other)]},
         {"name": "fail softly", "ansible.builtin.command": "false", "ignore_errors": True,
          "changed_when": False}]}]
     (tmp_path / "play.yml").write_text(json.dumps(play))
@@ -260,9 +266,13 @@ def test_result_callback_frames_stats_and_diffs(tmp_path: Path) -> None:
                           env=env, cwd=tmp_path, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
     result = json.loads(unframe(proc.stdout, from_s3=True))
-    assert result["stats"]["changed"] == 1 and result["stats"]["failures"] == 0
+    assert result["stats"]["changed"] == 2 and result["stats"]["failures"] == 0
     assert result["stats"]["ignored"] == 1 and result["failures"] == []
-    assert result["diffs"][0]["task"] == "write"
+    assert [d["task"] for d in result["diffs"]] == ["write", "modes"]
+    # a looped task's diffs are its items' (as the SSH path reads them)
+    assert render_diff(result["diffs"][1]["diff"]) == (
+        f"--- before\n+++ after\n@@ -1,2 +1,2 @@\n-mode: 0644\n+mode: 0600\n path: {target}\n"
+        f"--- before\n+++ after\n@@ -1,2 +1,2 @@\n-mode: 0664\n+mode: 0600\n path: {other}\n")
     assert target.read_text() == "new\n"
 
 
@@ -283,3 +293,12 @@ def test_ctrl_c_cancels_the_batch_and_interrupts_the_rollout() -> None:
 
     with f.verified(), pytest.raises(KeyboardInterrupt, match="cancelled the command"):
         SsmExecutor(f, sleep=interrupt).run(request())
+
+
+def test_result_diffs_reads_a_task_or_its_loop_items() -> None:
+    one = {"before": "a\n", "after": "b\n"}
+    assert result_diffs({"diff": one}) == [one]
+    assert result_diffs({"results": [{"diff": one}, {"changed": False}, "junk", {"diff": {}}]}
+                        ) == [one]
+    assert result_diffs({"results": "not a list"}) == []
+    assert result_diffs({}) == []

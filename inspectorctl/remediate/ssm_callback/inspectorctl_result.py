@@ -47,7 +47,11 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]
         self.diffs: list[dict[str, Any]] = []
 
     def v2_runner_on_ok(self, result: Any) -> None:
-        diff = result._result.get("diff") if isinstance(result._result, dict) else None
+        res = result._result if isinstance(result._result, dict) else {}
+        diff = res.get("diff")
+        if not diff and isinstance(res.get("results"), list):
+            # a looped task: one diff per item (as the SSH path reads them)
+            diff = [r["diff"] for r in res["results"] if isinstance(r, dict) and r.get("diff")]
         if diff:
             self.diffs.append({"task": result._task.get_name(), "diff": diff})
 
