@@ -196,22 +196,25 @@ def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not [p for p in _all_pids() if pdd in _cmdline(p) and (_stat(p) or "Z")[0] != "Z"]
     shutil.rmtree(pdd, ignore_errors=True)  # left behind by the killed process
 
-    (action_id, _, _, attempts) = running[0]
-    assert attempts == 1
+    # the rows running when it died (the actions of a batch on the same hosts run together,
+    # so that may be more than one)
+    died = sorted((a, h) for a, h, _, _ in running)
+    assert {n for _, _, _, n in running} == {1}
     with Store(db) as store:
         (run,) = records.apply_runs(store)
         assert run.status == "running"  # nobody recorded the end
-    # the journal reads the row the dead process left running as possibly changed
+    # the journal reads the rows the dead process left running as possibly changed
     shown = cli("journal", run.id).splitlines()
     assert shown[0] == (f"Run {run.id} (apply of plan {plan_id}): died (the process "
                         "applying it died; finish it with --resume (or roll it back))")
-    killed_line = [ln for ln in shown if f"({action_id}) on {host}:" in ln]
-    assert len(killed_line) == 1
-    assert killed_line[0].endswith(
-        f"on {host}: possibly_changed (tries 1): the process applying it died while it ran "
-        "(kill -9, crash or power loss): the host may have been changed")
+    for action_id, h in died:
+        killed_line = [ln for ln in shown if f"({action_id}) on {h}:" in ln]
+        assert len(killed_line) == 1
+        assert killed_line[0].endswith(
+            f"on {h}: possibly_changed (tries 1): the process applying it died while it ran "
+            "(kill -9, crash or power loss): the host may have been changed")
 
-    # --resume runs it again: it is not taken for ok
+    # --resume runs them again: they are not taken for ok
     assert lab.exec(host, ["rm", "-f", pth]).returncode == 0
     res = runner.invoke(app, ["apply", str(plan), "--resume", "--no-verify", "--db", str(db)])
     assert res.exit_code == 0, res.output
@@ -219,11 +222,12 @@ def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         rows = {(e.action_id, e.host): e for e in records.journal(store, run.id)}
         resumed = [e for e in audit.entries(store, run_id=run.id)
                    if e.event.value == "apply_start" and e.detail.get("resume")]
-    again = rows[(action_id, host)]
-    assert again.attempts == 2
-    assert again.state in (JournalState.CHANGED, JournalState.POSSIBLY_CHANGED)
+    for key in died:
+        assert rows[key].attempts == 2
+        assert rows[key].state in (JournalState.CHANGED, JournalState.POSSIBLY_CHANGED)
     assert all(e.state.done for e in rows.values())
-    assert [e.detail["possibly_changed"] for e in resumed] == [[f"{action_id}@{host}"]]
+    assert [e.detail["possibly_changed"] for e in resumed] == [
+        sorted(f"{a}@{h}" for a, h in died)]
 
     # the rollback includes the host and puts its /etc back as it was
     res = runner.invoke(app, ["rollback", run.id, "--by", "carol", "--db", str(db)])
