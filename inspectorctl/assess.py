@@ -344,7 +344,7 @@ def run_assessment(
     out = AssessmentResult(draft, [], [], [], selection)
     eval_seconds = 0.0
     #: host -> who it was (kept with the run: a plan records it, apply checks it)
-    identities: dict[str, dict[str, str | None]] = {}
+    identities: dict[str, dict[str, Any]] = {}
 
     def consume(add: Callable[[list[RuleResult]], None],
                 add_rows: Callable[[list[ResultRow]], None]) -> int:
@@ -421,12 +421,19 @@ def pack_refs(packs: Sequence[RulePack]) -> list[str]:
 _MACHINE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def _identity(snap: HostSnapshot) -> dict[str, str | None]:
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+
+
+def _identity(snap: HostSnapshot) -> dict[str, Any]:
     """What identifies the machine behind a host name (values from the host: checked)."""
     mid = (snap.host.machine_id or "").strip().lower()
-    return {"machine_id": mid if _MACHINE_ID.match(mid) else None,
-            "instance_id": (snap.host.instance_id or "")[:64] or None,
-            "hostname": (snap.host.hostname or "")[:255] or None}
+    out: dict[str, Any] = {"machine_id": mid if _MACHINE_ID.match(mid) else None,
+                           "instance_id": (snap.host.instance_id or "")[:64] or None,
+                           "hostname": (snap.host.hostname or "")[:255] or None}
+    keys = sorted({k for k in snap.host.ssh_host_keys if _FINGERPRINT.match(k)})
+    if keys:
+        out["ssh_host_keys"] = keys
+    return out
 
 
 def new_run_id() -> str:

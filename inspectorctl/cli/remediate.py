@@ -79,6 +79,7 @@ from inspectorctl.remediate.rollout import (
     CountOrPercent,
     RolloutEvent,
     RolloutOptions,
+    journal_view,
 )
 from inspectorctl.remediate.verify import (
     NotUndone,
@@ -612,6 +613,11 @@ def rollback(
         "--policy", help="Approval policy: enforce its approver counts.")] = None,
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", "-i", help="Inventory [default: the plan's source run's].")] = None,
+    sign_with: Annotated[list[Path] | None, typer.Option(
+        "--sign-with", metavar="KEY",
+        help="Also sign the approval with this SSH private key (ssh-keygen -Y sign); one per "
+        "--by, in the same order.")] = None,
+    strict: StrictOpt = False,
     via: ViaOpt = None,
     profile: ProfileOpt = None,
     region: RegionOpt = None,
@@ -630,12 +636,17 @@ def rollback(
         raise InputError("rollback: a rollback changes hosts and needs an approver: give "
                          "--by NAME")
     by = [normalise_identity(b, "--by") for b in by]
+    if sign_with and len(sign_with) != len(by):
+        raise InputError(f"rollback: {len(by)} --by and {len(sign_with)} --sign-with: give "
+                         "one --sign-with KEY per --by NAME, in the same order")
     comment = check_reason(comment, "--comment")
     pol = load_policy(policy) if policy is not None else None
     with open_store(db) as store:
+        _key_warnings(store, strict)
         outcome = service.rollback(
             store, run, by, executor=_executor_for(ssm), now=now(), comment=comment, policy=pol,
             inventory=inventory, ssm=ssm, ssm_pin=_ssm_pin(ssm) if ssm is not None else None,
+            sign_with=list(sign_with or ()),
             before_apply=(lambda plan: _check_pin(plan, ssm)) if ssm is not None else None,
             # said before anyone approves: what a rollback cannot undo
             on_plan=lambda _plan, undone: _render_not_undone(undone, before=True),
@@ -678,17 +689,18 @@ def journal(
     """Show the journal of an apply: every host x action with its state."""
     JOURNAL.check(fmt)
     with open_store(db) as store:
-        r = records.apply_run(store, run)
-        if r is None:
+        seen = journal_view(store, run)
+        if seen is None:
             raise InputError(f"no apply run {run!r} in {store.path}")
-        rows = records.journal(store, run)
+        r, rows = seen
     if fmt != "table":
         emit(JOURNAL.render(fmt, Listing("journal", "journal",
                                          [e.model_dump(mode="json") for e in rows],
                                          {"run": r.model_dump(mode="json")})))
         return
-    console.print(f"Run {r.id} ({r.kind} of plan {r.plan_id}): {r.status}", highlight=False,
-                  markup=False)
+    why = f" ({r.message})" if r.status == "died" else ""
+    console.print(f"Run {r.id} ({r.kind} of plan {r.plan_id}): {r.status}{why}",
+                  highlight=False, markup=False)
     for e in rows:
         msg = f": {e.message}" if e.message else ""
         console.print(f"  {e.phase}: {e.playbook} ({e.action_id}) on {e.host}: {e.state.value}"
@@ -805,6 +817,11 @@ def remediate(
     endpoint_url: EndpointOpt = None,
     s3_endpoint_url: S3EndpointOpt = None,
     output_s3: OutputS3ApplyOpt = None,
+    sign_with: Annotated[Path | None, typer.Option(
+        "--sign-with", metavar="KEY",
+        help="Sign the policy's approvals with this SSH private key (the account running "
+        "the policy; ssh-keygen -Y sign).")] = None,
+    strict: StrictOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Unattended: assess -> plan -> policy approval -> apply what it allows -> re-assess.
@@ -831,8 +848,9 @@ def remediate(
         _render_step(step)
 
     with open_store(db) as store:
+        _key_warnings(store, strict)
         outcome = service.remediate(
-            store, opts, pol, collector=get_collector(opts.transport),
+            store, opts, pol, collector=get_collector(opts.transport), sign_with=sign_with,
             executor=_executor_for(ssm), rollout=ro, actor=actor, now=now,
             min_severity=severity, ssm=ssm,
             ssm_pin=_ssm_pin(ssm) if ssm is not None else None,

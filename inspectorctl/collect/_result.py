@@ -3,8 +3,12 @@ into a ``HostSnapshot`` under the identity the transport knows the host by."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -81,6 +85,49 @@ def tags_from(value: Any) -> dict[str, str]:
     return out
 
 
+#: the ``ansible_connection`` values that reach a host over SSH (unset means ssh)
+SSH_CONNECTIONS = frozenset({"ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh",
+                             "ansible.builtin.paramiko_ssh", "ansible.legacy.ssh"})
+_KEY_TYPE = re.compile(r"^[a-z0-9@.-]{1,64}$")
+_MAX_HOST_KEYS = 16
+
+
+def ssh_fingerprint(blob_b64: str) -> str | None:
+    """OpenSSH's ``SHA256:...`` fingerprint of a public key (its base64 blob), or None when it
+    is not base64 (a value from a host: checked, never trusted)."""
+    try:
+        blob = base64.b64decode(blob_b64, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not blob:
+        return None
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def host_key_fingerprints(reported: Any) -> tuple[str, ...]:
+    """The fingerprints (sorted, unique) of the host keys the probe read (``TYPE BASE64``
+    strings); anything else is dropped."""
+    if not isinstance(reported, list):
+        return ()
+    out: set[str] = set()
+    for line in reported[:_MAX_HOST_KEYS]:
+        if not isinstance(line, str) or len(line) > 16384:
+            continue
+        fields = line.split()
+        if len(fields) != 2 or not _KEY_TYPE.match(fields[0]):
+            continue
+        fp = ssh_fingerprint(fields[1])
+        if fp is not None:
+            out.add(fp)
+    return tuple(sorted(out))
+
+
+def reached_over_ssh(transport: str, hostvars: Mapping[str, Any]) -> bool:
+    """Is this host reached through SSH (Ansible with an ssh connection)?"""
+    return transport == "ansible" and str(
+        hostvars.get("ansible_connection") or "ssh") in SSH_CONNECTIONS
+
+
 def snapshot_from_probe(
     data: Any,
     *,
@@ -112,6 +159,9 @@ def snapshot_from_probe(
             instance_id=str(instance_id) if instance_id else None,
             tags=tags_from(hv.get("inspectorctl_tags")),
             transport=transport,
+            # the keys a host presents over SSH: recorded only when it is reached that way
+            ssh_host_keys=(host_key_fingerprints(reported.get("ssh_host_keys"))
+                           if reached_over_ssh(transport, hv) else ()),
         )
         return HostSnapshot.model_validate({**data, "host": identity.model_dump()})
     except ValidationError as e:

@@ -161,11 +161,14 @@ class PlanSource(Frozen):
 class PlannedIdentity(Frozen):
     """Who a host was when it was assessed: what ``apply`` compares with the machine it reaches
     before changing it. ``machine_id`` is ``/etc/machine-id``; ``instance_id`` the cloud or lab
-    instance id where one was known."""
+    instance id where one was known; ``ssh_host_keys`` the fingerprints of its SSH host keys
+    when it was reached over SSH."""
 
     machine_id: str | None = None
     instance_id: str | None = None
     hostname: str | None = None
+    #: OpenSSH ``SHA256:`` fingerprints of its host keys, sorted (hosts reached over SSH only)
+    ssh_host_keys: list[str] = Field(default_factory=list)
 
 
 class PlanFilters(Frozen):
@@ -216,6 +219,9 @@ class Plan(Frozen):
         data = self.model_dump(mode="json", exclude={"digest", "signature"})
         if data["source"].get("ssm") is None:  # plans without SSM keep their digest
             data["source"].pop("ssm", None)
+        for ident in data["identities"].values():  # and those without host keys theirs
+            if not ident.get("ssh_host_keys"):
+                ident.pop("ssh_host_keys", None)
         return sha256_hex(canonical_json(data))
 
     def sealed(self) -> Plan:

@@ -89,6 +89,9 @@ class HostIdentity(Frozen):
     tags: dict[str, str] = Field(default_factory=dict)
     #: how it was reached: ``local``, ``ansible``, ``ssm``, ``snapshot``.
     transport: str = "local"
+    #: OpenSSH ``SHA256:`` fingerprints of the host's keys (``/etc/ssh/ssh_host_*_key.pub``),
+    #: sorted; computed on the controller, and only for a host reached over SSH
+    ssh_host_keys: tuple[str, ...] = ()
 
 
 class OsInfo(Frozen):

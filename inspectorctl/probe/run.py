@@ -1,6 +1,7 @@
 """The driver: the table of every fact the probe gathers, and ``run_probe``, which gathers what a
 request asks for into one HostSnapshot document."""
 
+import os
 import socket
 import time
 from datetime import datetime, timezone
@@ -144,4 +145,35 @@ def _identity(ctx: ProbeContext, cloud: Optional[Dict[str, Any]]) -> Dict[str, A
     }
     if cloud and cloud.get("instance_id"):
         out["instance_id"] = cloud["instance_id"]
+    keys = _ssh_host_keys(ctx)
+    if keys:
+        out["ssh_host_keys"] = keys
+    return out
+
+
+#: at most this many host key files, each read up to this many bytes
+_MAX_HOST_KEYS = 16
+_MAX_HOST_KEY_BYTES = 16384
+
+
+def _ssh_host_keys(ctx: ProbeContext) -> List[str]:
+    """``TYPE BASE64`` of the first line of every ``/etc/ssh/ssh_host_*_key.pub`` (public
+    keys only), in name order: the controller fingerprints them and ``apply`` checks them."""
+    try:
+        names = sorted(os.listdir(ctx.path("/etc/ssh")))
+    except OSError:
+        return []
+    out: List[str] = []
+    for name in names:
+        if not (name.startswith("ssh_host_") and name.endswith("_key.pub")):
+            continue
+        try:
+            first = ctx.read("/etc/ssh/" + name, _MAX_HOST_KEY_BYTES).split("\n", 1)[0]
+        except OSError:
+            continue
+        fields = first.split()
+        if len(fields) >= 2:
+            out.append(fields[0] + " " + fields[1])
+        if len(out) >= _MAX_HOST_KEYS:
+            break
     return out

@@ -8,7 +8,9 @@ digest-checked private copy) or else the catalogue, with ``ANSIBLE_ROLES_PATH`` 
 so Ansible never templates data (a ``{{ lookup('pipe', ...) }}`` in a tailoring value stays
 text). The playbook is imported by a wrapper whose first play reads ``/etc/machine-id`` of
 every host with a recorded identity and fails the hosts that are another machine, so they
-never reach the remediation. Per-host outcomes come from the runner's ``stats``
+never reach the remediation; for a host assessed over SSH it also reads the public host keys
+(``/etc/ssh/ssh_host_*_key.pub``) and fails the host when their SHA-256 digests are not the
+recorded fingerprints'. Per-host outcomes come from the runner's ``stats``
 (ok/changed/failures/dark) and failure messages and diffs from the events, which the event
 handler keeps by returning True; what ``package_upgrade`` reports its repositories offer
 (``vulnfix.py``) becomes the message of a host that did not fail.
@@ -16,6 +18,8 @@ handler keeps by returning True; what ``package_upgrade`` reports its repositori
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import difflib
 import json
@@ -169,7 +173,8 @@ class AnsibleExecutor:
             same = (r.hosts == first.hosts and r.run_id == first.run_id
                     and r.targets == first.targets and r.check == first.check
                     and r.diff == first.diff and r.playbooks_root == first.playbooks_root
-                    and r.machine_ids == first.machine_ids)
+                    and r.machine_ids == first.machine_ids
+                    and r.host_keys == first.host_keys)
             if not same:
                 raise ExecutorError("actions run together must share hosts, run, targets, "
                                     "mode and identities")
@@ -240,7 +245,10 @@ class AnsibleExecutor:
             "inspectorctl_items": [list(r.items) for r in requests],
             "inspectorctl_failed_before": sorted(failed_before),
             "inspectorctl_machine_ids": {h: first.machine_ids[h] for h in first.hosts
-                                         if h in first.machine_ids}}), encoding="utf-8")
+                                         if h in first.machine_ids},
+            "inspectorctl_host_keys": {h: host_key_check(first.host_keys[h])
+                                       for h in first.hosts
+                                       if first.host_keys.get(h)}}), encoding="utf-8")
         wrapper = pdd / "inspectorctl-run.yml"
         wrapper.write_text(combined_wrapper(books, tolerate), encoding="utf-8")
         # the run id is ours (letters, digits, '-'): a plain extra var; the data goes unsafe
@@ -457,6 +465,23 @@ def combined_wrapper(books: Sequence[Path], tolerate: int | None) -> str:
     return "\n".join(parts)
 
 
+def host_key_check(fingerprints: list[str]) -> dict[str, list[str]]:
+    """What the identity play compares a host's keys with: ``sha256``, the hex digests of the
+    recorded keys (what the play computes from the keys it reads: Jinja2 has sha256 but no
+    base64 of a digest), and ``shown``, the ``SHA256:`` fingerprints for the message."""
+    hexes = []
+    for fp in fingerprints:
+        if not fp.startswith("SHA256:"):
+            raise ExecutorError(f"recorded SSH host key fingerprint {fp!r} is not SHA256:...")
+        try:
+            digest = base64.b64decode(fp[len("SHA256:"):] + "=", validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise ExecutorError(f"recorded SSH host key fingerprint {fp!r} is not "
+                                "base64") from e
+        hexes.append(digest.hex())
+    return {"sha256": sorted(set(hexes)), "shown": sorted(set(fingerprints))}
+
+
 def write_supervisor(bin_dir: Path) -> Path:
     """``bin_dir/ansible-playbook``: runs the supervisor with this Python."""
     bin_dir.mkdir(mode=0o700)
@@ -549,4 +574,24 @@ _IDENTITY = """\
         inventory_hostname in inspectorctl_machine_ids and
         (inspectorctl_mid.content | b64decode | trim)
         != inspectorctl_machine_ids[inventory_hostname]
+    - name: Read the SSH host keys
+      ansible.builtin.shell: "awk 'FNR == 1 {print $2}' /etc/ssh/ssh_host_*_key.pub"
+      register: inspectorctl_keys
+      check_mode: false
+      changed_when: false
+      failed_when: false
+      when: inventory_hostname in inspectorctl_host_keys
+    - name: Refuse a host whose SSH host keys are others
+      ansible.builtin.fail:
+        msg: >-
+          identity mismatch: the machine reached as {{ inventory_hostname }} has other SSH
+          host keys than the plan's assessment recorded for it
+          ({{ inspectorctl_host_keys[inventory_hostname].shown | join(', ') }}); nothing was
+          changed on it. Check the inventory entry of {{ inventory_hostname }} (it reaches
+          another machine, or the host's keys were replaced), then assess and plan again
+      when: >-
+        inventory_hostname in inspectorctl_host_keys and
+        (inspectorctl_keys.stdout_lines | map('trim') | select | map('b64decode')
+         | map('hash', 'sha256') | unique | sort | list)
+        != inspectorctl_host_keys[inventory_hostname].sha256
 """

@@ -335,6 +335,12 @@ def record_approval(
                                     "audit_head": audit_head})
 
 
+def plan_refused(refusal: Refusal) -> ApprovalError:
+    """What approving a plan the gate refuses raises: the gate's own message and exit code
+    (3), the same as ``apply`` of that plan."""
+    return ApprovalError(f"refused: {refusal.message}\nnothing was approved", exit_code=3)
+
+
 def approve_by(
     store: Store,
     plan: Plan,
@@ -359,7 +365,7 @@ def approve_by(
             raise InputError(f"--ttl {format_duration(ttl)}: {e}") from e
     integrity = check_integrity(plan, store)
     if integrity:
-        raise ApprovalError(integrity[0].message)
+        raise plan_refused(integrity[0])
     ids = list(action_ids) if action_ids else [a.id for a in plan.actions]
     if (policy is not None and policy.planner_cannot_approve and plan.created_by
             and same_identity(plan.created_by) == approver):
@@ -413,12 +419,15 @@ class PolicyApprovalResult(Frozen):
 
 
 def approve_with_policy(
-    store: Store, plan: Plan, policy: Policy, now: datetime, *, comment: str = ""
+    store: Store, plan: Plan, policy: Policy, now: datetime, *, comment: str = "",
+    sign_with: Path | None = None,
 ) -> PolicyApprovalResult:
-    """Approve what the policy allows automatically (one record per policy rule)."""
+    """Approve what the policy allows automatically (one record per policy rule); with
+    ``sign_with`` (an SSH private key: the account that runs the policy) each record also
+    carries its SSH signature."""
     integrity = check_integrity(plan, store)
     if integrity:
-        raise ApprovalError(integrity[0].message)
+        raise plan_refused(integrity[0])
     decisions = evaluate_policy(policy, plan, now)
     groups: dict[tuple[str, datetime], list[str]] = {}
     for d in decisions:
@@ -434,7 +443,7 @@ def approve_with_policy(
         made.append(record_approval(
             store, plan, approver=f"policy:{name}#{rule}", kind=ApprovalKind.POLICY,
             action_ids=ids, now=now, expires_at=expires, comment=comment,
-            requirements=requirements))
+            requirements=requirements, sign_with=sign_with))
     return PolicyApprovalResult(decisions=decisions, approvals=made)
 
 

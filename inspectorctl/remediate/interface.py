@@ -55,6 +55,9 @@ class ExecRequest(Frozen):
     #: host -> the machine-id it had when assessed: the executor refuses (fails) a host whose
     #: machine answers with another one, before the playbook touches it
     machine_ids: dict[str, str] = Field(default_factory=dict)
+    #: host -> the ``SHA256:`` fingerprints of its SSH host keys when assessed: the executor
+    #: refuses (fails) a host whose keys are others, before the playbook touches it
+    host_keys: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class ExecResult(Frozen):

@@ -236,7 +236,10 @@ def preview_plan(plan: Plan, executor: Executor, targets: Any, store: Store | No
                               run_id=f"preview-{plan.plan_id}", targets=targets, check=True,
                               diff=True, machine_ids={
                                   h: i.machine_id for h, i in plan.identities.items()
-                                  if i.machine_id and h in a.hosts})
+                                  if i.machine_id and h in a.hosts},
+                              host_keys={h: list(i.ssh_host_keys)
+                                         for h, i in plan.identities.items()
+                                         if i.ssh_host_keys and h in a.hosts})
         try:
             result = executor.run(request)
         except ExecutorError as e:

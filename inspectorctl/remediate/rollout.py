@@ -177,6 +177,33 @@ def machine_ids(plan: Plan) -> dict[str, str]:
     return {h: i.machine_id for h, i in plan.identities.items() if i.machine_id}
 
 
+def host_keys(plan: Plan) -> dict[str, list[str]]:
+    """host -> the SSH host key fingerprints the plan's assessment recorded (checked before
+    each change, like the machine-id)."""
+    return {h: list(i.ssh_host_keys) for h, i in plan.identities.items() if i.ssh_host_keys}
+
+
+class AuditLogBroken(InspectorctlError):
+    """The audit log does not verify (``audit verify``): nothing is applied until someone has
+    looked at what happened. Exit code 3: refused, nothing was run."""
+
+    exit_code = 3
+
+
+def require_intact_audit_log(store: Store) -> None:
+    """Refuse (``AuditLogBroken``) when the audit log is not intact: an apply would add its
+    record to a log that no longer shows what happened before it."""
+    report = audit.verify(store)
+    if report.ok:
+        return
+    more = len(report.problems) - 1
+    tail = f" (and {more} more problem(s))" if more else ""
+    raise AuditLogBroken(
+        f"refused: the audit log in {store.path} is not intact: {report.problems[0].message}"
+        f"{tail}; nothing was run: see `inspectorctl audit verify`, and find out who changed "
+        "the database before changing any host")
+
+
 class ApplyLocked(InspectorctlError):
     """Another apply (or resume, or rollback) holds the database's apply lock. Exit code 3:
     nothing was run."""
@@ -214,6 +241,62 @@ def apply_lock(store: Store, plan: Plan) -> Iterator[None]:
         os.close(fd)
 
 
+_HOLDER = re.compile(r"^pid (\d+), plan (\S+)$")
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a killed process not reaped yet is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def lock_holder(store: Store) -> tuple[int, str] | None:
+    """(pid, plan id) of the live process holding the database's apply lock, or None. The
+    holder writes them into the lock file and clears them when it ends; a process killed
+    (kill -9) leaves them behind, so a named process that is gone holds nothing."""
+    path = Path(str(store.path) + ".lock")
+    try:
+        with path.open("rb") as fh:
+            text = fh.read(400).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    m = _HOLDER.match(text)
+    if m is None or not _alive(int(m.group(1))):
+        return None
+    return int(m.group(1)), m.group(2)
+
+
+#: the state a run left ``running`` by a process that is gone reads as
+RUN_DIED = "died"
+
+
+def journal_view(store: Store, run_id: str
+                 ) -> tuple[records.ApplyRun, list[JournalEntry]] | None:
+    """A run and its journal as they stand: when no live process is applying the run's plan,
+    a run still ``running`` died (kill -9, crash, power loss) and reads ``died``, and every
+    row it left ``running`` reads ``possibly_changed`` (what ``--resume`` will record before
+    it runs them again, and what ``rollback`` counts). Nothing is written."""
+    run = records.apply_run(store, run_id)
+    if run is None:
+        return None
+    rows = records.journal(store, run_id)
+    holder = lock_holder(store)
+    if holder is not None and holder[1] == run.plan_id:
+        return run, rows
+    if run.status == "running":
+        run = run.model_copy(update={
+            "status": RUN_DIED,
+            "message": "the process applying it died; finish it with --resume (or roll it "
+                       "back)"})
+    rows = [e.model_copy(update={"state": JournalState.POSSIBLY_CHANGED,
+                                 "message": records.DIED_WHILE_RUNNING})
+            if e.state is JournalState.RUNNING else e for e in rows]
+    return run, rows
+
+
 def _resumable(store: Store, plan: Plan) -> records.ApplyRun | None:
     for run in records.apply_runs(store, plan.digest):
         if any(not e.state.done for e in records.journal(store, run.id)):
@@ -238,6 +321,7 @@ def apply_plan(
     t_start = time.perf_counter()
     with apply_lock(store, plan), tempfile.TemporaryDirectory(
             prefix="inspectorctl-run-") as private:
+        require_intact_audit_log(store)
         gate = _gate(plan, store, clock(), policy, options, actor, command)
         approved = set(gate.approved_ids)
         actions = [a for a in plan.actions if a.id in approved]
@@ -364,6 +448,7 @@ def _execute(
     limit = options.max_errors.of(total_hosts)
     by_action = {a.id: a for a in plan.actions}
     ids = machine_ids(plan)
+    keys = host_keys(plan)
     failed_hosts: set[str] = set()
     ansible_s = 0.0
     calls = 0
@@ -404,7 +489,7 @@ def _execute(
                         seconds = _run_action(store, executor, targets, run_id, exec_run_id,
                                               by_action[action.id], action_hosts, phase,
                                               failed_hosts, clock, progress, staged, ids,
-                                              {h for a, h in died if a == action.id})
+                                              keys, {h for a, h in died if a == action.id})
                         done.update((action.id, h) for h in action_hosts)
                         ansible_s += seconds
                         calls += 1
@@ -415,7 +500,7 @@ def _execute(
                 seconds, reason = _run_together(
                     store, run_many, targets, run_id, exec_run_id,
                     [by_action[a.id] for a, _ in group], hosts, phase, failed_hosts, clock,
-                    progress, staged, ids, died, done, limit, stop_if_over)
+                    progress, staged, ids, keys, died, done, limit, stop_if_over)
                 ansible_s += seconds
                 calls += 1
                 if reason:
@@ -452,6 +537,7 @@ def _run_together(
     progress: RolloutProgress | None,
     staged: Path,
     ids: dict[str, str],
+    keys: dict[str, list[str]],
     died: set[tuple[str, str]],
     done: set[tuple[str, str]],
     limit: int,
@@ -465,7 +551,8 @@ def _run_together(
         records.mark_running(store, run_id, action.id, hosts, clock())
     requests = [ExecRequest(playbook=a.playbook, hosts=hosts, items=a.items, run_id=exec_run_id,
                             targets=targets, playbooks_root=staged,
-                            machine_ids={h: ids[h] for h in hosts if h in ids})
+                            machine_ids={h: ids[h] for h in hosts if h in ids},
+                            host_keys={h: keys[h] for h in hosts if h in keys})
                 for a in actions]
     t1 = time.perf_counter()
     results: list[ExecResult] | None
@@ -544,13 +631,15 @@ def _run_action(
     progress: RolloutProgress | None,
     staged: Path,
     ids: dict[str, str],
+    keys: dict[str, list[str]],
     possibly: set[str],
 ) -> float:
     t0 = time.perf_counter()
     records.mark_running(store, run_id, action.id, hosts, clock())
     request = ExecRequest(playbook=action.playbook, hosts=hosts, items=action.items,
                           run_id=exec_run_id, targets=targets, playbooks_root=staged,
-                          machine_ids={h: ids[h] for h in hosts if h in ids})
+                          machine_ids={h: ids[h] for h in hosts if h in ids},
+                          host_keys={h: keys[h] for h in hosts if h in keys})
     t1 = time.perf_counter()
     error = ""
     try:

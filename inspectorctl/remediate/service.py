@@ -40,6 +40,7 @@ from inspectorctl.remediate.rollout import (
     RolloutOptions,
     RolloutProgress,
     apply_plan,
+    require_intact_audit_log,
 )
 from inspectorctl.remediate.verify import (
     NotUndone,
@@ -158,11 +159,15 @@ def remediate(
     before_apply: Callable[[Plan], None] | None = None,
     on_step: StepCallback | None = None,
     on_event: RolloutProgress | None = None,
+    sign_with: Path | None = None,
 ) -> RemediateOutcome:
     """Assess, plan, check the plan's integrity, approve what ``policy`` allows, apply it and
     verify it. Refusals by the gate are an outcome, not an exception. ``ssm``/``ssm_pin``:
     reach the hosts through SSM with the document version pinned in the plan;
-    ``before_apply``: a last check of the approved plan (raising refuses it)."""
+    ``before_apply``: a last check of the approved plan (raising refuses it); ``sign_with``:
+    an SSH private key that signs the policy's approvals. A broken audit log refuses before
+    anything is assessed."""
+    require_intact_audit_log(store)
     result = run_assessment(options, store, collector=collector)
     if on_step is not None:
         on_step(Assessed(result.run))
@@ -177,7 +182,7 @@ def remediate(
     refusals = check_integrity(plan, store)
     if refusals:
         return RemediateOutcome(run=result.run, plan=plan, refusals=tuple(refusals))
-    approved = approve_with_policy(store, plan, policy, now())
+    approved = approve_with_policy(store, plan, policy, now(), sign_with=sign_with)
     applied: ApplyReport | None = None
     checked: VerifyReport | None = None
     if approved.auto_ids:
@@ -216,22 +221,30 @@ def rollback(
     before_apply: Callable[[Plan], None] | None = None,
     on_plan: Callable[[Plan, list[NotUndone]], None] | None = None,
     on_event: RolloutProgress | None = None,
+    sign_with: Sequence[Path | None] = (),
 ) -> RollbackOutcome:
     """Roll back apply run ``run_id``: a plan of one ``_rollback`` action, approved by each of
     ``approvers`` (at least one), applied through the gate, then the hosts it touched are
     re-assessed for the rules the rolled-back apply had planned. ``on_plan`` is told, before
     anyone approves, what the rollback cannot undo. ``inventory``: the inventory to use instead
-    of the plan's source run's; ``ssm_pin``: the document version a rollback through SSM runs."""
+    of the plan's source run's; ``ssm_pin``: the document version a rollback through SSM runs.
+    ``sign_with``: per approver (same order), the SSH private key that signs their approval
+    (None: not signed); empty: nobody signs. A broken audit log refuses before anyone
+    approves."""
     if not approvers:
         raise ValueError("a rollback needs at least one approver")
+    if sign_with and len(sign_with) != len(approvers):
+        raise ValueError("one signing key (or None) per approver")
+    keys = list(sign_with) or [None] * len(approvers)
+    require_intact_audit_log(store)
     plan = rollback_plan(store, run_id, now, ssm_pin=ssm_pin)
     if on_plan is not None:
         on_plan(plan, not_undone(store, run_id, plan.actions[0].hosts))
     targets = targets_for(plan, inventory, ssm)
     if before_apply is not None:
         before_apply(plan)
-    for name in approvers:
-        approve_by(store, plan, name, now, comment=comment, policy=policy)
+    for name, key in zip(approvers, keys, strict=True):
+        approve_by(store, plan, name, now, comment=comment, policy=policy, sign_with=key)
     report = apply_plan(plan, store, executor, targets, RolloutOptions(),
                         actor=approvers[0],
                         policy=policy, progress=on_event, command="rollback")

@@ -398,3 +398,15 @@ def test_audit_verify_names_what_was_done_to_the_log(env: Env) -> None:
     assert res.stderr.startswith(f"error: the audit log in {env.tmp}/findings.db is not "
                                  "intact: entry 1 (plan by 'mallory') does not match")
     assert res.stderr.endswith("see `inspectorctl audit verify`\n")
+    # nothing is applied (or rolled back) on top of a log that does not verify
+    for cmd in (("apply", str(env.plan), "-i", str(env.inventory), "--no-verify"),
+                ("rollback", "a-any", "--by", "alice")):
+        res = env.run(*cmd)
+        assert (res.exit_code, res.stdout) == (3, ""), res.output
+        assert res.stderr == (
+            f"error: refused: the audit log in {env.tmp}/findings.db is not intact: entry 1 "
+            "(plan by 'mallory') does not match its keyed digest: it was edited, or inserted "
+            "by someone without the key (and 1 more problem(s)); nothing was run: see "
+            "`inspectorctl audit verify`, and find out who changed the database before "
+            "changing any host\n")
+    assert env.executor.calls == []

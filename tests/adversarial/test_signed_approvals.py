@@ -137,13 +137,83 @@ def test_a_fifo_as_key_file_does_not_hang(env: Env, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("INSPECTORCTL_APPROVAL_KEY_FILE", str(fifo))
     res = env.run("approve", str(env.plan), "--by", "alice")
     # the plan's signature is checked first, with the same refusal of a FIFO
-    assert res.exit_code == 1
-    assert res.stderr.startswith("error: plan p-")
+    assert res.exit_code == 3
+    assert res.stderr.startswith("error: refused: plan p-")
     assert res.stderr.endswith(
         f"approval key file {fifo} is not a regular file (a FIFO, device or "
-        "directory); point INSPECTORCTL_APPROVAL_KEY_FILE at the key file itself\n")
+        "directory); point INSPECTORCTL_APPROVAL_KEY_FILE at the key file itself\n"
+        "nothing was approved\n")
     res = env.run("apply", str(env.plan), "-i", str(env.inventory), "--no-verify")
     assert res.exit_code in (1, 3)
     assert "is not a regular file" in res.stderr
     assert env.executor.calls == []
     assert json.loads(env.run("audit", "list", "-f", "json").stdout or "{}") is not None
+
+
+def test_rollback_takes_signed_approvals_and_strict(
+        signed: tuple[Env, Path, Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rollback`` signs like ``approve`` (one --sign-with per --by) and refuses like ``apply``
+    in --strict mode; a policy that requires signatures could not be met by a rollback
+    before."""
+    from inspectorctl.remediate import records, service
+    from inspectorctl.remediate.approval import read_approvals
+    from inspectorctl.remediate.verify import RollbackReport
+
+    env, pol, alice, mallory = signed
+    # the re-assessment after the rollback is not what this tests (no hosts here)
+    monkeypatch.setattr(service, "verify_rollback", lambda plan, *a, **k: RollbackReport(
+        assess_run_id=None, hosts=[], rules=[], items=[], not_undone=[]))
+    assert env.run("approve", str(env.plan), "--by", "alice", "--policy", str(pol),
+                   "--sign-with", str(alice)).exit_code == 0
+    assert _apply(env, pol).exit_code == 0
+    with Store(env.tmp / "findings.db") as store:
+        (run,) = records.apply_runs(store)
+    rb = ["rollback", run.id, "-i", str(env.inventory), "--policy", str(pol)]
+    res = env.run(*rb, "--by", "alice", "--by", "bob", "--sign-with", str(alice))
+    assert (res.exit_code, res.stderr) == (
+        2, "error: rollback: 2 --by and 1 --sign-with: give one --sign-with KEY per --by "
+           "NAME, in the same order\n")
+    res = env.run(*rb, "--by", "alice")
+    assert (res.exit_code, res.stderr) == (
+        2, f"error: the policy {pol} requires signed approvals (require_signed): approve with "
+           "--sign-with YOUR_SSH_KEY\n")
+    key = env.tmp / "findings.db.key"
+    key.chmod(0o644)
+    res = env.run(*rb, "--by", "alice", "--sign-with", str(alice), "--strict")
+    assert res.exit_code == 1
+    assert res.stderr == (
+        f"error: approval key file {key} is readable by its group and everyone (mode 0644): "
+        "anyone who can read it and write the database can forge approvals; chmod 600 "
+        f"{key} (refused: --strict)\n")
+    key.chmod(0o600)
+    calls = len(env.executor.calls)
+    res = env.run(*rb, "--by", "alice", "--sign-with", str(alice))
+    assert res.exit_code == 0, res.output
+    assert [pb for pb, _, _ in env.executor.calls[calls:]] == ["_rollback"]
+    with Store(env.tmp / "findings.db") as store:
+        last = read_approvals(store).approvals[-1]
+    assert (last.approver, bool(last.signature)) == ("alice", True)
+    # mallory's key signing as alice: recorded but it does not count, so nothing runs
+    res = env.run(*rb, "--by", "alice", "--sign-with", str(mallory))
+    assert res.exit_code == 2
+    assert "signature does not verify as 'alice'" in res.stderr
+    assert len(env.executor.calls) == calls + 1
+
+
+def test_remediate_takes_strict(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    pol = env.tmp / "policy.yml"
+    pol.write_text("rules: []\n")
+    env.make_plan()
+    key = env.tmp / "findings.db.key"
+    key.chmod(0o640)
+    collected: list[object] = []
+    monkeypatch.setattr("inspectorctl.collect.get_collector",
+                        lambda transport: collected.append(transport))
+    res = env.run("remediate", "--policy", str(pol), "--strict", "--sign-with",
+                  str(env.tmp / "nokey"))
+    assert res.exit_code == 1
+    assert res.stderr == (
+        f"error: approval key file {key} is readable by its group (mode 0640): anyone who can "
+        f"read it and write the database can forge approvals; chmod 600 {key} "
+        "(refused: --strict)\n")
+    assert collected == [] and env.executor.calls == []

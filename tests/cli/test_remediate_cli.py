@@ -164,6 +164,18 @@ def test_apply_refuses_a_modified_plan(env: Env) -> None:
         f"match its digest {digest[:12]}; make a new plan with `inspectorctl plan`\n"
         "no host was changed\n")
     assert env.executor.calls == []
+    # approving it is refused by the same gate, with the same exit code
+    res = env.run("approve", str(env.plan), "--by", "bob")
+    assert (res.exit_code, res.stdout) == (3, "")
+    assert res.stderr == (
+        f"error: refused: plan {pid} was modified after it was made: its content does not "
+        f"match its digest {digest[:12]}; make a new plan with `inspectorctl plan`\n"
+        "nothing was approved\n")
+    pol = env.tmp / "all.yml"
+    pol.write_text("rules:\n  - name: all\n    auto_approve: true\n")
+    res = env.run("approve", str(env.plan), "--policy", str(pol))
+    assert (res.exit_code, res.stdout) == (3, "")
+    assert res.stderr.endswith("\nnothing was approved\n")
     assert env.run("plan", "show", str(env.plan)).stderr == (
         f"warning: {env.plan} was modified after it was made (its content does not match its "
         "digest); it will be refused\n")

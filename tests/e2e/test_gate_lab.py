@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,12 +143,14 @@ def test_forged_plans_are_refused_and_nothing_changes(ctx: Ctx) -> None:
     forged = _forge(plan, ctx.tmp / "forged.json", evil)
     for cmd in (("approve", str(forged), "--policy", str(policy)), ("apply", str(forged))):
         res = ctx.cli(*cmd)
-        assert res.exit_code == 3 if cmd[0] == "apply" else res.exit_code == 1, res.output
-        assert f"plan {pid} is not signed: only plans made by `inspectorctl plan`" in res.stderr
+        # the gate refuses the plan the same way whether it is approved or applied
+        assert res.exit_code == 3, res.output
+        assert res.stderr.startswith(f"error: refused: plan {pid} is not signed: only plans "
+                                     "made by `inspectorctl plan`")
     # signed with the key (read from beside the database): recomputed, it is not a plan
     forged = _forge(plan, ctx.tmp / "forged2.json", evil, key_of=ctx.db)
     res = ctx.cli("approve", str(forged), "--policy", str(policy))
-    assert res.exit_code == 1, res.output
+    assert res.exit_code == 3, res.output
     assert "closes no finding: every action must fix at least one stored finding" in res.stderr
     res = ctx.cli("apply", str(forged))
     assert res.exit_code == 3, res.output
@@ -162,7 +165,7 @@ def test_forged_plans_are_refused_and_nothing_changes(ctx: Ctx) -> None:
     for edit, field in edits:
         forged = _forge(plan, ctx.tmp / "forged3.json", edit, key_of=ctx.db)
         res = ctx.cli("approve", str(forged), "--by", "mallory")
-        assert res.exit_code == 1, res.output
+        assert res.exit_code == 3, res.output
         assert f"({first['playbook']}): {field} in the plan is" in res.stderr, res.stderr
     # a playbook outside the catalogue: refused before any file is looked up by that name
     forged = _forge(plan, ctx.tmp / "forged4.json", {"playbook": "../../somewhere/evil"},
@@ -267,3 +270,45 @@ def test_an_inventory_entry_reaching_another_machine_changes_nothing(ctx: Ctx) -
     (failed,) = [e for e in rows if e.state.value == "failed"]
     assert failed.message.startswith("task 'Refuse a host that is another machine': identity "
                                      "mismatch: the machine reached as remed-1 has machine-id")
+
+
+def test_other_ssh_host_keys_change_nothing(ctx: Ctx, tmp_path: Path) -> None:
+    """Same machine-id (a cloned image), other SSH host keys: refused before the playbook."""
+    ctx.assess("--pack", "cis-linux", *(a for r in RULES for a in ("--rule", r)))
+    plan = ctx.tmp / "keys.json"
+    ctx.ok("plan", "--host", "remed-1", "-o", str(plan))
+    doc = json.loads(plan.read_text())
+    pub = "/etc/ssh/ssh_host_ed25519_key.pub"
+    real = ctx.lab.exec("remed-1", ["cat", pub]).stdout
+    keygen = shutil.which("ssh-keygen")
+    assert keygen is not None
+    want = subprocess.run([keygen, "-l", "-E", "sha256", "-f", "-"], input=real, text=True,
+                          capture_output=True, check=True).stdout.split()[1]
+    assert doc["identities"]["remed-1"]["ssh_host_keys"] == [want]
+    ctx.ok("approve", str(plan), "--by", "alice")
+    # another key in the public key file (sshd keeps its own: the lab's known_hosts still
+    # lets Ansible in, as an impostor's would)
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "root@other", "-f",
+                    str(tmp_path / "other")], check=True)
+    other = (tmp_path / "other.pub").read_text()
+    swap = ctx.lab.exec("remed-1", ["sh", "-c", f"printf '%s' '{other.strip()}' > {pub}"])
+    assert swap.returncode == 0, swap.stderr
+    try:
+        before = ctx.states()
+        res = ctx.cli("apply", str(plan), "--no-verify")
+        assert res.exit_code == 1, res.output
+        assert ("identity mismatch: the machine reached as remed-1 has other SSH host keys "
+                f"than the plan's assessment recorded for it ({want}); nothing was changed on "
+                "it.") in res.output
+        assert ctx.states() == before, "an apply to a host with other host keys changed it"
+        with Store(ctx.db) as store:
+            run = records.apply_runs(store)[0]
+            rows = records.journal(store, run.id)
+        failed = [e for e in rows if e.state.value == "failed"]
+        assert [e.host for e in failed] == ["remed-1"]
+        assert failed[0].message.startswith(
+            "task 'Refuse a host whose SSH host keys are others': identity mismatch")
+    finally:
+        restore = ctx.lab.exec("remed-1", ["sh", "-c", f"printf '%s' '{real}' > {pub}"])
+        assert restore.returncode == 0, restore.stderr
+    assert ctx.lab.exec("remed-1", ["cat", pub]).stdout == real

@@ -212,7 +212,7 @@ def test_the_policy_does_not_approve_a_modified_or_stale_plan(tmp_path: Path) ->
     with pytest.raises(ApprovalError, match="was modified after it was made"):
         approve_with_policy(store, evil, pol, T0)
     record(store, [result("fwd", "web-1", Status.PASS)], at=later(5), run_id="r-new")
-    with pytest.raises(ApprovalError, match=r"^plan p-test is stale: 1 of its findings"):
+    with pytest.raises(ApprovalError, match=r"^refused: plan p-test is stale: 1 of its findings"):
         approve_with_policy(store, plan, pol, later(6))
     assert _count(store, "approvals") == 0
 

@@ -6,6 +6,7 @@ Everything that touches real hosts is proven end to end on the lab (tests/e2e).
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -296,6 +297,44 @@ def test_a_row_running_when_the_process_died_is_possibly_changed(tmp_path: Path)
     (start,) = [e for e in audit.entries(store, run_id=run.id)
                 if e.event.value == "apply_start" and e.detail.get("resume")]
     assert start.detail["possibly_changed"] == [f"{plan.actions[0].id}@h02"]
+
+
+def test_a_dead_runs_journal_reads_as_possibly_changed(tmp_path: Path) -> None:
+    """Before any resume, the journal of a run whose process died shows its ``running`` rows
+    as possibly changed; while the process applying that plan lives they stay ``running``."""
+    from inspectorctl.remediate.rollout import journal_view
+
+    store, plan = _approved(tmp_path, hosts=("h01", "h02"), rules=("fwd",))
+    with pytest.raises(KilledExecutor.Died):
+        _apply(store, plan, KilledExecutor(die_on="h02"), batch_size=CountOrPercent(value=1))
+    (run,) = records.apply_runs(store)
+    lock = Path(str(store.path) + ".lock")
+    # kill -9 leaves the holder's line behind: a pid that is gone holds nothing
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock.write_text(f"pid {gone.pid}, plan {plan.plan_id}")
+    seen = journal_view(store, run.id)
+    assert seen is not None
+    r, rows = seen
+    assert (r.status, r.message) == ("died", "the process applying it died; finish it with "
+                                     "--resume (or roll it back)")
+    states = {e.host: (e.state, e.message) for e in rows}
+    assert states == {"h01": (JournalState.CHANGED, ""),
+                      "h02": (JournalState.POSSIBLY_CHANGED, records.DIED_WHILE_RUNNING)}
+    # nothing was written: the stored row is still running (--resume records it)
+    assert {e.host: e.state for e in records.journal(store, run.id)}["h02"] \
+        is JournalState.RUNNING
+    # a live process applying this plan (a resume in progress): shown as it is
+    lock.write_text(f"pid {os.getpid()}, plan {plan.plan_id}")
+    seen = journal_view(store, run.id)
+    assert seen is not None
+    assert seen[0].status == "running"
+    assert {e.host: e.state for e in seen[1]}["h02"] is JournalState.RUNNING
+    # a live process applying another plan does not keep this run alive
+    lock.write_text(f"pid {os.getpid()}, plan p-other")
+    seen = journal_view(store, run.id)
+    assert seen is not None and seen[0].status == "died"
+    assert journal_view(store, "a-nope") is None
 
 
 def test_one_apply_at_a_time(tmp_path: Path) -> None:

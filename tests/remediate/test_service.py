@@ -104,3 +104,78 @@ def test_remediate_reports_a_fix_that_did_not_hold_and_what_waits_for_people(
             actor="policy:test", now=now)
     assert outcome.apply is not None and outcome.apply.complete
     assert outcome.verify is not None and not outcome.verify.all_fixed and outcome.failed
+
+
+def _tamper_audit_log(path: Path) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("DROP TRIGGER audit_log_no_update")
+    db.execute("UPDATE audit_log SET actor='mallory' WHERE seq=1")
+    db.commit()
+    db.close()
+
+
+def test_a_broken_audit_log_refuses_remediate_and_rollback_before_anything(
+    setup: tuple[Store, AssessOptions, Path],
+) -> None:
+    from inspectorctl.remediate.rollout import AuditLogBroken
+
+    store, options, policy = setup
+    collector = FixedCollector({"web-1": True, "web-2": True}, {"web-1": False, "web-2": False})
+    executor = FakeExecutor()
+    with store:
+        outcome = service.remediate(
+            store, options, load_policy(policy), collector=collector, executor=executor,
+            rollout=RolloutOptions(), actor="policy:test", now=now)
+    assert outcome.apply is not None
+    _tamper_audit_log(store.path)
+    collector.requests.clear()
+    executor.calls.clear()
+    with Store(store.path) as again:
+        with pytest.raises(AuditLogBroken) as info:
+            service.remediate(
+                again, options, load_policy(policy), collector=collector, executor=executor,
+                rollout=RolloutOptions(), actor="policy:test", now=now)
+        assert info.value.exit_code == 3
+        assert str(info.value).startswith(
+            f"refused: the audit log in {store.path} is not intact: entry 1 (plan by "
+            "'mallory') does not match its keyed digest")
+        with pytest.raises(AuditLogBroken):
+            service.rollback(again, outcome.apply.run_id, ["alice"], executor=executor,
+                             now=now())
+    assert collector.requests == [] and executor.calls == []
+
+
+def test_remediate_signs_the_policy_approvals_with_sign_with(
+    setup: tuple[Store, AssessOptions, Path],
+) -> None:
+    import shutil
+    import subprocess
+
+    from inspectorctl.remediate import signing
+    from inspectorctl.remediate.approval import read_approvals
+
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    store, options, policy = setup
+    policy.write_text("rules:\n  - name: ssh-on-web\n    auto_approve: true\n"
+                      "    rules: ['mini-ssh-*']\n")
+    key = policy.parent / "robot"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    signers = policy.parent / "signers"
+    signers.write_text(f'policy:policy.yml#ssh-on-web namespaces="{signing.NAMESPACE}" '
+                       + " ".join(key.with_suffix(".pub").read_text().split()[:2]) + "\n")
+    with store:
+        outcome = service.remediate(
+            store, options, load_policy(policy),
+            collector=FixedCollector({"web-1": True}, {"web-1": False}),
+            executor=FakeExecutor(), rollout=RolloutOptions(), actor="policy:test", now=now,
+            sign_with=key)
+        assert outcome.apply is not None and outcome.apply.complete
+        (made,) = read_approvals(store).approvals
+    assert made.approver == "policy:policy.yml#ssh-on-web" and made.signature
+    # anyone holding the public key can check it: ssh-keygen -Y verify, as the gate does
+    assert signing.verify(signers, made.approver, signing.statement(
+        made.plan_id, made.plan_digest, made.approver, made.action_ids, made.expires_at),
+        made.signature) is None

@@ -1,0 +1,238 @@
+"""kill -9 of ``inspectorctl apply`` in the middle of a real apply (issue 9 item 6), on a lab host
+of this test's own (``kill-1``, weak profile).
+
+The apply runs as a real process through the CLI. The host is made slow by a lab-side trick (a
+``.pth`` file in the host's Python that sleeps at every interpreter start, so every Ansible
+module takes seconds) so that the apply is surely mid-run when it is killed. Then:
+
+- a second apply against the same database, while the first runs, exits 3 with the lock's
+  message and runs nothing;
+- after kill -9 of the orchestrator no process of the run survives: not the supervisor, not
+  ``ansible-playbook`` nor its workers, not their ``ssh`` clients (read from /proc);
+- ``journal`` shows the row that was running as possibly changed (the run ``died``);
+- ``--resume`` runs that row again (it is not taken for ``ok``) and it ends changed or possibly
+  changed;
+- ``rollback`` includes the host and restores its /etc as it was before the apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from inspectorctl.cli.main import app
+from inspectorctl.lab import Lab
+from inspectorctl.models.plan import JournalState
+from inspectorctl.remediate import audit, records
+from inspectorctl.store.db import Store
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+RULES = ("ssh-max-auth-tries", "ssh-x11-forwarding", "sysctl-net-ipv4-conf-all-send-redirects")
+
+runner = CliRunner()
+
+#: every Python started on the host sleeps first (the host's own site-packages, in its overlay)
+SLOW = ("d=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
+        " && mkdir -p \"$d\" && echo 'import time; time.sleep(3)' > \"$d/zz_inspectorctl_slow.pth\""
+        " && echo \"$d/zz_inspectorctl_slow.pth\"")
+
+
+def _stat(pid: int) -> tuple[str, int, str] | None:
+    """(state, ppid, start time) of a process, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    rest = raw.rpartition(")")[2].split()
+    return rest[0], int(rest[1]), rest[19]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            "utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _descendants(root: int) -> dict[int, tuple[str, str]]:
+    """pid -> (start time, command line) of every live descendant of ``root``."""
+    children: dict[int, list[int]] = {}
+    starts: dict[int, str] = {}
+    for pid in _all_pids():
+        st = _stat(pid)
+        if st is None or st[0] == "Z":
+            continue
+        children.setdefault(st[1], []).append(pid)
+        starts[pid] = st[2]
+    out: dict[int, tuple[str, str]] = {}
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        out[pid] = (starts[pid], _cmdline(pid))
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _alive(pid: int, start: str) -> bool:
+    st = _stat(pid)
+    return st is not None and st[0] != "Z" and st[2] == start
+
+
+def _is_ssh(cmd: str) -> bool:
+    return os.path.basename(cmd.split(" ", 1)[0]) == "ssh"
+
+
+def _journal_states(db: Path) -> list[tuple[str, str, str, int]]:
+    """(action, host, state, attempts) of every journal row, read as the test (no lock)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return [(str(a), str(h), str(s), int(n)) for a, h, s, n in con.execute(
+            "SELECT action_id, host, state, attempts FROM journal ORDER BY action_id, host")]
+    except sqlite3.OperationalError:  # no run yet
+        return []
+    finally:
+        con.close()
+
+
+def _etc(lab: Lab, host: str) -> str:
+    script = ("find /etc -xdev -printf '%p %y %m %U:%G %l\\n' | LC_ALL=C sort; "
+              "find /etc -xdev -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum")
+    out = lab.exec(host, ["sh", "-c", script])
+    assert out.returncode == 0, out.stderr
+    return hashlib.sha256(out.stdout.encode()).hexdigest()
+
+
+def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    host = lab.up(1, ["weak"], "kill")[0].name
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    db = tmp_path / "findings.db"
+    inv = lab.inventory_path
+
+    def cli(*args: str) -> str:
+        res = runner.invoke(app, [*args, "--db", str(db)])
+        assert res.exit_code == 0, res.output
+        return res.stdout
+
+    cli("assess", "-i", str(inv), "--limit", host, "--pack", "cis-linux",
+        *(a for r in RULES for a in ("--rule", r)))
+    plan = tmp_path / "plan.json"
+    cli("plan", "-o", str(plan))
+    cli("approve", str(plan), "--by", "alice")
+    plan_id = json.loads(plan.read_text())["plan_id"]
+    etc_before = _etc(lab, host)
+    slow = lab.exec(host, ["sh", "-c", SLOW])
+    assert slow.returncode == 0, slow.stderr
+    pth = slow.stdout.strip()
+
+    exe = str(Path(sys.executable).with_name("inspectorctl"))
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    out1, err1 = (tmp_path / "apply.out").open("w"), (tmp_path / "apply.err").open("w")
+    first = subprocess.Popen([exe, "apply", str(plan), "--no-verify", "--by", "ops", "--db",
+                              str(db)], stdout=out1, stderr=err1, env=env,
+                             stdin=subprocess.DEVNULL)
+    def mid_run() -> tuple[list[tuple[str, str, str, int]], dict[int, tuple[str, str]]]:
+        """Wait until a journal row is running while ansible-playbook and an ssh client of
+        the run talk to the host; return the rows that are running and the processes."""
+        deadline = time.monotonic() + 180
+        while True:
+            assert first.poll() is None, (tmp_path / "apply.err").read_text()
+            assert time.monotonic() < deadline, "the apply never reached the host"
+            procs = _descendants(first.pid)
+            running = [r for r in _journal_states(db) if r[2] == "running"]
+            if (running and any(_is_ssh(c) for _, c in procs.values())
+                    and any("ansible-playbook" in c for _, c in procs.values())):
+                return running, procs
+            time.sleep(0.1)
+
+    try:
+        mid_run()
+        # a second apply of the same database meanwhile: refused, nothing run
+        second = subprocess.run([exe, "apply", str(plan), "--no-verify", "--db", str(db)],
+                                capture_output=True, text=True, env=env, timeout=120,
+                                stdin=subprocess.DEVNULL)
+        assert second.returncode == 3, second.stderr
+        assert second.stdout == ""
+        assert second.stderr == (
+            f"error: another apply is running against {db} (pid {first.pid}, plan "
+            f"{plan_id}); nothing was run: wait for it to finish (or, if its process "
+            "is gone, run again: the lock is released when a process dies)\n")
+        running, procs = mid_run()
+        os.kill(first.pid, signal.SIGKILL)
+        assert first.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+        out1.close()
+        err1.close()
+    # the supervisor takes the whole process group down with the orchestrator
+    deadline = time.monotonic() + 30
+    while any(_alive(p, s) for p, (s, _) in procs.items()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = {p: c for p, (s, c) in procs.items() if _alive(p, s)}
+    assert not survivors, f"processes of the killed apply survived: {survivors}"
+    # nothing anywhere still runs the killed run's playbook (its private data dir)
+    (pdd,) = {m for _, c in procs.values()
+              for m in re.findall(r"/\S*/inspectorctl-apply-[A-Za-z0-9_]+", c)}
+    assert not [p for p in _all_pids() if pdd in _cmdline(p) and (_stat(p) or "Z")[0] != "Z"]
+    shutil.rmtree(pdd, ignore_errors=True)  # left behind by the killed process
+
+    # the rows running when it died (the actions of a batch on the same hosts run together,
+    # so that may be more than one)
+    died = sorted((a, h) for a, h, _, _ in running)
+    assert {n for _, _, _, n in running} == {1}
+    with Store(db) as store:
+        (run,) = records.apply_runs(store)
+        assert run.status == "running"  # nobody recorded the end
+    # the journal reads the rows the dead process left running as possibly changed
+    shown = cli("journal", run.id).splitlines()
+    assert shown[0] == (f"Run {run.id} (apply of plan {plan_id}): died (the process "
+                        "applying it died; finish it with --resume (or roll it back))")
+    for action_id, h in died:
+        killed_line = [ln for ln in shown if f"({action_id}) on {h}:" in ln]
+        assert len(killed_line) == 1
+        assert killed_line[0].endswith(
+            f"on {h}: possibly_changed (tries 1): the process applying it died while it ran "
+            "(kill -9, crash or power loss): the host may have been changed")
+
+    # --resume runs them again: they are not taken for ok
+    assert lab.exec(host, ["rm", "-f", pth]).returncode == 0
+    res = runner.invoke(app, ["apply", str(plan), "--resume", "--no-verify", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    with Store(db) as store:
+        rows = {(e.action_id, e.host): e for e in records.journal(store, run.id)}
+        resumed = [e for e in audit.entries(store, run_id=run.id)
+                   if e.event.value == "apply_start" and e.detail.get("resume")]
+    for key in died:
+        assert rows[key].attempts == 2
+        assert rows[key].state in (JournalState.CHANGED, JournalState.POSSIBLY_CHANGED)
+    assert all(e.state.done for e in rows.values())
+    assert [e.detail["possibly_changed"] for e in resumed] == [
+        sorted(f"{a}@{h}" for a, h in died)]
+
+    # the rollback includes the host and puts its /etc back as it was
+    res = runner.invoke(app, ["rollback", run.id, "--by", "carol", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    with Store(db) as store:
+        (rb,) = [r for r in records.apply_runs(store) if r.rollback_of == run.id]
+        assert {e.host for e in records.journal(store, rb.id)} == {host}
+    assert _etc(lab, host) == etc_before
