@@ -184,6 +184,14 @@ def _options(
     transport: str | None,
     ssm: SsmTargets | None = None,
 ) -> AssessOptions:
+    """The assessment's options: the command line over a template over the configuration
+    (whose packs, inventory, become and forks apply only without a template)."""
+    from inspectorctl.cli import config
+
+    chosen = config.unless_template(template, pack=packs, inventory=inventory, become=become,
+                                    forks=forks)
+    packs, inventory, become, forks = (chosen["pack"], chosen["inventory"], chosen["become"],
+                                       chosen["forks"])
     if framework is not None and framework not in FRAMEWORKS:
         raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
     if inventory is not None and not inventory.is_file():
@@ -207,7 +215,8 @@ def _options(
         "include": tuple(rules) if rules else base.include,
         "exclude": tuple(exclude) if exclude else base.exclude,
         "framework": framework or base.framework,
-        "tailoring": {**base.tailoring, **_parse_tailoring(tailoring or [])},
+        "tailoring": {**(config.config_tailoring() if tailoring is not None else {}),
+                      **base.tailoring, **_parse_tailoring(tailoring or [])},
         "targets": targets,
         "transport": transport or base.transport,
     })
@@ -288,7 +297,7 @@ def assess(
                          + ", ".join(ASSESS.names[1:]))
     ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
                       s3_endpoint_url, output_s3, max_concurrency, max_errors)
-    opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
+    opts = _options(template, pack, rule, exclude, framework, set_ or [], inventory, limit, become,
                     forks, transport, ssm)
     if template is not None:
         _warn_schedule(template)

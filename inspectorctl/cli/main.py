@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 import typer.core
 
 from inspectorctl import __version__
-from inspectorctl.cli import assess, demo, export, lab, outputs, remediate, report, ssm_docs, vulns
+from inspectorctl.cli import (
+    assess,
+    config,
+    demo,
+    export,
+    lab,
+    outputs,
+    remediate,
+    report,
+    ssm_docs,
+    vulns,
+)
+from inspectorctl.cli._common import abort
+from inspectorctl.errors import InspectorctlError
 
 _typer_argument_type = typer.core.TyperArgument.display_type_rich
 
@@ -42,10 +56,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Show the version and exit."),
+    config_file: Path | None = typer.Option(
+        None, "--config", metavar="FILE", show_default=False,
+        help="Configuration file [default: $INSPECTORCTL_CONFIG, ./inspectorctl.toml, "
+        "$XDG_CONFIG_HOME/inspectorctl/config.toml]."),
 ) -> None:
     """Assess Linux fleets, plan fixes, apply only what was approved, prove the fix."""
+    try:
+        config.install(ctx, config_file)
+    except InspectorctlError as exc:
+        abort(str(exc), exc.exit_code)
 
 
 findings = assess.register(app)
@@ -57,6 +80,7 @@ app.add_typer(ssm_docs.app, name="ssm-docs")
 vulns.register(app)
 export.register(app)
 report.register(app)
+app.add_typer(config.app, name="config")
 
 
 def main() -> None:
