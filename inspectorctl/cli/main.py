@@ -10,6 +10,7 @@ import typer.core
 
 from inspectorctl import __version__
 from inspectorctl.cli import (
+    _common,
     assess,
     config,
     demo,
@@ -21,7 +22,7 @@ from inspectorctl.cli import (
     ssm_docs,
     vulns,
 )
-from inspectorctl.cli._common import abort
+from inspectorctl.cli._common import abort, set_output
 from inspectorctl.errors import InspectorctlError
 
 _typer_argument_type = typer.core.TyperArgument.display_type_rich
@@ -43,7 +44,7 @@ app = typer.Typer(
     help="Assess Linux fleets, plan fixes, apply only what was approved, prove the fix.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
 )
 
@@ -63,10 +64,21 @@ def _root(
         None, "--config", metavar="FILE", show_default=False,
         help="Configuration file [default: $INSPECTORCTL_CONFIG, ./inspectorctl.toml, "
         "$XDG_CONFIG_HOME/inspectorctl/config.toml]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress or information lines (errors, warnings and "
+                               "the output asked for still print)."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, show_default=False,
+                                help="Say what is being done, with timings (repeatable)."),
+    no_color: bool = typer.Option(False, "--no-color",
+                                  help="No colours (also when NO_COLOR is set)."),
 ) -> None:
     """Assess Linux fleets, plan fixes, apply only what was approved, prove the fix."""
     try:
+        set_output(quiet, verbose, no_color)
         config.install(ctx, config_file)
+        if config_file is not None or ctx.meta[config.META_KEY].path is not None:
+            cfg = ctx.meta[config.META_KEY]
+            _common.verbose(f"configuration: {cfg.path} ({config.FILE_SOURCES[cfg.path_source]})")
     except InspectorctlError as exc:
         abort(str(exc), exc.exit_code)
 
