@@ -8,11 +8,13 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from inspectorctl.cli.main import app
+from inspectorctl.models.finding import finding_id
 from inspectorctl.report import asff
 from inspectorctl.report.exportable import load
 from inspectorctl.store.db import Store
@@ -131,3 +133,23 @@ def test_assess_html_is_the_report_of_that_run(tmp_path: Path) -> None:
     page = out.read_text()
     assert run.id in page and "web-1" in page
     assert _normalised(page) == _normalised(again.read_text())
+
+
+def test_a_finding_that_would_not_conform_is_left_out_and_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``asff.prepare`` refuses what does not fit Security Hub's model; the output holds the
+    rest, each refused finding is one error line and the exit is 1."""
+    real = asff.prepare
+
+    def refuse_web_2(items: Any, target: asff.AsffTarget) -> Any:
+        keep = [i for i in items if i.finding.host != "web-2"]
+        ready, _ = real(keep, target)
+        return ready, [(i, "too big") for i in items if i.finding.host == "web-2"]
+
+    monkeypatch.setattr(asff, "prepare", refuse_web_2)
+    res = runner.invoke(app, [*_base(tmp_path), "-f", "asff", "--account-id", "123456789012",
+                              "--region", "eu-west-1"])
+    assert res.exit_code == 1
+    assert [f["Resources"][0]["Id"] for f in json.loads(res.stdout)] == ["web-1", "web-1"]
+    assert res.stderr == (f"error: inspectorctl/{finding_id('mini-ip-forward', 'web-2')} "
+                          "(mini-ip-forward on web-2) left out of the ASFF output: too big\n")
