@@ -165,3 +165,31 @@ def test_template_decides_packs_over_the_file(tmp_path: Path) -> None:
     res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps)])
     assert res.exit_code == 0, res.output
     assert "mini-ssh-tries" in res.stdout
+
+
+def test_which_commands_each_key_sets(tmp_path: Path) -> None:
+    """The defaults the configuration gives, per command: selection and targets only where
+    they mean the same (not `apply --inventory`, whose default is the plan's), --db
+    everywhere, a format only where the command writes it."""
+    import typer
+
+    from inspectorctl import config as cfgmod
+    from inspectorctl.cli import config as cli_config
+
+    p = tmp_path / "c.toml"
+    p.write_text("inventory = '/i.yml'\ndb = '/f.db'\npacks = ['p']\nformat = 'csv'\n"
+                 "fail_on = 'low'\nbecome = true\nforks = 3\nignore_file = '/ig.yml'\n")
+    group = typer.main.get_command(app)
+    ctx = typer._click.core.Context(group)
+    m = cli_config.default_map(ctx, group, cfgmod.load(p, tmp_path, {}))
+    assert m["assess"] == {"db": "/f.db", "ignore_file": "/ig.yml", "inventory": "/i.yml",
+                           "pack": ["p"], "become": True, "forks": 3, "fail_on": "low",
+                           "fmt": "csv"}
+    assert m["collect"] == {"inventory": "/i.yml", "pack": ["p"], "become": True, "forks": 3}
+    assert m["remediate"] == {"db": "/f.db", "inventory": "/i.yml", "pack": ["p"],
+                              "become": True}
+    assert m["apply"] == {"db": "/f.db"}
+    assert m["findings"]["list"] == {"db": "/f.db", "fmt": "csv"}
+    assert m["findings"]["ignore"] == {"db": "/f.db", "ignore_file": "/ig.yml"}
+    assert m["findings"]["show"] == {"db": "/f.db"}  # show writes table and json only
+    assert m["runs"]["list"] == {"db": "/f.db", "fmt": "csv"}
