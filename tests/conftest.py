@@ -45,6 +45,28 @@ settings.register_profile(
 )
 settings.load_profile("inspectorctl")
 
+#: the configuration's variables (INSPECTORCTL_DB aside, which tests set as they need)
+CONFIG_VARIABLES = ("INSPECTORCTL_CONFIG", "INSPECTORCTL_INVENTORY", "INSPECTORCTL_PACKS",
+                    "INSPECTORCTL_TAILORING", "INSPECTORCTL_FORMAT", "INSPECTORCTL_FAIL_ON",
+                    "INSPECTORCTL_BECOME", "INSPECTORCTL_FORKS", "INSPECTORCTL_IGNORE_FILE",
+                    "NO_COLOR")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_configuration(tmp_path_factory: pytest.TempPathFactory,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's configuration: the user config dir is an empty one of
+    the session's and the configuration's variables are unset (a test that wants them sets
+    them). An ``inspectorctl.toml`` in the directory pytest runs from would still be read:
+    the tests refuse to run with one there."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "xdg-config"))
+    for name in CONFIG_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if Path("inspectorctl.toml").exists():
+        pytest.fail("an inspectorctl.toml in the working directory would configure the "
+                    "tests: run pytest from elsewhere or move it aside")
+
+
 #: what the lab must never change on the machine
 GUARDED_TREES = (Path("/etc"), Path("/root/.ssh"))
 

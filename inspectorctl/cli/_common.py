@@ -7,6 +7,7 @@ import functools
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
@@ -14,7 +15,7 @@ import typer
 from rich.console import Console, ConsoleDimensions
 from rich.text import Text
 
-from inspectorctl.errors import InspectorctlError
+from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.textsafe import escape_controls
 
 P = ParamSpec("P")
@@ -50,6 +51,44 @@ class _Console(Console):
 console = _Console(soft_wrap=True, markup=False, emoji=False)
 err_console = _Console(stderr=True, highlight=False, soft_wrap=True, markup=False,
                        emoji=False)
+
+
+class Verbosity:
+    """How much the CLI says on stderr besides errors and warnings (``-q``, ``-v``): -1 quiet
+    (no progress, no info lines), 0 the default, 1 and more (``-v``, ``-vv``) also what is
+    being done, with the time since the command started."""
+
+    level = 0
+    started = time.monotonic()
+
+
+def set_output(quiet: bool, verbose: int, no_color: bool) -> None:
+    """The global output options: ``-q``, ``-v`` (repeatable), ``--no-color`` / NO_COLOR."""
+    if quiet and verbose:
+        raise InputError("-q/--quiet and -v/--verbose contradict each other: give one")
+    Verbosity.level = -1 if quiet else verbose
+    Verbosity.started = time.monotonic()
+    colorless = no_color or bool(os.environ.get("NO_COLOR"))  # https://no-color.org
+    console.no_color = colorless
+    err_console.no_color = colorless
+
+
+def quiet() -> bool:
+    return Verbosity.level < 0
+
+
+def info(message: str) -> None:
+    """An information line on stderr (``wrote FILE``, a summary): not with ``-q``."""
+    if Verbosity.level >= 0:
+        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
+def verbose(message: str, level: int = 1) -> None:
+    """What is being done, on stderr, with ``-v`` (``level`` 2: with ``-vv``)."""
+    if Verbosity.level >= level:
+        elapsed = time.monotonic() - Verbosity.started
+        err_console.print(f"[{elapsed:7.2f}s] {message}", highlight=False, markup=False,
+                          soft_wrap=True)
 
 
 def abort(message: str, code: int = 2) -> NoReturn:

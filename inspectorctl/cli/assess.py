@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import os
+import re
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +27,16 @@ from inspectorctl.assess import (
     select,
 )
 from inspectorctl.aws.targets import SsmTargets
-from inspectorctl.cli._common import abort, console, err_console, guarded
+from inspectorctl.cli._common import (
+    Verbosity,
+    abort,
+    console,
+    err_console,
+    guarded,
+    info,
+    quiet,
+    verbose,
+)
 from inspectorctl.cli._ssm import (
     EndpointOpt,
     InstanceIdsOpt,
@@ -126,9 +138,66 @@ def _parse_tailoring(values: list[str]) -> dict[str, str]:
     return out
 
 
+#: where ASFF findings say they are from when no --account-id or region is given
+PLACEHOLDER_ACCOUNT = "000000000000"
+PLACEHOLDER_REGION = "us-east-1"
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+AccountIdOpt = Annotated[str | None, typer.Option(
+    "--account-id", metavar="ACCOUNT",
+    help="--format asff: the AWS account the findings belong to [default: 000000000000, "
+    "with a note].", show_default=False)]
+
+
+def asff_target(account_id: str | None, region: str | None) -> Any:
+    """The account and region ASFF findings name (``--account-id``, ``--region``, else
+    ``$AWS_REGION``/``$AWS_DEFAULT_REGION``); a placeholder is said on stderr."""
+    from inspectorctl.report import asff
+
+    if account_id is None:
+        account_id = PLACEHOLDER_ACCOUNT
+        err_console.print(f"note: --format asff: no --account-id, the findings name account "
+                          f"{PLACEHOLDER_ACCOUNT} (Security Hub imports only the calling "
+                          "account's; give --account-id to send them)", highlight=False)
+    try:
+        asff.check_account_id(account_id)
+    except ValueError as e:
+        raise InputError(f"--account-id: {e}") from e
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        region = PLACEHOLDER_REGION
+        err_console.print(f"note: --format asff: no --region (nor $AWS_REGION), the findings "
+                          f"name region {PLACEHOLDER_REGION}", highlight=False)
+    if not _REGION.match(region):
+        raise InputError(f"--region {region!r} is not an AWS region name (e.g. eu-west-1)")
+    return asff.AsffTarget(account_id=account_id, region=region,
+                           partition=asff.partition_of(region))
+
+
+def asff_findings(store: Store, findings: Sequence[Any], run: Any, target: Any
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The ASFF findings of ``findings`` as ``export securityhub`` would send them, and an
+    error line for each it would not (it does not conform to Security Hub's model)."""
+    from inspectorctl.report import asff
+    from inspectorctl.report.exportable import items_of
+
+    ready, refused = asff.prepare(items_of(store, findings, run), target)
+    return ready, [f"error: {asff.finding_asff_id(i.finding.id)} ({i.finding.rule_id} on "
+                   f"{i.finding.host}) left out of the ASFF output: {why}"
+                   for i, why in refused]
+
+
 @contextlib.contextmanager
 def progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
-    if not enabled or not err_console.is_terminal:
+    """A progress bar of the collection on a terminal (not with ``-q``); with ``-v`` a line
+    per host event instead (on any stderr), with the time since the command started."""
+    if Verbosity.level >= 1:
+        def say(host: str, event: str) -> None:
+            verbose(f"collect: {host}: {event}")
+
+        yield say
+        return
+    if not enabled or quiet() or not err_console.is_terminal:
         yield None
         return
     counts = {"ok": 0, "failed": 0, "unreachable": 0, "started": 0}
@@ -184,6 +253,14 @@ def _options(
     transport: str | None,
     ssm: SsmTargets | None = None,
 ) -> AssessOptions:
+    """The assessment's options: the command line over a template over the configuration
+    (whose packs, inventory, become and forks apply only without a template)."""
+    from inspectorctl.cli import config
+
+    chosen = config.unless_template(template, pack=packs, inventory=inventory, become=become,
+                                    forks=forks)
+    packs, inventory, become, forks = (chosen["pack"], chosen["inventory"], chosen["become"],
+                                       chosen["forks"])
     if framework is not None and framework not in FRAMEWORKS:
         raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
     if inventory is not None and not inventory.is_file():
@@ -207,7 +284,8 @@ def _options(
         "include": tuple(rules) if rules else base.include,
         "exclude": tuple(exclude) if exclude else base.exclude,
         "framework": framework or base.framework,
-        "tailoring": {**base.tailoring, **_parse_tailoring(tailoring or [])},
+        "tailoring": {**(config.config_tailoring() if tailoring is not None else {}),
+                      **base.tailoring, **_parse_tailoring(tailoring or [])},
         "targets": targets,
         "transport": transport or base.transport,
     })
@@ -279,6 +357,7 @@ def assess(
         "--output", "-o", help="Write the report (any --format but table) to this file.")
     ] = None,
     ignore_file: IgnoreFileOpt = None,
+    account_id: AccountIdOpt = None,
 ) -> None:
     """Assess hosts against rulepacks and record the findings."""
     ASSESS.check(fmt)
@@ -286,16 +365,32 @@ def assess(
     if output is not None and fmt == "table":
         raise InputError("--output needs a --format other than table: "
                          + ", ".join(ASSESS.names[1:]))
+    if fmt == "html" and output is None:
+        raise InputError("--format html writes one file: give -o FILE (as `inspectorctl "
+                         "report --html FILE` does)")
+    if fmt in ("asff", "html") and no_store:
+        raise InputError(f"--format {fmt} is made from the stored run: drop --no-store")
+    if account_id is not None and fmt != "asff":
+        raise InputError("--account-id is for --format asff")
+    target = asff_target(account_id, region) if fmt == "asff" else None
+    if fmt == "asff" and transport != "ssm":
+        region = None  # --region named the findings' region, not an SSM one
     ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
                       s3_endpoint_url, output_s3, max_concurrency, max_errors)
-    opts = _options(template, pack, rule, exclude, framework, set_, inventory, limit, become,
+    opts = _options(template, pack, rule, exclude, framework, set_ or [], inventory, limit, become,
                     forks, transport, ssm)
     if template is not None:
         _warn_schedule(template)
     if from_snapshots is not None:
         opts = opts.model_copy(update={"from_snapshots": from_snapshots})
-    select(opts)  # validate the selection before opening the store or touching hosts
+    selection = select(opts)  # validate the selection before opening the store or hosts
+    verbose(f"assess: {len(selection.rule_list)} rule(s) of {len(opts.packs)} pack(s), "
+            + (f"snapshots from {opts.from_snapshots}" if opts.from_snapshots
+               else f"via {opts.transport or 'ansible'}"))
     store = None if no_store else open_store(db)
+    asff_doc: list[dict[str, Any]] | None = None
+    left_out: list[str] = []
+    html_page: str | None = None
     try:
         with progress_bar(fmt == "table") as cb:
             keep: ResultsKept = (
@@ -303,9 +398,20 @@ def assess(
             result = run_assessment(opts, store, cb, keep=keep)
         if ignores is not None and store is not None:
             _sync_ignores(store, ignores)
+        if store is not None and fmt == "asff":
+            asff_doc, left_out = asff_findings(store, store.findings(run_id=result.run.id),
+                                               result.run, target)
+        if store is not None and fmt == "html":
+            from inspectorctl.report.html import render_html
+            from inspectorctl.report.reportdata import collect_report
+
+            html_page = render_html(collect_report(store, run_id=result.run.id, since=None,
+                                                   now=now()))
     finally:
         if store is not None:
             store.close()
+    if result.timings:
+        verbose("timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
     rows = (framework_compliance(result.results, result.selection.rule_list, opts.framework)
             if opts.framework else None)
     if fmt == "table":
@@ -314,11 +420,16 @@ def assess(
                           host_counts=result.host_counts)
     else:
         report = Report(result.run, result.results, result.selection.rule_list, rows,
-                        result.timings)
+                        result.timings, asff=asff_doc, html=html_page)
         text = ASSESS.render(fmt, report)
-        if output is not None:
+        if output is not None and fmt == "html":
+            from inspectorctl.report.html import write_report
+
+            write_report(output, text)  # atomic, 0600, as report --html
+            info(f"wrote {output}")
+        elif output is not None:
             _write_atomic(output, text)
-            err_console.print(f"wrote {output}", highlight=False, markup=False)
+            info(f"wrote {output}")
         else:
             emit(text)
     if fail_on is not None:
@@ -328,6 +439,10 @@ def assess(
             err_console.print(line, highlight=False, markup=False, soft_wrap=True)
         if reasons:
             raise typer.Exit(1)
+    for line in left_out:
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if left_out:
+        raise typer.Exit(1)
 
 
 #: finding ids listed by a --fail-on message before "and N more"
@@ -432,10 +547,17 @@ def findings_list(
                    ] = None,
     all_states: Annotated[bool, typer.Option("--all", help="Every state.")] = False,
     fmt: FindingsFormatOpt = "table",
+    account_id: AccountIdOpt = None,
+    region: Annotated[str | None, typer.Option(
+        "--region", help="--format asff: the AWS region the findings name [default: "
+        "$AWS_REGION, else us-east-1 with a note].", show_default=False)] = None,
     db: DbOpt = None,
 ) -> None:
     """List findings (active ones by default)."""
     FINDINGS.check(fmt)
+    if (account_id is not None or region is not None) and fmt != "asff":
+        raise InputError("--account-id and --region are for --format asff")
+    target = asff_target(account_id, region) if fmt == "asff" else None
     states = [] if all_states else (state or [FindingState.ACTIVE])
     with open_store(db) as store:
         run_record = store.run(run) if run is not None else None
@@ -447,16 +569,26 @@ def findings_list(
                 "findings whose newest result is from it are listed", highlight=False)
         rows = store.findings(hosts=host or [], rules=rule or [], min_severity=severity,
                               statuses=status or [], states=states, run_id=run)
-    if framework:
-        if framework not in FRAMEWORKS:
-            raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
-        mapped = _framework_rule_ids(framework)
-        rows = [f for f in rows if f.rule_id in mapped]
+        if framework:
+            if framework not in FRAMEWORKS:
+                raise InputError(f"unknown framework {framework!r}; valid: "
+                                 f"{', '.join(FRAMEWORKS)}")
+            mapped = _framework_rule_ids(framework)
+            rows = [f for f in rows if f.rule_id in mapped]
+        left_out: list[str] = []
+        asff_doc = None
+        if target is not None:
+            asff_doc, left_out = asff_findings(store, rows, run_record or store.latest_run(),
+                                               target)
     if fmt == "table":
         render_findings(console, rows)
         return
     rules = _shipped_rules({f.rule_id for f in rows}) if fmt == "sarif" else []
-    emit(FINDINGS.render(fmt, FindingsView(rows, rules)))
+    emit(FINDINGS.render(fmt, FindingsView(rows, rules, asff=asff_doc)))
+    for line in left_out:
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if left_out:
+        raise typer.Exit(1)
 
 
 def _shipped_rules(ids: set[str]) -> list[Rule]:
@@ -521,9 +653,8 @@ def _sync_ignores(store: Store, loaded: ignorefile.Loaded) -> ignorefile.SyncPla
     if plan.changes:
         note_head(store, key)
         new = len(plan.suppress) - len(plan.updated)
-        err_console.print(f"{loaded.path}: suppressed {new} finding(s), updated "
-                          f"{len(plan.updated)}, lifted {len(plan.lift)} (audited)",
-                          highlight=False, markup=False)
+        info(f"{loaded.path}: suppressed {new} finding(s), updated {len(plan.updated)}, "
+             f"lifted {len(plan.lift)} (audited)")
     return plan
 
 
@@ -574,17 +705,46 @@ def findings_show(
     render_finding(console, f, rule)
 
 
+#: findings named by a filtered ``findings suppress`` before it asks (the rest are counted)
+SUPPRESS_SHOWN = 20
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a person can answer a confirmation (tests replace this)."""
+    return sys.stdin.isatty()
+
+
 @guarded
 def findings_suppress(
-    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Finding ids.")],
+    ids: Annotated[list[str] | None, typer.Argument(
+        metavar="[ID...]", help="Finding ids (or select with the filters).",
+        show_default=False)] = None,
+    *,
     by: Annotated[str, typer.Option("--by", help="Who accepts the risk.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept with the finding).")],
     days: Annotated[int | None, typer.Option(
         "--days", min=1, max=3650,
         help="Expire after this many days (at most 3650) [default: until lifted].")] = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", "-r", metavar="GLOB",
+        help="Active findings of rules matching this glob (repeatable).")] = None,
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", metavar="GLOB", help="Active findings of hosts matching this glob "
+        "(repeatable).")] = None,
+    severity: Annotated[Severity | None, typer.Option(
+        "--severity", help="Active findings at or above this severity.")] = None,
+    status: Annotated[list[Status] | None, typer.Option(
+        "--status", metavar="[PASS|FAIL|ERROR|NOT_APPLICABLE]",
+        help="Active findings whose last result is this (repeatable).")] = None,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="With filters: suppress what they match without asking.")
+    ] = False,
     db: DbOpt = None,
 ) -> None:
-    """Suppress findings (accepted risk): not listed as active, never planned for fixing."""
+    """Suppress findings (accepted risk): not listed as active, never planned for fixing.
+
+    Name them by id, or select the active findings with --rule/--host globs, --severity and
+    --status: the matches are counted and shown, and confirmed (--yes without a terminal)."""
     from datetime import timedelta
 
     from inspectorctl.remediate.audit import AuditEvent, append, chain_key, note_head
@@ -592,19 +752,63 @@ def findings_suppress(
 
     by = normalise_identity(by, "--by")
     reason = check_reason(reason, "--reason", required=True)
+    filters = {"rule": list(rule or []), "host": list(host or []),
+               "severity": severity.value if severity else None,
+               "status": [s.value for s in status or []]}
+    filtered = any(filters.values())
+    if ids and filtered:
+        raise InputError("give finding ids or filters (--rule, --host, --severity, --status), "
+                         "not both")
+    if not ids and not filtered:
+        raise InputError("nothing selected: give finding ids or filters (--rule, --host, "
+                         "--severity, --status)")
     at = now()
     until = at + timedelta(days=days) if days else None
-    detail = {"findings": list(ids), "reason": reason,
-              "until": until.isoformat() if until else None}
     with open_store(db) as store:
+        if filtered:
+            matched = store.findings(hosts=host or [], rules=rule or [],
+                                     min_severity=severity, statuses=status or [],
+                                     states=[FindingState.ACTIVE])
+            if not matched:
+                console.print("No active finding matches; nothing suppressed.", highlight=False)
+                return
+            _confirm_suppress(matched, yes)
+            chosen = [f.id for f in matched]
+        else:
+            chosen = list(ids or [])
+        detail: dict[str, Any] = {"findings": chosen, "reason": reason,
+                                  "until": until.isoformat() if until else None}
+        if filtered:
+            detail["filter"] = {k: v for k, v in filters.items() if v}
         key = chain_key(store)
         rows = store.suppress(
-            ids, by=by, reason=reason, until=until,
+            chosen, by=by, reason=reason, until=until,
             audit=lambda tx: append(tx, AuditEvent.SUPPRESS, by, at, key=key, detail=detail))
         note_head(store, key)
     for f in rows:
         console.print(f"suppressed {f.id} ({f.rule_id} on {f.host})"
                       + (f" until {until:%Y-%m-%d}" if until else ""), highlight=False)
+
+
+def _confirm_suppress(matched: Sequence[Any], yes: bool) -> None:
+    """Show what a filtered suppress would change and have it confirmed: ``--yes``, or a
+    person at a terminal; without either, exit 2 before anything changes."""
+    if yes:
+        return
+    if not stdin_is_terminal():
+        raise InputError(f"{len(matched)} active finding(s) match; no terminal to confirm "
+                         "on: check them with `findings list` and the same filters, then "
+                         "give --yes")
+    err_console.print(f"{len(matched)} active finding(s) match:", highlight=False)
+    for f in matched[:SUPPRESS_SHOWN]:
+        err_console.print(f"  {f.id} {f.severity.value} {f.rule_id} on {f.host}",
+                          highlight=False, markup=False)
+    if len(matched) > SUPPRESS_SHOWN:
+        err_console.print(f"  and {len(matched) - SUPPRESS_SHOWN} more", highlight=False)
+    if not typer.confirm(f"Suppress these {len(matched)} finding(s)?", default=False,
+                         err=True):
+        err_console.print("nothing suppressed", highlight=False)
+        raise typer.Exit(1)
 
 
 @guarded

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from inspectorctl.cli._common import console, err_console, guarded
+from inspectorctl.cli._common import console, err_console, guarded, info
 from inspectorctl.cli._ssm import aws_config
 from inspectorctl.errors import InputError
 from inspectorctl.paths import default_db_path
@@ -151,5 +151,4 @@ def ocsf(
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise InputError(f"{output}: cannot write: {e.strerror or e}") from e
-    err_console.print(f"wrote {len(data.items)} event(s) of run {data.run.id} to {output}",
-                      highlight=False)
+    info(f"wrote {len(data.items)} event(s) of run {data.run.id} to {output}")

@@ -24,7 +24,7 @@ from inspectorctl.aws.deploy import pinned
 from inspectorctl.aws.documents import DocumentName, load_document
 from inspectorctl.aws.session import SessionFactory, describe_client_error
 from inspectorctl.aws.targets import SsmTargets, parse_s3_url
-from inspectorctl.cli._common import abort, console, err_console, guarded
+from inspectorctl.cli._common import abort, console, err_console, guarded, info
 from inspectorctl.cli._ssm import (
     EndpointOpt,
     InstanceIdsOpt,
@@ -277,15 +277,19 @@ def _render_apply(report: ApplyReport) -> None:
 
 
 def _print_event(ev: RolloutEvent) -> None:
+    """An apply's progress on stderr; with ``-q`` only what failed."""
     if ev.state is None:
-        if ev.message:
+        if ev.message:  # the rollout stopped: always said
             err_console.print(ev.message, markup=False)
         else:
-            err_console.print(f"== {ev.phase}", markup=False)
+            info(f"== {ev.phase}")
         return
     tail = f": {ev.message}" if ev.message and ev.state.failure else ""
-    err_console.print(f"{ev.phase}: {ev.playbook} ({ev.action_id}) on {ev.host}: "
-                      f"{ev.state.value}{tail}", markup=False)
+    line = f"{ev.phase}: {ev.playbook} ({ev.action_id}) on {ev.host}: {ev.state.value}{tail}"
+    if ev.state.failure:
+        err_console.print(line, markup=False)
+    else:
+        info(line)
 
 
 def _render_verify(report: VerifyReport) -> None:

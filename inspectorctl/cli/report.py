@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inspectorctl.cli._common import err_console, guarded
+from inspectorctl.cli._common import guarded, info
 from inspectorctl.errors import InputError
 from inspectorctl.paths import default_db_path
 from inspectorctl.report.html import render_html, write_report
@@ -51,7 +51,5 @@ def report(
         data = collect_report(store, run_id=run, since=window, now=datetime.now(UTC))
     text = render_html(data)
     write_report(html, text)
-    err_console.print(
-        f"wrote {html}: run {data.scope.run.id}, {len(data.hosts)} host(s), "
-        f"{len(data.findings)} finding(s), {len(data.scope.trend)} run(s) in the trend",
-        highlight=False, markup=False, soft_wrap=True)
+    info(f"wrote {html}: run {data.scope.run.id}, {len(data.hosts)} host(s), "
+         f"{len(data.findings)} finding(s), {len(data.scope.trend)} run(s) in the trend")

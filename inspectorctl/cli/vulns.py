@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from inspectorctl import vuln_assess as va
-from inspectorctl.cli._common import console, err_console, guarded
+from inspectorctl.cli._common import console, err_console, guarded, info
 from inspectorctl.collect.interface import Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
@@ -256,7 +256,7 @@ def assess(
                 tmp.replace(output)
             except OSError as e:
                 raise InputError(f"{output}: cannot write the report: {e}") from e
-            err_console.print(f"wrote {output}", highlight=False, markup=False)
+            info(f"wrote {output}")
         else:
             typer.echo(text)
     if result.staleness.stale:
@@ -397,4 +397,4 @@ def sbom(
         tmp.replace(output)
     except OSError as e:
         raise InputError(f"{output}: cannot write the SBOM: {e}") from e
-    err_console.print(f"wrote {output}", highlight=False, markup=False)
+    info(f"wrote {output}")

@@ -54,7 +54,13 @@ def load(store: Store, run_id: str | None = None) -> Exportable:
         if run is None:
             raise InputError(f"no assessment recorded in {store.path}: run `inspectorctl "
                              "assess` (or `inspectorctl vulns assess`) first")
-    findings = store.findings(run_id=run.id)
+    return Exportable(run=run, items=items_of(store, store.findings(run_id=run.id), run))
+
+
+def items_of(store: Store, findings: Sequence[Finding], run: RunRecord | None
+             ) -> tuple[ExportItem, ...]:
+    """``findings`` as the exports see them; their rules come from the shipped packs and the
+    packs ``run`` used (``findings list`` passes the newest run)."""
     rules = _rules(run, findings)
     vulns = stored_details(store, [f.id for f in findings if f.pack == VULN_PACK])
     changed = _suppression_changes(store)
@@ -71,10 +77,10 @@ def load(store: Store, run_id: str | None = None) -> Exportable:
                                  if d)]
         items.append(ExportItem(finding=f, rule=rules.get((f.pack, f.rule_id)),
                                 vuln=vulns.get(f.id), updated_at=max(stamps)))
-    return Exportable(run=run, items=tuple(items))
+    return tuple(items)
 
 
-def _rules(run: RunRecord, findings: Sequence[Finding]) -> dict[tuple[str, str], Rule]:
+def _rules(run: RunRecord | None, findings: Sequence[Finding]) -> dict[tuple[str, str], Rule]:
     """(pack, rule id) -> rule, from the shipped packs and the packs the run used; a pack file
     that is gone or broken leaves its findings without rule metadata (never an error: the
     finding itself is what is exported)."""
@@ -84,7 +90,7 @@ def _rules(run: RunRecord, findings: Sequence[Finding]) -> dict[tuple[str, str],
     out: dict[tuple[str, str], Rule] = {}
     shipped = shipped_pack_ids()
     refs: list[str] = [str(shipped[p]) for p in sorted(wanted) if p in shipped]
-    refs += [r for r in run.packs if r not in shipped]
+    refs += [r for r in (run.packs if run is not None else ()) if r not in shipped]
     for ref in refs:
         try:
             pack = load_pack(resolve_pack(ref))

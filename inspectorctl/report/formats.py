@@ -8,6 +8,7 @@ findings make.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from inspectorctl import __version__
+from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import Evidence, Finding, FindingState, RuleResult, RunRecord
 from inspectorctl.models.rule import Rule
@@ -32,6 +34,10 @@ class Report:
     rules: Sequence[Rule]
     compliance: list[dict[str, Any]] | None = None
     timings: dict[str, float] | None = None
+    #: what the CLI made of the stored run for the formats that read the store: the ASFF
+    #: findings (``asff.prepare``'s ready ones) and the HTML page (``report --html``'s)
+    asff: list[dict[str, Any]] | None = None
+    html: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class FindingsView:
 
     findings: Sequence[Finding]
     rules: Sequence[Rule] = ()
+    #: the ASFF findings of these (``asff.prepare``'s ready ones), for ``--format asff``
+    asff: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +265,22 @@ def render_ocsf(r: Report) -> str:
     return render_results(r.run, r.results, r.rules)
 
 
+def _prepared(doc: str | None, fmt: str) -> str:
+    if doc is None:  # the CLI prepares it from the store before rendering
+        raise InputError(f"--format {fmt} needs the stored run (it was not prepared)")
+    return doc
+
+
+def render_asff(r: Report | FindingsView) -> str:
+    """The ASFF findings as one JSON array, as ``export securityhub`` sends them."""
+    return _prepared(json.dumps(r.asff, indent=2) if r.asff is not None else None, "asff")
+
+
+def render_html_page(r: Report) -> str:
+    """``report --html``'s page of this run."""
+    return _prepared(r.html, "html")
+
+
 #: ``assess --format``: one entry per format (``table`` is drawn by the CLI)
 ASSESS: Formats[Report] = Formats("assess", {
     "json": render_json,
@@ -264,8 +288,9 @@ ASSESS: Formats[Report] = Formats("assess", {
     "junit": render_junit,
     "sarif": render_sarif,
     "ocsf": render_ocsf,
-}, elsewhere={"html": "`inspectorctl report --html FILE` writes the HTML report",
-              "asff": "`inspectorctl export securityhub` sends findings to Security Hub"})
+    "asff": render_asff,
+    "html": render_html_page,
+})
 
 #: ``findings list --format``
 FINDINGS: Formats[FindingsView] = Formats("findings list", {
@@ -273,6 +298,7 @@ FINDINGS: Formats[FindingsView] = Formats("findings list", {
     "csv": render_findings_csv,
     "junit": render_findings_junit,
     "sarif": render_findings_sarif,
+    "asff": render_asff,
 }, elsewhere={"ocsf": "`inspectorctl export ocsf` writes the stored findings",
-              "asff": "`inspectorctl export securityhub` sends them to Security Hub"})
+              "html": "`inspectorctl report --html FILE` writes the HTML report"})
 

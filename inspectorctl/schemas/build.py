@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from inspectorctl.config import ShownConfig
 from inspectorctl.models.finding import Finding, RuleResult, RunRecord
 from inspectorctl.models.plan import JournalEntry
 from inspectorctl.remediate.audit import AuditEntry
@@ -146,6 +147,10 @@ def posture() -> dict[str, Any]:
     return _model_document("posture", "inspectorctl posture --format json", Posture)
 
 
+def config() -> dict[str, Any]:
+    return _model_document("config", "inspectorctl config show --format json", ShownConfig)
+
+
 #: the generated schemas by kind (the file is ``KIND.json``)
 DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
     "assessment": assessment,
@@ -155,6 +160,7 @@ DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
     "journal": journal,
     "findings-diff": findings_diff,
     "posture": posture,
+    "config": config,
 }
 
 

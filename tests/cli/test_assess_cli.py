@@ -388,9 +388,13 @@ def test_fail_on_says_why_on_stderr(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("command", "extra", "fmt", "supported"), [
-    ("assess", ["--from-snapshots", "nowhere"], "html", "table, json, csv, junit, sarif, "
-     "ocsf (`inspectorctl report --html FILE` writes the HTML report)"),
-    ("findings list", [], "nope", "table, json, csv, junit, sarif"),
+    ("assess", ["--from-snapshots", "nowhere"], "xml", "table, json, csv, junit, sarif, "
+     "ocsf, asff, html"),
+    ("findings list", [], "nope", "table, json, csv, junit, sarif, asff"),
+    ("findings list", [], "html", "table, json, csv, junit, sarif, asff (`inspectorctl "
+     "report --html FILE` writes the HTML report)"),
+    ("findings list", [], "ocsf", "table, json, csv, junit, sarif, asff (`inspectorctl "
+     "export ocsf` writes the stored findings)"),
     ("findings show", ["f-0000000000000000"], "junit", "table, json"),
     ("findings show", ["f-0000000000000000"], "csv", "table, json"),
     ("runs list", [], "junit", "table, json, csv"),

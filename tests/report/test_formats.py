@@ -61,7 +61,8 @@ def test_output_file_and_refusal_with_table(tmp_path: Path) -> None:
                               "--output", str(out)])
     assert res.exit_code == 2
     assert res.stderr == (
-        "error: --output needs a --format other than table: json, csv, junit, sarif, ocsf\n")
+        "error: --output needs a --format other than table: json, csv, junit, sarif, ocsf, "
+        "asff, html\n")
 
 
 def _rows(text: str) -> list[dict[str, str]]:

@@ -207,4 +207,4 @@ def test_assess_format_ocsf_writes_one_compliance_finding_per_result(
     res = runner.invoke(app, ["findings", "list", "--format", "ocsf"])
     assert (res.exit_code, res.stderr) == (
         2, "error: findings list does not write --format ocsf; it supports: table, json, csv, "
-           "junit, sarif (`inspectorctl export ocsf` writes the stored findings)\n")
+           "junit, sarif, asff (`inspectorctl export ocsf` writes the stored findings)\n")
