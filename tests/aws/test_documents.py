@@ -14,6 +14,7 @@ from inspectorctl.aws.documents import (
     Document,
     DocumentError,
     DocumentName,
+    collect_budget,
     documents_dir,
     encode_request,
     largest_request,
@@ -84,7 +85,10 @@ def test_validation_refuses_schema_undeclared_refs_and_oversize(tmp_path: Path) 
     with pytest.raises(DocumentError, match=r"undeclared parameter.*nosuch"):
         validate(_variant(tmp_path, {"mainSteps": steps}))
     big = load_document("InspectorCtl-Collect").data()["mainSteps"]
-    big[0]["inputs"]["runCommand"].append("# " + "x" * 10_000)
+    _, req_bytes = collect_budget()
+    doc_bytes = len(_variant(tmp_path, {}).content.encode("utf-8"))
+    # over our budget by a little, still under SSM's own 64 KiB for a document
+    big[0]["inputs"]["runCommand"].append("# " + "x" * (60_000 - doc_bytes - req_bytes + 200))
     with pytest.raises(DocumentError, match="over the 60000-byte budget"):
         validate(_variant(tmp_path, {"mainSteps": big}))
 
