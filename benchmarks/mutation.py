@@ -66,7 +66,8 @@ DEFAULT_TESTS: dict[str, list[str]] = {
                                            "tests/remediate/test_approval_mutants.py",
                                            "tests/adversarial/test_signed_approvals.py"],
     "inspectorctl/rules/checks.py": ["tests/rules/test_checks.py",
-                                     "tests/rules/test_checks_decisions.py"],
+                                     "tests/rules/test_checks_decisions.py",
+                                     "tests/rules/test_checks_evidence.py"],
     "inspectorctl/vulns/versions.py": ["tests/vulns/test_versions.py",
                                        "tests/vulns/test_versions_mutants.py"],
 }
