@@ -26,8 +26,9 @@ test executes which line of the module (and how long each takes). Then, per muta
 process forks, the child replaces the code of the one function (or re-binds the one
 module-level name) the mutant changes, and runs with ``-x`` only the tests that execute the
 mutated line (every test for module-level code), the quickest first. A failing test or a
-timeout (ten times the
-tests' own time, at least 10 s) kills the mutant. A mutant no test executes survives.
+timeout (a test taking ten
+times its own traced time, at least 5 s, or the selection ten times its total, at least 10 s)
+kills the mutant. A mutant no test executes survives.
 
 Mutants known to be equivalent (no behaviour can tell them from the original) are listed in
 ``benchmarks/mutation-equivalent.txt`` with the reason; the score is killed / (all - those).
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import enum
 import importlib
 import json
 import os
@@ -61,10 +63,20 @@ EQUIVALENT_FILE = ROOT / "benchmarks" / "mutation-equivalent.txt"
 DEFAULT_TESTS: dict[str, list[str]] = {
     "inspectorctl/remediate/approval.py": ["tests/remediate/test_approval.py",
                                            "tests/remediate/test_audit.py",
-                                           "tests/remediate/test_approval_mutants.py"],
+                                           "tests/remediate/test_approval_mutants.py",
+                                           "tests/adversarial/test_signed_approvals.py"],
+    "inspectorctl/remediate/integrity.py": ["tests/remediate/test_approval.py",
+                                            "tests/remediate/test_approval_mutants.py",
+                                            "tests/remediate/test_integrity_mutants.py",
+                                            "tests/remediate/test_rollout.py"],
+    "inspectorctl/remediate/plansign.py": ["tests/remediate/test_approval.py",
+                                           "tests/remediate/test_approval_mutants.py",
+                                           "tests/remediate/test_integrity_mutants.py"],
     "inspectorctl/rules/checks.py": ["tests/rules/test_checks.py",
-                                     "tests/rules/test_checks_decisions.py"],
-    "inspectorctl/vulns/versions.py": ["tests/vulns/test_versions.py"],
+                                     "tests/rules/test_checks_decisions.py",
+                                     "tests/rules/test_checks_evidence.py"],
+    "inspectorctl/vulns/versions.py": ["tests/vulns/test_versions.py",
+                                       "tests/vulns/test_versions_mutants.py"],
 }
 DEFAULT_MODULES = list(DEFAULT_TESTS)
 
@@ -349,7 +361,8 @@ def _bound_names(stmt: ast.stmt) -> list[str]:
 def apply_in_process(module: types.ModuleType, source: str, mutant: Mutant) -> None:
     """Make the loaded ``module`` behave as the mutant: replace the code of the functions of
     the changed top-level statement (so every reference to them, ``from m import f``
-    included, runs the mutant), or re-bind the names a changed module-level statement binds.
+    included, runs the mutant) and a class's plain constants, or re-bind the names a changed
+    module-level statement binds.
     """
     tree = ast.parse(source, filename=mutant.path)
     tree = mutant.apply(tree)  # type: ignore[assignment]
@@ -376,6 +389,15 @@ def apply_in_process(module: types.ModuleType, source: str, mutant: Mutant) -> N
                     olds[sub].__code__ = fn.__code__
                     olds[sub].__defaults__ = fn.__defaults__
                     olds[sub].__kwdefaults__ = fn.__kwdefaults__
+            if (isinstance(stmt, ast.ClassDef) and isinstance(old, type)
+                    and not isinstance(old, enum.EnumMeta)):
+                # plain class constants (``exit_code = 3``): set on the loaded class (enum
+                # members cannot be re-assigned: such a mutant is not applied, it survives)
+                for attr, value in vars(new).items():
+                    if (not attr.startswith("__")
+                            and isinstance(value, (int, float, str, bytes, tuple, type(None)))
+                            and attr in vars(old) and vars(old)[attr] != value):
+                        setattr(old, attr, value)
             clear = getattr(old, "cache_clear", None)
             if callable(clear):
                 clear()
@@ -486,8 +508,19 @@ class _Campaign:
             apply_in_process(self.module, self.source, mutant)
             self.failed = []
             code = 0
+
+            def too_slow(signum: int, frame: types.FrameType | None) -> None:
+                os._exit(5)
+
+            signal.signal(signal.SIGALRM, too_slow)
             for i in range(len(selected)):
+                # each test gets ten times its own (traced, so slower) time, at least 5 s:
+                # a mutant that loops forever is a timeout at its first endless test, not
+                # after the whole selection's budget
+                signal.setitimer(signal.ITIMER_REAL,
+                                 max(5.0, 10 * self.durations[selected[i].nodeid]))
                 self._run(selected, i)
+                signal.setitimer(signal.ITIMER_REAL, 0)
                 if self.failed:
                     code = 1
                     break
@@ -527,7 +560,8 @@ class _Campaign:
                 del running[pid]
                 done += 1
                 code = os.waitstatus_to_exitcode(status)
-                outcome = {0: "survived", 1: "killed", 4: "crashed"}.get(code, "error")
+                outcome = {0: "survived", 1: "killed", 4: "crashed", 5: "timeout"}.get(
+                    code, "error")
                 self.results.append(Result(m, outcome, n,
                                            "" if outcome != "error" else f"exit {code}"))
                 if done % 25 == 0 or done == total:

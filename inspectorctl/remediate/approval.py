@@ -175,11 +175,6 @@ def evaluate_rule(rule: PolicyRule, action: Action, now: datetime) -> RuleEvalua
                           window_end=window_end if not failed else None)
 
 
-def _rule_matches(rule: PolicyRule, action: Action, now: datetime) -> tuple[bool, datetime | None]:
-    ev = evaluate_rule(rule, action, now)
-    return ev.matched, ev.window_end
-
-
 def explain(policy: Policy, action: Action, now: datetime) -> list[RuleEvaluation]:
     """Every rule of the policy, in order, evaluated against the action."""
     return [evaluate_rule(r, action, now) for r in policy.rules]
@@ -552,8 +547,6 @@ def check_integrity(plan: Plan, store: Store) -> list[Refusal]:
         return [Refusal(kind=RefusalKind.PLAN_FORGED, message=(
             f"plan {plan.plan_id} is not what inspectorctl would make of its own findings: "
             f"{shown}; make a new plan with `inspectorctl plan`"))]
-    if problems:
-        return problems
     stale = stale_findings(plan, store)
     if stale:
         shown = "; ".join(stale[:3]) + (f"; and {len(stale) - 3} more" if len(stale) > 3 else "")
@@ -711,7 +704,3 @@ def refuse(store: Store, result: GateResult, actor: str, now: datetime, *,
                          "reasons": [p.kind.value for p in result.problems],
                          "message": result.message()})
     return ApprovalRefused(result)
-
-
-def describe_ttl(td: timedelta) -> str:
-    return format_duration(td)
