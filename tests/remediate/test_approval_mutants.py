@@ -599,9 +599,9 @@ def test_the_first_integrity_problem_is_the_one_reported(
     approve_by(store, plan, "alice", T0)
     fake_catalog["sshd_config"] = "1" * 64
     fake_catalog["sysctl"] = "2" * 64
-    with pytest.raises(ApprovalError, match=r"^playbook sshd_config changed "):
+    with pytest.raises(ApprovalError, match=r"^refused: playbook sshd_config changed "):
         approve_by(store, plan, "bob", T0)
-    with pytest.raises(ApprovalError, match=r"^playbook sshd_config changed "):
+    with pytest.raises(ApprovalError, match=r"^refused: playbook sshd_config changed "):
         approve_with_policy(store, plan, pol, T0)
     # a changed playbook and a tampered approval: every verdict names the first problem
     db = sqlite3.connect(store.path)

@@ -231,7 +231,8 @@ def test_identities_the_plan_misstates_are_named(tmp_path: Path) -> None:
     plan = plan_from_store(store, "r-1")  # made without the identities
     assert integrity.identity_problems(plan, store) == [
         'the host identities it records are not those run r-1 assessed (plan: {}; run: '
-        '{"h01":{"hostname":null,"instance_id":null,"machine_id":"' + "a" * 32 + '"}})']
+        '{"h01":{"hostname":null,"instance_id":null,"machine_id":"' + "a" * 32
+            + '","ssh_host_keys":[]}})']
 
 
 def test_a_plan_whose_key_is_gone_cannot_be_checked_and_no_key_is_made(tmp_path: Path) -> None:
