@@ -46,6 +46,10 @@ FRAMEWORK_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "cis": ("CIS Controls v8 7.3", "CIS Controls v8 7.4"),
 }
 
+#: why matching through SSM needs the agent to write its output to S3
+SSM_NEEDS_S3 = ("--via ssm: matching vulnerabilities needs --output-s3 s3://BUCKET/PREFIX (a "
+                "host's packages are more than the 24,000 characters SSM returns inline)")
+
 _EVIDENCE_PATH = {"dpkg": "/var/lib/dpkg/status", "rpm": "rpm -qa (rpmdb)",
                   "apk": "/lib/apk/db/installed"}
 
@@ -407,6 +411,10 @@ def _targets(options: VulnOptions, db: AdvisoryDB) -> dict[str, object]:
         return {"snapshots": str(options.from_snapshots), "transport": options.transport,
                 **vdb}
     t = options.targets
+    if t.ssm is not None:
+        # the managed instances, as targeted (no credentials: the AWS config is named only)
+        return {"transport": options.transport, "ssm": t.ssm.model_dump(
+            mode="json", include={"instance_ids", "tags", "aws", "output_s3"}), **vdb}
     return {"transport": options.transport,
             "inventory": str(t.inventory.resolve()) if t.inventory else "localhost",
             **({"limit": t.limit} if t.limit else {}),

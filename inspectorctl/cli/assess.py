@@ -405,8 +405,18 @@ def assess(
     verbose(f"assess: {len(selection.rule_list)} rule(s) of {len(opts.packs)} pack(s), "
             + (f"snapshots from {opts.from_snapshots}" if opts.from_snapshots
                else f"via {opts.transport or 'ansible'}"))
-    advisories, no_data = (None, None) if no_vulns else _open_advisories(vuln_db, db,
-                                                                         require_fresh)
+    if ssm is not None and ssm.output_s3 is None and not no_vulns:
+        if vuln_db is not None or require_fresh:
+            raise InputError(va.SSM_NEEDS_S3)
+        # the default advisory database, where there is one, waits for --output-s3
+        path = va.default_vuln_db(db or default_db_path())
+        advisories, no_data = None, (
+            f"note: {va.SSM_NEEDS_S3}: configuration only (the advisory database {path} is "
+            "not used; --no-vulns: no note)" if path.is_file()
+            else _open_advisories(None, db, False)[1])
+    else:
+        advisories, no_data = (None, None) if no_vulns else _open_advisories(vuln_db, db,
+                                                                             require_fresh)
     step = staleness = None
     store = None
     asff_doc: list[dict[str, Any]] | None = None

@@ -13,6 +13,18 @@ from rich.table import Table
 
 from inspectorctl import vuln_assess as va
 from inspectorctl.cli._common import console, err_console, guarded, info
+from inspectorctl.cli._ssm import (
+    EndpointOpt,
+    InstanceIdsOpt,
+    MaxConcurrencyOpt,
+    MaxErrorsOpt,
+    OutputS3Opt,
+    ProfileOpt,
+    RegionOpt,
+    S3EndpointOpt,
+    TagTargetsOpt,
+    ssm_targets,
+)
 from inspectorctl.collect.interface import Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
@@ -188,7 +200,18 @@ def assess(
                                          help="Run the probe with privilege escalation.")
                       ] = False,
     transport: Annotated[str, typer.Option(
-        "--transport", help="ansible (default) or local.")] = "ansible",
+        "--via", "--transport",
+        help="ansible (default), ssm (AWS Systems Manager) or local (this machine).")
+    ] = "ansible",
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3Opt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    max_errors: MaxErrorsOpt = None,
     from_snapshots: Annotated[Path | None, typer.Option(
         "--from-snapshots", help="Match saved snapshots (from `collect --out`).")] = None,
     fmt: Annotated[VulnFormat, typer.Option("--format", "-f", help="Output format.")
@@ -219,7 +242,14 @@ def assess(
         raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
     if inventory is not None and not inventory.is_file():
         raise InputError(f"{inventory}: no such inventory file")
-    opts = va.VulnOptions(targets=Targets(inventory=inventory, limit=limit, become=become),
+    ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, max_concurrency, max_errors)
+    if ssm is not None and (inventory is not None or limit is not None):
+        raise InputError("--via ssm reaches managed instances: drop --inventory/--limit")
+    if ssm is not None and ssm.output_s3 is None:
+        raise InputError(va.SSM_NEEDS_S3)
+    opts = va.VulnOptions(targets=Targets(inventory=inventory, limit=limit, become=become,
+                                          ssm=ssm),
                           transport=transport, from_snapshots=from_snapshots,
                           max_age_days=max_db_age, require_fresh=require_fresh,
                           include_unimportant=include_unimportant)
