@@ -213,3 +213,19 @@ def test_json_output_validates_against_its_schema(env: Path) -> None:
     imported(env)
     doc = json.loads(assess(env, "--no-store", "-f", "json").stdout)
     jsonschema.validate(doc, load_schema("assessment"))
+
+
+def test_a_plan_from_one_run_fixes_both_kinds(env: Path) -> None:
+    imported(env)
+    assert assess(env, *FRESH).exit_code == 0
+    plan = env / "plan.json"
+    res = runner.invoke(app, ["plan", "-o", str(plan)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(plan.read_text())
+    by_playbook = {a["playbook"]: sorted(f["rule_id"] for f in a["findings"])
+                   for a in doc["actions"]}
+    assert by_playbook["package_upgrade"] == ["vuln:CVE-2023-38545:curl",
+                                              "vuln:CVE-2023-4863:libwebp"]
+    # the rule's finding is planned from the same run (the mini pack names no playbook)
+    assert "  mini-ssh-root on h1: no_remediation: " in res.output
+    assert doc["source"]["packs"][-1] == "vulns"
