@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from inspectorctl.collect.interface import (
     CollectionFailure,
@@ -33,8 +33,14 @@ from inspectorctl.models.template import AssessmentTemplate
 from inspectorctl.rules.engine import Selection, evaluate_host, evaluate_outcomes
 from inspectorctl.rules.facts import probe_request
 from inspectorctl.rules.loader import DEFAULT_PACKS, load_packs, shipped_pack_ids
+from inspectorctl.snapshots import iter_snapshots as iter_snapshots  # re-exported
+from inspectorctl.snapshots import read_snapshot as read_snapshot
+from inspectorctl.snapshots import snapshot_files as snapshot_files
 from inspectorctl.store.db import ResultRow, Store, now
-from inspectorctl.yamlfile import load_model, read_text_limited
+from inspectorctl.vuln_assess import FACTS as VULN_FACTS
+from inspectorctl.vuln_assess import PACK as VULN_PACK
+from inspectorctl.vuln_assess import HostVulns, VulnFinding, VulnStep
+from inspectorctl.yamlfile import load_model
 
 
 class AssessOptions(Frozen):
@@ -65,6 +71,9 @@ class AssessmentResult:
     host_counts: dict[str, dict[Status, int]] = field(default_factory=dict)
     status_counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
     probe_seconds: float = 0.0
+    #: the vulnerability findings of the run (when it matched vulnerabilities; not kept with
+    #: ``keep="none"``)
+    vuln_findings: list[VulnFinding] = field(default_factory=list)
 
     def count(self, results: list[RuleResult], keep: ResultsKept) -> None:
         for r in results:
@@ -87,6 +96,16 @@ class AssessmentResult:
             per_host[st] += n
             self.status_counts[st] += n
         self.results.extend(kept)
+
+    def count_vulns(self, hv: HostVulns, keep: ResultsKept) -> None:
+        """Count one host's vulnerability results (in the run's counts, not in the per-host
+        counts of rule results)."""
+        for r in hv.results:
+            self.status_counts[r.status] += 1
+            if keep == "all" or (keep == "problems" and r.status in _PROBLEMS):
+                self.results.append(r)
+        if keep != "none":
+            self.vuln_findings.extend(hv.findings)
 
     def fails_at(self, severity: Severity) -> list[RuleResult]:
         return [r for r in self.results
@@ -133,38 +152,6 @@ def select(options: AssessOptions, packs: Sequence[RulePack] | None = None) -> S
         raise InputError("no rule matches the selection (check --pack, --rule, --exclude "
                          "and --framework)")
     return sel
-
-
-def iter_snapshots(directory: Path) -> Iterator[HostSnapshot]:
-    """Saved snapshots (``*.json``), one at a time; a bad file is an InputError naming it."""
-    files = snapshot_files(directory)
-    for f in files:
-        yield read_snapshot(f)
-
-
-def snapshot_files(directory: Path) -> list[Path]:
-    if not directory.is_dir():
-        raise InputError(f"{directory}: not a directory of saved snapshots")
-    files = sorted(directory.glob("*.json"))
-    if not files:
-        raise InputError(f"{directory}: no snapshot files (*.json) in it; create them with "
-                         "`inspectorctl collect --out DIR`")
-    return files
-
-
-#: a snapshot of a host with every fact family is ~1 MB
-MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
-
-
-def read_snapshot(f: Path) -> HostSnapshot:
-    """One saved snapshot; a bad file is an InputError naming it."""
-    text = read_text_limited(f, MAX_SNAPSHOT_BYTES, "snapshot file")  # no FIFO, no 10 GB
-    try:
-        return HostSnapshot.model_validate_json(text)
-    except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"{f}: not a valid snapshot: {loc}: {err['msg']}") from e
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,11 +268,16 @@ def collect(
     progress: ProgressCallback | None = None,
     *,
     collector: Collector | None = None,
+    vulns: bool = False,
 ) -> Sequence[HostResult]:
-    """Probe the targets through ``collector`` (default: the options' transport)."""
+    """Probe the targets through ``collector`` (default: the options' transport); with
+    ``vulns``, the facts vulnerability matching reads too (same probe, same round trip)."""
     from inspectorctl.collect import get_collector
 
     request = probe_request(selection.rule_list, walk_max_seconds=options.walk_max_seconds)
+    if vulns:
+        request = request.model_copy(update={"facts": tuple(sorted({*request.facts,
+                                                                    *VULN_FACTS}))})
     if collector is None:
         collector = get_collector(options.transport)
     # a Sequence, not a list: a transport may parse each host's result only when it is read
@@ -313,8 +305,11 @@ def run_assessment(
     *,
     keep: ResultsKept = "all",
     collector: Collector | None = None,
+    vulns: VulnStep | None = None,
 ) -> AssessmentResult:
-    """Collect (or read saved snapshots), evaluate, and record one run in ``store``.
+    """Collect (or read saved snapshots), evaluate, and record one run in ``store``; with
+    ``vulns``, also match each host's packages against the advisory data (the same
+    snapshot) and record the vulnerability findings in the same run.
 
     Hosts are evaluated and recorded one at a time inside one store transaction, so memory
     stays bounded for large fleets: ``keep`` says which results the returned object holds
@@ -329,16 +324,21 @@ def run_assessment(
         files = snapshot_files(options.from_snapshots)
         host_results: Iterable[HostResult] = (read_snapshot(f) for f in files)
     else:
-        host_results = collect(options, selection, progress, collector=collector)
+        host_results = collect(options, selection, progress, collector=collector,
+                               vulns=vulns is not None)
     workers = min(os.cpu_count() or 1, 8)
-    parallel = len(files) >= PARALLEL_MIN_FILES and workers > 1 and keep != "all"
+    # matching needs each snapshot in this process: with vulnerabilities, evaluate here
+    parallel = (len(files) >= PARALLEL_MIN_FILES and workers > 1 and keep != "all"
+                and vulns is None)
     t_collect = time.perf_counter()
     draft = RunRecord(
         id=new_run_id(),
         template=options.template,
         started_at=started,
-        targets=_targets_json(options),
-        packs=pack_refs(selection.packs),
+        targets=_targets_json(options) if vulns is None else {
+            **_targets_json(options), "vuln_db": str(Path(vulns.db.path).resolve())},
+        # the vulnerability pseudo pack last: whatever reads the packs finds the rules first
+        packs=pack_refs(selection.packs) + ([VULN_PACK] if vulns is not None else []),
         counts=RunCounts(rules=len(selection)),
     )
     out = AssessmentResult(draft, [], [], [], selection)
@@ -347,7 +347,8 @@ def run_assessment(
     identities: dict[str, dict[str, Any]] = {}
 
     def consume(add: Callable[[list[RuleResult]], None],
-                add_rows: Callable[[list[ResultRow]], None]) -> int:
+                add_rows: Callable[[list[ResultRow]], None],
+                add_vulns: Callable[[HostVulns], None]) -> int:
         nonlocal eval_seconds
         n = 0
         if parallel:
@@ -368,6 +369,10 @@ def run_assessment(
             eval_seconds += time.perf_counter() - te
             add(results)
             out.count(results, keep)
+            if vulns is not None:
+                hv = vulns.match(hr)
+                add_vulns(hv)
+                out.count_vulns(hv, keep)
             if not isinstance(hr, CollectionFailure):
                 identities[hr.host.name] = _identity(hr)
             if isinstance(hr, CollectionFailure):
@@ -380,14 +385,15 @@ def run_assessment(
 
     if store is not None:
         with store.recording(draft) as rec:
-            hosts = consume(rec.add, rec.add_rows)
+            hosts = consume(rec.add, rec.add_rows,
+                            lambda hv: vulns.record(rec, hv) if vulns is not None else None)
             rec.draft = rec.draft.model_copy(update={"counts": rec.draft.counts.model_copy(
                 update={"hosts": hosts, "hosts_failed": len(out.failures)}),
                 "targets": {**rec.draft.targets, "identities": identities}})
         assert rec.run is not None
         out.run = rec.run
     else:
-        hosts = consume(lambda _results: None, lambda _rows: None)
+        hosts = consume(lambda _results: None, lambda _rows: None, lambda _hv: None)
         c = out.status_counts
         out.run = draft.model_copy(update={"ended_at": now(), "counts": draft.counts.model_copy(
             update={"hosts": hosts, "hosts_failed": len(out.failures),
@@ -396,12 +402,13 @@ def run_assessment(
     t_end = time.perf_counter()
     if options.from_snapshots is not None:
         # snapshots are read lazily while evaluating: reading counts as collection time
-        t_collect = t_end - eval_seconds
+        t_collect = t_end - eval_seconds - (vulns.seconds if vulns is not None else 0.0)
     out.timings = {
         "load_rules": t_load - t0,
         "collect": t_collect - t_load,
         "probe_max": max([s.probe_seconds for s in out.snapshots] + [out.probe_seconds]),
         "evaluate": eval_seconds,
+        **({"match_vulns": vulns.seconds} if vulns is not None else {}),
         "total": t_end - t0,
     }
     return out

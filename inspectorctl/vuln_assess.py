@@ -13,17 +13,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from inspectorctl.collect.interface import CollectionFailure, HostResult, ProgressCallback, Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Severity, Status
 from inspectorctl.models.finding import Evidence, RuleResult, RunCounts, RunRecord, finding_id
 from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
-from inspectorctl.store.db import Store, now
+from inspectorctl.store.db import RunRecorder, Store, now
+from inspectorctl.store.vuln_records import record_host
 from inspectorctl.vulns import match as m
 from inspectorctl.vulns import score as sc
 from inspectorctl.vulns.db import AdvisoryDB
@@ -34,6 +36,19 @@ RULE_PREFIX = "vuln:"
 DEFAULT_MAX_AGE_DAYS = 7.0
 #: the facts matching and scoring read
 FACTS = ("os", "packages", "sockets", "package_changelogs")
+
+#: requirements a vulnerability finding bears on, per framework (``--framework`` views)
+FRAMEWORK_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "pci-dss": ("6.3.3", "11.3.1"),
+    "nist-800-53": ("RA-5", "SI-2"),
+    "hipaa": ("164.308(a)(1)(ii)(A)",),
+    "aws": ("Inspector.1",),
+    "cis": ("CIS Controls v8 7.3", "CIS Controls v8 7.4"),
+}
+
+#: why matching through SSM needs the agent to write its output to S3
+SSM_NEEDS_S3 = ("--via ssm: matching vulnerabilities needs --output-s3 s3://BUCKET/PREFIX (a "
+                "host's packages are more than the 24,000 characters SSM returns inline)")
 
 _EVIDENCE_PATH = {"dpkg": "/var/lib/dpkg/status", "rpm": "rpm -qa (rpmdb)",
                   "apk": "/lib/apk/db/installed"}
@@ -242,7 +257,7 @@ class VulnAssessment:
 def collect(options: VulnOptions, progress: ProgressCallback | None = None
             ) -> Iterable[HostResult]:
     if options.from_snapshots is not None:
-        from inspectorctl.assess import iter_snapshots
+        from inspectorctl.snapshots import iter_snapshots
 
         return iter_snapshots(options.from_snapshots)
     from inspectorctl.collect import get_collector
@@ -251,14 +266,91 @@ def collect(options: VulnOptions, progress: ProgressCallback | None = None
                                                     options.targets, progress)
 
 
+@dataclass
+class HostVulns:
+    """One host's vulnerability results: its rule results (an ERROR when it could not be
+    matched), the findings behind them, and the inventory matched (None: not matched)."""
+
+    host: str
+    results: list[RuleResult]
+    findings: list[VulnFinding]
+    inventory: m.HostInventory | None
+
+
+@dataclass
+class VulnStep:
+    """Vulnerability matching as a step of a run, host by host: all of ``vulns assess``, and
+    what ``assess`` adds to each host's configuration results (same snapshot, same run)."""
+
+    db: AdvisoryDB
+    include_unimportant: bool = False
+    #: seconds spent matching (and scoring)
+    seconds: float = 0.0
+    matcher: Matcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.matcher = Matcher(self.db)
+
+    def match(self, hr: HostResult) -> HostVulns:
+        if isinstance(hr, CollectionFailure):
+            return HostVulns(hr.host, [RuleResult(
+                rule_id=f"{RULE_PREFIX}collect", pack=PACK, host=hr.host,
+                status=Status.ERROR, severity=Severity.HIGH,
+                title="packages could not be collected", reason=hr.reason)], [], None)
+        inv = inventory(hr)
+        if isinstance(inv, str):
+            return HostVulns(hr.host.name, [RuleResult(
+                rule_id=f"{RULE_PREFIX}collect", pack=PACK, host=hr.host.name,
+                status=Status.ERROR, severity=Severity.HIGH,
+                title="packages cannot be matched", reason=inv)], [], None)
+        tm = time.perf_counter()
+        fs, _ = self.matcher.host(hr)
+        self.seconds += time.perf_counter() - tm
+        return HostVulns(hr.host.name, [result_of(f, self.include_unimportant) for f in fs],
+                         fs, inv)
+
+    def record(self, rec: RunRecorder, hv: HostVulns) -> None:
+        """Add the host's results to the run, with a PASS closing each of its open
+        vulnerability findings no longer matched (none when it could not be matched), and
+        keep the findings' details and the inventory."""
+        hv.results = hv.results + close_missing(rec.store, hv.host, hv.results)
+        rec.add(hv.results)
+        record_host(rec.store.db, rec.draft.id, hv.host,
+                    [(f.finding_id, f.score.adjusted, f.model_dump_json()) for f in hv.findings],
+                    None if hv.inventory is None else hv.inventory.model_dump_json())
+
+
+def close_missing(store: Store, host: str, rs: list[RuleResult]) -> list[RuleResult]:
+    """PASS rows for the host's open vulnerability findings that no longer match; none
+    when the host could not be matched (its findings stay as they are)."""
+    if any(r.status is Status.ERROR for r in rs):
+        return []
+    seen = {r.rule_id for r in rs}
+    out = []
+    for f in store.findings(hosts=[host]):
+        if f.pack == PACK and f.rule_id not in seen and f.rule_id != f"{RULE_PREFIX}collect":
+            out.append(RuleResult(
+                rule_id=f.rule_id, pack=PACK, host=host, status=Status.PASS,
+                severity=f.severity, title=f.title,
+                evidence=Evidence(expected=f.evidence.expected if f.evidence else "fixed",
+                                  found="no longer vulnerable: the installed version is "
+                                        "fixed or the package is gone",
+                                  source=f.evidence.source if f.evidence else None)))
+    if not any(r.rule_id == f"{RULE_PREFIX}collect" for r in rs):
+        out.append(RuleResult(rule_id=f"{RULE_PREFIX}collect", pack=PACK, host=host,
+                              status=Status.PASS, severity=Severity.HIGH,
+                              title="packages collected and matched",
+                              evidence=Evidence(expected="packages collected",
+                                                found="collected")))
+    return out
+
+
 def run_vuln_assessment(options: VulnOptions, db: AdvisoryDB, store: Store | None,
                         progress: ProgressCallback | None = None,
                         hosts: Iterable[HostResult] | None = None) -> VulnAssessment:
     t0 = time.perf_counter()
-    stale = staleness(db.sources(), options.max_age_days)
-    if options.require_fresh and stale.stale:
-        raise StaleDataError(stale.message + " (--require-fresh)")
-    matcher = Matcher(db)
+    stale = check_staleness(db, options.max_age_days, options.require_fresh)
+    step = VulnStep(db, options.include_unimportant)
     started = now()
     draft = RunRecord(id="r-" + time.strftime("%Y%m%d%H%M%S", time.gmtime())
                       + uuid.uuid4().hex[:4], started_at=started,
@@ -267,89 +359,31 @@ def run_vuln_assessment(options: VulnOptions, db: AdvisoryDB, store: Store | Non
     results: list[RuleResult] = []
     failures: list[CollectionFailure] = []
     snaps: list[HostSnapshot] = []
-    t_match = 0.0
     source = hosts if hosts is not None else collect(options, progress)
 
-    def host_results(hr: HostResult) -> tuple[list[RuleResult], list[VulnFinding]]:
-        nonlocal t_match
-        if isinstance(hr, CollectionFailure):
-            failures.append(hr)
-            return [RuleResult(rule_id=f"{RULE_PREFIX}collect", pack=PACK, host=hr.host,
-                               status=Status.ERROR, severity=Severity.HIGH,
-                               title="packages could not be collected",
-                               reason=hr.reason)], []
-        snaps.append(hr)
-        inv = inventory(hr)
-        if isinstance(inv, str):
-            return [RuleResult(rule_id=f"{RULE_PREFIX}collect", pack=PACK, host=hr.host.name,
-                               status=Status.ERROR, severity=Severity.HIGH,
-                               title="packages cannot be matched", reason=inv)], []
-        tm = time.perf_counter()
-        fs, _ = matcher.host(hr)
-        t_match += time.perf_counter() - tm
-        rs = [result_of(f, options.include_unimportant) for f in fs]
-        return rs, fs
-
-    def close_missing(store: Store, host: str, rs: list[RuleResult]) -> list[RuleResult]:
-        """PASS rows for the host's open vulnerability findings that no longer match; none
-        when the host could not be matched (its findings stay as they are)."""
-        if any(r.status is Status.ERROR for r in rs):
-            return []
-        seen = {r.rule_id for r in rs}
-        out = []
-        for f in store.findings(hosts=[host]):
-            if f.pack == PACK and f.rule_id not in seen and f.rule_id != f"{RULE_PREFIX}collect":
-                out.append(RuleResult(
-                    rule_id=f.rule_id, pack=PACK, host=host, status=Status.PASS,
-                    severity=f.severity, title=f.title,
-                    evidence=Evidence(expected=f.evidence.expected if f.evidence else "fixed",
-                                      found="no longer vulnerable: the installed version is "
-                                            "fixed or the package is gone",
-                                      source=f.evidence.source if f.evidence else None)))
-        if not any(r.rule_id == f"{RULE_PREFIX}collect" for r in rs):
-            out.append(RuleResult(rule_id=f"{RULE_PREFIX}collect", pack=PACK, host=host,
-                                  status=Status.PASS, severity=Severity.HIGH,
-                                  title="packages collected and matched",
-                                  evidence=Evidence(expected="packages collected",
-                                                    found="collected")))
-        return out
+    def consume(record: Callable[[HostVulns], None]) -> int:
+        n = 0
+        for hr in source:
+            n += 1
+            hv = step.match(hr)
+            record(hv)
+            if isinstance(hr, CollectionFailure):
+                failures.append(hr)
+            else:
+                snaps.append(hr)
+            findings.extend(hv.findings)
+            results.extend(hv.results)
+        return n
 
     if store is not None:
         with store.recording(draft) as rec:
-            n = 0
-            for hr in source:
-                n += 1
-                rs, fs = host_results(hr)
-                host = hr.host if isinstance(hr, CollectionFailure) else hr.host.name
-                rs = rs + close_missing(store, host, rs)
-                rec.add(rs)
-                db_ = rec.store.db
-                db_.executemany("UPDATE findings SET score=? WHERE id=?",
-                                [(f.score.adjusted, f.finding_id) for f in fs])
-                db_.executemany(
-                    "INSERT INTO vuln_details(finding_id, run_id, host, data) VALUES (?,?,?,?)"
-                    " ON CONFLICT(finding_id) DO UPDATE SET run_id=excluded.run_id,"
-                    " data=excluded.data",
-                    [(f.finding_id, draft.id, f.host, f.model_dump_json()) for f in fs
-                     if db_.execute("SELECT 1 FROM findings WHERE id=?",
-                                    (f.finding_id,)).fetchone()])
-                inv = None if isinstance(hr, CollectionFailure) else inventory(hr)
-                if inv is not None and not isinstance(inv, str):
-                    db_.execute("INSERT OR REPLACE INTO host_packages(run_id, host, data)"
-                                " VALUES (?,?,?)", (draft.id, inv.host, inv.model_dump_json()))
-                findings.extend(fs)
-                results.extend(rs)
+            n = consume(lambda hv: step.record(rec, hv))
             rec.draft = rec.draft.model_copy(update={"counts": rec.draft.counts.model_copy(
                 update={"hosts": n, "hosts_failed": len(failures), "rules": 0})})
         assert rec.run is not None
         run = rec.run
     else:
-        n = 0
-        for hr in source:
-            n += 1
-            rs, fs = host_results(hr)
-            findings.extend(fs)
-            results.extend(rs)
+        n = consume(lambda _hv: None)
         counts = RunCounts(hosts=n, hosts_failed=len(failures),
                            passed=sum(r.status is Status.PASS for r in results),
                            failed=sum(r.status is Status.FAIL for r in results),
@@ -359,7 +393,15 @@ def run_vuln_assessment(options: VulnOptions, db: AdvisoryDB, store: Store | Non
         run = draft.model_copy(update={"ended_at": now(), "counts": counts})
     return VulnAssessment(run=run, findings=findings, results=results, failures=failures,
                           staleness=stale, snapshots=snaps,
-                          timings={"match": t_match, "total": time.perf_counter() - t0})
+                          timings={"match": step.seconds, "total": time.perf_counter() - t0})
+
+
+def check_staleness(db: AdvisoryDB, max_age_days: float, require_fresh: bool) -> Staleness:
+    """How current ``db`` is; ``StaleDataError`` when it is stale and ``require_fresh``."""
+    stale = staleness(db.sources(), max_age_days)
+    if require_fresh and stale.stale:
+        raise StaleDataError(stale.message + " (--require-fresh)")
+    return stale
 
 
 def _targets(options: VulnOptions, db: AdvisoryDB) -> dict[str, object]:
@@ -369,6 +411,10 @@ def _targets(options: VulnOptions, db: AdvisoryDB) -> dict[str, object]:
         return {"snapshots": str(options.from_snapshots), "transport": options.transport,
                 **vdb}
     t = options.targets
+    if t.ssm is not None:
+        # the managed instances, as targeted (no credentials: the AWS config is named only)
+        return {"transport": options.transport, "ssm": t.ssm.model_dump(
+            mode="json", include={"instance_ids", "tags", "aws", "output_s3"}), **vdb}
     return {"transport": options.transport,
             "inventory": str(t.inventory.resolve()) if t.inventory else "localhost",
             **({"limit": t.limit} if t.limit else {}),
@@ -382,6 +428,34 @@ def stored_details(store: Store, finding_ids: Iterable[str]) -> dict[str, VulnFi
                             (fid,)).fetchone()
         if row is not None:
             out[fid] = VulnFinding.model_validate_json(row[0])
+    return out
+
+
+def compliance_rows(results: Sequence[RuleResult], framework: str,
+                    rows: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """``rows`` (an assessment's per-requirement compliance) with the requirements
+    vulnerability findings bear on: non-compliant when a vulnerability FAILs, unknown when a
+    host's packages could not be matched; a requirement the rules map too is merged."""
+    vr = [r for r in results if r.pack == PACK]
+    failing = sorted({r.host for r in vr if r.status is Status.FAIL})
+    errors = sorted({r.host for r in vr if r.status is Status.ERROR})
+    out = [dict(r) for r in rows]
+    by_req = {str(r["requirement"]): r for r in out}
+    for req in FRAMEWORK_REQUIREMENTS.get(framework, ()):
+        row = by_req.get(req)
+        if row is None:
+            row = by_req[req] = {"requirement": req, "rules": [], "state": "compliant",
+                                 "passed": 0, "failed": 0, "errors": 0, "not_applicable": 0,
+                                 "failing_hosts": []}
+            out.append(row)
+        row["rules"] = sorted({*row["rules"], f"{RULE_PREFIX}*"})
+        for key, status in (("passed", Status.PASS), ("failed", Status.FAIL),
+                            ("errors", Status.ERROR), ("not_applicable", Status.NOT_APPLICABLE)):
+            row[key] = int(row[key]) + sum(r.status is status for r in vr)
+        hosts = sorted({*row["failing_hosts"], *failing})
+        row["failing_hosts"] = hosts
+        row["state"] = ("non-compliant" if hosts else "unknown"
+                        if row["state"] == "unknown" or errors else "compliant")
     return out
 
 

@@ -18,6 +18,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from inspectorctl import ignorefile
+from inspectorctl import vuln_assess as va
 from inspectorctl.assess import (
     AssessOptions,
     ResultsKept,
@@ -75,6 +76,7 @@ from inspectorctl.rules.loader import (
 )
 from inspectorctl.store.db import Store, now
 from inspectorctl.textsafe import check_reason, normalise_identity
+from inspectorctl.vulns.db import AdvisoryDB
 
 DbOpt = Annotated[
     Path | None,
@@ -358,9 +360,25 @@ def assess(
     ] = None,
     ignore_file: IgnoreFileOpt = None,
     account_id: AccountIdOpt = None,
+    vuln_db: Annotated[Path | None, typer.Option(
+        "--vuln-db", help="Advisory database to match installed packages against [default: "
+        "vulns.db beside the findings database; when there is none, configuration only].",
+        show_default=False)] = None,
+    no_vulns: Annotated[bool, typer.Option(
+        "--no-vulns", help="Do not match installed packages against advisory data.")] = False,
+    max_db_age: Annotated[float, typer.Option(
+        "--max-db-age", min=0, help="Days after which the advisory data counts as stale.")
+    ] = va.DEFAULT_MAX_AGE_DAYS,
+    require_fresh: Annotated[bool, typer.Option(
+        "--require-fresh", help="Refuse (exit 2) when the advisory data is stale.")] = False,
+    include_unimportant: Annotated[bool, typer.Option(
+        "--include-unimportant", help="Report 'unimportant' vulnerabilities too.")] = False,
 ) -> None:
-    """Assess hosts against rulepacks and record the findings."""
+    """Assess hosts against rulepacks (and their installed packages against known
+    vulnerabilities, when there is advisory data) and record the findings."""
     ASSESS.check(fmt)
+    if no_vulns and vuln_db is not None:
+        raise InputError("--no-vulns and --vuln-db contradict each other: give one")
     ignores = _load_ignores(ignore_file)
     if output is not None and fmt == "table":
         raise InputError("--output needs a --format other than table: "
@@ -387,15 +405,34 @@ def assess(
     verbose(f"assess: {len(selection.rule_list)} rule(s) of {len(opts.packs)} pack(s), "
             + (f"snapshots from {opts.from_snapshots}" if opts.from_snapshots
                else f"via {opts.transport or 'ansible'}"))
-    store = None if no_store else open_store(db)
+    if ssm is not None and ssm.output_s3 is None and not no_vulns:
+        if vuln_db is not None or require_fresh:
+            raise InputError(va.SSM_NEEDS_S3)
+        # the default advisory database, where there is one, waits for --output-s3
+        path = va.default_vuln_db(db or default_db_path())
+        advisories, no_data = None, (
+            f"note: {va.SSM_NEEDS_S3}: configuration only (the advisory database {path} is "
+            "not used; --no-vulns: no note)" if path.is_file()
+            else _open_advisories(None, db, False)[1])
+    else:
+        advisories, no_data = (None, None) if no_vulns else _open_advisories(vuln_db, db,
+                                                                             require_fresh)
+    step = staleness = None
+    store = None
     asff_doc: list[dict[str, Any]] | None = None
     left_out: list[str] = []
     html_page: str | None = None
     try:
+        if advisories is not None:
+            staleness = va.check_staleness(advisories, max_db_age, require_fresh)
+            step = va.VulnStep(advisories, include_unimportant)
+        store = None if no_store else open_store(db)
         with progress_bar(fmt == "table") as cb:
             keep: ResultsKept = (
                 "all" if (fmt != "table" or opts.framework) else "problems")
-            result = run_assessment(opts, store, cb, keep=keep)
+            result = run_assessment(opts, store, cb, keep=keep, vulns=step)
+        if no_data is not None and not quiet():
+            err_console.print(no_data, highlight=False, markup=False, soft_wrap=True)
         if ignores is not None and store is not None:
             _sync_ignores(store, ignores)
         if store is not None and fmt == "asff":
@@ -410,17 +447,28 @@ def assess(
     finally:
         if store is not None:
             store.close()
+        if advisories is not None:
+            advisories.close()
     if result.timings:
         verbose("timings: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
     rows = (framework_compliance(result.results, result.selection.rule_list, opts.framework)
             if opts.framework else None)
+    if rows is not None and staleness is not None and opts.framework is not None:
+        rows = va.compliance_rows(result.results, opts.framework, rows)
     if fmt == "table":
-        render_assessment(console, result.run, result.results, framework_rows=rows,
-                          framework=opts.framework, timings=result.timings,
-                          host_counts=result.host_counts)
+        failed_hosts = {f.host for f in result.failures}
+        render_assessment(console, result.run,
+                          [r for r in result.results if r.pack != va.PACK
+                           or (r.status is Status.ERROR and r.host not in failed_hosts)],
+                          framework_rows=rows, framework=opts.framework,
+                          timings=result.timings, host_counts=result.host_counts)
+        if staleness is not None:
+            render_vulns(console, result.run, result.vuln_findings, staleness,
+                         include_unimportant)
     else:
         report = Report(result.run, result.results, result.selection.rule_list, rows,
-                        result.timings, asff=asff_doc, html=html_page)
+                        result.timings, asff=asff_doc, html=html_page,
+                        advisory_data=staleness, vulns=result.vuln_findings)
         text = ASSESS.render(fmt, report)
         if output is not None and fmt == "html":
             from inspectorctl.report.html import write_report
@@ -432,6 +480,9 @@ def assess(
             info(f"wrote {output}")
         else:
             emit(text)
+    if staleness is not None and staleness.stale and fmt != "table":  # the table says it
+        err_console.print(f"warning: {staleness.message}", highlight=False, markup=False,
+                          soft_wrap=True)
     if fail_on is not None:
         reasons = fail_on_reasons(result.fails_at(fail_on), result.failures, fail_on,
                                   allow_unreachable)
@@ -443,6 +494,71 @@ def assess(
         err_console.print(line, highlight=False, markup=False, soft_wrap=True)
     if left_out:
         raise typer.Exit(1)
+
+
+def _open_advisories(vuln_db: Path | None, db: Path | None, require_fresh: bool
+                     ) -> tuple[AdvisoryDB | None, str | None]:
+    """The advisory database to match against: ``--vuln-db`` (which must exist), else
+    ``vulns.db`` beside the findings database when there is one; without one, the
+    assessment is of configuration only, and the note that says so (for stderr)."""
+    path = vuln_db or va.default_vuln_db(db or default_db_path())
+    if not path.is_file():
+        if vuln_db is not None or require_fresh:
+            raise InputError(f"no advisory database at {path}: import data first with "
+                             "`inspectorctl vulns update --from PATH`")
+        return None, (f"note: no advisory database at {path}: configuration only; to match "
+                      "installed packages against known vulnerabilities too, import advisory "
+                      "data once: `inspectorctl vulns update --from FILE` (--no-vulns: no "
+                      "note)")
+    return AdvisoryDB(path), None
+
+
+#: vulnerability findings listed by the table of ``assess`` before "and N more"
+VULNS_SHOWN = 10
+
+
+def render_vulns(out: Any, run: Any, findings: Sequence[va.VulnFinding],
+                 staleness: va.Staleness, include_unimportant: bool) -> None:
+    """The vulnerability part of ``assess``'s table: the data's age, the worst findings
+    and the counts."""
+    from rich.table import Table
+
+    from inspectorctl.vulns.match import VulnState
+
+    out.print(("Vulnerabilities: STALE DATA: " if staleness.stale else "Vulnerabilities: ")
+              + staleness.message, highlight=False, markup=False, soft_wrap=True)
+    shown = [f for f in findings if f.state is not VulnState.PROBABLY_FIXED
+             and (include_unimportant or f.state is not VulnState.UNIMPORTANT)]
+    shown.sort(key=lambda f: (-f.score.adjusted, f.host, f.package, f.vuln_id))
+    if shown:
+        t = Table(show_edge=False, pad_edge=False, box=None, header_style="bold",
+                  padding=(0, 1, 0, 0))
+        add_fitting_columns(t, ("Score", "Host", "Vulnerability", "Package", "Installed",
+                                "Fixed in", "KEV"),
+                            [(f"{f.score.adjusted:g}", f.host, f.vuln_id, f.package,
+                              f.installed_version, f.fixed_version or "-",
+                              "yes" if f.score.kev else "") for f in shown[:VULNS_SHOWN]],
+                            fold=("Host", "Package"))
+        for f in shown[:VULNS_SHOWN]:
+            t.add_row(f"{f.score.adjusted:g}", cell(f.host), cell(f.vuln_id), cell(f.package),
+                      cell(f.installed_version), cell(f.fixed_version or "-"),
+                      "yes" if f.score.kev else "")
+        out.print(t)
+        if len(shown) > VULNS_SHOWN:
+            out.print(f"... and {len(shown) - VULNS_SHOWN} more: inspectorctl findings list "
+                      f"--run {run.id} --rule 'vuln:*'", highlight=False, markup=False)
+    sev = [s for s in Severity if any(f.score.severity is s for f in shown)]
+    fixable = sum(1 for f in shown if f.fixed_version)
+    states = [f.state for f in findings]
+    out.print(
+        f"{len(shown)} vulnerabilit{'y' if len(shown) == 1 else 'ies'} on "
+        f"{len({f.host for f in shown})} host(s)"
+        + (" (" + ", ".join(f"{sum(1 for f in shown if f.score.severity is s)} {s.value}"
+                            for s in sev) + ")" if sev else "")
+        + f", {fixable} with a fixed version; {states.count(VulnState.PROBABLY_FIXED)} "
+        f"probably fixed since the data was built; {states.count(VulnState.UNIMPORTANT)} "
+        "unimportant" + ("" if include_unimportant else " (hidden)"),
+        highlight=False, markup=False, soft_wrap=True)
 
 
 #: finding ids listed by a --fail-on message before "and N more"

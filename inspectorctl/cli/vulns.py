@@ -7,13 +7,24 @@ from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
-from xml.etree import ElementTree as ET
 
 import typer
 from rich.table import Table
 
 from inspectorctl import vuln_assess as va
 from inspectorctl.cli._common import console, err_console, guarded, info
+from inspectorctl.cli._ssm import (
+    EndpointOpt,
+    InstanceIdsOpt,
+    MaxConcurrencyOpt,
+    MaxErrorsOpt,
+    OutputS3Opt,
+    ProfileOpt,
+    RegionOpt,
+    S3EndpointOpt,
+    TagTargetsOpt,
+    ssm_targets,
+)
 from inspectorctl.collect.interface import Targets
 from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
@@ -44,16 +55,6 @@ VulnDbOpt = Annotated[Path | None, typer.Option(
     show_default=False)]
 MaxAgeOpt = Annotated[float, typer.Option(
     "--max-db-age", min=0, help="Days after which the advisory data counts as stale.")]
-
-#: requirements a vulnerability finding bears on, per framework (--framework view)
-FRAMEWORK_REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "pci-dss": ("6.3.3", "11.3.1"),
-    "nist-800-53": ("RA-5", "SI-2"),
-    "hipaa": ("164.308(a)(1)(ii)(A)",),
-    "aws": ("Inspector.1",),
-    "cis": ("CIS Controls v8 7.3", "CIS Controls v8 7.4"),
-}
-
 
 def _vuln_db_path(vuln_db: Path | None, db: Path | None) -> Path:
     return vuln_db or va.default_vuln_db(db or default_db_path())
@@ -199,7 +200,18 @@ def assess(
                                          help="Run the probe with privilege escalation.")
                       ] = False,
     transport: Annotated[str, typer.Option(
-        "--transport", help="ansible (default) or local.")] = "ansible",
+        "--via", "--transport",
+        help="ansible (default), ssm (AWS Systems Manager) or local (this machine).")
+    ] = "ansible",
+    instance_ids: InstanceIdsOpt = None,
+    tag_targets: TagTargetsOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    s3_endpoint_url: S3EndpointOpt = None,
+    output_s3: OutputS3Opt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    max_errors: MaxErrorsOpt = None,
     from_snapshots: Annotated[Path | None, typer.Option(
         "--from-snapshots", help="Match saved snapshots (from `collect --out`).")] = None,
     fmt: Annotated[VulnFormat, typer.Option("--format", "-f", help="Output format.")
@@ -230,7 +242,14 @@ def assess(
         raise InputError(f"unknown framework {framework!r}; valid: {', '.join(FRAMEWORKS)}")
     if inventory is not None and not inventory.is_file():
         raise InputError(f"{inventory}: no such inventory file")
-    opts = va.VulnOptions(targets=Targets(inventory=inventory, limit=limit, become=become),
+    ssm = ssm_targets(transport, instance_ids, tag_targets, profile, region, endpoint_url,
+                      s3_endpoint_url, output_s3, max_concurrency, max_errors)
+    if ssm is not None and (inventory is not None or limit is not None):
+        raise InputError("--via ssm reaches managed instances: drop --inventory/--limit")
+    if ssm is not None and ssm.output_s3 is None:
+        raise InputError(va.SSM_NEEDS_S3)
+    opts = va.VulnOptions(targets=Targets(inventory=inventory, limit=limit, become=become,
+                                          ssm=ssm),
                           transport=transport, from_snapshots=from_snapshots,
                           max_age_days=max_db_age, require_fresh=require_fresh,
                           include_unimportant=include_unimportant)
@@ -271,7 +290,7 @@ def _framework_rows(result: va.VulnAssessment, framework: str) -> list[dict[str,
     return [{"framework": framework, "requirement": req,
              "status": "FAIL" if failing else "PASS", "failed": len(failing),
              "hosts": len({r.host for r in failing})}
-            for req in FRAMEWORK_REQUIREMENTS[framework]]
+            for req in va.FRAMEWORK_REQUIREMENTS[framework]]
 
 
 def _render(result: va.VulnAssessment, include_unimportant: bool,
@@ -323,42 +342,9 @@ def _machine(result: va.VulnAssessment, fmt: VulnFormat, framework: str | None) 
         if framework:
             doc["compliance"] = _framework_rows(result, framework)
         return json.dumps(doc, indent=2)
-    report = Report(result.run, result.results, [], None, result.timings)
-    text = ASSESS.render(fmt.value, report)
-    details = {f.rule_id + "\x00" + f.host: f for f in result.findings}
-    if fmt is VulnFormat.sarif:
-        doc = json.loads(text)
-        run = doc["runs"][0]
-        run["properties"] = {"advisoryData": result.staleness.model_dump(mode="json")}
-        by_rule = {f.rule_id: f for f in result.findings}
-        for d in run["tool"]["driver"]["rules"]:
-            f = by_rule.get(d["id"])
-            if f is None:
-                continue
-            d["shortDescription"] = {"text": f"{f.vuln_id} in {f.package}"}
-            d["properties"] = {"security-severity": f"{f.score.adjusted:.1f}",
-                               "tags": ["security", "vulnerability", f.ecosystem]}
-            if f.references:
-                d["helpUri"] = f.references[0]
-        for res in run["results"]:
-            f = details.get(res["ruleId"] + "\x00" + res["locations"][0][
-                "logicalLocations"][0]["name"])
-            if f is not None:
-                res["properties"] = {"fixAvailable": f.fix_available.value,
-                                     "state": f.state.value, "kev": f.score.kev,
-                                     "fixedVersion": f.fixed_version}
-        return json.dumps(doc, indent=2)
-    # junit: the data's age is a test of its own, failing when stale
-    root = ET.fromstring(text.split("\n", 1)[1])
-    suite = ET.SubElement(root, "testsuite", name="advisory-data", tests="1",
-                          failures="1" if result.staleness.stale else "0", errors="0",
-                          skipped="0")
-    case = ET.SubElement(suite, "testcase", classname="vulns.advisory-data",
-                         name="advisory data is current")
-    if result.staleness.stale:
-        ET.SubElement(case, "failure", message=result.staleness.message)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+    report = Report(result.run, result.results, [], None, result.timings,
+                    advisory_data=result.staleness, vulns=result.findings)
+    return ASSESS.render(fmt.value, report)
 
 
 @guarded

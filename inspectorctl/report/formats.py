@@ -20,11 +20,13 @@ from inspectorctl.errors import InputError
 from inspectorctl.models.common import Severity, Status
 from inspectorctl.models.finding import Evidence, Finding, FindingState, RuleResult, RunRecord
 from inspectorctl.models.rule import Rule
+from inspectorctl.report import vulnformats
 from inspectorctl.report.csvout import Column, columns, path, render_csv
 from inspectorctl.report.jsondoc import dumps, envelope
 from inspectorctl.report.registry import Formats
 from inspectorctl.report.summary import assessment_doc
 from inspectorctl.textsafe import xml_text
+from inspectorctl.vuln_assess import Staleness, VulnFinding
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class Report:
     #: findings (``asff.prepare``'s ready ones) and the HTML page (``report --html``'s)
     asff: list[dict[str, Any]] | None = None
     html: str | None = None
+    #: when the run matched vulnerabilities: how current the advisory data is, and the
+    #: vulnerability findings behind the ``vulns`` pack's results (``vulnformats``)
+    advisory_data: Staleness | None = None
+    vulns: Sequence[VulnFinding] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,11 @@ class Item:
 
 
 def render_json(r: Report) -> str:
-    return dumps(assessment_doc(r.run, r.results, r.compliance, r.timings))
+    doc = assessment_doc(r.run, r.results, r.compliance, r.timings)
+    if r.advisory_data is not None:
+        doc["advisory_data"] = r.advisory_data.model_dump(mode="json")
+        doc["vulnerabilities"] = [f.model_dump(mode="json") for f in r.vulns]
+    return dumps(doc)
 
 
 def render_findings_json(v: FindingsView) -> str:
@@ -162,7 +172,9 @@ def junit(name: str, items: Sequence[Item]) -> str:
 
 
 def render_junit(r: Report) -> str:
-    return junit(f"inspectorctl {r.run.id}", [Item.of_result(x) for x in r.results])
+    text = junit(f"inspectorctl {r.run.id}", [Item.of_result(x) for x in r.results])
+    return text if r.advisory_data is None else vulnformats.junit_staleness(text,
+                                                                            r.advisory_data)
 
 
 def render_findings_junit(v: FindingsView) -> str:
@@ -245,7 +257,9 @@ def sarif(items: Sequence[Item], rules: Sequence[Rule], automation_id: str | Non
 
 
 def render_sarif(r: Report) -> str:
-    return sarif([Item.of_result(x) for x in r.results], r.rules, r.run.id)
+    text = sarif([Item.of_result(x) for x in r.results], r.rules, r.run.id)
+    return text if r.advisory_data is None else vulnformats.sarif_vulns(text, r.vulns,
+                                                                        r.advisory_data)
 
 
 def render_findings_sarif(v: FindingsView) -> str:

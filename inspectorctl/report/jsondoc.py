@@ -17,7 +17,7 @@ from inspectorctl import __version__
 from inspectorctl.errors import InputError
 
 #: the version of the shapes of the JSON documents (see the module doc)
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

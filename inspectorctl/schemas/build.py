@@ -28,6 +28,7 @@ from inspectorctl.remediate.records import ApplyRun
 from inspectorctl.report.diff import FindingsDiff
 from inspectorctl.report.jsondoc import SCHEMA_VERSION, SCHEMAS_DIR
 from inspectorctl.report.posture import Posture
+from inspectorctl.vuln_assess import Staleness, VulnFinding
 
 MAJOR = SCHEMA_VERSION.split(".")[0]
 
@@ -93,7 +94,7 @@ COMPLIANCE_ROW = {
 
 
 def assessment() -> dict[str, Any]:
-    defs = _defs(RunRecord, RuleResult)
+    defs = _defs(RunRecord, RuleResult, Staleness, VulnFinding)
     _extended(defs, "RuleResult", "Result", {"finding_id": {"type": "string"},
                                              "score": {"type": "number"}})
     defs["ComplianceRow"] = COMPLIANCE_ROW
@@ -102,6 +103,9 @@ def assessment() -> dict[str, Any]:
         "results": _array("Result"),
         "compliance": _array("ComplianceRow"),
         "timings": {"type": "object", "additionalProperties": {"type": "number"}},
+        # when the run matched installed packages against advisory data (since 1.1)
+        "advisory_data": {"$ref": "#/$defs/Staleness"},
+        "vulnerabilities": _array("VulnFinding"),
     }, ["run", "results"], defs)
 
 

@@ -108,6 +108,8 @@ def _dt(s: str | None) -> datetime | None:
 class AdvisoryDB:
     def __init__(self, path: Path, *, timeout: float = 10.0) -> None:
         self.path = path
+        #: (ecosystem, package) -> its rows, decoded, as read once (see ``affected_rows``)
+        self._rows: dict[tuple[str, str], list[AffectedRow]] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):
@@ -161,6 +163,7 @@ class AdvisoryDB:
     def import_source(self, src: AdvisorySource) -> ImportStats:
         """Import every record of ``src`` in one transaction: all of it or nothing."""
         t0 = time.perf_counter()
+        self._rows.clear()  # what was read before may change
         read = added = updated = unchanged = 0
         newest: datetime | None = None
         with self.transaction() as db:
@@ -259,20 +262,39 @@ class AdvisoryDB:
 
     def affected_rows(self, ecosystems: Sequence[str],
                       packages: Iterable[str]) -> list[AffectedRow]:
-        """Rows naming any of ``packages`` in any of ``ecosystems``."""
+        """Rows naming any of ``packages`` in any of ``ecosystems``.
+
+        A package's rows are read and decoded once per database object and kept (the next
+        host of a fleet reads none of them again; an import forgets them): the rows are
+        shared, never to be changed. Equal JSON texts (most ranges are alike) are decoded
+        once."""
         names = sorted(set(packages))
         out: list[AffectedRow] = []
+        decoded: dict[str, Any] = {}
+
+        def loads(text: str) -> Any:
+            v = decoded.get(text)
+            if v is None:
+                v = decoded[text] = json.loads(text)
+            return v
+
         for eco in ecosystems:
-            for i in range(0, len(names), 500):
-                chunk = names[i:i + 500]
+            missing = [n for n in names if (eco, n) not in self._rows]
+            fetched: dict[str, list[AffectedRow]] = {n: [] for n in missing}
+            for i in range(0, len(missing), 500):
+                chunk = missing[i:i + 500]
                 marks = ",".join("?" * len(chunk))
                 for src, vid, e, pkg, data, aliases in self.db.execute(
                         "SELECT a.source, a.vuln_id, a.ecosystem, a.package, a.data, v.aliases"
                         " FROM affected a JOIN vulns v ON v.source=a.source AND v.id=a.vuln_id"
                         f" WHERE a.ecosystem=? AND a.package IN ({marks})", (eco, *chunk)):
-                    out.append(AffectedRow(src, vid, e, pkg, json.loads(data),
-                                           () if aliases == "[]" else
-                                           tuple(json.loads(aliases))))
+                    fetched[pkg].append(AffectedRow(src, vid, e, pkg, loads(data),
+                                                    () if aliases == "[]" else
+                                                    tuple(loads(aliases))))
+            for n, rows in fetched.items():
+                self._rows[(eco, n)] = rows
+            for n in names:
+                out.extend(self._rows[(eco, n)])
         return out
 
     def ecosystems(self, prefix: str) -> list[str]:

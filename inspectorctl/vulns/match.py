@@ -174,6 +174,17 @@ def in_ranges(cmp: Callable[[str, str], int], version: str, data: dict[str, Any]
         return _Eval(True, _first_fixed_after(cmp, version, data))
     for r in data.get("ranges") or ():
         events = r.get("events") or []
+        # the shapes nearly every distribution record has, [introduced 0] and [introduced 0,
+        # fixed F], answered directly (the same answers as the general rule below)
+        n = len(events)
+        if 0 < n <= 2 and len(e0 := events[0]) == 1 and e0.get("introduced") == "0":
+            if n == 1:
+                return _Eval(True, None)
+            e1 = events[1]
+            if len(e1) == 1 and (f := e1.get("fixed")) is not None:
+                if cmp(version, f) >= 0:
+                    continue
+                return _Eval(True, f)
         if any(e.get("limit") not in (None, "*") and cmp(version, e["limit"]) >= 0
                for e in events):
             continue
@@ -281,7 +292,7 @@ def match(inv: HostInventory, rows: Sequence[AffectedRow],
     if inv.ecosystem is None:
         return []
     order = versions.ecosystem_order(inv.ecosystem)
-    compare = versions._COMPARE[order]
+    compare = versions.dpkg_comparator() if order == "dpkg" else versions._COMPARE[order]
     cache: dict[tuple[str, str], int] = {}
 
     def cmp(a: str, b: str) -> int:
@@ -301,10 +312,14 @@ def match(inv: HostInventory, rows: Sequence[AffectedRow],
     # several sources may describe the same (vulnerability, package): the richest one wins,
     # and a CVE named by both an advisory (DSA/ALAS) and itself is reported once, by id
     best: dict[tuple[str, str, str], tuple[int, AffectedRow]] = {}
+    prios: dict[str, int] = {}
     for row in rows:
         if row.package not in tgt:
             continue
-        prio = SOURCE_PRIORITY.get(source_kinds.get(row.source, SourceKind.OSV), 5)
+        prio = prios.get(row.source)
+        if prio is None:
+            prio = prios[row.source] = SOURCE_PRIORITY.get(
+                source_kinds.get(row.source, SourceKind.OSV), 5)
         key = (row.package, row.vuln_id, row.ecosystem)
         cur = best.get(key)
         if cur is None or prio < cur[0]:
@@ -358,8 +373,8 @@ def _evaluate(inv: HostInventory, row: AffectedRow, t: _Target, cmp: Callable[[s
     else:
         ev = in_ranges(cmp, t.version, data)
         if not ev.affected:
-            if not data.get("ranges") and not data.get("versions"):
-                return None
+            if not include_resolved or (not data.get("ranges") and not data.get("versions")):
+                return None  # fixed: reported only with include_resolved
             state = VulnState.FIXED
             fixed = _last_fixed(cmp, t.version, data)
         elif tstate is not TrackerState.RANGES:

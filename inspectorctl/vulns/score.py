@@ -15,6 +15,7 @@ Bands: 0 informational, 0.1-3.9 low, 4-6.9 medium, 7-8.9 high, 9-10 critical.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Collection, Sequence
 
@@ -68,12 +69,19 @@ _BAND_TOP = {Severity.INFORMATIONAL: 0.0, Severity.LOW: 3.9, Severity.MEDIUM: 6.
              Severity.HIGH: 8.9, Severity.CRITICAL: 10.0}
 
 
+@functools.lru_cache(maxsize=4096)
+def _cvss3(vector: str) -> CVSS3:
+    """``CVSS3(vector)``, parsed once per vector (a host's findings share a few hundred);
+    an invalid one raises ``CVSSError`` every time (exceptions are not cached)."""
+    return CVSS3(vector)
+
+
 def _v3(vectors: Sequence[str]) -> str | None:
     """The first parsable CVSS v3.x vector."""
     for v in vectors:
         if v.startswith(("CVSS:3.1/", "CVSS:3.0/")):
             try:
-                CVSS3(v)
+                _cvss3(v)
             except CVSSError:
                 continue
             return v
@@ -123,13 +131,13 @@ def score(vendor_vectors: Sequence[str], vendor_source: str, nvd_vectors: Sequen
     adjustments: list[Adjustment] = []
     adj_vec: str | None = None
     if vec is not None:
-        c = CVSS3(vec)
+        c = _cvss3(vec)
         base = float(c.base_score)
         adjusted = base
         why = _unreachable(sockets, packages) if c.metrics.get("AV") == "N" else None
         if why is not None:
             adj_vec = vec + "/MAV:L"
-            after = float(CVSS3(adj_vec).environmental_score)
+            after = float(_cvss3(adj_vec).environmental_score)
             adjustments.append(Adjustment(
                 name="network-unreachable", before=adjusted, after=after,
                 reason=f"attack vector is the network, but {why}: scored as local (MAV:L)"))

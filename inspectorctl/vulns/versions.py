@@ -97,6 +97,26 @@ def compare_dpkg(a: str, b: str) -> int:
     return _verrevcmp(ua, ub) or _verrevcmp(ra, rb)
 
 
+def dpkg_comparator() -> Callable[[str, str], int]:
+    """``compare_dpkg`` that splits each version once (one matching compares a host's
+    installed version with every fixed version its advisories name): same answers, same
+    errors (an invalid version raises every time it is compared)."""
+    parsed: dict[str, tuple[int, str, str]] = {}
+
+    def compare(a: str, b: str) -> int:
+        pa = parsed.get(a)
+        if pa is None:
+            pa = parsed[a] = parse_dpkg(a)
+        pb = parsed.get(b)
+        if pb is None:
+            pb = parsed[b] = parse_dpkg(b)
+        if pa[0] != pb[0]:
+            return -1 if pa[0] < pb[0] else 1
+        return _verrevcmp(pa[1], pb[1]) or _verrevcmp(pa[2], pb[2])
+
+    return compare
+
+
 # ------------------------------------------------------------------------------------------ rpm
 
 _RPM_SEG = re.compile(r"([0-9]+|[A-Za-z]+|~|\^)")

@@ -339,7 +339,8 @@ def test_an_unreachable_host_is_not_compliant_and_keeps_its_findings(tmp_path: P
     before = json.loads(runner.invoke(app, ["findings", "show", fid, "-f", "json"]).stdout)
 
     inv = _unreachable_inventory(tmp_path, "h")
-    base = ["assess", "--pack", str(pack), "-i", str(inv), "--limit", "h"]
+    # (--no-vulns: no advisory database, no note about it on stderr)
+    base = ["assess", "--pack", str(pack), "-i", str(inv), "--limit", "h", "--no-vulns"]
     res = runner.invoke(app, [*base, "--fail-on", "low"])
     assert res.exit_code == 1, res.output
     second = run_id(res.output)
@@ -375,7 +376,8 @@ def test_fail_on_says_why_on_stderr(tmp_path: Path) -> None:
     })
     out = tmp_path / "x.sarif"
     res = runner.invoke(app, ["assess", "--pack", str(pack), "--from-snapshots", str(snaps),
-                              "--fail-on", "medium", "--format", "sarif", "-o", str(out)])
+                              "--fail-on", "medium", "--format", "sarif", "-o", str(out),
+                              "--no-vulns"])
     assert res.exit_code == 1
     assert res.stdout == ""
     assert res.stderr.splitlines() == [
@@ -480,13 +482,15 @@ def test_a_template_schedule_warns_that_it_does_nothing_yet(tmp_path: Path) -> N
     tpl = tmp_path / "weekly.yml"
     tpl.write_text(f"name: weekly\npacks: [{pack}]\nschedule: 'cron(0 3 ? * SUN *)'\n",
                    encoding="utf-8")
-    res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps)])
+    res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps),
+                              "--no-vulns"])
     assert res.exit_code == 0, res.output
     assert res.stderr == (
         f"warning: {tpl}: schedule 'cron(0 3 ? * SUN *)' does nothing yet: inspectorctl has no "
         "scheduler; run this template from cron or a systemd timer\n")
     tpl.write_text(f"name: weekly\npacks: [{pack}]\n", encoding="utf-8")
-    res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps)])
+    res = runner.invoke(app, ["assess", "--template", str(tpl), "--from-snapshots", str(snaps),
+                              "--no-vulns"])
     assert (res.exit_code, res.stderr) == (0, "")
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,15 @@ from inspectorctl.cli.main import app
 from inspectorctl.collect.interface import Collector
 from inspectorctl.collect.ssm import STEP, SsmCollector
 from inspectorctl.models.snapshot import ProbeRequest
-from tests.aws.stubs import StubbedFactory, instance, invocation, run_collect_document
+from inspectorctl.vuln_assess import SSM_NEEDS_S3
+from tests.aws.stubs import (
+    REGION,
+    StubbedFactory,
+    instance,
+    invocation,
+    run_collect_document,
+)
+from tests.vulns import records as R
 
 runner = CliRunner()
 I1, I2 = "i-0123456789abcdef0", "mi-0123456789abcdef1"
@@ -58,7 +70,10 @@ def test_bad_ssm_values_are_one_error_exit_2(args: list[str], message: str) -> N
         assert res.stderr == f"error: {message}\n"
 
 
-def test_assess_via_ssm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def stub_ssm(monkeypatch: pytest.MonkeyPatch, s3: bool = False) -> dict[str, Any]:
+    """SSM stubbed: I1 online (its collect step runs the probe here, on the request that was
+    sent), I2 not; returns the SendCommand parameters once sent. With ``s3`` the output is
+    read from S3 (``--output-s3``)."""
     f = StubbedFactory()
     ssm = f.stub("ssm")
     ssm.add_response("describe_instance_information", {"InstanceInformationList": [
@@ -72,13 +87,7 @@ def test_assess_via_ssm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         captured.update(params)
 
     def output() -> dict[str, Any]:
-        import base64
-        import gzip
-        import json
-
-        raw = captured["Parameters"]["request"][0]
-        req = ProbeRequest.model_validate(json.loads(gzip.decompress(base64.b64decode(raw))))
-        return {"StandardOutputContent": run_collect_document(req).decode()}
+        return {"StandardOutputContent": run_collect_document(sent_request(captured)).decode()}
 
     f.clients["ssm"].meta.events.register("provide-client-params.ssm.SendCommand", stdout)
     collector = SsmCollector(f, sleep=lambda s: None, fetch_workers=0)
@@ -96,18 +105,86 @@ def test_assess_via_ssm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         return orig(**kw)
 
     monkeypatch.setattr(f.clients["ssm"], "get_command_invocation", gci)
+    if s3:
+        from botocore.response import StreamingBody
+
+        s3_stub = f.stub("s3")
+        get_object = f.clients["s3"].get_object
+
+        def s3_get(**kw: Any) -> Any:
+            body = run_collect_document(sent_request(captured))
+            s3_stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(body),
+                                                                      len(body))}, kw)
+            return get_object(**kw)
+
+        monkeypatch.setattr(f.clients["s3"], "get_object", s3_get)
+    return captured
+
+
+def sent_request(captured: dict[str, Any]) -> ProbeRequest:
+    raw = captured["Parameters"]["request"][0]
+    return ProbeRequest.model_validate(json.loads(gzip.decompress(base64.b64decode(raw))))
+
+
+def test_assess_via_ssm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    captured = stub_ssm(monkeypatch)
     res = runner.invoke(app, ["assess", "--via", "ssm", "--instance-ids", f"{I1},{I2}",
-                              "--rule", "ssh-*", "--format", "json"])
+                              "--rule", "ssh-*", "--format", "json", "--no-vulns"])
     assert res.exit_code == 0, res.output
     assert captured["InstanceIds"] == [I1]
-    import json
-
+    assert "package_changelogs" not in sent_request(captured).facts  # no matching
     report = json.loads(res.stdout)
     hosts = {r["host"] for r in report["results"]}
     assert hosts == {I1, I2}
     offline = [r for r in report["results"] if r["host"] == I2]
     assert offline and all(r["status"] == "ERROR" for r in offline)
     assert "ConnectionLost, not Online" in offline[0]["reason"]
+
+
+def _advisories(tmp_path: Path) -> None:
+    z = R.osv_zip(tmp_path / "Debian.zip", R.OSV_RECORDS)
+    assert runner.invoke(app, ["vulns", "update", "--from", str(z)]).exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["vulns", "assess"], ["assess", "--rule", "ssh-*"]])
+def test_vulnerabilities_via_ssm(command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                 tmp_path: Path) -> None:
+    """The managed instance's packages come back through SSM in the one collect step and are
+    matched; the instance that is not online is an ERROR that changes no finding."""
+    _advisories(tmp_path)
+    base = [*command, "--via", "ssm", "--instance-ids", f"{I1},{I2}", "--max-db-age", "36500"]
+    # a host's packages do not fit in the 24,000 characters SSM returns inline
+    stub_ssm(monkeypatch)
+    res = runner.invoke(app, base)
+    if command[0] == "vulns":
+        assert (res.exit_code, res.stderr) == (2, f"error: {SSM_NEEDS_S3}\n")
+    else:
+        assert res.exit_code == 0, res.output
+        assert res.stderr == (f"note: {SSM_NEEDS_S3}: configuration only (the advisory "
+                              f"database {tmp_path / 'vulns.db'} is not used; --no-vulns: no "
+                              "note)\n")
+        assert "Vulnerabilities" not in res.stdout
+        assert runner.invoke(app, [*base, "--require-fresh"]).exit_code == 2
+    captured = stub_ssm(monkeypatch, s3=True)
+    res = runner.invoke(app, [*base, "--output-s3", "s3://bucket/out", "--region", REGION])
+    assert res.exit_code == 0, res.output
+    assert captured["OutputS3BucketName"] == "bucket"
+    assert captured["InstanceIds"] == [I1]
+    assert {"os", "packages", "sockets", "package_changelogs"} <= set(
+        sent_request(captured).facts)
+    run = json.loads(runner.invoke(app, ["runs", "list", "-f", "json"]).stdout)["runs"][0]
+    assert run["targets"]["transport"] == "ssm"
+    assert run["targets"]["ssm"]["instance_ids"] == [I1, I2]
+    assert run["targets"]["vuln_db"] == str((tmp_path / "vulns.db").resolve())
+    assert run["packs"][-1] == "vulns"
+    results = json.loads(runner.invoke(app, ["findings", "list", "--all", "-f", "json"]
+                                       ).stdout)["findings"]
+    # this machine's packages (the probe ran here) were collected and matched
+    assert {(f["rule_id"], f["host"], f["status"]) for f in results
+            if f["pack"] == "vulns" and not f["rule_id"].startswith("vuln:CVE")} <= {
+        ("vuln:collect", I1, "PASS")}
+    assert f"{I2}: " in res.stdout and "ConnectionLost, not Online" in res.stdout
+    assert not any(f["host"] == I2 for f in results)
 
 
 def test_ssm_docs_validate_output() -> None:

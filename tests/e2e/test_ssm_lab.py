@@ -115,6 +115,46 @@ def test_assess_via_ssm_gives_the_same_status_as_ansible_for_every_rule(
     assert Status.FAIL in on_weak and Status.PASS in on_weak
 
 
+def test_vulnerabilities_via_ssm_are_those_via_ansible(lab: Lab, lab_inventory: Path,
+                                                       factory: SessionFactory,
+                                                       tmp_path: Path) -> None:
+    """The packages come back through the one SSM collect step and match as over SSH: `vulns
+    assess --via ssm` and `assess --via ssm` (rules and vulnerabilities in one run)."""
+    from inspectorctl import collect as collect_mod
+    from inspectorctl.vuln_assess import VulnOptions, VulnStep, run_vuln_assessment
+    from inspectorctl.vulns.db import AdvisoryDB
+    from inspectorctl.vulns.sources import open_source
+    from tests.vulns import records as R
+
+    def found(fs: Any) -> set[tuple[str, str, str, str]]:
+        return {(f.vuln_id, f.package, f.state.value, f.installed_version) for f in fs}
+
+    mp = pytest.MonkeyPatch()
+    mp.setitem(collect_mod.COLLECTORS, "ssm", lambda: collector(factory))
+    try:
+        with AdvisoryDB(tmp_path / "vulns.db") as adb, Store(tmp_path / "f.db") as store:
+            adb.import_source(open_source(R.osv_zip(tmp_path / "Debian.zip", R.OSV_RECORDS)))
+            ansible = run_vuln_assessment(VulnOptions(
+                targets=Targets(inventory=lab_inventory, limit="weak-1"), max_age_days=36500),
+                adb, store)
+            # the package list is more than SSM's 24,000 inline characters: output to S3
+            targets = ssm_targets(lab, factory, ("weak-1",),
+                                  s3=S3Location(bucket=BUCKET, prefix="e2e-vulns"))
+            ssm = run_vuln_assessment(VulnOptions(transport="ssm", targets=targets,
+                                                  max_age_days=36500), adb, store)
+            both = run_assessment(AssessOptions(transport="ssm", include=("ssh-*",),
+                                                targets=targets), store, vulns=VulnStep(adb))
+    finally:
+        mp.undo()
+    assert ansible.failures == ssm.failures == both.failures == []
+    assert found(ansible.findings)  # the shadow CVE with no fix, at least
+    assert found(ssm.findings) == found(ansible.findings)
+    assert found(both.vuln_findings) == found(ansible.findings)
+    iid = lab.host("weak-1").instance_id
+    assert {f.host for f in ssm.findings} == {iid}
+    assert {r.pack for r in both.results} >= {"cis-linux", "vulns"}
+
+
 def test_finding_ids_are_stable_across_ssm_runs(lab: Lab, factory: SessionFactory,
                                                 tmp_path: Path) -> None:
     from inspectorctl import collect as collect_mod

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
+from inspectorctl.assess import AssessOptions, run_assessment
 from inspectorctl.collect.interface import Targets
 from inspectorctl.lab import Lab
 from inspectorctl.models.common import Status
 from inspectorctl.store.db import Store
-from inspectorctl.vuln_assess import VulnOptions, run_vuln_assessment
+from inspectorctl.vuln_assess import VulnOptions, VulnStep, run_vuln_assessment
 from inspectorctl.vulns.db import AdvisoryDB
 from inspectorctl.vulns.match import VulnState
 from inspectorctl.vulns.sources import open_source
@@ -132,13 +133,26 @@ def test_exactly_the_cves_of_the_recorded_versions(lab: Lab, tmp_path: Path) -> 
     assert any(s is VulnState.AFFECTED_FIX for s, _ in expected.values())
     assert ("CVE-2022-3715", "bash") in expected  # fixed in 5.2-1: the binNMU's source 5.1-6
 
+    targets = Targets(inventory=lab.inventory_path, limit=host.name)
     with AdvisoryDB(tmp_path / "vulns.db") as adb:
         adb.import_source(open_source(zpath))
         with Store(tmp_path / "findings.db") as store:
-            opts = VulnOptions(targets=Targets(inventory=lab.inventory_path, limit=host.name),
-                               max_age_days=36500)
+            opts = VulnOptions(targets=targets, max_age_days=36500)
             result = run_vuln_assessment(opts, adb, store)
+            # `assess` matches the same snapshot it evaluates the rules on, in one run
+            both = run_assessment(AssessOptions(include=("ssh-*",), targets=targets),
+                                  store, vulns=VulnStep(adb))
     assert result.failures == []
+    assert both.failures == []
+    # the vulnerability findings are those `vulns assess` opened: only the rules' are new
+    assert both.run.packs[-1] == "vulns"
+    assert both.run.counts.new == sum(r.status is Status.FAIL and r.pack != "vulns"
+                                      for r in both.results)
+    assert {r.pack for r in both.results} >= {"cis-linux", "vulns"}
+    assert {(f.vuln_id, f.package, f.state, f.fixed_version, f.installed_version)
+            for f in both.vuln_findings} == {
+        (f.vuln_id, f.package, f.state, f.fixed_version, f.installed_version)
+        for f in result.findings}
     # the records also name packages the host has at their current versions (gnutls28 in
     # CVE-2011-3389...): only the recorded ones are compared
     mine = [f for f in result.findings if f.package in sources]

@@ -47,6 +47,23 @@ def test_osv_zip_import_is_idempotent_and_updates_on_modified(tmp_path: Path) ->
         assert db.lookup("GHSA-xxxx-withdrawn") == []
 
 
+def test_rows_are_read_once_per_package_and_forgotten_on_import(tmp_path: Path) -> None:
+    with _db(tmp_path) as db:
+        db.import_source(open_source(R.osv_zip(tmp_path / "Debian.zip", R.OSV_RECORDS)))
+        first = db.affected_rows(["Debian:12"], ["curl", "libwebp", "nothing"])
+        assert sorted((r.package, r.vuln_id) for r in first) == [
+            ("curl", "CVE-2023-38545"), ("libwebp", "CVE-2023-4863")]
+        again = db.affected_rows(["Debian:12"], ["libwebp", "curl"])
+        assert [id(r) for r in again] == [id(r) for r in first]  # kept, not read again
+        newer = {**R.CURL, "modified": "2025-01-01T00:00:00Z", "affected": [
+            {"package": {"ecosystem": "Debian:12", "name": "curl"},
+             "ranges": [{"type": "ECOSYSTEM", "events": [
+                 {"introduced": "0"}, {"fixed": "7.88.1-10+deb12u5"}]}]}]}
+        db.import_source(open_source(R.osv_zip(tmp_path / "D2.zip", [newer]), name="osv:Debian"))
+        [curl] = db.affected_rows(["Debian:12"], ["curl"])
+        assert curl.data["ranges"][0]["events"][1] == {"fixed": "7.88.1-10+deb12u5"}
+
+
 def test_withdrawn_record_is_removed_when_reimported(tmp_path: Path) -> None:
     d = tmp_path / "osv"
     R.write_json(d / "CVE-2023-38545.json", R.CURL)

@@ -25,6 +25,7 @@ from inspectorctl.vulns.versions import (
     compare_apk,
     compare_dpkg,
     compare_rpm,
+    dpkg_comparator,
     parse_dpkg,
     rpmvercmp,
     sort_key,
@@ -140,6 +141,24 @@ def test_rpm_antisymmetric_with_or_without_release(a: str, b: str) -> None:
 def test_dpkg_transitivity_on_triples(a: str, b: str, c: str) -> None:
     if compare_dpkg(a, b) <= 0 and compare_dpkg(b, c) <= 0:
         assert compare_dpkg(a, c) <= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(dpkg_versions(), min_size=2, max_size=6))
+def test_the_comparator_that_parses_once_answers_as_compare_dpkg(vs: list[str]) -> None:
+    cmp = dpkg_comparator()  # one for all pairs: its parsed versions are reused
+    for a in vs:
+        for b in vs:
+            assert cmp(a, b) == compare_dpkg(a, b), (a, b)
+
+
+def test_the_comparator_refuses_an_invalid_version_every_time() -> None:
+    cmp = dpkg_comparator()
+    for _ in range(2):
+        with pytest.raises(VersionError):
+            cmp("1.0-1", "1.0 -1")
+        with pytest.raises(VersionError):
+            cmp("a:1", "1.0-1")
 
 
 # ----------------------------------------------------------------- agreement with the tools
