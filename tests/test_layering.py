@@ -240,7 +240,7 @@ def sql_uses(path: Path) -> list[str]:
 
 def test_the_sql_reader_sees_sql() -> None:
     """The reader itself, on the store (which must be seen to run SQL) and on samples."""
-    assert sql_uses(PACKAGE / "store" / "db.py")
+    assert sql_uses(PACKAGE / "store" / "runs.py")
     assert _SQL.match("SELECT * FROM runs WHERE id=?")
     assert _SQL.match("INSERT OR IGNORE INTO plans(digest) VALUES (?)")
     assert _SQL.match(" UPDATE journal SET state=? WHERE run_id=?")
