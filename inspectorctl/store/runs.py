@@ -1,11 +1,12 @@
 """Runs and their per-rule results: recording a run (one transaction, host by host), reading
-runs and results back, pruning superseded results."""
+runs and results back, pruning superseded results, and the reads the approval gate,
+verification and reports make of results."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 from inspectorctl.models.common import Frozen, Severity, Status
 from inspectorctl.models.finding import Evidence, RuleResult, RunCounts, RunRecord
 from inspectorctl.store import findings
-from inspectorctl.store.base import Database, StoreError, dt, now, ts
+from inspectorctl.store.audit import VERIFY_RUNS
+from inspectorctl.store.base import Database, StoreError, chunks, dt, marks, now, ts
 from inspectorctl.store.findings import FindingChanges, ResultRow
 
 __all__ = ["ResultRow"]
@@ -147,8 +149,7 @@ def prune_results(db: sqlite3.Connection, keep: int, at: datetime) -> PruneRepor
             "DELETE FROM results WHERE run_id = ? AND EXISTS ("
             " SELECT 1 FROM results n JOIN runs nr ON nr.id = n.run_id"
             " WHERE n.host = results.host AND n.rule_id = results.rule_id"
-            " AND n.run_id != results.run_id AND n.run_id NOT IN ("
-            "  SELECT run_id FROM audit_log WHERE event = 'verify' AND run_id IS NOT NULL)"
+            f" AND n.run_id != results.run_id AND n.run_id NOT IN ({VERIFY_RUNS})"
             " AND (nr.started_at > ? OR (nr.started_at = ? AND nr.id > ?)))",
             (row["id"], row["started_at"], row["started_at"], row["id"]))
         removed += cur.rowcount
@@ -219,3 +220,97 @@ def results(store: Database, run_id: str) -> list[RuleResult]:
     ]
 
 
+def has_runs(store: Database) -> bool:
+    return store.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+
+
+def run_ids_between(store: Database, start: datetime, end: datetime, *, limit: int,
+                    verification: bool = False) -> list[str]:
+    """Ids of the runs started in [start, end], newest first: assessments, or
+    (``verification``) only remediations' verification runs."""
+    rows = store.execute(
+        "SELECT id FROM runs WHERE started_at >= ? AND started_at <= ?"
+        f" AND id {'IN' if verification else 'NOT IN'} ({VERIFY_RUNS})"
+        " ORDER BY started_at DESC, id DESC LIMIT ?", (start.isoformat(), end.isoformat(), limit))
+    return [r["id"] for r in rows]
+
+
+def count_between(store: Database, start: datetime, end: datetime, *,
+                  verification: bool = False) -> int:
+    """How many runs started in [start, end] (as :func:`run_ids_between` picks them)."""
+    row = store.execute(
+        "SELECT count(*) FROM runs WHERE started_at >= ? AND started_at <= ?"
+        f" AND id {'IN' if verification else 'NOT IN'} ({VERIFY_RUNS})",
+        (start.isoformat(), end.isoformat())).fetchone()
+    return int(row[0])
+
+
+def status_counts(store: Database, run_ids: Sequence[str]) -> list[sqlite3.Row]:
+    """Per run, pack, rule, status and severity: how many results (``n``)."""
+    out: list[sqlite3.Row] = []
+    for chunk in chunks(list(run_ids), 500):
+        out.extend(store.execute(
+            f"SELECT run_id, pack, rule_id, status, severity, count(*) AS n FROM results"
+            f" WHERE run_id IN ({marks(chunk)}) GROUP BY run_id, pack, rule_id, status, severity",
+            chunk))
+    return out
+
+
+def history(store: Database, host: str, rule_id: str, start: str, end: str, limit: int
+            ) -> list[sqlite3.Row]:
+    """One (rule, host)'s results in runs started in [start, end], newest first, each with
+    its run's start and whether the run was a remediation's verification."""
+    return store.execute(
+        "SELECT r.run_id, runs.started_at, r.status, r.evidence, r.reason,"
+        f" r.run_id IN ({VERIFY_RUNS}) AS verification FROM results r"
+        " JOIN runs ON runs.id = r.run_id WHERE r.host = ? AND r.rule_id = ?"
+        " AND runs.started_at >= ? AND runs.started_at <= ?"
+        " ORDER BY runs.started_at DESC, runs.id DESC LIMIT ?",
+        (host, rule_id, start, end, limit)).fetchall()
+
+
+def run_results(store: Database, run_id: str, hosts: Sequence[str]
+                ) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """A run's results on ``hosts``, per (rule id, host), as plain rows."""
+    out: dict[tuple[str, str], Mapping[str, Any]] = {}
+    uniq = sorted(set(hosts))
+    for i in range(0, len(uniq), 400):
+        chunk = uniq[i:i + 400]
+        rows = store.execute(
+            "SELECT rule_id, host, pack, title, status, severity, evidence FROM results"
+            f" WHERE run_id=? AND host IN ({marks(chunk)})", [run_id, *chunk])
+        for r in rows:
+            out[(r["rule_id"], r["host"])] = dict(r)
+    return out
+
+
+def latest_results(
+    store: Database, pairs: Sequence[tuple[str, str]], exclude_runs: set[str], *,
+    skip_errors: bool = False,
+) -> dict[tuple[str, str], sqlite3.Row]:
+    """Per (rule_id, host), the newest stored result outside ``exclude_runs`` (and, with
+    ``skip_errors``, the newest that is not an ERROR: an error says nothing about the host)."""
+    if not pairs:
+        return {}
+    hosts = sorted({h for _, h in pairs})
+    rules = sorted({r for r, _ in pairs})
+    wanted = set(pairs)
+    out: dict[tuple[str, str], sqlite3.Row] = {}
+    try:
+        for hchunk in chunks(hosts, 400):
+            for rchunk in chunks(rules, 400):
+                sql = (
+                    "SELECT r.rule_id, r.host, r.status, r.evidence, r.run_id, runs.started_at"
+                    " FROM results r JOIN runs ON runs.id = r.run_id"
+                    f" WHERE r.host IN ({marks(hchunk)})"
+                    f" AND r.rule_id IN ({marks(rchunk)})"
+                    + (" AND r.status != 'ERROR'" if skip_errors else "")
+                    + " ORDER BY runs.started_at, r.run_id"
+                )
+                for row in store.db.execute(sql, [*hchunk, *rchunk]):
+                    key = (row["rule_id"], row["host"])
+                    if key in wanted and row["run_id"] not in exclude_runs:
+                        out[key] = row
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"cannot read results from {store.path}: {e}") from e
+    return out
