@@ -191,8 +191,6 @@ OWN_DATABASE: dict[str, str] = {
 #: modules that still run SQL of the findings store, each with the reason; this test fails
 #: when one no longer does, so that its entry is removed with it
 SQL_STILL_TO_MOVE: dict[str, str] = {
-    "inspectorctl.report.reportdata": "issue 12: the report's queries go to store/",
-    "inspectorctl.report.exportable": "issue 12: the audit read goes to store/audit.py",
     "inspectorctl.vuln_assess": "issue 12: vulnerability details go to store/ (last commit)",
 }
 
