@@ -85,6 +85,7 @@ class Database:
         except sqlite3.DatabaseError as e:
             self.db.close()
             raise StoreError(self._explain(e)) from e
+
     def _explain(self, e: sqlite3.Error) -> str:
         msg = str(e)
         if "locked" in msg or "busy" in msg:
