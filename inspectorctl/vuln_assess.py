@@ -23,7 +23,9 @@ from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Severity, Status
 from inspectorctl.models.finding import Evidence, RuleResult, RunCounts, RunRecord, finding_id
 from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
+from inspectorctl.store import vulns as vuln_rows
 from inspectorctl.store.db import Store, now
+from inspectorctl.store.findings import set_scores
 from inspectorctl.vulns import match as m
 from inspectorctl.vulns import score as sc
 from inspectorctl.vulns.db import AdvisoryDB
@@ -324,19 +326,12 @@ def run_vuln_assessment(options: VulnOptions, db: AdvisoryDB, store: Store | Non
                 rs = rs + close_missing(store, host, rs)
                 rec.add(rs)
                 db_ = rec.store.db
-                db_.executemany("UPDATE findings SET score=? WHERE id=?",
-                                [(f.score.adjusted, f.finding_id) for f in fs])
-                db_.executemany(
-                    "INSERT INTO vuln_details(finding_id, run_id, host, data) VALUES (?,?,?,?)"
-                    " ON CONFLICT(finding_id) DO UPDATE SET run_id=excluded.run_id,"
-                    " data=excluded.data",
-                    [(f.finding_id, draft.id, f.host, f.model_dump_json()) for f in fs
-                     if db_.execute("SELECT 1 FROM findings WHERE id=?",
-                                    (f.finding_id,)).fetchone()])
+                set_scores(db_, [(f.score.adjusted, f.finding_id) for f in fs])
+                vuln_rows.save_details(db_, draft.id,
+                                       [(f.finding_id, f.host, f.model_dump_json()) for f in fs])
                 inv = None if isinstance(hr, CollectionFailure) else inventory(hr)
                 if inv is not None and not isinstance(inv, str):
-                    db_.execute("INSERT OR REPLACE INTO host_packages(run_id, host, data)"
-                                " VALUES (?,?,?)", (draft.id, inv.host, inv.model_dump_json()))
+                    vuln_rows.save_inventory(db_, draft.id, inv.host, inv.model_dump_json())
                 findings.extend(fs)
                 results.extend(rs)
             rec.draft = rec.draft.model_copy(update={"counts": rec.draft.counts.model_copy(
@@ -378,10 +373,9 @@ def _targets(options: VulnOptions, db: AdvisoryDB) -> dict[str, object]:
 def stored_details(store: Store, finding_ids: Iterable[str]) -> dict[str, VulnFinding]:
     out = {}
     for fid in set(finding_ids):
-        row = store.execute("SELECT data FROM vuln_details WHERE finding_id=?",
-                            (fid,)).fetchone()
-        if row is not None:
-            out[fid] = VulnFinding.model_validate_json(row[0])
+        data = vuln_rows.detail(store, fid)
+        if data is not None:
+            out[fid] = VulnFinding.model_validate_json(data)
     return out
 
 
@@ -407,24 +401,16 @@ def stored_inventory(store: Store, run_id: str | None, host: str
                      ) -> tuple[str, m.HostInventory, list[VulnFinding]]:
     """The package inventory a vulnerability run matched for ``host`` (the newest run when
     ``run_id`` is None), and the findings that run recorded for it."""
-    if run_id is None:
-        row = store.execute(
-            "SELECT hp.run_id, hp.data FROM host_packages hp JOIN runs r ON r.id=hp.run_id"
-            " WHERE hp.host=? ORDER BY r.started_at DESC LIMIT 1", (host,)).fetchone()
-    else:
-        row = store.execute("SELECT run_id, data FROM host_packages WHERE run_id=? AND host=?",
-                            (run_id, host)).fetchone()
+    row = vuln_rows.inventory(store, run_id, host)
     if row is None:
         where = f"run {run_id}" if run_id else "any vulnerability run"
         raise InputError(f"no package inventory of {host!r} in {where} in {store.path}; run "
                          "`inspectorctl vulns assess` first")
     rid = row[0]
     inv = m.HostInventory.model_validate_json(row[1])
-    fs = [VulnFinding.model_validate_json(r[0]) for r in store.execute(
-        "SELECT data FROM vuln_details WHERE host=? AND run_id=?", (host, rid))]
+    fs = [VulnFinding.model_validate_json(d) for d in vuln_rows.host_details(store, host, rid)]
     return rid, inv, fs
 
 
 def run_hosts(store: Store, run_id: str) -> list[str]:
-    return [r[0] for r in store.execute(
-        "SELECT host FROM host_packages WHERE run_id=? ORDER BY host", (run_id,))]
+    return vuln_rows.run_hosts(store, run_id)

@@ -190,9 +190,7 @@ OWN_DATABASE: dict[str, str] = {
 
 #: modules that still run SQL of the findings store, each with the reason; this test fails
 #: when one no longer does, so that its entry is removed with it
-SQL_STILL_TO_MOVE: dict[str, str] = {
-    "inspectorctl.vuln_assess": "issue 12: vulnerability details go to store/ (last commit)",
-}
+SQL_STILL_TO_MOVE: dict[str, str] = {}
 
 _EXECUTE = frozenset({"execute", "executemany", "executescript"})
 #: SQL as the package writes it: upper-case keywords at a statement's start

@@ -6,8 +6,9 @@ repository module per record type:
 - ``schema.py``: every migration, in one explicit ordered list (``MIGRATIONS``);
 - ``base.py``: the connection (``Database``: open, migrate, transactions, errors);
 - ``runs.py``: runs and their per-rule results; ``findings.py``: findings and suppressions;
-- ``plans.py``, ``approvals.py``, ``audit.py``, ``journal.py`` (apply runs and their journal)
-  and ``meta.py`` (the remediation side's settings).
+- ``plans.py``, ``approvals.py``, ``audit.py``, ``journal.py`` (apply runs and their journal),
+  ``meta.py`` (the remediation side's settings) and ``vulns.py`` (vulnerability details and
+  package inventories).
 
 ``Store`` is a ``Database`` with the runs' and findings' operations as methods (what most
 callers use); the other repositories are functions taking the store. A run is recorded in one

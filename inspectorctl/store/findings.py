@@ -321,3 +321,9 @@ def suppressed(store: Database, finding_ids: Sequence[str]) -> set[str]:
             chunk)
         out.update(r["id"] for r in rows)
     return out
+
+
+def set_scores(db: sqlite3.Connection, scores: Iterable[tuple[float, str]]) -> None:
+    """(score, finding id) pairs: a score other than the severity's (a vulnerability's
+    adjusted score), inside the caller's transaction."""
+    db.executemany("UPDATE findings SET score=? WHERE id=?", list(scores))
