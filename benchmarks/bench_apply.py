@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from inspectorctl.lab import Lab
-from inspectorctl.remediate import records
+from inspectorctl.store import journal
 from inspectorctl.store.db import Store
 
 
@@ -63,8 +63,8 @@ def main() -> None:
                  "100%"], env, ok=(0, 1))
             wall = time.perf_counter() - t0
             with Store(db) as store:
-                (apply_run,) = records.apply_runs(store)
-                rows = records.journal(store, apply_run.id)
+                (apply_run,) = journal.apply_runs(store)
+                rows = journal.entries(store, apply_run.id)
             actions = len(json.loads(plan.read_text())["actions"])
             states: dict[str, int] = {}
             for e in rows:

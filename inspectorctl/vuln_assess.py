@@ -24,8 +24,10 @@ from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen, Severity, Status
 from inspectorctl.models.finding import Evidence, RuleResult, RunCounts, RunRecord, finding_id
 from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
+from inspectorctl.store import findings as stored_findings
+from inspectorctl.store import vulns as vuln_rows
+from inspectorctl.store.base import Database
 from inspectorctl.store.db import RunRecorder, Store, now
-from inspectorctl.store.vuln_records import record_host
 from inspectorctl.vulns import match as m
 from inspectorctl.vulns import score as sc
 from inspectorctl.vulns.db import AdvisoryDB
@@ -315,19 +317,20 @@ class VulnStep:
         keep the findings' details and the inventory."""
         hv.results = hv.results + close_missing(rec.store, hv.host, hv.results)
         rec.add(hv.results)
-        record_host(rec.store.db, rec.draft.id, hv.host,
-                    [(f.finding_id, f.score.adjusted, f.model_dump_json()) for f in hv.findings],
-                    None if hv.inventory is None else hv.inventory.model_dump_json())
+        vuln_rows.record_host(
+            rec.store.db, rec.draft.id, hv.host,
+            [(f.finding_id, f.score.adjusted, f.model_dump_json()) for f in hv.findings],
+            None if hv.inventory is None else hv.inventory.model_dump_json())
 
 
-def close_missing(store: Store, host: str, rs: list[RuleResult]) -> list[RuleResult]:
+def close_missing(store: Database, host: str, rs: list[RuleResult]) -> list[RuleResult]:
     """PASS rows for the host's open vulnerability findings that no longer match; none
     when the host could not be matched (its findings stay as they are)."""
     if any(r.status is Status.ERROR for r in rs):
         return []
     seen = {r.rule_id for r in rs}
     out = []
-    for f in store.findings(hosts=[host]):
+    for f in stored_findings.select(store, hosts=[host]):
         if f.pack == PACK and f.rule_id not in seen and f.rule_id != f"{RULE_PREFIX}collect":
             out.append(RuleResult(
                 rule_id=f.rule_id, pack=PACK, host=host, status=Status.PASS,
@@ -424,10 +427,9 @@ def _targets(options: VulnOptions, db: AdvisoryDB) -> dict[str, object]:
 def stored_details(store: Store, finding_ids: Iterable[str]) -> dict[str, VulnFinding]:
     out = {}
     for fid in set(finding_ids):
-        row = store.execute("SELECT data FROM vuln_details WHERE finding_id=?",
-                            (fid,)).fetchone()
-        if row is not None:
-            out[fid] = VulnFinding.model_validate_json(row[0])
+        data = vuln_rows.detail(store, fid)
+        if data is not None:
+            out[fid] = VulnFinding.model_validate_json(data)
     return out
 
 
@@ -481,24 +483,16 @@ def stored_inventory(store: Store, run_id: str | None, host: str
                      ) -> tuple[str, m.HostInventory, list[VulnFinding]]:
     """The package inventory a vulnerability run matched for ``host`` (the newest run when
     ``run_id`` is None), and the findings that run recorded for it."""
-    if run_id is None:
-        row = store.execute(
-            "SELECT hp.run_id, hp.data FROM host_packages hp JOIN runs r ON r.id=hp.run_id"
-            " WHERE hp.host=? ORDER BY r.started_at DESC LIMIT 1", (host,)).fetchone()
-    else:
-        row = store.execute("SELECT run_id, data FROM host_packages WHERE run_id=? AND host=?",
-                            (run_id, host)).fetchone()
+    row = vuln_rows.inventory(store, run_id, host)
     if row is None:
         where = f"run {run_id}" if run_id else "any vulnerability run"
         raise InputError(f"no package inventory of {host!r} in {where} in {store.path}; run "
                          "`inspectorctl vulns assess` first")
     rid = row[0]
     inv = m.HostInventory.model_validate_json(row[1])
-    fs = [VulnFinding.model_validate_json(r[0]) for r in store.execute(
-        "SELECT data FROM vuln_details WHERE host=? AND run_id=?", (host, rid))]
+    fs = [VulnFinding.model_validate_json(d) for d in vuln_rows.host_details(store, host, rid)]
     return rid, inv, fs
 
 
 def run_hosts(store: Store, run_id: str) -> list[str]:
-    return [r[0] for r in store.execute(
-        "SELECT host FROM host_packages WHERE run_id=? ORDER BY host", (run_id,))]
+    return vuln_rows.run_hosts(store, run_id)

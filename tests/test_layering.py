@@ -4,6 +4,7 @@ the layers below it (every import counts, also those inside functions)."""
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -175,3 +176,91 @@ def test_probe_host_modules_import_nothing_of_inspectorctl() -> None:
         if _layer(module) == "probe" and module not in controller_only:
             assert all(d.startswith("inspectorctl.probe.") for d in deps), (module, deps)
             assert "inspectorctl.probe.bundle" not in deps, module
+
+
+# ------------------------------------------------------------------------ the store owns SQL
+
+#: modules outside ``inspectorctl/store/`` allowed to run SQL, each with the reason
+OWN_DATABASE: dict[str, str] = {
+    # the advisory database: a separate SQLite file (OSV/NVD/KEV data imported by `vulns
+    # update`) with its own schema and migrations, not the findings store; it is the vulns
+    # layer's own repository and shares nothing with inspectorctl/store/
+    "inspectorctl.vulns.db": "the advisory database's own store",
+}
+
+#: modules that still run SQL of the findings store, each with the reason; this test fails
+#: when one no longer does, so that its entry is removed with it
+SQL_STILL_TO_MOVE: dict[str, str] = {}
+
+_EXECUTE = frozenset({"execute", "executemany", "executescript"})
+#: SQL as the package writes it: upper-case keywords at a statement's start
+_SQL = re.compile(
+    r"^\s*(SELECT\s+\S.*\sFROM\s|SELECT\s+(1|count\(|run_id\b)|INSERT\s+(OR\s+\w+\s+)?INTO\s|"
+    r"UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|(CREATE|DROP)\s+(TABLE|INDEX|TRIGGER|VIEW)\s|"
+    r"ALTER\s+TABLE\s|PRAGMA\s|BEGIN\b|COMMIT\b|ROLLBACK\b|VACUUM\b)",
+    re.DOTALL,
+)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                out.add(id(body[0].value))
+    return out
+
+
+def sql_uses(path: Path) -> list[str]:
+    """Where ``path`` runs SQL: calls of ``.execute``/``.executemany``/``.executescript`` and
+    string literals (f-string parts included) that are SQL statements (docstrings aside)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    docs = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _EXECUTE):
+            found.append(f"line {node.lineno}: calls .{node.func.attr}")
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and id(node) not in docs and _SQL.match(node.value)):
+            found.append(f"line {node.lineno}: SQL {node.value.strip()[:40]!r}")
+    return found
+
+
+def test_the_sql_reader_sees_sql() -> None:
+    """The reader itself, on the store (which must be seen to run SQL) and on samples."""
+    assert sql_uses(PACKAGE / "store" / "runs.py")
+    assert _SQL.match("SELECT * FROM runs WHERE id=?")
+    assert _SQL.match("INSERT OR IGNORE INTO plans(digest) VALUES (?)")
+    assert _SQL.match(" UPDATE journal SET state=? WHERE run_id=?")
+    assert _SQL.match("SELECT 1 FROM findings WHERE id=?")
+    assert not _SQL.match("Update the findings of a run")
+    assert not _SQL.match("SQLite triggers raise on UPDATE and DELETE")
+
+
+def test_only_the_store_runs_sql() -> None:
+    """Every SQL statement and every ``execute`` lives in ``inspectorctl/store/`` (one
+    repository module per record type), apart from the databases listed in OWN_DATABASE."""
+    bad: list[str] = []
+    for module, path in modules().items():
+        if _layer(module) == "store" or module in OWN_DATABASE or module in SQL_STILL_TO_MOVE:
+            continue
+        bad.extend(f"{module} {use}" for use in sql_uses(path))
+    assert bad == []
+
+
+def test_sql_still_to_move_still_there() -> None:
+    mods = modules()
+    gone = [m for m in SQL_STILL_TO_MOVE if m not in mods or not sql_uses(mods[m])]
+    assert gone == []
+
+
+def test_the_store_imports_no_workflow() -> None:
+    """The store is below every workflow: nothing of remediate/, report/, cli/ (nor of the
+    assessment and vulnerability workflows) is imported by it, not even lazily."""
+    bad = [f"{m} imports {d}" for m, deps in graph().items() if _layer(m) == "store"
+           for d in sorted(deps)
+           if _layer(d) in ("remediate", "report", "cli", "assess", "vuln_assess", "lab")]
+    assert bad == []

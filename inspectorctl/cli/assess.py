@@ -959,12 +959,12 @@ def runs_list(
     RUNS.check(fmt)
     from rich.table import Table
 
-    from inspectorctl.remediate import records
+    from inspectorctl.store import journal
 
     with open_store(db) as store:
         runs = store.runs(limit)
-        applies = records.apply_runs(store)[:limit]
-        journal_hosts = {a.id: len({e.host for e in records.journal(store, a.id)})
+        applies = journal.apply_runs(store)[:limit]
+        journal_hosts = {a.id: len({e.host for e in journal.entries(store, a.id)})
                          for a in applies}
     rows: list[tuple[datetime, dict[str, object], tuple[str, ...]]] = []
     for r in runs:

@@ -56,7 +56,7 @@ from inspectorctl.models.plan import (
     parse_duration,
 )
 from inspectorctl.remediate import audit as audit_mod
-from inspectorctl.remediate import records, service
+from inspectorctl.remediate import service
 from inspectorctl.remediate.approval import (
     approve_by,
     approve_with_policy,
@@ -90,6 +90,7 @@ from inspectorctl.remediate.verify import (
 )
 from inspectorctl.report.listings import AUDIT, JOURNAL, Listing
 from inspectorctl.store.db import Store, now
+from inspectorctl.store.plans import save_plan
 from inspectorctl.textsafe import check_reason, normalise_identity, one_line
 
 EXIT_FAILED = 1
@@ -371,7 +372,7 @@ def plan(
         p = make_plan(store, opts, now(), actor=_actor(by))
         if preview and p.actions:
             p = preview_plan(p, _executor_for(ssm), targets_for(p, inventory, ssm), store)
-            records.save_plan(store, p, now())
+            save_plan(store, p, now())
     write_plan(p, out)
     render_plan(p, diffs=preview)
     console.print(f"Plan written to {out} (digest {p.digest[:12]}); approve it with "

@@ -532,3 +532,31 @@ class JournalEntry(Frozen):
     message: str = ""
     ansible_seconds: float | None = None
     overhead_seconds: float | None = None
+
+
+#: one apply or rollback of a plan (its rows are the journal's ``JournalEntry``); no docstring:
+#: it would become the description in the published JSON schemas (runs.json, journal.json)
+class ApplyRun(Frozen):
+    id: str
+    kind: str  # apply | rollback
+    plan_id: str
+    plan_digest: str
+    status: str  # running | completed | stopped | interrupted
+    options: dict[str, Any]
+    started_at: datetime
+    ended_at: datetime | None = None
+    verify_run_id: str | None = None
+    rollback_of: str | None = None
+    message: str = ""
+
+
+class HostUpdate(Frozen):
+    """What one host's run of an action ended as, for its journal row."""
+
+    host: str
+    state: JournalState
+    rc: int | None = None
+    stats: dict[str, Any] = Field(default_factory=dict)
+    message: str = ""
+    ansible_seconds: float | None = None
+    overhead_seconds: float | None = None

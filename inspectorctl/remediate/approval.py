@@ -19,8 +19,6 @@ import enum
 import fnmatch
 import hashlib
 import hmac
-import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,14 +39,20 @@ from inspectorctl.models.plan import (
     canonical_json,
     format_duration,
 )
-from inspectorctl.remediate import audit, records, signing
+from inspectorctl.remediate import audit, signing
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.keys import KEY_ENV, ApprovalError, approval_key, key_path
 
 __all__ = ["KEY_ENV", "ApprovalError", "approval_key", "key_path"]
 from inspectorctl.remediate.planner import evidence_digest
 from inspectorctl.remediate.signing import parse_allowed_signers
+from inspectorctl.store import approvals as approval_rows
+from inspectorctl.store import audit as audit_rows
+from inspectorctl.store.audit import verify_runs
 from inspectorctl.store.db import Store
+from inspectorctl.store.findings import suppressed
+from inspectorctl.store.plans import record_plan
+from inspectorctl.store.runs import latest_results
 from inspectorctl.textsafe import (
     check_reason,
     control_characters,
@@ -219,18 +223,6 @@ def _sign(key: bytes, fields: Mapping[str, object]) -> str:
     return hmac.new(key, canonical_json(dict(fields)).encode(), hashlib.sha256).hexdigest()
 
 
-def _approval(r: sqlite3.Row) -> Approval:
-    return Approval(
-        seq=r["seq"], plan_id=r["plan_id"], plan_digest=r["plan_digest"],
-        action_ids=json.loads(r["action_ids"]), approver=r["approver"],
-        kind=ApprovalKind(r["kind"]), comment=r["comment"],
-        created_at=datetime.fromisoformat(r["created_at"]),
-        expires_at=datetime.fromisoformat(r["expires_at"]),
-        requirements=json.loads(r["requirements"]), prev_digest=r["prev_digest"],
-        digest=r["digest"], signature=r["signature"], audit_head=r["audit_head"],
-    )
-
-
 class ChainCheck(Frozen):
     approvals: list[Approval]
     problem: str | None = None
@@ -238,7 +230,7 @@ class ChainCheck(Frozen):
 
 def read_approvals(store: Store) -> ChainCheck:
     """Every approval row, verified: HMAC of each row and the chain of previous digests."""
-    rows = list(store.execute("SELECT * FROM approvals ORDER BY seq"))
+    rows = approval_rows.rows(store)
     if not rows:
         return ChainCheck(approvals=[])
     key = approval_key(store, create=False)
@@ -246,7 +238,7 @@ def read_approvals(store: Store) -> ChainCheck:
     out: list[Approval] = []
     for r in rows:
         try:
-            a = _approval(r)
+            a = approval_rows.to_approval(r)
         except (ValueError, TypeError) as e:
             return ChainCheck(approvals=out, problem=(
                 f"approval record {r['seq']} in {store.path} is unreadable ({e}): it was "
@@ -297,13 +289,11 @@ def record_approval(
             plan.plan_id, plan.digest, approver, action_ids, expires_at))
     key = approval_key(store, create=True)
     with store.transaction() as db:
-        row = db.execute("SELECT seq, digest FROM approvals ORDER BY seq DESC LIMIT 1"
-                         ).fetchone()
-        prev = row["digest"] if row else GENESIS
-        seq = (row["seq"] if row else 0) + 1
-        last = db.execute("SELECT seq, digest FROM audit_log ORDER BY seq DESC LIMIT 1"
-                          ).fetchone()
-        audit_head = f"{last['seq']}:{last['digest']}" if last else ""
+        newest = approval_rows.head(db)
+        prev = newest[1] if newest else GENESIS
+        seq = (newest[0] if newest else 0) + 1
+        last = audit_rows.head(db)
+        audit_head = f"{last[0]}:{last[1]}" if last else ""
         fields = Approval.model_construct(
             seq=seq, plan_id=plan.plan_id, plan_digest=plan.digest,
             action_ids=sorted(action_ids), approver=approver, kind=kind, comment=comment,
@@ -311,15 +301,13 @@ def record_approval(
             prev_digest=prev, digest="", signature=signature, audit_head=audit_head,
         ).signed_fields()
         digest = _sign(key, fields)
-        db.execute(
-            "INSERT INTO approvals(seq, plan_id, plan_digest, action_ids, approver, kind,"
-            " comment, created_at, expires_at, requirements, prev_digest, digest, signature,"
-            " audit_head) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (seq, plan.plan_id, plan.digest, json.dumps(sorted(action_ids)), approver,
-             kind.value, comment, fields["created_at"], fields["expires_at"],
-             json.dumps(fields["requirements"]), prev, digest, signature, audit_head),
-        )
-        records.record_plan(db, plan, now)
+        approval_rows.append(
+            db, seq=seq, plan_id=plan.plan_id, plan_digest=plan.digest,
+            action_ids=sorted(action_ids), approver=approver, kind=kind.value,
+            comment=comment, created_at=fields["created_at"], expires_at=fields["expires_at"],
+            requirements=fields["requirements"], prev_digest=prev, digest=digest,
+            signature=signature, audit_head=audit_head)
+        record_plan(db, plan, now)
         audit.append(db, AuditEvent.APPROVE, approver, now, key=key, plan_id=plan.plan_id,
                      plan_digest=plan.digest,
                      detail={"kind": kind.value, "actions": sorted(action_ids),
@@ -563,11 +551,11 @@ def stale_findings(plan: Plan, store: Store) -> list[str]:
     pfs += [f for m in plan.manual_steps for f in m.findings]
     if not pfs:
         return []
-    own = records.own_verify_runs(store, plan.digest)
+    own = verify_runs(store, plan.digest)
     # an ERROR (unreachable host) says nothing about a finding: it never makes a plan stale
-    latest = records.latest_results(store, [(f.rule_id, f.host) for f in pfs], own,
+    latest = latest_results(store, [(f.rule_id, f.host) for f in pfs], own,
                                     skip_errors=True)
-    gone = records.suppressed(store, [f.id for f in pfs])
+    gone = suppressed(store, [f.id for f in pfs])
     out: list[str] = []
     for f in pfs:
         row = latest.get((f.rule_id, f.host))

@@ -1,6 +1,6 @@
 """The append-only audit log: approvals, refusals, applies, rollbacks.
 
-Rows are only ever inserted: SQLite triggers raise on UPDATE and DELETE (see ``schema.py``).
+Rows are only ever inserted: SQLite triggers raise on UPDATE and DELETE (see ``store/schema.py``).
 Each row also carries ``digest = "h1:" + HMAC-SHA256(approval key, prev_digest + canonical
 row)``: a row edited, inserted or deleted after dropping the triggers breaks the chain, and
 without the key (``keys.py``) nobody can recompute it. A gap in the row numbers shows a deleted
@@ -30,6 +30,8 @@ from pydantic import Field
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.plan import canonical_json, sha256_hex
 from inspectorctl.remediate.keys import ApprovalError, approval_key, key_path
+from inspectorctl.store import approvals as approval_rows
+from inspectorctl.store import audit as audit_rows
 from inspectorctl.store.db import Store
 
 GENESIS = "0" * 64
@@ -105,17 +107,15 @@ def append(
 ) -> None:
     """Append one entry inside the caller's transaction; call ``note_head`` after it
     commits."""
-    row = db.execute("SELECT digest FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    prev = row[0] if row else GENESIS
+    last = audit_rows.head(db)
+    prev = last[1] if last else GENESIS
     ts = at.isoformat()
     detail_s = canonical_json(dict(detail or {}))
     digest = _keyed_digest(key, prev, ts, event.value, actor, plan_id, plan_digest, run_id,
                            detail_s)
-    db.execute(
-        "INSERT INTO audit_log(at, event, actor, plan_id, plan_digest, run_id, detail,"
-        " prev_digest, digest) VALUES (?,?,?,?,?,?,?,?,?)",
-        (ts, event.value, actor, plan_id, plan_digest, run_id, detail_s, prev, digest),
-    )
+    audit_rows.append(db, at=ts, event=event.value, actor=actor, plan_id=plan_id,
+                      plan_digest=plan_digest, run_id=run_id, detail=detail_s,
+                      prev_digest=prev, digest=digest)
 
 
 def record(store: Store, event: AuditEvent, actor: str, at: datetime, **kw: Any) -> None:
@@ -151,11 +151,10 @@ def note_head(store: Store, key: bytes) -> None:
     """Write the newest row's number and digest (HMAC'd) to the head file, unless it already
     names a later row. Best effort: a head file that cannot be written is reported by
     ``verify``, the append itself stands."""
-    row = store.execute("SELECT seq, digest FROM audit_log ORDER BY seq DESC LIMIT 1"
-                        ).fetchone()
-    if row is None:
+    last = audit_rows.head(store)
+    if last is None:
         return
-    seq, digest = int(row["seq"]), str(row["digest"])
+    seq, digest = last
     old = _read_head(store)
     if old is not None and isinstance(old.get("seq"), int) and old["seq"] >= seq:
         return
@@ -178,18 +177,7 @@ def entries(
     run_id: str | None = None,
     limit: int | None = None,
 ) -> list[AuditEntry]:
-    where, params = [], []
-    if plan_digest:
-        where.append("plan_digest = ?")
-        params.append(plan_digest)
-    if run_id:
-        where.append("run_id = ?")
-        params.append(run_id)
-    sql = "SELECT * FROM audit_log"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY seq"
-    rows = list(store.execute(sql, params))
+    rows = audit_rows.rows(store, plan_digest=plan_digest, run_id=run_id)
     if limit is not None:
         rows = rows[-limit:]
     return [
@@ -239,7 +227,7 @@ def verify(store: Store) -> ChainReport:
     it), ``inserted`` (a row not made with the key), ``truncated`` (the head file names a row
     that is gone), ``unverifiable`` (the key is missing).
     """
-    rows = store.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
+    rows = audit_rows.rows(store)
     problems: list[ChainProblem] = []
     notes: list[str] = []
     key: bytes | None = None
@@ -309,22 +297,20 @@ def verify(store: Store) -> ChainReport:
     # every approval (HMAC'd with the same key) names the log's last entry when it was made
     by_seq_all = {int(r["seq"]): str(r["digest"]) for r in rows}
     last_seq = max(by_seq_all, default=0)
-    if key is not None:
-        for a in store.execute("SELECT seq, audit_head FROM approvals WHERE audit_head != ''"
-                               " ORDER BY seq DESC LIMIT 1"):
-            hseq_s, _, hdig = str(a["audit_head"]).partition(":")
-            if not hseq_s.isdigit():
-                continue
-            aseq = int(hseq_s)
-            if aseq > last_seq:
-                problems.append(ChainProblem(kind=ProblemKind.TRUNCATED, seq=aseq, message=(
-                    f"the log ends at entry {last_seq} but approval record {a['seq']} was "
-                    f"made after entry {aseq}: entries {last_seq + 1}-{aseq} or more were cut "
-                    "off the end")))
-            elif by_seq_all.get(aseq) != hdig:
-                problems.append(ChainProblem(kind=ProblemKind.EDITED, seq=aseq, message=(
-                    f"entry {aseq} differs from the entry approval record {a['seq']} "
-                    "recorded: the log was rewritten from there")))
+    newest = approval_rows.newest_audit_head(store) if key is not None else None
+    if newest is not None:
+        a_seq, a_head = newest
+        hseq_s, _, hdig = a_head.partition(":")
+        aseq = int(hseq_s) if hseq_s.isdigit() else None
+        if aseq is not None and aseq > last_seq:
+            problems.append(ChainProblem(kind=ProblemKind.TRUNCATED, seq=aseq, message=(
+                f"the log ends at entry {last_seq} but approval record {a_seq} was "
+                f"made after entry {aseq}: entries {last_seq + 1}-{aseq} or more were cut "
+                "off the end")))
+        elif aseq is not None and by_seq_all.get(aseq) != hdig:
+            problems.append(ChainProblem(kind=ProblemKind.EDITED, seq=aseq, message=(
+                f"entry {aseq} differs from the entry approval record {a_seq} "
+                "recorded: the log was rewritten from there")))
     if legacy:
         notes.append(f"entries 1-{legacy} predate the keyed chain (plain sha256): someone who "
                      "can write the database could have rewritten them")

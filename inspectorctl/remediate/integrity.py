@@ -21,7 +21,7 @@ recompute. So:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from inspectorctl.errors import InputError, InspectorctlError
@@ -45,6 +45,7 @@ from inspectorctl.remediate.plansign import (  # re-exported: the gate's signing
     run_identities,
 )
 from inspectorctl.store.db import Store
+from inspectorctl.store.runs import run_results
 
 # --------------------------------------------------------------------------------------------
 # Recomputing a plan
@@ -126,20 +127,6 @@ def _compare(plan: Plan, rebuilt: Plan) -> list[str]:
     return problems
 
 
-def _run_results(store: Store, run_id: str, hosts: Sequence[str]
-                 ) -> dict[tuple[str, str], Mapping[str, Any]]:
-    out: dict[tuple[str, str], Mapping[str, Any]] = {}
-    uniq = sorted(set(hosts))
-    for i in range(0, len(uniq), 400):
-        chunk = uniq[i:i + 400]
-        rows = store.execute(
-            "SELECT rule_id, host, pack, title, status, severity, evidence FROM results"
-            f" WHERE run_id=? AND host IN ({','.join('?' * len(chunk))})", [run_id, *chunk])
-        for r in rows:
-            out[(r["rule_id"], r["host"])] = dict(r)
-    return out
-
-
 def recompute_problems(plan: Plan, store: Store) -> list[str]:
     """Every way the plan differs from what ``plan`` would make of its own findings now."""
     if plan.kind is PlanKind.ROLLBACK:
@@ -162,7 +149,7 @@ def recompute_problems(plan: Plan, store: Store) -> list[str]:
         return [f"its source run {run_id!r} is not in {store.path}"]
     pfs = [(f, a.hosts) for a in plan.actions for f in a.findings]
     pfs += [(f, m.hosts) for m in plan.manual_steps for f in m.findings]
-    stored = _run_results(store, run_id, [f.host for f, _ in pfs])
+    stored = run_results(store, run_id, [f.host for f, _ in pfs])
     findings: list[Finding] = []
     seen: set[str] = set()
     for f, hosts in pfs:

@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 
 from inspectorctl.errors import InspectorctlError
+from inspectorctl.store import meta
 from inspectorctl.store.db import Store
 
 KEY_ENV = "INSPECTORCTL_APPROVAL_KEY_FILE"
@@ -27,6 +28,10 @@ _MAX_KEY_BYTES = 4096
 
 class ApprovalError(InspectorctlError):
     """Approvals cannot be recorded or verified (key missing, store unusable...)."""
+
+
+#: the setting (``store/meta.py``) that holds the id of the key approvals were made with
+_KEY_ID = "approval_key_id"
 
 
 def key_path(store: Store) -> Path:
@@ -39,9 +44,7 @@ def key_id(key: bytes) -> str:
 
 
 def stored_key_id(store: Store) -> str | None:
-    row = store.execute("SELECT value FROM remediation_meta WHERE key='approval_key_id'"
-                        ).fetchone()
-    return str(row["value"]) if row else None
+    return meta.get(store, _KEY_ID)
 
 
 def _read_key(path: Path) -> bytes | None:
@@ -140,7 +143,5 @@ def approval_key(store: Store, *, create: bool) -> bytes:
             f"approval key file {path} is not the key the approvals in {store.path} were "
             f"signed with; restore the right key file (or set {KEY_ENV} to where it is)")
     if known is None and create:
-        with store.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO remediation_meta(key, value) VALUES (?,?)",
-                       ("approval_key_id", key_id(key)))
+        meta.set_once(store, _KEY_ID, key_id(key))
     return key

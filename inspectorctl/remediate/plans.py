@@ -27,7 +27,7 @@ from inspectorctl.models.plan import (
     findings_digest,
 )
 from inspectorctl.models.rule import FRAMEWORKS
-from inspectorctl.remediate import audit, catalog, plansign, records, vulnfix
+from inspectorctl.remediate import audit, catalog, plansign, vulnfix
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.interface import ExecRequest, Executor, ExecutorError
 from inspectorctl.remediate.planner import (
@@ -38,7 +38,9 @@ from inspectorctl.remediate.planner import (
     RuleIndex,
     build_plan,
 )
+from inspectorctl.store import journal
 from inspectorctl.store.db import Store
+from inspectorctl.store.plans import record_plan, stored_plan
 from inspectorctl.yamlfile import load_json
 
 
@@ -205,7 +207,7 @@ def make_plan(
     plan = plansign.sign_plan(store, with_identities(store, plan))
     key = audit.chain_key(store)
     with store.transaction() as db:
-        records.record_plan(db, plan, now)
+        record_plan(db, plan, now)
         audit.append(db, AuditEvent.PLAN, actor or "-", now, key=key, plan_id=plan.plan_id,
                      plan_digest=plan.digest, run_id=run.id,
                      detail={"actions": len(plan.actions), "manual": len(plan.manual_steps),
@@ -288,22 +290,22 @@ def rollback_plan(store: Store, run_id: str, now: datetime, *, sign: bool = True
     one the rolled-back plan pinned."""
     from inspectorctl.remediate.remediations import remediation_info
 
-    run = records.apply_run(store, run_id)
+    run = journal.apply_run(store, run_id)
     if run is None:
         raise InputError(f"no apply run {run_id!r} in {store.path}; see `inspectorctl audit "
                          "list`")
     if run.kind != "apply":
         raise InputError(f"run {run_id} is a {run.kind}, not an apply: only applies roll back")
-    original = records.stored_plan(store, run.plan_digest)
+    original = stored_plan(store, run.plan_digest)
     if original is None:
         raise InputError(f"the plan of run {run_id} is not in {store.path}")
     # every host the run started on: changed, possibly changed (the process died while it
     # ran), or failed part-way; the rollback restores what each host backed up for the run
-    changed = records.touched_hosts(store, run_id)
+    changed = journal.touched_hosts(store, run_id)
     if not changed:
         raise InputError(f"run {run_id} changed no host; there is nothing to roll back")
     info = remediation_info("_rollback")
-    applied = {e.action_id for e in records.journal(store, run_id)}
+    applied = {e.action_id for e in journal.entries(store, run_id)}
     severities = [a.severity for a in original.actions if a.id in applied]
     severity = max(severities, key=lambda s: s.rank) if severities else Severity.INFORMATIONAL
     from inspectorctl.models.plan import action_id

@@ -34,8 +34,17 @@ from pathlib import Path
 from inspectorctl.collect.interface import Targets
 from inspectorctl.errors import InputError, InspectorctlError
 from inspectorctl.models.common import Frozen
-from inspectorctl.models.plan import Action, JournalEntry, JournalState, Plan, PlanKind, Policy
-from inspectorctl.remediate import audit, catalog, records
+from inspectorctl.models.plan import (
+    Action,
+    ApplyRun,
+    HostUpdate,
+    JournalEntry,
+    JournalState,
+    Plan,
+    PlanKind,
+    Policy,
+)
+from inspectorctl.remediate import audit, catalog
 from inspectorctl.remediate.approval import (
     GateResult,
     Refusal,
@@ -52,6 +61,7 @@ from inspectorctl.remediate.interface import (
     ExecutorError,
     HostStatus,
 )
+from inspectorctl.store import journal
 from inspectorctl.store.db import Store
 from inspectorctl.store.db import now as utcnow
 
@@ -274,15 +284,15 @@ RUN_DIED = "died"
 
 
 def journal_view(store: Store, run_id: str
-                 ) -> tuple[records.ApplyRun, list[JournalEntry]] | None:
+                 ) -> tuple[ApplyRun, list[JournalEntry]] | None:
     """A run and its journal as they stand: when no live process is applying the run's plan,
     a run still ``running`` died (kill -9, crash, power loss) and reads ``died``, and every
     row it left ``running`` reads ``possibly_changed`` (what ``--resume`` will record before
     it runs them again, and what ``rollback`` counts). Nothing is written."""
-    run = records.apply_run(store, run_id)
+    run = journal.apply_run(store, run_id)
     if run is None:
         return None
-    rows = records.journal(store, run_id)
+    rows = journal.entries(store, run_id)
     holder = lock_holder(store)
     if holder is not None and holder[1] == run.plan_id:
         return run, rows
@@ -292,14 +302,14 @@ def journal_view(store: Store, run_id: str
             "message": "the process applying it died; finish it with --resume (or roll it "
                        "back)"})
     rows = [e.model_copy(update={"state": JournalState.POSSIBLY_CHANGED,
-                                 "message": records.DIED_WHILE_RUNNING})
+                                 "message": journal.DIED_WHILE_RUNNING})
             if e.state is JournalState.RUNNING else e for e in rows]
     return run, rows
 
 
-def _resumable(store: Store, plan: Plan) -> records.ApplyRun | None:
-    for run in records.apply_runs(store, plan.digest):
-        if any(not e.state.done for e in records.journal(store, run.id)):
+def _resumable(store: Store, plan: Plan) -> ApplyRun | None:
+    for run in journal.apply_runs(store, plan.digest):
+        if any(not e.state.done for e in journal.entries(store, run.id)):
             return run
     return None
 
@@ -363,8 +373,8 @@ def _apply_gated(
             raise InputError(f"nothing to resume: no unfinished apply of plan {plan.plan_id} "
                              f"(digest {plan.digest[:12]}) in {store.path}")
         run_id = prior.id
-        _, died = records.reset_for_resume(store, run_id)
-        records.set_run_status(store, run_id, "running")
+        _, died = journal.reset_for_resume(store, run_id)
+        journal.set_run_status(store, run_id, "running")
         resumed = True
     else:
         died = set()
@@ -380,13 +390,13 @@ def _apply_gated(
                                                  playbook=a.playbook,
                                                  state=JournalState.PENDING, phase=phase,
                                                  seq=seq))
-        run = records.ApplyRun(
+        run = ApplyRun(
             id=run_id, kind=kind, plan_id=plan.plan_id, plan_digest=plan.digest,
             status="running", started_at=clock(), rollback_of=plan.rollback_of,
             options={"canary": options.canary,
                      "batch_size": str(options.batch_size) if options.batch_size else None,
                      "max_errors": str(options.max_errors), "actor": actor})
-        records.create_apply_run(store, run, plan, rows)
+        journal.create_apply_run(store, run, plan, rows)
     not_approved = [v.action_id for v in gate.unapproved]
     audit.record(store, AuditEvent.ROLLBACK_START if kind == "rollback" else
                  AuditEvent.APPLY_START, actor, clock(), plan_id=plan.plan_id,
@@ -404,16 +414,16 @@ def _apply_gated(
             plan, store, executor, targets, options, run_id, exec_run_id, approved, clock,
             progress, staged, died)
     except KeyboardInterrupt:
-        records.finish_apply_run(store, run_id, "interrupted", clock(),
+        journal.finish_apply_run(store, run_id, "interrupted", clock(),
                                  "interrupted; finish it with --resume")
         audit.record(store, AuditEvent.ROLLBACK_END if kind == "rollback" else
                      AuditEvent.APPLY_END, actor, clock(), plan_id=plan.plan_id,
                      plan_digest=plan.digest, run_id=run_id, detail={"status": "interrupted"})
         raise
-    entries = records.journal(store, run_id)
+    entries = journal.entries(store, run_id)
     status = ("stopped" if stopped else
               "completed" if all(e.state.done for e in entries) else "failed")
-    records.finish_apply_run(store, run_id, status, clock(), reason)
+    journal.finish_apply_run(store, run_id, status, clock(), reason)
     counts: dict[str, int] = {}
     for e in entries:
         counts[e.state.value] = counts.get(e.state.value, 0) + 1
@@ -443,7 +453,7 @@ def _execute(
     staged: Path,
     died: set[tuple[str, str]],
 ) -> tuple[bool, str, float, int]:
-    entries = records.journal(store, run_id)
+    entries = journal.entries(store, run_id)
     total_hosts = len({e.host for e in entries})
     limit = options.max_errors.of(total_hosts)
     by_action = {a.id: a for a in plan.actions}
@@ -463,7 +473,7 @@ def _execute(
         reason = (f"stopped: {len(failed_hosts)} host(s) failed "
                   f"({', '.join(sorted(failed_hosts))}), more than --max-errors "
                   f"{options.max_errors} allows")
-        records.skip_remaining(store, run_id, clock(), reason)
+        journal.skip_remaining(store, run_id, clock(), reason)
         if progress is not None:
             progress(RolloutEvent(phase=phase, message=reason))
         return reason
@@ -471,7 +481,7 @@ def _execute(
     for seq in sorted({e.seq for e in entries}):
         announced = False
         while True:  # rounds: a row a run of several actions did not reach runs in the next
-            phase_rows = [e for e in records.journal(store, run_id)
+            phase_rows = [e for e in journal.entries(store, run_id)
                           if e.seq == seq and e.action_id in approved
                           and (e.action_id, e.host) not in done
                           and (e.state is JournalState.PENDING
@@ -548,7 +558,7 @@ def _run_together(
     the run did not reach go back to pending for the next round (or the threshold's skip)."""
     t0 = time.perf_counter()
     for action in actions:
-        records.mark_running(store, run_id, action.id, hosts, clock())
+        journal.mark_running(store, run_id, action.id, hosts, clock())
     requests = [ExecRequest(playbook=a.playbook, hosts=hosts, items=a.items, run_id=exec_run_id,
                             targets=targets, playbooks_root=staged,
                             machine_ids={h: ids[h] for h in hosts if h in ids},
@@ -572,7 +582,7 @@ def _run_together(
         result = results[i] if results is not None else None
         skipped = set(result.not_reached) if result is not None else set()
         if skipped:
-            records.unmark_running(store, run_id, action.id, sorted(skipped))
+            journal.unmark_running(store, run_id, action.id, sorted(skipped))
         ran = [h for h in hosts if h not in skipped]
         if not ran:
             continue
@@ -588,7 +598,7 @@ def _record(store: Store, run_id: str, action: Action, hosts: list[str], phase: 
             progress: RolloutProgress | None, result: ExecResult | None, error: str,
             possibly: set[str], overhead: float, seconds: float) -> None:
     """One action's results on ``hosts`` into the journal (and the failed hosts)."""
-    updates: list[records.HostUpdate] = []
+    updates: list[HostUpdate] = []
     for h in hosts:
         rc: int | None = None
         stats: dict[str, int] = {}
@@ -607,10 +617,10 @@ def _record(store: Store, run_id: str, action: Action, hosts: list[str], phase: 
             rc = result.rc
         if st.failure:
             failed_hosts.add(h)
-        updates.append(records.HostUpdate(host=h, state=st, rc=rc, stats=stats, message=msg,
+        updates.append(HostUpdate(host=h, state=st, rc=rc, stats=stats, message=msg,
                                           ansible_seconds=seconds,
                                           overhead_seconds=overhead))
-    records.record_results(store, run_id, action.id, updates, clock())
+    journal.record_results(store, run_id, action.id, updates, clock())
     if progress is not None:
         for u in updates:
             progress(RolloutEvent(phase=phase, action_id=action.id, playbook=action.playbook,
@@ -635,7 +645,7 @@ def _run_action(
     possibly: set[str],
 ) -> float:
     t0 = time.perf_counter()
-    records.mark_running(store, run_id, action.id, hosts, clock())
+    journal.mark_running(store, run_id, action.id, hosts, clock())
     request = ExecRequest(playbook=action.playbook, hosts=hosts, items=action.items,
                           run_id=exec_run_id, targets=targets, playbooks_root=staged,
                           machine_ids={h: ids[h] for h in hosts if h in ids},

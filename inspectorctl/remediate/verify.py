@@ -26,11 +26,14 @@ from inspectorctl.models.common import Frozen, Status
 from inspectorctl.models.finding import RuleResult
 from inspectorctl.models.plan import JournalEntry, JournalState, Plan
 from inspectorctl.models.snapshot import ProbeRequest
-from inspectorctl.remediate import audit, records
+from inspectorctl.remediate import audit
 from inspectorctl.remediate.audit import AuditEvent
 from inspectorctl.remediate.planner import VULN_PACK
 from inspectorctl.remediate.vulnfix import parse_offers, still_failing_detail
+from inspectorctl.store import journal
 from inspectorctl.store.db import Store
+from inspectorctl.store.plans import stored_plan
+from inspectorctl.store.runs import latest_results
 from inspectorctl.vuln_assess import FACTS as VULN_FACTS
 from inspectorctl.vuln_assess import RULE_PREFIX as VULN_RULE_PREFIX
 from inspectorctl.vuln_assess import (
@@ -145,7 +148,7 @@ def verify_apply(
             VerifyItem(rule_id=f.rule_id, host=f.host, verdict=Verdict.STILL_FAILING,
                        planned=True, detail="not applied")
             for _, f in planned])
-    before = records.latest_results(store, [(r, h) for r in rules for h in touched], set())
+    before = latest_results(store, [(r, h) for r in rules for h in touched], set())
     limited = (targets.model_copy(update={"limit": ",".join(touched)}) if targets.ssm is None
                else targets.model_copy(update={"ssm": targets.ssm.model_copy(update={
                    "instance_ids": tuple(touched), "tags": ()})}))
@@ -179,7 +182,7 @@ def verify_apply(
         audit.record(store, AuditEvent.VERIFY, actor, now, plan_id=plan.plan_id,
                      plan_digest=plan.digest, run_id=rid,
                      detail={"apply_run": apply_run_id, "hosts": touched, "rules": checked})
-    records.set_verify_run(store, apply_run_id, runs[-1][0])
+    journal.set_verify_run(store, apply_run_id, runs[-1][0])
     after = {(r.rule_id, r.host): r for r in results}
     items: list[VerifyItem] = []
     seen: set[tuple[str, str]] = set()
@@ -296,13 +299,13 @@ def not_undone(store: Store, apply_run_id: str, hosts: Sequence[str] | None = No
     are declared ``reversible: false``, with the playbook's rollback note."""
     from inspectorctl.remediate.catalog import CatalogError, load_meta
 
-    run = records.apply_run(store, apply_run_id)
-    original = records.stored_plan(store, run.plan_digest) if run is not None else None
+    run = journal.apply_run(store, apply_run_id)
+    original = stored_plan(store, run.plan_digest) if run is not None else None
     if original is None:
         return []
     wanted = set(hosts) if hosts is not None else None
     changed: dict[str, list[str]] = {}
-    for e in records.journal(store, apply_run_id):
+    for e in journal.entries(store, apply_run_id):
         if e.state.value == "changed" and (wanted is None or e.host in wanted):
             changed.setdefault(e.action_id, []).append(e.host)
     out = []
@@ -337,13 +340,13 @@ def verify_rollback(
     from inspectorctl.models.finding import FindingState, finding_id
 
     apply_run_id = rollback.rollback_of
-    run = records.apply_run(store, apply_run_id) if apply_run_id else None
-    original = records.stored_plan(store, run.plan_digest) if run is not None else None
+    run = journal.apply_run(store, apply_run_id) if apply_run_id else None
+    original = stored_plan(store, run.plan_digest) if run is not None else None
     if run is None or original is None or apply_run_id is None:
         raise InputError(f"rollback {rollback.plan_id}: the apply run it undoes is not in "
                          f"{store.path}")
     touched = sorted({e.host for e in entries if e.state.done or e.state is JournalState.FAILED})
-    applied = {e.action_id for e in records.journal(store, apply_run_id)}
+    applied = {e.action_id for e in journal.entries(store, apply_run_id)}
     planned = [f for a in original.actions if a.id in applied for f in a.findings
                if f.host in touched]
     rules = sorted({f.rule_id for f in planned})
@@ -366,7 +369,7 @@ def verify_rollback(
                  plan_digest=rollback.digest, run_id=result.run.id,
                  detail={"rollback_run": rollback_run_id, "rollback_of": apply_run_id,
                          "hosts": touched, "rules": rules})
-    records.set_verify_run(store, rollback_run_id, result.run.id)
+    journal.set_verify_run(store, rollback_run_id, result.run.id)
     after = {(r.rule_id, r.host): r for r in result.results}
     now_active = {f.id for f in store.findings(ids=ids, states=[FindingState.ACTIVE])}
     items = []

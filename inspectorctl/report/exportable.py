@@ -16,6 +16,7 @@ from inspectorctl.errors import InputError
 from inspectorctl.models.common import Frozen
 from inspectorctl.models.finding import Finding, RunRecord
 from inspectorctl.models.rule import Rule
+from inspectorctl.store import audit as audit_rows
 from inspectorctl.store.db import Store
 from inspectorctl.vuln_assess import PACK as VULN_PACK
 from inspectorctl.vuln_assess import VulnFinding, stored_details
@@ -104,10 +105,10 @@ def _rules(run: RunRecord | None, findings: Sequence[Finding]) -> dict[tuple[str
 
 def _suppression_changes(store: Store) -> dict[str, datetime]:
     """finding id -> the newest suppress/unsuppress entry of the audit log naming it (read
-    here, not through ``remediate.audit``: reports do not import the remediation layer)."""
+    here from the store, not through ``remediate.audit``: reports do not import the remediation
+    layer)."""
     out: dict[str, datetime] = {}
-    rows = store.execute("SELECT at, detail FROM audit_log WHERE event IN (?, ?)",
-                         ("suppress", "unsuppress"))
+    rows = audit_rows.of_events(store, ("suppress", "unsuppress"))
     for row in rows:
         try:
             at = datetime.fromisoformat(row["at"])

@@ -22,6 +22,7 @@ from inspectorctl.models.finding import Evidence, Finding, RuleResult, RunRecord
 from inspectorctl.models.rule import FRAMEWORKS, Rule
 from inspectorctl.report.summary import framework_compliance
 from inspectorctl.rules.loader import load_pack, resolve_pack, shipped_pack_ids
+from inspectorctl.store import runs as runs_repo
 from inspectorctl.store.db import Store, StoreError
 from inspectorctl.textsafe import one_line
 
@@ -88,7 +89,7 @@ def resolve_scope(store: Store, *, run_id: str | None, since: timedelta | None,
     if run_id is not None and since is not None:
         raise InputError("give --run or --since, not both (--run ID reports that run with the "
                          "30 days before it as its trend)")
-    if store.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
+    if not runs_repo.has_runs(store):
         raise InputError(f"no run recorded in {store.path}: nothing to report; run "
                          "`inspectorctl assess` first (or give the right --db)")
     if run_id is not None:
@@ -116,10 +117,11 @@ def resolve_scope(store: Store, *, run_id: str | None, since: timedelta | None,
     trend = [r for r in newest_first if r.id != run.id][:MAX_TREND_RUNS - 1]
     trend.reverse()
     trend.append(run)  # the run reported on ends its trend
-    in_window = _count_between(store, start, run.started_at)
+    in_window = runs_repo.count_between(store, start, run.started_at)
     return Scope(run=run, trend=tuple(trend), window_start=start, history_end=until,
                  trend_cut=max(0, in_window - len(newest_first)),
-                 verification_runs=_count_between(store, start, until, verification=True))
+                 verification_runs=runs_repo.count_between(store, start, until,
+                                                            verification=True))
 
 
 def _span(d: timedelta) -> str:
@@ -127,29 +129,13 @@ def _span(d: timedelta) -> str:
     return f"{hours // 24} day(s)" if hours % 24 == 0 else f"{hours} hour(s)"
 
 
-#: runs a remediation recorded as its verification (``audit_log`` event ``verify``)
-_VERIFY_RUNS = "SELECT run_id FROM audit_log WHERE event = 'verify' AND run_id IS NOT NULL"
-
-
 def _runs_between(store: Store, start: datetime, end: datetime, *, limit: int,
                   verification: bool = False) -> list[RunRecord]:
     """Runs started in [start, end], newest first: assessments, or (``verification``) only
     remediations' verification runs."""
-    rows = store.execute(
-        "SELECT id FROM runs WHERE started_at >= ? AND started_at <= ?"
-        f" AND id {'IN' if verification else 'NOT IN'} ({_VERIFY_RUNS})"
-        " ORDER BY started_at DESC, id DESC LIMIT ?", (start.isoformat(), end.isoformat(), limit))
-    runs = [store.run(r["id"]) for r in rows]
+    ids = runs_repo.run_ids_between(store, start, end, limit=limit, verification=verification)
+    runs = [store.run(i) for i in ids]
     return [r for r in runs if r is not None]
-
-
-def _count_between(store: Store, start: datetime, end: datetime, *,
-                   verification: bool = False) -> int:
-    row = store.execute(
-        "SELECT count(*) FROM runs WHERE started_at >= ? AND started_at <= ?"
-        f" AND id {'IN' if verification else 'NOT IN'} ({_VERIFY_RUNS})",
-        (start.isoformat(), end.isoformat())).fetchone()
-    return int(row[0])
 
 
 # ------------------------------------------------------------------------------------- rules
@@ -236,20 +222,15 @@ def run_postures(store: Store, runs: Sequence[RunRecord], rules: RuleIndex
     failed: dict[str, dict[Severity, int]] = defaultdict(lambda: dict.fromkeys(SEVERITIES, 0))
     totals: dict[str, int] = defaultdict(int)
     packs: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(ids, 500):
-        marks = ",".join("?" * len(chunk))
-        rows = store.execute(
-            f"SELECT run_id, pack, rule_id, status, severity, count(*) AS n FROM results"
-            f" WHERE run_id IN ({marks}) GROUP BY run_id, pack, rule_id, status, severity",
-            chunk)
-        for row in rows:
-            rid, rule_id, status, n = row["run_id"], row["rule_id"], row["status"], row["n"]
-            statuses[rid][rule_id].add(status)
-            packs[(rid, rule_id)] = row["pack"]
-            totals[rid] += n
-            if status == Status.FAIL.value:
-                with contextlib.suppress(ValueError):
-                    failed[rid][Severity(row["severity"])] += n
+    rows = runs_repo.status_counts(store, ids)
+    for row in rows:
+        rid, rule_id, status, n = row["run_id"], row["rule_id"], row["status"], row["n"]
+        statuses[rid][rule_id].add(status)
+        packs[(rid, rule_id)] = row["pack"]
+        totals[rid] += n
+        if status == Status.FAIL.value:
+            with contextlib.suppress(ValueError):
+                failed[rid][Severity(row["severity"])] += n
     out = []
     for run in runs:
         per_rule = statuses.get(run.id, {})
@@ -366,13 +347,7 @@ def problem_findings(store: Store, scope: Scope, results: Sequence[RuleResult],
     end = scope.history_end.isoformat()
     views = []
     for res in problems:
-        rows = store.execute(
-            "SELECT r.run_id, runs.started_at, r.status, r.evidence, r.reason,"
-            f" r.run_id IN ({_VERIFY_RUNS}) AS verification FROM results r"
-            " JOIN runs ON runs.id = r.run_id WHERE r.host = ? AND r.rule_id = ?"
-            " AND runs.started_at >= ? AND runs.started_at <= ?"
-            " ORDER BY runs.started_at DESC, runs.id DESC LIMIT ?",
-            (res.host, res.rule_id, start, end, MAX_HISTORY))
+        rows = runs_repo.history(store, res.host, res.rule_id, start, end, MAX_HISTORY)
         history = tuple(HistoryEntry(
             run_id=row["run_id"], started_at=datetime.fromisoformat(row["started_at"]),
             status=row["status"], evidence=_evidence(row["evidence"]), reason=row["reason"],

@@ -22,9 +22,8 @@ from pydantic.json_schema import models_json_schema
 
 from inspectorctl.config import ShownConfig
 from inspectorctl.models.finding import Finding, RuleResult, RunRecord
-from inspectorctl.models.plan import JournalEntry
+from inspectorctl.models.plan import ApplyRun, JournalEntry
 from inspectorctl.remediate.audit import AuditEntry
-from inspectorctl.remediate.records import ApplyRun
 from inspectorctl.report.diff import FindingsDiff
 from inspectorctl.report.jsondoc import SCHEMA_VERSION, SCHEMAS_DIR
 from inspectorctl.report.posture import Posture

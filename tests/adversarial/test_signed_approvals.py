@@ -155,9 +155,10 @@ def test_rollback_takes_signed_approvals_and_strict(
     """``rollback`` signs like ``approve`` (one --sign-with per --by) and refuses like ``apply``
     in --strict mode; a policy that requires signatures could not be met by a rollback
     before."""
-    from inspectorctl.remediate import records, service
+    from inspectorctl.remediate import service
     from inspectorctl.remediate.approval import read_approvals
     from inspectorctl.remediate.verify import RollbackReport
+    from inspectorctl.store import journal
 
     env, pol, alice, mallory = signed
     # the re-assessment after the rollback is not what this tests (no hosts here)
@@ -167,7 +168,7 @@ def test_rollback_takes_signed_approvals_and_strict(
                    "--sign-with", str(alice)).exit_code == 0
     assert _apply(env, pol).exit_code == 0
     with Store(env.tmp / "findings.db") as store:
-        (run,) = records.apply_runs(store)
+        (run,) = journal.apply_runs(store)
     rb = ["rollback", run.id, "-i", str(env.inventory), "--policy", str(pol)]
     res = env.run(*rb, "--by", "alice", "--by", "bob", "--sign-with", str(alice))
     assert (res.exit_code, res.stderr) == (

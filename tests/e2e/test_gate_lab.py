@@ -22,7 +22,8 @@ from inspectorctl.cli.main import app
 from inspectorctl.lab import Lab
 from inspectorctl.models.plan import Plan, canonical_json
 from inspectorctl.remediate import ansible as ansible_executor
-from inspectorctl.remediate import catalog, plansign, records
+from inspectorctl.remediate import catalog, plansign
+from inspectorctl.store import journal
 from inspectorctl.store.db import Store
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -177,7 +178,7 @@ def test_forged_plans_are_refused_and_nothing_changes(ctx: Ctx) -> None:
     assert ctx.states() == before, "a forged plan changed a host"
     assert controller_files(ctx.tmp) == ctl
     with Store(ctx.db) as store:
-        assert records.apply_runs(store) == []
+        assert journal.apply_runs(store) == []
     # the genuine plan shows every item that an approval approves
     res = runner.invoke(app, ["plan", "show", str(plan)])
     assert res.exit_code == 0, res.output
@@ -234,7 +235,7 @@ def test_templates_in_tailoring_values_never_run(ctx: Ctx) -> None:
     # the failed applies may have left edits (the sshd_config playbook comments out drop-in
     # lines before sshd -t refuses the value): roll them back, newest first
     with Store(ctx.db) as store:
-        runs = [r.id for r in records.apply_runs(store) if r.kind == "apply"]
+        runs = [r.id for r in journal.apply_runs(store) if r.kind == "apply"]
     assert len(runs) == 2
     for run_id in runs:
         ctx.ok("rollback", run_id, "--by", "carol")
@@ -262,8 +263,8 @@ def test_an_inventory_entry_reaching_another_machine_changes_nothing(ctx: Ctx) -
     assert "identity mismatch: the machine reached as remed-1 has machine-id" in res.output
     assert ctx.states() == before, "an apply through a wrong inventory entry changed a host"
     with Store(ctx.db) as store:
-        run = records.apply_runs(store)[0]
-        rows = records.journal(store, run.id)
+        run = journal.apply_runs(store)[0]
+        rows = journal.entries(store, run.id)
     # the first action fails on the identity check; --max-errors 0 stops the second one
     assert sorted((e.host, e.state.value) for e in rows) == [
         ("remed-1", "failed"), ("remed-1", "skipped_threshold")]
@@ -302,8 +303,8 @@ def test_other_ssh_host_keys_change_nothing(ctx: Ctx, tmp_path: Path) -> None:
                 "it.") in res.output
         assert ctx.states() == before, "an apply to a host with other host keys changed it"
         with Store(ctx.db) as store:
-            run = records.apply_runs(store)[0]
-            rows = records.journal(store, run.id)
+            run = journal.apply_runs(store)[0]
+            rows = journal.entries(store, run.id)
         failed = [e for e in rows if e.state.value == "failed"]
         assert [e.host for e in failed] == ["remed-1"]
         assert failed[0].message.startswith(

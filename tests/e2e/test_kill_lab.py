@@ -35,7 +35,8 @@ from typer.testing import CliRunner
 from inspectorctl.cli.main import app
 from inspectorctl.lab import Lab
 from inspectorctl.models.plan import JournalState
-from inspectorctl.remediate import audit, records
+from inspectorctl.remediate import audit
+from inspectorctl.store import journal
 from inspectorctl.store.db import Store
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -201,7 +202,7 @@ def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     died = sorted((a, h) for a, h, _, _ in running)
     assert {n for _, _, _, n in running} == {1}
     with Store(db) as store:
-        (run,) = records.apply_runs(store)
+        (run,) = journal.apply_runs(store)
         assert run.status == "running"  # nobody recorded the end
     # the journal reads the rows the dead process left running as possibly changed
     shown = cli("journal", run.id).splitlines()
@@ -219,7 +220,7 @@ def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     res = runner.invoke(app, ["apply", str(plan), "--resume", "--no-verify", "--db", str(db)])
     assert res.exit_code == 0, res.output
     with Store(db) as store:
-        rows = {(e.action_id, e.host): e for e in records.journal(store, run.id)}
+        rows = {(e.action_id, e.host): e for e in journal.entries(store, run.id)}
         resumed = [e for e in audit.entries(store, run_id=run.id)
                    if e.event.value == "apply_start" and e.detail.get("resume")]
     for key in died:
@@ -233,6 +234,6 @@ def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     res = runner.invoke(app, ["rollback", run.id, "--by", "carol", "--db", str(db)])
     assert res.exit_code == 0, res.output
     with Store(db) as store:
-        (rb,) = [r for r in records.apply_runs(store) if r.rollback_of == run.id]
-        assert {e.host for e in records.journal(store, rb.id)} == {host}
+        (rb,) = [r for r in journal.apply_runs(store) if r.rollback_of == run.id]
+        assert {e.host for e in journal.entries(store, rb.id)} == {host}
     assert _etc(lab, host) == etc_before

@@ -25,7 +25,8 @@ from typer.testing import CliRunner, Result
 from inspectorctl.cli.main import app
 from inspectorctl.lab import Lab
 from inspectorctl.remediate import ansible as ansible_executor
-from inspectorctl.remediate import catalog, records
+from inspectorctl.remediate import catalog
+from inspectorctl.store import journal
 from inspectorctl.store.db import Store
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -194,9 +195,9 @@ def test_approve_apply_reassess_all_fixed(ctx: Ctx) -> None:
     assert "applied 2 action(s): changed 4" in res.stdout
     assert "fixed 6, still failing 0, regressed 0, not verified 0" in res.stdout
     with Store(ctx.db) as store:
-        (run,) = [r for r in records.apply_runs(store) if r.status == "completed"]
+        (run,) = [r for r in journal.apply_runs(store) if r.status == "completed"]
         ctx.apply_run = run.id
-        rows = records.journal(store, run.id)
+        rows = journal.entries(store, run.id)
     assert {(e.host, e.playbook, e.state.value) for e in rows} == {
         (h, pb, "changed") for h in HOSTS for pb in ("sshd_config", "sysctl")}
     assert ctx.etc_all() != ctx.etc_before
@@ -260,9 +261,9 @@ def test_host_stopped_mid_rollout_then_resume(ctx: Ctx) -> None:
     finally:
         ctx.lab.start("remed-2")
     with Store(ctx.db) as store:
-        run = records.apply_runs(store)[0]
+        run = journal.apply_runs(store)[0]
         assert run.status == "stopped"
-        states = {(e.host, e.playbook): e.state.value for e in records.journal(store, run.id)}
+        states = {(e.host, e.playbook): e.state.value for e in journal.entries(store, run.id)}
     assert states[("remed-1", "sshd_config")] == "changed"
     assert states[("remed-1", "sysctl")] == "changed"
     assert states[("remed-2", "sshd_config")] == "unreachable"
@@ -275,7 +276,7 @@ def test_host_stopped_mid_rollout_then_resume(ctx: Ctx) -> None:
     assert f"Run {run.id} resumed 2 action(s): changed 4" in res.stdout
     assert "fixed 6, still failing 0, regressed 0" in res.stdout
     with Store(ctx.db) as store:
-        rows = records.journal(store, run.id)
+        rows = journal.entries(store, run.id)
     assert {e.state.value for e in rows} == {"changed"}
     assert {e.host: e.attempts for e in rows if e.playbook == "sysctl"} == {
         "remed-1": 1, "remed-2": 1}

@@ -265,13 +265,13 @@ def test_catalogue_problems_are_returned_before_the_findings_are_looked_at(
 # -------------------------------------------------------------------------------- rollback
 
 def _rolled_back(tmp_path: Path) -> tuple[Store, Plan, str]:
-    from inspectorctl.remediate import records
     from inspectorctl.remediate.plans import rollback_plan
+    from inspectorctl.store import journal
     from tests.remediate.test_rollout import FakeExecutor, _apply, _approved
 
     store, plan = _approved(tmp_path, hosts=("h01", "h02"), rules=("fwd",))
     _apply(store, plan, FakeExecutor())
-    (run,) = records.apply_runs(store)
+    (run,) = journal.apply_runs(store)
     return store, rollback_plan(store, run.id, T0), run.id
 
 

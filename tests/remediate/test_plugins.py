@@ -144,6 +144,6 @@ def test_apply_refuses_before_any_host_when_a_module_is_missing(
         "this installation of Ansible lacks what these playbooks use: playbook sysctl: module "
         "acme.hardening.sysctl_plus (sysctl/playbook.yml) (install the collection")
     assert ex.calls == []
-    from inspectorctl.remediate import records
+    from inspectorctl.store import journal
 
-    assert records.apply_runs(store) == []
+    assert journal.apply_runs(store) == []

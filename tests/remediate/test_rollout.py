@@ -14,7 +14,7 @@ import pytest
 
 from inspectorctl.collect.interface import Targets
 from inspectorctl.models.plan import JournalState, Plan
-from inspectorctl.remediate import records, rollout
+from inspectorctl.remediate import rollout
 from inspectorctl.remediate.approval import ApprovalRefused, approve_by
 from inspectorctl.remediate.interface import (
     ExecProgress,
@@ -30,6 +30,7 @@ from inspectorctl.remediate.rollout import (
     apply_plan,
     phases,
 )
+from inspectorctl.store import journal
 from inspectorctl.store.db import Store
 from tests.remediate.helpers import T0, fake_catalog, later, plan_from_store, record, result
 
@@ -117,7 +118,7 @@ def test_unapproved_plan_runs_nothing(tmp_path: Path) -> None:
         _apply(store, plan, ex)
     assert e.value.exit_code == 3
     assert ex.calls == []
-    assert records.apply_runs(store) == []
+    assert journal.apply_runs(store) == []
 
 
 def test_canary_then_batches_journal(tmp_path: Path) -> None:
@@ -131,12 +132,12 @@ def test_canary_then_batches_journal(tmp_path: Path) -> None:
         ("sshd_config", list(HOSTS[1:6])), ("sysctl", list(HOSTS[1:6])),
         ("sshd_config", list(HOSTS[6:])), ("sysctl", list(HOSTS[6:]))]
     assert {rid for _, _, rid in ex.calls} == {rep.run_id}  # backups land under the run id
-    rows = records.journal(store, rep.run_id)
+    rows = journal.entries(store, rep.run_id)
     assert len(rows) == 20 and all(r.state is JournalState.CHANGED for r in rows)
     assert {r.phase for r in rows if r.host == "h01"} == {"canary"}
     assert all(r.attempts == 1 and r.started_at and r.ended_at for r in rows)
     assert all(r.ansible_seconds == 0.01 and r.overhead_seconds is not None for r in rows)
-    assert records.apply_run(store, rep.run_id).status == "completed"  # type: ignore[union-attr]
+    assert journal.apply_run(store, rep.run_id).status == "completed"  # type: ignore[union-attr]
     # a second apply of the same plan: everything ok, nothing changed
     rep2 = _apply(store, plan, ex)
     assert {e.state for e in rep2.entries} == {JournalState.OK}
@@ -160,7 +161,7 @@ def test_threshold_stops_and_resume_finishes(tmp_path: Path) -> None:
     assert rep.hosts_in(JournalState.CHANGED) == ["h01"]
     assert rep.stop_reason == ("stopped: 1 host(s) failed (h02), more than --max-errors 0 "
                                "allows")
-    assert records.apply_run(store, rep.run_id).status == "stopped"  # type: ignore[union-attr]
+    assert journal.apply_run(store, rep.run_id).status == "stopped"  # type: ignore[union-attr]
     # the host comes back; --resume runs exactly what remains
     ex.down.clear()
     ex.calls.clear()
@@ -179,7 +180,7 @@ def test_max_errors_count_and_percent(tmp_path: Path) -> None:
     rep = _apply(store, plan, ex, batch_size=CountOrPercent(value=2),
                  max_errors=CountOrPercent(value=2))
     assert not rep.stopped and len(rep.failed) == 2 and not rep.complete
-    assert records.apply_run(store, rep.run_id).status == "failed"  # type: ignore[union-attr]
+    assert journal.apply_run(store, rep.run_id).status == "failed"  # type: ignore[union-attr]
     store2, plan2 = _approved(tmp_path / "b", rules=("fwd",))
     ex2 = FakeExecutor(fail={"h01", "h02", "h03"})
     rep2 = _apply(store2, plan2, ex2, batch_size=CountOrPercent(value=2),
@@ -195,9 +196,9 @@ def test_interrupt_leaves_running_rows_and_resume_reruns_them(tmp_path: Path) ->
     ex = FakeExecutor(interrupt_on="h02")
     with pytest.raises(KeyboardInterrupt):
         _apply(store, plan, ex, batch_size=CountOrPercent(value=1))
-    (run,) = records.apply_runs(store)
+    (run,) = journal.apply_runs(store)
     assert run.status == "interrupted"
-    states = {e.host: e.state for e in records.journal(store, run.id)}
+    states = {e.host: e.state for e in journal.entries(store, run.id)}
     assert states == {"h01": JournalState.CHANGED, "h02": JournalState.RUNNING,
                       "h03": JournalState.PENDING}
     ex.interrupt_on = None
@@ -272,9 +273,9 @@ def test_a_row_running_when_the_process_died_is_possibly_changed(tmp_path: Path)
     ex = KilledExecutor(die_on="h02")
     with pytest.raises(KilledExecutor.Died):
         _apply(store, plan, ex, batch_size=CountOrPercent(value=1))
-    (run,) = records.apply_runs(store)
+    (run,) = journal.apply_runs(store)
     assert run.status == "running"  # nobody recorded the end
-    states = {e.host: e.state for e in records.journal(store, run.id)}
+    states = {e.host: e.state for e in journal.entries(store, run.id)}
     assert states["h02"] is JournalState.RUNNING
     # h02 was changed; a rollback now includes it although nothing recorded the change
     from inspectorctl.remediate.plans import rollback_plan
@@ -307,7 +308,7 @@ def test_a_dead_runs_journal_reads_as_possibly_changed(tmp_path: Path) -> None:
     store, plan = _approved(tmp_path, hosts=("h01", "h02"), rules=("fwd",))
     with pytest.raises(KilledExecutor.Died):
         _apply(store, plan, KilledExecutor(die_on="h02"), batch_size=CountOrPercent(value=1))
-    (run,) = records.apply_runs(store)
+    (run,) = journal.apply_runs(store)
     lock = Path(str(store.path) + ".lock")
     # kill -9 leaves the holder's line behind: a pid that is gone holds nothing
     gone = subprocess.Popen(["true"])
@@ -320,9 +321,9 @@ def test_a_dead_runs_journal_reads_as_possibly_changed(tmp_path: Path) -> None:
                                      "--resume (or roll it back)")
     states = {e.host: (e.state, e.message) for e in rows}
     assert states == {"h01": (JournalState.CHANGED, ""),
-                      "h02": (JournalState.POSSIBLY_CHANGED, records.DIED_WHILE_RUNNING)}
+                      "h02": (JournalState.POSSIBLY_CHANGED, journal.DIED_WHILE_RUNNING)}
     # nothing was written: the stored row is still running (--resume records it)
-    assert {e.host: e.state for e in records.journal(store, run.id)}["h02"] \
+    assert {e.host: e.state for e in journal.entries(store, run.id)}["h02"] \
         is JournalState.RUNNING
     # a live process applying this plan (a resume in progress): shown as it is
     lock.write_text(f"pid {os.getpid()}, plan {plan.plan_id}")
@@ -352,7 +353,7 @@ def test_one_apply_at_a_time(tmp_path: Path) -> None:
             f"{plan.plan_id}); nothing was run: wait for it to finish (or, if its process is "
             "gone, run again: the lock is released when a process dies)")
     assert ex.calls == []
-    assert records.apply_runs(store) == []
+    assert journal.apply_runs(store) == []
     assert _apply(store, plan, ex).complete  # released
 
 
@@ -460,7 +461,7 @@ def test_actions_on_the_same_hosts_run_in_one_call(tmp_path: Path) -> None:
     assert ex.many == [(["sshd_config", "sysctl"], ["h01"], 0),
                        (["sshd_config", "sysctl"], list(HOSTS[1:6]), 0),
                        (["sshd_config", "sysctl"], list(HOSTS[6:]), 0)]
-    rows = records.journal(store, rep.run_id)
+    rows = journal.entries(store, rep.run_id)
     assert len(rows) == 20 and {r.state for r in rows} == {JournalState.CHANGED}
     assert {r.attempts for r in rows} == {1}
 
@@ -472,7 +473,7 @@ def test_a_host_failing_an_action_gets_the_later_ones_in_a_next_call(tmp_path: P
     assert ex.many == [(["sshd_config", "sysctl"], ["h01", "h02", "h03"], 3)]
     # the row the combined run did not reach runs alone next, as it would have run alone
     assert ex.calls[-1] == ("sysctl", ["h02"], rep.run_id)
-    rows = {(r.playbook, r.host): r for r in records.journal(store, rep.run_id)}
+    rows = {(r.playbook, r.host): r for r in journal.entries(store, rep.run_id)}
     assert rows[("sshd_config", "h02")].state is JournalState.FAILED
     assert rows[("sysctl", "h02")].state is JournalState.CHANGED
     assert rows[("sysctl", "h02")].attempts == 1  # not counted twice
@@ -485,7 +486,7 @@ def test_the_threshold_skips_what_a_combined_run_did_not_start(tmp_path: Path) -
     rep = _apply(store, plan, ex)  # --max-errors 0
     assert rep.stopped and "1 host(s) failed (h02)" in rep.stop_reason
     assert len(ex.many) == 1 and len(ex.calls) == 1  # sysctl started nowhere
-    rows = {(r.playbook, r.host): r.state for r in records.journal(store, rep.run_id)}
+    rows = {(r.playbook, r.host): r.state for r in journal.entries(store, rep.run_id)}
     assert rows == {("sshd_config", "h01"): JournalState.CHANGED,
                     ("sshd_config", "h02"): JournalState.FAILED,
                     ("sshd_config", "h03"): JournalState.CHANGED,

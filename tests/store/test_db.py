@@ -231,8 +231,8 @@ def test_results_keyed_by_host_migration_keeps_every_result(tmp_path: Path) -> N
 
 
 def test_prune_keeps_what_staleness_checks_and_verification_read(tmp_path: Path) -> None:
-    from inspectorctl.remediate.records import latest_results
     from inspectorctl.store.db import prune_results
+    from inspectorctl.store.runs import latest_results
 
     with Store(tmp_path / "f.db") as st:
         st.record_run(run(1), [result("a", "h1", Status.FAIL), result("a", "h2", Status.FAIL),
@@ -264,8 +264,8 @@ def test_prune_keeps_what_staleness_checks_and_verification_read(tmp_path: Path)
 
 def test_prune_keeps_what_a_plan_sees_besides_its_own_verification_runs(tmp_path: Path) -> None:
     from inspectorctl.remediate.audit import AuditEvent, record
-    from inspectorctl.remediate.records import latest_results
     from inspectorctl.store.db import prune_results
+    from inspectorctl.store.runs import latest_results
 
     with Store(tmp_path / "f.db") as st:
         st.record_run(run(1), [result("a", "h1", Status.FAIL)])  # what a plan was made from
