@@ -360,25 +360,16 @@ def assess(
     ] = None,
     ignore_file: IgnoreFileOpt = None,
     account_id: AccountIdOpt = None,
-    vuln_db: Annotated[Path | None, typer.Option(
-        "--vuln-db", help="Advisory database to match installed packages against [default: "
-        "vulns.db beside the findings database; when there is none, configuration only].",
-        show_default=False)] = None,
-    no_vulns: Annotated[bool, typer.Option(
-        "--no-vulns", help="Do not match installed packages against advisory data.")] = False,
-    max_db_age: Annotated[float, typer.Option(
-        "--max-db-age", min=0, help="Days after which the advisory data counts as stale.")
-    ] = va.DEFAULT_MAX_AGE_DAYS,
-    require_fresh: Annotated[bool, typer.Option(
-        "--require-fresh", help="Refuse (exit 2) when the advisory data is stale.")] = False,
+    vuln_db: MatchDbOpt = None,
+    no_vulns: NoVulnsOpt = False,
+    max_db_age: MaxDbAgeOpt = va.DEFAULT_MAX_AGE_DAYS,
+    require_fresh: RequireFreshOpt = False,
     include_unimportant: Annotated[bool, typer.Option(
         "--include-unimportant", help="Report 'unimportant' vulnerabilities too.")] = False,
 ) -> None:
     """Assess hosts against rulepacks (and their installed packages against known
     vulnerabilities, when there is advisory data) and record the findings."""
     ASSESS.check(fmt)
-    if no_vulns and vuln_db is not None:
-        raise InputError("--no-vulns and --vuln-db contradict each other: give one")
     ignores = _load_ignores(ignore_file)
     if output is not None and fmt == "table":
         raise InputError("--output needs a --format other than table: "
@@ -405,18 +396,7 @@ def assess(
     verbose(f"assess: {len(selection.rule_list)} rule(s) of {len(opts.packs)} pack(s), "
             + (f"snapshots from {opts.from_snapshots}" if opts.from_snapshots
                else f"via {opts.transport or 'ansible'}"))
-    if ssm is not None and ssm.output_s3 is None and not no_vulns:
-        if vuln_db is not None or require_fresh:
-            raise InputError(va.SSM_NEEDS_S3)
-        # the default advisory database, where there is one, waits for --output-s3
-        path = va.default_vuln_db(db or default_db_path())
-        advisories, no_data = None, (
-            f"note: {va.SSM_NEEDS_S3}: configuration only (the advisory database {path} is "
-            "not used; --no-vulns: no note)" if path.is_file()
-            else _open_advisories(None, db, False)[1])
-    else:
-        advisories, no_data = (None, None) if no_vulns else _open_advisories(vuln_db, db,
-                                                                             require_fresh)
+    advisories, no_data = choose_advisories(ssm, no_vulns, vuln_db, db, require_fresh)
     step = staleness = None
     store = None
     asff_doc: list[dict[str, Any]] | None = None
@@ -494,6 +474,41 @@ def assess(
         err_console.print(line, highlight=False, markup=False, soft_wrap=True)
     if left_out:
         raise typer.Exit(1)
+
+
+MatchDbOpt = Annotated[Path | None, typer.Option(
+    "--vuln-db", help="Advisory database to match installed packages against [default: "
+    "vulns.db beside the findings database; when there is none, configuration only].",
+    show_default=False)]
+NoVulnsOpt = Annotated[bool, typer.Option(
+    "--no-vulns", help="Do not match installed packages against advisory data.")]
+MaxDbAgeOpt = Annotated[float, typer.Option(
+    "--max-db-age", min=0, help="Days after which the advisory data counts as stale.")]
+RequireFreshOpt = Annotated[bool, typer.Option(
+    "--require-fresh", help="Refuse (exit 2) when the advisory data is stale.")]
+
+
+def choose_advisories(ssm: SsmTargets | None, no_vulns: bool, vuln_db: Path | None,
+                      db: Path | None, require_fresh: bool
+                      ) -> tuple[AdvisoryDB | None, str | None]:
+    """What an assessment matches installed packages against (``assess``, ``remediate``):
+    the advisory database, or None with the note for stderr that says why not (None, None:
+    ``--no-vulns``). Over SSM, matching needs ``--output-s3`` (a package list does not fit
+    in SSM's inline output)."""
+    if no_vulns and vuln_db is not None:
+        raise InputError("--no-vulns and --vuln-db contradict each other: give one")
+    if no_vulns:
+        return None, None
+    if ssm is not None and ssm.output_s3 is None:
+        if vuln_db is not None or require_fresh:
+            raise InputError(va.SSM_NEEDS_S3)
+        # the default advisory database, where there is one, waits for --output-s3
+        path = va.default_vuln_db(db or default_db_path())
+        return None, (
+            f"note: {va.SSM_NEEDS_S3}: configuration only (the advisory database {path} is "
+            "not used; --no-vulns: no note)" if path.is_file()
+            else _open_advisories(None, db, False)[1])
+    return _open_advisories(vuln_db, db, require_fresh)
 
 
 def _open_advisories(vuln_db: Path | None, db: Path | None, require_fresh: bool

@@ -20,11 +20,12 @@ from typing import Annotated
 
 import typer
 
+from inspectorctl import vuln_assess as va
 from inspectorctl.aws.deploy import pinned
 from inspectorctl.aws.documents import DocumentName, load_document
 from inspectorctl.aws.session import SessionFactory, describe_client_error
 from inspectorctl.aws.targets import SsmTargets, parse_s3_url
-from inspectorctl.cli._common import abort, console, err_console, guarded, info
+from inspectorctl.cli._common import abort, console, err_console, guarded, info, quiet
 from inspectorctl.cli._ssm import (
     EndpointOpt,
     InstanceIdsOpt,
@@ -39,7 +40,12 @@ from inspectorctl.cli.assess import (
     TABLE_JSON,
     DbOpt,
     FormatOpt,
+    MatchDbOpt,
+    MaxDbAgeOpt,
+    NoVulnsOpt,
+    RequireFreshOpt,
     _options,
+    choose_advisories,
     emit,
     format_option,
     open_store,
@@ -828,8 +834,15 @@ def remediate(
         "the policy; ssh-keygen -Y sign).")] = None,
     strict: StrictOpt = False,
     db: DbOpt = None,
+    vuln_db: MatchDbOpt = None,
+    no_vulns: NoVulnsOpt = False,
+    max_db_age: MaxDbAgeOpt = va.DEFAULT_MAX_AGE_DAYS,
+    require_fresh: RequireFreshOpt = False,
 ) -> None:
     """Unattended: assess -> plan -> policy approval -> apply what it allows -> re-assess.
+
+    The assessment matches installed packages against known vulnerabilities too when there
+    is advisory data (as `assess` does), so the plan can upgrade vulnerable packages.
 
     Exit 0: everything fixed, nothing waits; 1: a host failed or a finding is not fixed;
     3: refused by the gate; 4: what the policy allowed is fixed, the rest waits for people
@@ -852,15 +865,29 @@ def remediate(
             write_plan(step.plan, out)  # kept even if what follows fails
         _render_step(step)
 
-    with open_store(db) as store:
-        _key_warnings(store, strict)
-        outcome = service.remediate(
-            store, opts, pol, collector=get_collector(opts.transport), sign_with=sign_with,
-            executor=_executor_for(ssm), rollout=ro, actor=actor, now=now,
-            min_severity=severity, ssm=ssm,
-            ssm_pin=_ssm_pin(ssm) if ssm is not None else None,
-            before_apply=(lambda plan: _check_pin(plan, ssm)) if ssm is not None else None,
-            on_step=on_step, on_event=_print_event)
+    advisories, no_data = choose_advisories(ssm, no_vulns, vuln_db, db, require_fresh)
+    try:
+        step = None
+        if advisories is not None:
+            staleness = va.check_staleness(advisories, max_db_age, require_fresh)
+            if staleness.stale:
+                err_console.print(f"warning: {staleness.message}", highlight=False,
+                                  markup=False, soft_wrap=True)
+            step = va.VulnStep(advisories, False)
+        with open_store(db) as store:
+            _key_warnings(store, strict)
+            outcome = service.remediate(
+                store, opts, pol, collector=get_collector(opts.transport),
+                sign_with=sign_with, executor=_executor_for(ssm), rollout=ro, actor=actor,
+                now=now, min_severity=severity, ssm=ssm,
+                ssm_pin=_ssm_pin(ssm) if ssm is not None else None,
+                before_apply=(lambda plan: _check_pin(plan, ssm)) if ssm is not None else None,
+                on_step=on_step, on_event=_print_event, vulns=step)
+        if no_data is not None and not quiet():
+            err_console.print(no_data, highlight=False, markup=False, soft_wrap=True)
+    finally:
+        if advisories is not None:
+            advisories.close()
     p = outcome.plan
     if not p.actions:
         console.print("Nothing to apply.", highlight=False)

@@ -52,6 +52,7 @@ from inspectorctl.remediate.verify import (
     verify_rollback,
 )
 from inspectorctl.store.db import Store
+from inspectorctl.vuln_assess import VulnStep
 
 
 @dataclass(frozen=True)
@@ -160,15 +161,17 @@ def remediate(
     on_step: StepCallback | None = None,
     on_event: RolloutProgress | None = None,
     sign_with: Path | None = None,
+    vulns: VulnStep | None = None,
 ) -> RemediateOutcome:
     """Assess, plan, check the plan's integrity, approve what ``policy`` allows, apply it and
     verify it. Refusals by the gate are an outcome, not an exception. ``ssm``/``ssm_pin``:
     reach the hosts through SSM with the document version pinned in the plan;
     ``before_apply``: a last check of the approved plan (raising refuses it); ``sign_with``:
-    an SSH private key that signs the policy's approvals. A broken audit log refuses before
-    anything is assessed."""
+    an SSH private key that signs the policy's approvals; ``vulns``: the assessment also
+    matches installed packages against advisory data (so the plan can upgrade them). A broken
+    audit log refuses before anything is assessed."""
     require_intact_audit_log(store)
-    result = run_assessment(options, store, collector=collector)
+    result = run_assessment(options, store, collector=collector, vulns=vulns)
     if on_step is not None:
         on_step(Assessed(result.run))
     plan = make_plan(store, PlanOptions(run_id=result.run.id, min_severity=min_severity,

@@ -81,6 +81,22 @@ RULE_A = "vuln:CVE-2099-10001:inspectorctl-vfix-a"
 RULE_C = "vuln:CVE-2099-10002:inspectorctl-vfix-c"
 
 
+def assert_a_fixed_c_not_offered(res: Result, h: str, db: Path,
+                                 now_installed: dict[str, str]) -> None:
+    """After the upgrade: a is fixed (its finding closed), c's repository does not offer its
+    fix (said so, its finding still active), b was never touched."""
+    lines = res.stdout.splitlines()
+    summary = next(ln for ln in lines if ln.startswith("Re-assessed "))
+    assert summary.endswith("fixed 1, still failing 1, regressed 0, not verified 0"), summary
+    assert f"  still_failing: {RULE_C} on {h}: repository offers 1.0-2, fixed in 1.0-3" \
+        in lines
+    assert now_installed == {"inspectorctl-vfix-a": "1.0-2", "inspectorctl-vfix-b": "1.0-1",
+                             "inspectorctl-vfix-c": "1.0-1"}
+    with Store(db) as store:
+        states = {f.rule_id: f.state.value for f in store.findings(hosts=[h], states=[])}
+    assert (states[RULE_A], states[RULE_C]) == ("closed", "active")
+
+
 def test_upgrade_through_the_gate_fixes_what_the_repository_offers(
     lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -151,16 +167,7 @@ def test_upgrade_through_the_gate_fixes_what_the_repository_offers(
     res = cli("apply", str(plan))
     # c's repository does not offer its fix: the apply says so and exits 1
     assert res.exit_code == 1, res.output
-    lines = res.stdout.splitlines()
-    summary = next(ln for ln in lines if ln.startswith("Re-assessed "))
-    assert summary.endswith("fixed 1, still failing 1, regressed 0, not verified 0"), summary
-    assert f"  still_failing: {RULE_C} on {h}: repository offers 1.0-2, fixed in 1.0-3" \
-        in lines
-    assert installed() == {"inspectorctl-vfix-a": "1.0-2", "inspectorctl-vfix-b": "1.0-1",
-                           "inspectorctl-vfix-c": "1.0-1"}
-    with Store(db) as store:
-        states = {f.rule_id: f.state.value for f in store.findings(hosts=[h], states=[])}
-    assert (states[RULE_A], states[RULE_C]) == ("closed", "active")
+    assert_a_fixed_c_not_offered(res, h, db, installed())
 
     # an assessment of its own agrees: a is fixed, c is not
     again = assess()
@@ -172,3 +179,51 @@ def test_upgrade_through_the_gate_fixes_what_the_repository_offers(
     res = cli("apply", str(plan))
     assert res.exit_code == 3, res.output
     assert installed()["inspectorctl-vfix-c"] == "1.0-1"
+
+
+def test_remediate_upgrades_what_its_own_assessment_matched(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unattended: `remediate` matches the packages in its assessment, the policy approves
+    the upgrade (and only it), the apply re-assesses; with --no-vulns nothing is upgraded."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "250")
+    (host,) = lab.up(1, ["baseline"], "vfixr")
+    h = host.name
+    r = lab.exec(h, ["sh", "-c", SETUP], timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    db = tmp_path / "findings.db"
+    vdb = tmp_path / "vulns.db"  # beside the findings database: the default
+    policy = tmp_path / "policy.yml"
+    policy.write_text("rules:\n  - name: vulnerable packages\n    auto_approve: true\n"
+                      "    rules: ['vuln:*']\ndefault_approvers: 1\n")
+
+    def installed() -> dict[str, str]:
+        out = lab.exec(h, ["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", *PKGS])
+        assert out.returncode == 0, out.stderr
+        return dict(line.split() for line in out.stdout.splitlines())
+
+    def remediate(*extra: str) -> Result:
+        return runner.invoke(app, ["remediate", "--policy", str(policy), "-i",
+                                   str(lab.inventory_path), "--limit", h, "--db", str(db),
+                                   "--max-db-age", "36500", *extra])
+
+    z = R.osv_zip(tmp_path / "advisories.zip", RECORDS)
+    res = runner.invoke(app, ["vulns", "update", "--from", str(z), "--vuln-db", str(vdb)])
+    assert res.exit_code == 0, res.output
+
+    # configuration only: no upgrade is planned, nothing is auto-approved, nothing changes
+    res = remediate("--no-vulns")
+    assert res.exit_code == 4, res.output
+    assert "package_upgrade" not in res.output
+    assert "The policy approves no action automatically; nothing applied." in res.output
+    assert installed() == dict.fromkeys(PKGS, "1.0-1")
+    with Store(db) as store:
+        assert not [f for f in store.findings(hosts=[h], states=[])
+                    if f.rule_id.startswith("vuln:")]
+
+    # with the advisory data beside the database: the upgrade is planned, approved by the
+    # policy and applied; a is fixed, c's repository does not offer its fix (exit 1)
+    res = remediate()
+    assert res.exit_code == 1, res.output
+    assert_a_fixed_c_not_offered(res, h, db, installed())
