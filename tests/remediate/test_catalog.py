@@ -211,7 +211,9 @@ def test_digest_ignores_molecule_scenarios(tmp_catalog: Path) -> None:
 
 def test_digest_covers_the_roles_a_playbook_uses(tmp_catalog: Path) -> None:
     sshd, pkg = catalog.playbook_digest("sshd_config"), catalog.playbook_digest("package_absent")
-    assert catalog.roles_used("sshd_config") == ["inspectorctl_backup", "inspectorctl_sshd"]
+    # inspectorctl_modules: the backup role depends on it (its module's helpers)
+    assert catalog.roles_used("sshd_config") == ["inspectorctl_backup", "inspectorctl_modules",
+                                                 "inspectorctl_sshd"]
     assert catalog.roles_used("package_absent") == []
     task = tmp_catalog / "roles" / "inspectorctl_sshd" / "tasks" / "main.yml"
     task.write_text(task.read_text(encoding="utf-8") + "\n", encoding="utf-8")

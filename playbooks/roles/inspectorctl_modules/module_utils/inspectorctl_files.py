@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+"""File helpers of inspectorctl's playbook modules (``library/*.py`` of the playbooks and of
+the inspectorctl_backup role), imported as ``ansible.module_utils.inspectorctl_files``.
+
+Runs on the managed host: standard library only, Python 3.6+. Text is read and written as
+UTF-8 with surrogate escapes, so bytes that are not UTF-8 survive a rewrite unchanged.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import os
+import shutil
+import stat
+import tempfile
+
+
+def read_text(path):
+    """The content of path as text (bytes that are not UTF-8 kept as surrogates)."""
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "surrogateescape")
+
+
+def is_regular(path):
+    """Whether path is a regular file (a link to one is not)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def write_file(path, text=None, copy_from=None, mode=0o644, attrs_from=None):
+    """Replace path atomically (a temporary file in its directory, renamed over it) with
+    ``text`` or the content of ``copy_from``: owned by root with ``mode``, or with the owner
+    and mode of ``attrs_from`` (an existing file: its own attributes kept)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".inspectorctl-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if copy_from is not None:
+                with open(copy_from, "rb") as src:
+                    shutil.copyfileobj(src, out)
+            else:
+                out.write(text.encode("utf-8", "surrogateescape"))
+        if attrs_from is not None:
+            st = os.stat(attrs_from)
+            os.chown(tmp, st.st_uid, st.st_gid)
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        else:
+            os.chown(tmp, 0, 0)
+            os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def text_diff(path, before, after):
+    """A before/after diff of a file's text (``before`` None: the file is created)."""
+    return {"before": before or "", "after": after, "after_header": path,
+            "before_header": path if before is not None else "/dev/null"}
