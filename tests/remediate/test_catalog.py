@@ -225,6 +225,16 @@ def test_digest_covers_the_roles_a_playbook_uses(tmp_catalog: Path) -> None:
     assert not any("molecule" in f for f in files)
 
 
+def test_digest_covers_the_playbooks_own_modules_and_their_helpers(tmp_catalog: Path) -> None:
+    before = catalog.playbook_digest("sysctl")
+    files = [rel for rel, _ in catalog.playbook_files("sysctl")]
+    assert "sysctl/library/inspectorctl_sysctl.py" in files
+    assert "roles/inspectorctl_modules/module_utils/inspectorctl_files.py" in files
+    helpers = tmp_catalog / "roles" / "inspectorctl_modules" / "module_utils"
+    (helpers / "inspectorctl_files.py").write_text("# changed\n", encoding="utf-8")
+    assert catalog.playbook_digest("sysctl") != before
+
+
 def test_a_role_that_is_not_shipped_is_an_error(tmp_catalog: Path) -> None:
     pb = tmp_catalog / "sysctl" / "playbook.yml"
     pb.write_text(pb.read_text(encoding="utf-8").replace("name: inspectorctl_backup",
