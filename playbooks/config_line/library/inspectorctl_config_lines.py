@@ -21,8 +21,7 @@ import os
 import re
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.inspectorctl_files import read_text, text_diff, write_file
+from ansible.module_utils.inspectorctl_files import items_module, read_text, text_diff, write_file
 
 
 def check_items(items):
@@ -79,13 +78,7 @@ def read(path):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            items=dict(type="list", elements="raw", required=True),
-            plan_only=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = items_module()
     try:
         paths, items = check_items(module.params["items"])
         old = dict((p, read(p)) for p in paths)

@@ -19,7 +19,7 @@ import fnmatch
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.inspectorctl_files import items_module
 
 MODE_RE = re.compile(
     r"^0?[0-7]{3,4}$|^[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*$")
@@ -64,13 +64,7 @@ def expand(items):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            items=dict(type="list", elements="raw", required=True),
-            expand_only=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = items_module("expand_only")
     items = module.params["items"]
     problem = check_items(items)
     if problem:

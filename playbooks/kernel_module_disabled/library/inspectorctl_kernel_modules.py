@@ -19,9 +19,14 @@ from __future__ import absolute_import, division, print_function
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.facts.virtual.linux import LinuxVirtual
-from ansible.module_utils.inspectorctl_files import is_regular, read_text, text_diff, write_file
+from ansible.module_utils.inspectorctl_files import (
+    is_regular,
+    items_module,
+    read_text,
+    text_diff,
+    write_file,
+)
 
 MODPROBE_D = "/etc/modprobe.d"
 NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
@@ -85,13 +90,7 @@ def manages_kernel(module):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            items=dict(type="list", elements="raw", required=True),
-            plan_only=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = items_module()
     try:
         names = module_names(module.params["items"])
     except ValueError as e:

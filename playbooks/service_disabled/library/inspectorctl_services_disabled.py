@@ -21,7 +21,7 @@ import glob
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.inspectorctl_files import items_module
 
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
              "/usr/lib/systemd/system", "/lib/systemd/system")
@@ -126,13 +126,7 @@ def programs(found, present):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            items=dict(type="list", elements="raw", required=True),
-            plan_only=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = items_module()
     try:
         names = unit_names(module.params["items"])
     except ValueError as e:

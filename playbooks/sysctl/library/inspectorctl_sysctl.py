@@ -22,8 +22,13 @@ import os
 import re
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.inspectorctl_files import is_regular, read_text, text_diff, write_file
+from ansible.module_utils.inspectorctl_files import (
+    is_regular,
+    items_module,
+    read_text,
+    text_diff,
+    write_file,
+)
 
 SYSCTL_FILE = "/etc/sysctl.d/60-inspectorctl.conf"
 ETC_DIR = "/etc/sysctl.d"
@@ -136,13 +141,7 @@ def file_content(old, wanted):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            items=dict(type="list", elements="raw", required=True),
-            plan_only=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
+    module = items_module()
     try:
         wanted = wanted_values(module.params["items"])
     except ValueError as e:

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""File helpers of inspectorctl's playbook modules (``library/*.py`` of the playbooks and of
+"""Helpers of inspectorctl's playbook modules (``library/*.py`` of the playbooks and of
 the inspectorctl_backup role), imported as ``ansible.module_utils.inspectorctl_files``.
 
 Runs on the managed host: standard library only, Python 3.6+. Text is read and written as
@@ -12,6 +12,17 @@ import os
 import shutil
 import stat
 import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def items_module(plan_option="plan_only"):
+    """The AnsibleModule of a playbook's own module: ``items``, a list the module checks
+    itself, and ``plan_option``, a bool that asks for the plan only (change nothing, say what
+    the backup records); check mode supported."""
+    spec = {"items": dict(type="list", elements="raw", required=True),
+            plan_option: dict(type="bool", default=False)}
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True)
 
 
 def read_text(path):
