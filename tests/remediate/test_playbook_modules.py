@@ -22,6 +22,7 @@ PERMS = ROOT / "file_permissions" / "library" / "inspectorctl_file_permissions.p
 LINES = ROOT / "config_line" / "library" / "inspectorctl_config_lines.py"
 KMODS = ROOT / "kernel_module_disabled" / "library" / "inspectorctl_kernel_modules.py"
 SERVICES = ROOT / "service_disabled" / "library" / "inspectorctl_services_disabled.py"
+ABSENT = ROOT / "file_absent" / "library" / "inspectorctl_files_absent.py"
 
 
 #: what Ansible ships with a module that imports ``ansible.module_utils.inspectorctl_files``
@@ -47,7 +48,7 @@ def run(module: Path, args: dict[str, Any], *, check: bool = False,
 
 def test_every_local_module_resolves_for_its_playbook() -> None:
     for pid in ("file_permissions", "config_line", "kernel_module_disabled",
-                "service_disabled", "sysctl"):
+                "service_disabled", "sysctl", "file_absent"):
         assert catalog.missing_plugins(pid) == []
     files = catalog.playbook_files("file_permissions")
     assert catalog.local_modules(files) == {"inspectorctl_backup",
@@ -215,6 +216,40 @@ def test_config_lines_refuses_bad_items(items: list[Any]) -> None:
     res = run(LINES, {"items": items})
     assert res["failed"] is True
     assert res["msg"].startswith("items must be a non-empty list of {path:")
+
+
+# -- file_absent ---------------------------------------------------------------------------
+
+
+def test_files_absent_removes_exactly_the_existing_files(tmp_path: Path) -> None:
+    (tmp_path / "equiv").write_text("+\n")
+    (tmp_path / "keep").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "keep")
+    items = [{"path": str(tmp_path / n)} for n in ("equiv", "link", "never")]
+    planned = run(ABSENT, {"items": items, "plan_only": True})
+    assert planned["paths"] == [str(tmp_path / "equiv"), str(tmp_path / "link")]
+    preview = run(ABSENT, {"items": items}, check=True, diff=True)
+    assert preview["changed"] is True
+    assert preview["diff"][1] == {"before": {"path": str(tmp_path / "link"), "state": "link"},
+                                  "after": {"path": str(tmp_path / "link"), "state": "absent"}}
+    assert (tmp_path / "equiv").exists()
+    assert run(ABSENT, {"items": items})["changed"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
+    assert run(ABSENT, {"items": items})["changed"] is False
+
+
+def test_files_absent_refuses_directories_and_bad_items(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("x")
+    res = run(ABSENT, {"items": [{"path": str(tmp_path / "f")}, {"path": str(tmp_path / "d")}]})
+    assert res["failed"] is True
+    assert res["msg"] == (f"{tmp_path / 'd'} is a directory; file_absent removes files only "
+                          "(remove it by hand)")
+    assert (tmp_path / "f").exists()
+    for items in ([], [{"path": "rel"}], [{"path": "/etc/"}], [{"name": "/x"}]):
+        bad = run(ABSENT, {"items": items})
+        assert bad["failed"] is True
+        assert bad["msg"].startswith("items must be a non-empty list of {path: /absolute/path")
 
 
 # -- kernel_module_disabled and service_disabled: their item checks come before any I/O ----
