@@ -13,7 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 import os
 
-from ansible.module_utils.inspectorctl_files import items_module, text_diff, write_file
+from ansible.module_utils.inspectorctl_files import (
+    items_module,
+    set_attrs,
+    text_diff,
+    write_file,
+)
 
 ALLOW = ("/etc/cron.allow", "/etc/at.allow")
 DENY = ("/etc/cron.deny", "/etc/at.deny")
@@ -33,10 +38,7 @@ def main():
             if not check:
                 write_file(path, "root\n", mode=0o640)
         elif not check:
-            diff = {"before": {"path": path}, "after": {"path": path}}
-            c = module.set_owner_if_different(path, "root", False, diff, expand=False)
-            c = module.set_group_if_different(path, "root", c, diff, expand=False)
-            c = module.set_mode_if_different(path, "0640", c, diff, expand=False)
+            c, diff = set_attrs(module, path, "0640", "root", "root")
             if c:
                 changed.append(path)
                 diffs.append(diff)

@@ -19,7 +19,7 @@ import fnmatch
 import os
 import re
 
-from ansible.module_utils.inspectorctl_files import items_module
+from ansible.module_utils.inspectorctl_files import items_module, set_attrs
 
 MODE_RE = re.compile(
     r"^0?[0-7]{3,4}$|^[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*$")
@@ -79,13 +79,7 @@ def main():
     changed_paths = []
     diffs = []
     for path, it in targets:
-        diff = {"before": {"path": path}, "after": {"path": path}}
-        # the file module's order: a chown may clear set-id bits the mode then sets
-        changed = module.set_owner_if_different(path, it.get("owner"), False, diff,
-                                                expand=False)
-        changed = module.set_group_if_different(path, it.get("group"), changed, diff,
-                                                expand=False)
-        changed = module.set_mode_if_different(path, it["mode"], changed, diff, expand=False)
+        changed, diff = set_attrs(module, path, it["mode"], it.get("owner"), it.get("group"))
         if changed:
             changed_paths.append(path)
             diffs.append(diff)

@@ -24,6 +24,7 @@ from ansible.module_utils.inspectorctl_files import (
     is_regular,
     items_module,
     read_text,
+    set_attrs,
     text_diff,
     write_file,
 )
@@ -111,10 +112,7 @@ def main():
         if not check:
             os.mkdir(MODPROBE_D, 0o755)
     if os.path.isdir(MODPROBE_D):
-        diff = {"before": {"path": MODPROBE_D}, "after": {"path": MODPROBE_D}}
-        c = module.set_owner_if_different(MODPROBE_D, "root", False, diff, expand=False)
-        c = module.set_group_if_different(MODPROBE_D, "root", c, diff, expand=False)
-        c = module.set_mode_if_different(MODPROBE_D, "0755", c, diff, expand=False)
+        c, diff = set_attrs(module, MODPROBE_D, "0755", "root", "root")
         if c and MODPROBE_D not in changed:
             changed.append(MODPROBE_D)
             diffs.append(diff)
@@ -137,10 +135,7 @@ def main():
             if not check:
                 write_file(path, want)
         else:
-            diff = {"before": {"path": path}, "after": {"path": path}}
-            c = module.set_owner_if_different(path, "root", False, diff, expand=False)
-            c = module.set_group_if_different(path, "root", c, diff, expand=False)
-            c = module.set_mode_if_different(path, "0644", c, diff, expand=False)
+            c, diff = set_attrs(module, path, "0644", "root", "root")
             if c:
                 changed.append(path)
                 diffs.append(diff)

@@ -65,6 +65,17 @@ def write_file(path, text=None, copy_from=None, mode=0o644, attrs_from=None):
         raise
 
 
+def set_attrs(module, path, mode, owner=None, group=None):
+    """Owner, group and mode of path where they differ, in the file module's order (a chown
+    may clear set-id bits the mode then sets); honours check mode. (changed, before/after
+    diff)."""
+    diff = {"before": {"path": path}, "after": {"path": path}}
+    changed = module.set_owner_if_different(path, owner, False, diff, expand=False)
+    changed = module.set_group_if_different(path, group, changed, diff, expand=False)
+    changed = module.set_mode_if_different(path, mode, changed, diff, expand=False)
+    return changed, diff
+
+
 def text_diff(path, before, after):
     """A before/after diff of a file's text (``before`` None: the file is created)."""
     return {"before": before or "", "after": after, "after_header": path,
