@@ -24,6 +24,7 @@ KMODS = ROOT / "kernel_module_disabled" / "library" / "inspectorctl_kernel_modul
 SERVICES = ROOT / "service_disabled" / "library" / "inspectorctl_services_disabled.py"
 ABSENT = ROOT / "file_absent" / "library" / "inspectorctl_files_absent.py"
 CRON = ROOT / "cron_allow" / "library" / "inspectorctl_cron_allow.py"
+NOLOGIN = ROOT / "system_accounts_nologin" / "library" / "inspectorctl_nologin.py"
 
 
 #: what Ansible ships with a module that imports ``ansible.module_utils.inspectorctl_files``
@@ -49,7 +50,8 @@ def run(module: Path, args: dict[str, Any], *, check: bool = False,
 
 def test_every_local_module_resolves_for_its_playbook() -> None:
     for pid in ("file_permissions", "config_line", "kernel_module_disabled",
-                "service_disabled", "sysctl", "file_absent", "cron_allow"):
+                "service_disabled", "sysctl", "file_absent", "cron_allow",
+                "system_accounts_nologin"):
         assert catalog.missing_plugins(pid) == []
     files = catalog.playbook_files("file_permissions")
     assert catalog.local_modules(files) == {"inspectorctl_backup",
@@ -285,7 +287,8 @@ def test_sysctl_refuses_bad_items(items: list[Any]) -> None:
     assert res["msg"].startswith("items must be a non-empty list of {key: a.b.c, value: VALUE}")
 
 
-def test_cron_allow_refuses_items_that_are_not_mappings() -> None:
-    res = run(CRON, {"items": ["root"]}, check=True)
+@pytest.mark.parametrize("module", [CRON, NOLOGIN])
+def test_modules_without_parameters_refuse_items_that_are_not_mappings(module: Path) -> None:
+    res = run(module, {"items": ["root"]}, check=True)
     assert res["failed"] is True
     assert res["msg"] == "items must be a list of {} (this remediation has no parameters)"
