@@ -402,9 +402,10 @@ def missing_plugins(playbook_id: str) -> list[str]:
     from inspectorctl.remediate import plugins
 
     files = playbook_files(playbook_id)
+    own = local_modules(files)
     refs = plugins.references(files)
     return [f"{r.kind.value} {r.name} ({r.file})" for r in plugins.missing(refs)
-            if not (r.kind is plugins.PluginKind.module and r.name in local_modules(files))]
+            if not (r.kind is plugins.PluginKind.module and r.name in own)]
 
 
 def local_modules(files: Iterable[tuple[str, Path]]) -> set[str]:
