@@ -556,31 +556,36 @@ _IDENTITY = """\
   hosts: all
   gather_facts: false
   tasks:
-    - name: Read /etc/machine-id
-      ansible.builtin.slurp:
-        src: /etc/machine-id
-      register: inspectorctl_mid
+    - name: Read /etc/machine-id and the SSH host keys
+      ansible.builtin.command:
+        argv:
+          - sh
+          - -c
+          - >-
+            if [ -r /etc/machine-id ]; then printf 'mid %s\\n' "$(cat /etc/machine-id)"; fi;
+            awk 'FNR == 1 {print "key " $2}' /etc/ssh/ssh_host_*_key.pub 2>/dev/null; exit 0
+      register: inspectorctl_identity
       check_mode: false
-      when: inventory_hostname in inspectorctl_machine_ids
+      changed_when: false
+      failed_when: false
+      when: >-
+        inventory_hostname in inspectorctl_machine_ids
+        or inventory_hostname in inspectorctl_host_keys
     - name: Refuse a host that is another machine
       ansible.builtin.fail:
         msg: >-
           identity mismatch: the machine reached as {{ inventory_hostname }} has machine-id
-          {{ inspectorctl_mid.content | b64decode | trim }}, but the plan's assessment recorded
+          {{ inspectorctl_mid }}, but the plan's assessment recorded
           {{ inspectorctl_machine_ids[inventory_hostname] }} for it; nothing was changed on
           it. Check the inventory entry of {{ inventory_hostname }} (it reaches another
           machine), then assess and plan again
+      vars:
+        inspectorctl_mid: >-
+          {{ inspectorctl_identity.stdout_lines | select('match', '^mid ')
+             | map('regex_replace', '^mid ', '') | map('trim') | first | default('(unreadable)') }}
       when: >-
         inventory_hostname in inspectorctl_machine_ids and
-        (inspectorctl_mid.content | b64decode | trim)
-        != inspectorctl_machine_ids[inventory_hostname]
-    - name: Read the SSH host keys
-      ansible.builtin.shell: "awk 'FNR == 1 {print $2}' /etc/ssh/ssh_host_*_key.pub"
-      register: inspectorctl_keys
-      check_mode: false
-      changed_when: false
-      failed_when: false
-      when: inventory_hostname in inspectorctl_host_keys
+        inspectorctl_mid != inspectorctl_machine_ids[inventory_hostname]
     - name: Refuse a host whose SSH host keys are others
       ansible.builtin.fail:
         msg: >-
@@ -591,7 +596,8 @@ _IDENTITY = """\
           another machine, or the host's keys were replaced), then assess and plan again
       when: >-
         inventory_hostname in inspectorctl_host_keys and
-        (inspectorctl_keys.stdout_lines | map('trim') | select | map('b64decode')
+        (inspectorctl_identity.stdout_lines | select('match', '^key ')
+         | map('regex_replace', '^key ', '') | map('trim') | select | map('b64decode')
          | map('hash', 'sha256') | unique | sort | list)
         != inspectorctl_host_keys[inventory_hostname].sha256
 """

@@ -401,8 +401,22 @@ def missing_plugins(playbook_id: str) -> list[str]:
     that this installation of Ansible cannot resolve; empty when everything resolves."""
     from inspectorctl.remediate import plugins
 
-    refs = plugins.references(playbook_files(playbook_id))
-    return [f"{r.kind.value} {r.name} ({r.file})" for r in plugins.missing(refs)]
+    files = playbook_files(playbook_id)
+    own = local_modules(files)
+    refs = plugins.references(files)
+    return [f"{r.kind.value} {r.name} ({r.file})" for r in plugins.missing(refs)
+            if not (r.kind is plugins.PluginKind.module and r.name in own)]
+
+
+def local_modules(files: Iterable[tuple[str, Path]]) -> set[str]:
+    """Names of the modules a playbook ships itself: ``library/NAME.py`` of its directory or
+    of a role it uses (Ansible finds them there; they travel and are digested with it)."""
+    out = set()
+    for rel, _path in files:
+        parts = Path(rel).parts
+        if len(parts) >= 2 and parts[-2] == "library" and parts[-1].endswith(".py"):
+            out.add(parts[-1][:-3])
+    return out
 
 
 def require_plugins(playbook_ids: Iterable[str]) -> None:

@@ -211,7 +211,9 @@ def test_digest_ignores_molecule_scenarios(tmp_catalog: Path) -> None:
 
 def test_digest_covers_the_roles_a_playbook_uses(tmp_catalog: Path) -> None:
     sshd, pkg = catalog.playbook_digest("sshd_config"), catalog.playbook_digest("package_absent")
-    assert catalog.roles_used("sshd_config") == ["inspectorctl_backup", "inspectorctl_sshd"]
+    # inspectorctl_modules: the backup role depends on it (its module's helpers)
+    assert catalog.roles_used("sshd_config") == ["inspectorctl_backup", "inspectorctl_modules",
+                                                 "inspectorctl_sshd"]
     assert catalog.roles_used("package_absent") == []
     task = tmp_catalog / "roles" / "inspectorctl_sshd" / "tasks" / "main.yml"
     task.write_text(task.read_text(encoding="utf-8") + "\n", encoding="utf-8")
@@ -221,6 +223,16 @@ def test_digest_covers_the_roles_a_playbook_uses(tmp_catalog: Path) -> None:
     assert files == sorted(files)
     assert "roles/inspectorctl_sshd/tasks/main.yml" in files
     assert not any("molecule" in f for f in files)
+
+
+def test_digest_covers_the_playbooks_own_modules_and_their_helpers(tmp_catalog: Path) -> None:
+    before = catalog.playbook_digest("sysctl")
+    files = [rel for rel, _ in catalog.playbook_files("sysctl")]
+    assert "sysctl/library/inspectorctl_sysctl.py" in files
+    assert "roles/inspectorctl_modules/module_utils/inspectorctl_files.py" in files
+    helpers = tmp_catalog / "roles" / "inspectorctl_modules" / "module_utils"
+    (helpers / "inspectorctl_files.py").write_text("# changed\n", encoding="utf-8")
+    assert catalog.playbook_digest("sysctl") != before
 
 
 def test_a_role_that_is_not_shipped_is_an_error(tmp_catalog: Path) -> None:

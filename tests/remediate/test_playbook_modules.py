@@ -1,0 +1,294 @@
+"""The playbooks' own modules (``library/*.py`` next to a playbook or in a role), run as Ansible
+runs them on a host: a separate Python process given its arguments as JSON. Here they act on
+temporary files only; what they do to a host's /etc is the molecule scenarios' to check."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inspectorctl.remediate import catalog
+
+ROOT = catalog.playbooks_root()
+BACKUP = ROOT / "roles" / "inspectorctl_backup" / "library" / "inspectorctl_backup.py"
+PERMS = ROOT / "file_permissions" / "library" / "inspectorctl_file_permissions.py"
+LINES = ROOT / "config_line" / "library" / "inspectorctl_config_lines.py"
+KMODS = ROOT / "kernel_module_disabled" / "library" / "inspectorctl_kernel_modules.py"
+SERVICES = ROOT / "service_disabled" / "library" / "inspectorctl_services_disabled.py"
+ABSENT = ROOT / "file_absent" / "library" / "inspectorctl_files_absent.py"
+CRON = ROOT / "cron_allow" / "library" / "inspectorctl_cron_allow.py"
+NOLOGIN = ROOT / "system_accounts_nologin" / "library" / "inspectorctl_nologin.py"
+
+
+#: what Ansible ships with a module that imports ``ansible.module_utils.inspectorctl_files``
+MODULE_UTILS = ROOT / "roles" / "inspectorctl_modules" / "module_utils"
+#: runs a module file as ``__main__`` with the role's module_utils where Ansible puts them
+_BOOT = ("import runpy, sys, ansible.module_utils as mu; mu.__path__.append(sys.argv[1]); "
+         "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def run(module: Path, args: dict[str, Any], *, check: bool = False,
+        diff: bool = False) -> dict[str, Any]:
+    payload = {"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check,
+                                       "_ansible_diff": diff}}
+    proc = subprocess.run([sys.executable, "-B", "-c", _BOOT, str(MODULE_UTILS), str(module),
+                           json.dumps(payload)],
+                          capture_output=True, text=True, check=False, timeout=60,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    out = proc.stdout.strip().splitlines()
+    assert out, proc.stderr
+    result: dict[str, Any] = json.loads(out[-1])
+    return result
+
+
+def test_every_local_module_resolves_for_its_playbook() -> None:
+    for pid in ("file_permissions", "config_line", "kernel_module_disabled",
+                "service_disabled", "sysctl", "file_absent", "cron_allow",
+                "system_accounts_nologin"):
+        assert catalog.missing_plugins(pid) == []
+    files = catalog.playbook_files("file_permissions")
+    assert catalog.local_modules(files) == {"inspectorctl_backup",
+                                            "inspectorctl_file_permissions"}
+
+
+# -- the backup role's module ------------------------------------------------------------
+
+
+def test_backup_records_each_path_once_with_content(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "a").write_text("one\n")
+    (etc / "a").chmod(0o640)
+    (etc / "l").symlink_to("a")
+    root = tmp_path / "bk"
+    paths = [str(etc / "a"), str(etc / "l"), str(etc / "none"), str(etc), str(etc / "a")]
+    res = run(BACKUP, {"root": str(root), "run_id": "r-1", "paths": paths,
+                       "on_restore": "sysctl_reload", "playbook": "sysctl"})
+    assert res["changed"] is False and not res.get("failed"), res
+    assert res["recorded"] == paths[:4]
+    (manifest,) = (root / "r-1" / "manifest").iterdir()
+    records = {r["path"]: r for r in json.loads(manifest.read_text())["records"]}
+    assert records[str(etc / "a")] == {
+        "path": str(etc / "a"), "existed": True, "type": "file", "content": True,
+        "mode": "0640", "uid": 0, "gid": 0, "owner": "root", "group": "root",
+        "link_target": None, "on_restore": "sysctl_reload", "playbook": "sysctl"}
+    assert records[str(etc / "l")]["type"] == "link"
+    assert records[str(etc / "l")]["link_target"] == "a"
+    assert records[str(etc / "none")]["existed"] is False
+    assert records[str(etc / "none")]["type"] == "absent"
+    assert records[str(etc)]["type"] == "directory"
+    saved = sorted((root / "r-1" / "files").iterdir())
+    assert [p.read_text() for p in saved] == ["one\n"]
+    for d in (root, root / "r-1", root / "r-1" / "files"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    # the first state of the run is kept: a later call records nothing again
+    (etc / "a").write_text("two\n")
+    again = run(BACKUP, {"root": str(root), "run_id": "r-1", "paths": [str(etc / "a")]})
+    assert again["recorded"] == [] and again["changed"] is False
+    assert [p.read_text() for p in sorted((root / "r-1" / "files").iterdir())] == ["one\n"]
+    assert len(list((root / "r-1" / "manifest").iterdir())) == 1
+
+
+def test_backup_writes_nothing_in_check_mode_or_without_content(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    res = run(BACKUP, {"root": str(tmp_path / "bk"), "run_id": "r", "paths":
+                       [str(tmp_path / "f")]}, check=True)
+    assert res["changed"] is False and not (tmp_path / "bk").exists()
+    run(BACKUP, {"root": str(tmp_path / "bk"), "run_id": "r", "paths": [str(tmp_path / "f")],
+                 "content": False})
+    assert list((tmp_path / "bk" / "r" / "files").iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [
+    {"run_id": "bad id", "paths": []},
+    {"run_id": "../up", "paths": []},
+    {"run_id": "r", "paths": ["relative/path"]},
+    {"run_id": "r", "paths": [], "on_restore": "reboot"},
+])
+def test_backup_refuses_bad_values(tmp_path: Path, args: dict[str, Any]) -> None:
+    res = run(BACKUP, {"root": str(tmp_path / "bk"), **args})
+    assert res["failed"] is True and res["msg"]
+    assert not (tmp_path / "bk").exists()
+
+
+# -- file_permissions ----------------------------------------------------------------------
+
+
+def test_file_permissions_changes_exactly_the_matching_paths(tmp_path: Path) -> None:
+    for name in ("key_a", "key_b", "other"):
+        (tmp_path / name).write_text(name)
+        (tmp_path / name).chmod(0o644)
+    (tmp_path / "key_b").chmod(0o600)
+    items = [{"path": f"{tmp_path}/key_*", "mode": "0600", "owner": "root"},
+             {"path": f"{tmp_path}/missing", "mode": "0600"}]
+    planned = run(PERMS, {"items": items, "expand_only": True})
+    assert planned["paths"] == [f"{tmp_path}/key_a", f"{tmp_path}/key_b"]
+    assert stat.S_IMODE((tmp_path / "key_a").stat().st_mode) == 0o644
+    preview = run(PERMS, {"items": items}, check=True, diff=True)
+    assert preview["changed"] is True and preview["changed_paths"] == [f"{tmp_path}/key_a"]
+    assert preview["diff"] == [{"before": {"path": f"{tmp_path}/key_a", "mode": "0644"},
+                                "after": {"path": f"{tmp_path}/key_a", "mode": "0600"}}]
+    assert stat.S_IMODE((tmp_path / "key_a").stat().st_mode) == 0o644
+    res = run(PERMS, {"items": items})
+    assert res["changed"] is True and res["changed_paths"] == [f"{tmp_path}/key_a"]
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"key_a": 0o600, "key_b": 0o600, "other": 0o644}
+    assert run(PERMS, {"items": items})["changed"] is False
+
+
+def test_file_permissions_symbolic_mode(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir(mode=0o777)
+    (tmp_path / "d").chmod(0o777)
+    items = [{"path": str(tmp_path / "d"), "mode": "go-w"}]
+    assert run(PERMS, {"items": items})["changed"] is True
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+    assert run(PERMS, {"items": items})["changed"] is False
+
+
+@pytest.mark.parametrize("items", [
+    [],
+    [{"path": "etc/shadow", "mode": "0640"}],
+    [{"path": "/etc/shadow", "mode": "0999"}],
+    [{"path": "/etc/shadow", "mode": 640}],
+    [{"path": "/etc/shadow", "mode": "0640", "owner": "root; rm -rf /"}],
+    [{"mode": "0640"}],
+])
+def test_file_permissions_refuses_bad_items(items: list[Any]) -> None:
+    res = run(PERMS, {"items": items})
+    assert res["failed"] is True
+    assert res["msg"].startswith("items must be a non-empty list of {path:")
+
+
+# -- config_line ---------------------------------------------------------------------------
+
+
+def test_config_lines_replaces_the_last_match_removes_others_and_appends(
+        tmp_path: Path) -> None:
+    defs = tmp_path / "login.defs"
+    defs.write_text("# c\nPASS_MAX_DAYS 9\nX 1\nPASS_MAX_DAYS 99999\n")
+    defs.chmod(0o600)
+    new = tmp_path / "issue"
+    items = [
+        {"path": str(defs), "regexp": r"^\s*PASS_MAX_DAYS\s", "line": "PASS_MAX_DAYS\t365"},
+        {"path": str(defs), "regexp": r"^\s*UMASK\s", "line": "UMASK 027"},
+        {"path": str(new), "regexp": r"(?i)\bdebian\b", "line": "Authorized users only."},
+    ]
+    assert run(LINES, {"items": items, "plan_only": True})["paths"] == [str(defs), str(new)]
+    preview = run(LINES, {"items": items}, check=True, diff=True)
+    assert preview["changed"] is True and preview["changed_paths"] == [str(defs), str(new)]
+    assert preview["diff"][1] == {"before": "", "after": "Authorized users only.\n",
+                                  "before_header": "/dev/null", "after_header": str(new)}
+    assert not new.exists() and "UMASK" not in defs.read_text()
+    res = run(LINES, {"items": items})
+    assert res["changed"] is True
+    assert defs.read_text() == "# c\nX 1\nPASS_MAX_DAYS\t365\nUMASK 027\n"
+    assert stat.S_IMODE(defs.stat().st_mode) == 0o600
+    assert new.read_text() == "Authorized users only.\n"
+    assert stat.S_IMODE(new.stat().st_mode) == 0o644
+    again = run(LINES, {"items": items}, diff=True)
+    assert again["changed"] is False and again["diff"] == []
+
+
+def test_config_lines_refuses_a_link_and_takes_values_as_data(tmp_path: Path) -> None:
+    (tmp_path / "real").write_text("a\n")
+    (tmp_path / "link").symlink_to("real")
+    res = run(LINES, {"items": [{"path": str(tmp_path / "link"), "regexp": "^a",
+                                 "line": "b"}]})
+    assert res["failed"] is True and "is not a regular file" in res["msg"]
+    odd = "{{ lookup('pipe', 'touch /tmp/x') }} $(id)"
+    f = tmp_path / "f"
+    run(LINES, {"items": [{"path": str(f), "regexp": "^never$", "line": odd}]})
+    assert f.read_text() == odd + "\n"
+
+
+@pytest.mark.parametrize("items", [
+    [],
+    [{"path": "/etc/x", "regexp": "^a"}],
+    [{"path": "etc/x", "regexp": "^a", "line": "b"}],
+    [{"path": "/etc/x", "regexp": "(", "line": "b"}],
+    [{"path": "/etc/x", "regexp": "^a", "line": "b\nc"}],
+])
+def test_config_lines_refuses_bad_items(items: list[Any]) -> None:
+    res = run(LINES, {"items": items})
+    assert res["failed"] is True
+    assert res["msg"].startswith("items must be a non-empty list of {path:")
+
+
+# -- file_absent ---------------------------------------------------------------------------
+
+
+def test_files_absent_removes_exactly_the_existing_files(tmp_path: Path) -> None:
+    (tmp_path / "equiv").write_text("+\n")
+    (tmp_path / "keep").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "keep")
+    items = [{"path": str(tmp_path / n)} for n in ("equiv", "link", "never")]
+    planned = run(ABSENT, {"items": items, "plan_only": True})
+    assert planned["paths"] == [str(tmp_path / "equiv"), str(tmp_path / "link")]
+    preview = run(ABSENT, {"items": items}, check=True, diff=True)
+    assert preview["changed"] is True
+    assert preview["diff"][1] == {"before": {"path": str(tmp_path / "link"), "state": "link"},
+                                  "after": {"path": str(tmp_path / "link"), "state": "absent"}}
+    assert (tmp_path / "equiv").exists()
+    assert run(ABSENT, {"items": items})["changed"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
+    assert run(ABSENT, {"items": items})["changed"] is False
+
+
+def test_files_absent_refuses_directories_and_bad_items(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("x")
+    res = run(ABSENT, {"items": [{"path": str(tmp_path / "f")}, {"path": str(tmp_path / "d")}]})
+    assert res["failed"] is True
+    assert res["msg"] == (f"{tmp_path / 'd'} is a directory; file_absent removes files only "
+                          "(remove it by hand)")
+    assert (tmp_path / "f").exists()
+    for items in ([], [{"path": "rel"}], [{"path": "/etc/"}], [{"name": "/x"}]):
+        bad = run(ABSENT, {"items": items})
+        assert bad["failed"] is True
+        assert bad["msg"].startswith("items must be a non-empty list of {path: /absolute/path")
+
+
+# -- kernel_module_disabled and service_disabled: their item checks come before any I/O ----
+
+
+@pytest.mark.parametrize("items", [[], [{"module": "cram fs"}], [{"module": "../x"}],
+                                   [{"name": "cramfs"}]])
+def test_kernel_modules_refuses_bad_items(items: list[Any]) -> None:
+    res = run(KMODS, {"items": items}, check=True)
+    assert res["failed"] is True
+    assert res["msg"].startswith("items must be a non-empty list of {module: NAME}")
+
+
+@pytest.mark.parametrize("items", [[], [{"name": "sshd"}], [{"name": "ssh.service"}],
+                                   [{"name": "-x"}], [{"name": "a b"}], [{"module": "x"}]])
+def test_services_disabled_refuses_bad_items(items: list[Any]) -> None:
+    res = run(SERVICES, {"items": items}, check=True)
+    assert res["failed"] is True
+    assert res["msg"].startswith("items must be a non-empty list of {name: SERVICE}")
+
+
+SYSCTL = ROOT / "sysctl" / "library" / "inspectorctl_sysctl.py"
+
+
+@pytest.mark.parametrize("items", [[], [{"key": "net.ipv4.ip_forward"}],
+                                   [{"key": "../../x", "value": "1"}],
+                                   [{"key": "net.ipv4.ip_forward", "value": "0\nkernel.x=1"}],
+                                   [{"key": "net", "value": "1"}]])
+def test_sysctl_refuses_bad_items(items: list[Any]) -> None:
+    res = run(SYSCTL, {"items": items}, check=True)
+    assert res["failed"] is True
+    assert res["msg"].startswith("items must be a non-empty list of {key: a.b.c, value: VALUE}")
+
+
+@pytest.mark.parametrize("module", [CRON, NOLOGIN])
+def test_modules_without_parameters_refuse_items_that_are_not_mappings(module: Path) -> None:
+    res = run(module, {"items": ["root"]}, check=True)
+    assert res["failed"] is True
+    assert res["msg"] == "items must be a list of {} (this remediation has no parameters)"
