@@ -18,6 +18,18 @@ from pathlib import Path
 from typing import Any
 
 
+def never_cancel() -> bool:
+    """The ``cancel_callback`` every ansible-runner call gets. Without one, ansible-runner
+    replaces the process's SIGINT and SIGTERM handlers on its first run and never puts them
+    back (``ansible_runner.utils.signal_handler``): from then on Ctrl-C and SIGTERM only set a
+    flag, so a cancelled run read as a failed one and a rollout went on to its next batch,
+    and between runs (evaluating, planning, verifying) inspectorctl ignored both. With this
+    callback Python's own handling stays: Ctrl-C raises KeyboardInterrupt wherever the
+    process is (in a remediation run, the supervisor then kills the playbook's process group)
+    and SIGTERM ends the process."""
+    return False
+
+
 def ansible_bin_dir() -> Path | None:
     """Where ``ansible-playbook`` lives: next to the running interpreter (venv), else PATH."""
     here = Path(sys.executable).parent

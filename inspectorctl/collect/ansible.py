@@ -47,7 +47,7 @@ from inspectorctl.collect.interface import (
 )
 from inspectorctl.errors import InputError
 from inspectorctl.models.snapshot import ProbeRequest
-from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
+from inspectorctl.runner import ansible_bin_dir, ansible_env, never_cancel, stdout_tail
 from inspectorctl.yamlfile import MAX_BYTES, check_yaml, read_text_limited
 
 MODULE_NAME = "inspectorctl_probe"
@@ -231,6 +231,7 @@ class AnsibleCollector:
                 envvars=self._env(bin_dir, pdd, targets),
                 quiet=True,
                 timeout=max(60, targets.timeout * 4),
+                cancel_callback=never_cancel,
             )
         except Exception as e:
             raise CollectError(f"ansible-inventory could not run: {e}") from e
@@ -348,6 +349,7 @@ class AnsibleCollector:
                 event_handler=on_event,
                 timeout=overall,
                 ident="collect",
+                cancel_callback=never_cancel,
             )
         except Exception as e:
             raise CollectError(f"ansible-runner could not run the probe playbook: {e}") from e

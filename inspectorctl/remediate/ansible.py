@@ -48,7 +48,7 @@ from inspectorctl.remediate.interface import (
     HostStatus,
 )
 from inspectorctl.remediate.vulnfix import OFFERS_FACT, UPGRADES_FACT, offers_message
-from inspectorctl.runner import ansible_bin_dir, ansible_env, stdout_tail
+from inspectorctl.runner import ansible_bin_dir, ansible_env, never_cancel, stdout_tail
 
 _EVENTS = {
     "runner_on_start": "started",
@@ -274,6 +274,7 @@ class AnsibleExecutor:
                 event_handler=on_event,
                 timeout=self.timeout,
                 ident="apply",
+                cancel_callback=never_cancel,
             ))
         except Exception as e:
             raise ExecutorError(f"ansible-runner could not run playbook "

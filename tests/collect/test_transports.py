@@ -25,6 +25,7 @@ from inspectorctl.models.snapshot import HostSnapshot, ProbeRequest
 from inspectorctl.probe.bundle import shipped_probe
 from tests.collect import fakeroot
 from tests.collect.machine import installed_package_count
+from tests.signals import current, sentinel_handlers
 
 REQUEST = ProbeRequest(
     facts=("os", "packages", "accounts", "sysctl", "login_defs"),
@@ -173,6 +174,18 @@ def test_ansible_localhost_default(collector: AnsibleCollector) -> None:
     assert events.of("localhost") == ["started", "ok"]
     assert collector.last_private_data_dir is not None
     assert not collector.last_private_data_dir.exists()  # cleaned up
+
+
+def test_a_collection_leaves_the_process_signal_handlers_as_they_were(
+        collector: AnsibleCollector, tmp_path: Path) -> None:
+    """Ctrl-C and SIGTERM keep stopping inspectorctl after hosts were collected (the
+    inventory check and the probe run are both ansible-runner calls)."""
+    inv = write_inventory(tmp_path, f"local1 ansible_connection=local "
+                                    f"ansible_python_interpreter={PY}\n")
+    with sentinel_handlers() as mine:
+        (snap,) = collector.collect(REQUEST, Targets(inventory=inv), Events())
+        assert isinstance(snap, HostSnapshot), snap
+        assert current() == mine
 
 
 def write_inventory(tmp_path: Path, text: str, name: str = "inventory.ini") -> Path:

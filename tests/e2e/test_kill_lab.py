@@ -1,5 +1,5 @@
-"""kill -9 of ``inspectorctl apply`` in the middle of a real apply (issue 9 item 6), on a lab host
-of this test's own (``kill-1``, weak profile).
+"""kill -9 (and Ctrl-C) of ``inspectorctl apply`` in the middle of a real apply (issue 9 item 6),
+each on a weak lab host of its own (``kill-1``, ``sigint-1``).
 
 The apply runs as a real process through the CLI. The host is made slow by a lab-side trick (a
 ``.pth`` file in the host's Python that sleeps at every interpreter start, so every Ansible
@@ -121,48 +121,106 @@ def _etc(lab: Lab, host: str) -> str:
     return hashlib.sha256(out.stdout.encode()).hexdigest()
 
 
-def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    host = lab.up(1, ["weak"], "kill")[0].name
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "200")
-    db = tmp_path / "findings.db"
-    inv = lab.inventory_path
+class Apply:
+    """An approved plan of RULES for a weak lab host of its own, made slow, and a real
+    ``inspectorctl apply`` process of it (``start``)."""
 
-    def cli(*args: str) -> str:
-        res = runner.invoke(app, [*args, "--db", str(db)])
+    def __init__(self, lab: Lab, tmp_path: Path, prefix: str) -> None:
+        self.lab, self.tmp = lab, tmp_path
+        self.host = lab.up(1, ["weak"], prefix)[0].name
+        self.db = tmp_path / "findings.db"
+        self.cli("assess", "-i", str(lab.inventory_path), "--limit", self.host, "--pack",
+                 "cis-linux", *(a for r in RULES for a in ("--rule", r)))
+        self.plan = tmp_path / "plan.json"
+        self.cli("plan", "-o", str(self.plan))
+        self.cli("approve", str(self.plan), "--by", "alice")
+        self.plan_id = json.loads(self.plan.read_text())["plan_id"]
+        self.etc_before = _etc(lab, self.host)
+        slow = lab.exec(self.host, ["sh", "-c", SLOW])
+        assert slow.returncode == 0, slow.stderr
+        self.pth = slow.stdout.strip()
+        self.exe = str(Path(sys.executable).with_name("inspectorctl"))
+        self.env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+
+    def cli(self, *args: str) -> str:
+        res = runner.invoke(app, [*args, "--db", str(self.db)])
         assert res.exit_code == 0, res.output
         return res.stdout
 
-    cli("assess", "-i", str(inv), "--limit", host, "--pack", "cis-linux",
-        *(a for r in RULES for a in ("--rule", r)))
-    plan = tmp_path / "plan.json"
-    cli("plan", "-o", str(plan))
-    cli("approve", str(plan), "--by", "alice")
-    plan_id = json.loads(plan.read_text())["plan_id"]
-    etc_before = _etc(lab, host)
-    slow = lab.exec(host, ["sh", "-c", SLOW])
-    assert slow.returncode == 0, slow.stderr
-    pth = slow.stdout.strip()
+    def start(self) -> subprocess.Popen[bytes]:
+        with (self.tmp / "apply.out").open("w") as out, \
+                (self.tmp / "apply.err").open("w") as err:
+            return subprocess.Popen([self.exe, "apply", str(self.plan), "--no-verify", "--by",
+                                     "ops", "--db", str(self.db)], stdout=out, stderr=err,
+                                    env=self.env, stdin=subprocess.DEVNULL)
 
-    exe = str(Path(sys.executable).with_name("inspectorctl"))
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    out1, err1 = (tmp_path / "apply.out").open("w"), (tmp_path / "apply.err").open("w")
-    first = subprocess.Popen([exe, "apply", str(plan), "--no-verify", "--by", "ops", "--db",
-                              str(db)], stdout=out1, stderr=err1, env=env,
-                             stdin=subprocess.DEVNULL)
-    def mid_run() -> tuple[list[tuple[str, str, str, int]], dict[int, tuple[str, str]]]:
+    def mid_run(self, first: subprocess.Popen[bytes]
+                ) -> tuple[list[tuple[str, str, str, int]], dict[int, tuple[str, str]]]:
         """Wait until a journal row is running while ansible-playbook and an ssh client of
         the run talk to the host; return the rows that are running and the processes."""
         deadline = time.monotonic() + 180
         while True:
-            assert first.poll() is None, (tmp_path / "apply.err").read_text()
+            assert first.poll() is None, (self.tmp / "apply.err").read_text()
             assert time.monotonic() < deadline, "the apply never reached the host"
             procs = _descendants(first.pid)
-            running = [r for r in _journal_states(db) if r[2] == "running"]
+            running = [r for r in _journal_states(self.db) if r[2] == "running"]
             if (running and any(_is_ssh(c) for _, c in procs.values())
                     and any("ansible-playbook" in c for _, c in procs.values())):
                 return running, procs
             time.sleep(0.1)
+
+
+def _none_survive(procs: dict[int, tuple[str, str]]) -> None:
+    """No process of a stopped apply is left (the supervisor takes the whole process group
+    down with the orchestrator), nor anything that runs its playbook."""
+    deadline = time.monotonic() + 30
+    while any(_alive(p, s) for p, (s, _) in procs.items()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survivors = {p: c for p, (s, c) in procs.items() if _alive(p, s)}
+    assert not survivors, f"processes of the stopped apply survived: {survivors}"
+    (pdd,) = {m for _, c in procs.values()
+              for m in re.findall(r"/\S*/inspectorctl-apply-[A-Za-z0-9_]+", c)}
+    assert not [p for p in _all_pids() if pdd in _cmdline(p) and (_stat(p) or "Z")[0] != "Z"]
+    shutil.rmtree(pdd, ignore_errors=True)  # left behind by a killed process
+
+
+def test_sigint_mid_apply_stops_it(lab: Lab, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (SIGINT to the process, as `kill -INT` or a scheduler sends it) stops the apply:
+    exit 130, the run recorded as interrupted, nothing of it left running. (ansible-runner's
+    own signal handlers used to swallow it: the run was cancelled and the apply went on.)"""
+    monkeypatch.setenv("NO_COLOR", "1")
+    a = Apply(lab, tmp_path, "sigint")
+    first = a.start()
+    try:
+        _, procs = a.mid_run(first)
+        os.kill(first.pid, signal.SIGINT)
+        assert first.wait(timeout=60) == 130, (tmp_path / "apply.err").read_text()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert (tmp_path / "apply.err").read_text().endswith("interrupted\n")
+    _none_survive(procs)
+    with Store(a.db) as store:
+        (run,) = journal.apply_runs(store)
+        assert run.status == "interrupted"
+        ends = [e.detail for e in audit.entries(store, run_id=run.id)
+                if e.event.value == "apply_end"]
+    assert ends == [{"status": "interrupted"}]
+    assert lab.exec(a.host, ["rm", "-f", a.pth]).returncode == 0
+
+
+def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    a = Apply(lab, tmp_path, "kill")
+    host, db, plan, plan_id, pth = a.host, a.db, a.plan, a.plan_id, a.pth
+    exe, env, cli = a.exe, a.env, a.cli
+    first = a.start()
+
+    def mid_run() -> tuple[list[tuple[str, str, str, int]], dict[int, tuple[str, str]]]:
+        return a.mid_run(first)
 
     try:
         mid_run()
@@ -183,19 +241,9 @@ def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         if first.poll() is None:
             first.kill()
             first.wait()
-        out1.close()
-        err1.close()
-    # the supervisor takes the whole process group down with the orchestrator
-    deadline = time.monotonic() + 30
-    while any(_alive(p, s) for p, (s, _) in procs.items()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    survivors = {p: c for p, (s, c) in procs.items() if _alive(p, s)}
-    assert not survivors, f"processes of the killed apply survived: {survivors}"
-    # nothing anywhere still runs the killed run's playbook (its private data dir)
-    (pdd,) = {m for _, c in procs.values()
-              for m in re.findall(r"/\S*/inspectorctl-apply-[A-Za-z0-9_]+", c)}
-    assert not [p for p in _all_pids() if pdd in _cmdline(p) and (_stat(p) or "Z")[0] != "Z"]
-    shutil.rmtree(pdd, ignore_errors=True)  # left behind by the killed process
+    # the supervisor takes the whole process group down with the orchestrator, and nothing
+    # anywhere still runs the killed run's playbook (its private data dir)
+    _none_survive(procs)
 
     # the rows running when it died (the actions of a batch on the same hosts run together,
     # so that may be more than one)
@@ -236,4 +284,4 @@ def test_kill_9_mid_apply(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with Store(db) as store:
         (rb,) = [r for r in journal.apply_runs(store) if r.rollback_of == run.id]
         assert {e.host for e in journal.entries(store, rb.id)} == {host}
-    assert _etc(lab, host) == etc_before
+    assert _etc(lab, host) == a.etc_before

@@ -15,6 +15,7 @@ import pytest
 from inspectorctl.collect.interface import Targets
 from inspectorctl.remediate.ansible import AnsibleExecutor, combined_wrapper
 from inspectorctl.remediate.interface import ExecRequest, ExecResult, ExecutorError, HostStatus
+from tests.signals import current, sentinel_handlers
 
 HOSTS = ["h1", "h2", "h3"]
 
@@ -177,3 +178,13 @@ def test_the_wrapper_marks_each_action_and_checks_the_threshold_after_the_first(
     assert "stops at the error threshold" not in combined_wrapper(
         [Path("/p/a/playbook.yml"), Path("/p/b/playbook.yml")], None)
     assert HostStatus.FAILED.value == "failed"
+
+
+def test_a_run_leaves_the_process_signal_handlers_as_they_were(world: dict[str, Path]) -> None:
+    """Ctrl-C and SIGTERM keep stopping inspectorctl after a playbook ran (ansible-runner,
+    given no cancel callback, replaces both handlers for good)."""
+    with sentinel_handlers() as mine:
+        (r,) = AnsibleExecutor().run_many([req(world, "write_items",
+                                               [{"dir": str(out_dir(world, "s"))}])])
+        assert states(r) == dict.fromkeys(HOSTS, "changed")
+        assert current() == mine
