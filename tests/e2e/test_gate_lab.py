@@ -1,4 +1,4 @@
-"""The approval gate against an attacker, on the lab (hosts remed-1, remed-2, weak profile):
+"""The approval gate against an attacker, on the lab (hosts gate-1, gate-2, weak profile):
 forged plans (issue 9 item 1), templates in tailoring values (item 2) and an inventory entry
 that reaches another machine (item 5). Every refused case proves that no host and no controller
 file changed; the hosts end as they started (nothing here is applied successfully).
@@ -28,7 +28,7 @@ from inspectorctl.store.db import Store
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-HOSTS = ("remed-1", "remed-2")
+HOSTS = ("gate-1", "gate-2")
 RULES = ("ssh-max-auth-tries", "sysctl-net-ipv4-conf-all-send-redirects")
 
 runner = CliRunner()
@@ -99,6 +99,9 @@ def controller_files(root: Path) -> str:
 @pytest.fixture(scope="module")
 def ctx(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
     tmp = tmp_path_factory.mktemp("gate")
+    # hosts of its own: the remediation tests fix the session's remed-* hosts, after which
+    # there would be nothing to plan here
+    assert [h.name for h in lab.up(2, ["weak"], "gate")] == list(HOSTS)
     playbooks = tmp / "playbooks"
     shutil.copytree(catalog.playbooks_root(), playbooks,
                     ignore=shutil.ignore_patterns("molecule", "__pycache__"))
@@ -194,7 +197,7 @@ def test_templates_in_tailoring_values_never_run(ctx: Ctx) -> None:
     marker = ctx.tmp / "pwned"
     value = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
     # a list of strings is not an int: refused when the value is read
-    res = ctx.cli("assess", "-i", str(ctx.inventory), "--limit", "remed-1", "--pack",
+    res = ctx.cli("assess", "-i", str(ctx.inventory), "--limit", "gate-1", "--pack",
                   "cis-linux", "--rule", "ssh-max-auth-tries", "--set",
                   "ssh_max_auth_tries=x,y")
     assert res.exit_code == 2, res.output
@@ -216,7 +219,7 @@ def test_templates_in_tailoring_values_never_run(ctx: Ctx) -> None:
     policy.write_text("rules:\n  - name: all\n    auto_approve: true\n")
     template = ctx.tmp / "tpl.yml"
     template.write_text(yaml.safe_dump({
-        "name": "gate", "targets": {"inventory": str(ctx.inventory), "limit": "remed-1"},
+        "name": "gate", "targets": {"inventory": str(ctx.inventory), "limit": "gate-1"},
         "packs": [str(pack)], "tailoring": {"tries_text": value}}))
     res = ctx.cli("remediate", "--policy", str(policy), "-t", str(template))
     assert res.exit_code == 1, res.output
@@ -224,7 +227,7 @@ def test_templates_in_tailoring_values_never_run(ctx: Ctx) -> None:
     assert not marker.exists(), "remediate evaluated a template in a tailoring value"
     # the issue's own template: a list for an int variable is refused, nothing runs
     template.write_text(yaml.safe_dump({
-        "name": "gate", "targets": {"inventory": str(ctx.inventory), "limit": "remed-1"},
+        "name": "gate", "targets": {"inventory": str(ctx.inventory), "limit": "gate-1"},
         "packs": ["cis-linux"], "rules": {"include": ["ssh-max-auth-tries"]},
         "tailoring": {"ssh_max_auth_tries": [value]}}))
     res = ctx.cli("remediate", "--policy", str(policy), "-t", str(template))
@@ -246,59 +249,59 @@ def test_templates_in_tailoring_values_never_run(ctx: Ctx) -> None:
 def test_an_inventory_entry_reaching_another_machine_changes_nothing(ctx: Ctx) -> None:
     ctx.assess("--pack", "cis-linux", *(a for r in RULES for a in ("--rule", r)))
     plan = ctx.tmp / "one.json"
-    ctx.ok("plan", "--host", "remed-1", "-o", str(plan))
+    ctx.ok("plan", "--host", "gate-1", "-o", str(plan))
     doc = json.loads(plan.read_text())
-    want = ctx.lab.exec("remed-1", ["cat", "/etc/machine-id"]).stdout.strip()
-    assert doc["identities"]["remed-1"]["machine_id"] == want
+    want = ctx.lab.exec("gate-1", ["cat", "/etc/machine-id"]).stdout.strip()
+    assert doc["identities"]["gate-1"]["machine_id"] == want
     ctx.ok("approve", str(plan), "--by", "alice")
     inv = yaml.safe_load(ctx.inventory.read_text())
     hosts = inv["all"]["children"]["lab"]["hosts"]
-    hosts["remed-1"] = {**hosts["remed-2"],
-                        "inspectorctl_machine_id": hosts["remed-1"]["inspectorctl_machine_id"]}
+    hosts["gate-1"] = {**hosts["gate-2"],
+                        "inspectorctl_machine_id": hosts["gate-1"]["inspectorctl_machine_id"]}
     evil = ctx.tmp / "evil-inventory.yml"
     evil.write_text(yaml.safe_dump(inv))
     before = ctx.states()
     res = ctx.cli("apply", str(plan), "-i", str(evil), "--no-verify")
     assert res.exit_code == 1, res.output
-    assert "identity mismatch: the machine reached as remed-1 has machine-id" in res.output
+    assert "identity mismatch: the machine reached as gate-1 has machine-id" in res.output
     assert ctx.states() == before, "an apply through a wrong inventory entry changed a host"
     with Store(ctx.db) as store:
         run = journal.apply_runs(store)[0]
         rows = journal.entries(store, run.id)
     # the first action fails on the identity check; --max-errors 0 stops the second one
     assert sorted((e.host, e.state.value) for e in rows) == [
-        ("remed-1", "failed"), ("remed-1", "skipped_threshold")]
+        ("gate-1", "failed"), ("gate-1", "skipped_threshold")]
     (failed,) = [e for e in rows if e.state.value == "failed"]
     assert failed.message.startswith("task 'Refuse a host that is another machine': identity "
-                                     "mismatch: the machine reached as remed-1 has machine-id")
+                                     "mismatch: the machine reached as gate-1 has machine-id")
 
 
 def test_other_ssh_host_keys_change_nothing(ctx: Ctx, tmp_path: Path) -> None:
     """Same machine-id (a cloned image), other SSH host keys: refused before the playbook."""
     ctx.assess("--pack", "cis-linux", *(a for r in RULES for a in ("--rule", r)))
     plan = ctx.tmp / "keys.json"
-    ctx.ok("plan", "--host", "remed-1", "-o", str(plan))
+    ctx.ok("plan", "--host", "gate-1", "-o", str(plan))
     doc = json.loads(plan.read_text())
     pub = "/etc/ssh/ssh_host_ed25519_key.pub"
-    real = ctx.lab.exec("remed-1", ["cat", pub]).stdout
+    real = ctx.lab.exec("gate-1", ["cat", pub]).stdout
     keygen = shutil.which("ssh-keygen")
     assert keygen is not None
     want = subprocess.run([keygen, "-l", "-E", "sha256", "-f", "-"], input=real, text=True,
                           capture_output=True, check=True).stdout.split()[1]
-    assert doc["identities"]["remed-1"]["ssh_host_keys"] == [want]
+    assert doc["identities"]["gate-1"]["ssh_host_keys"] == [want]
     ctx.ok("approve", str(plan), "--by", "alice")
     # another key in the public key file (sshd keeps its own: the lab's known_hosts still
     # lets Ansible in, as an impostor's would)
     subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-C", "root@other", "-f",
                     str(tmp_path / "other")], check=True)
     other = (tmp_path / "other.pub").read_text()
-    swap = ctx.lab.exec("remed-1", ["sh", "-c", f"printf '%s' '{other.strip()}' > {pub}"])
+    swap = ctx.lab.exec("gate-1", ["sh", "-c", f"printf '%s' '{other.strip()}' > {pub}"])
     assert swap.returncode == 0, swap.stderr
     try:
         before = ctx.states()
         res = ctx.cli("apply", str(plan), "--no-verify")
         assert res.exit_code == 1, res.output
-        assert ("identity mismatch: the machine reached as remed-1 has other SSH host keys "
+        assert ("identity mismatch: the machine reached as gate-1 has other SSH host keys "
                 f"than the plan's assessment recorded for it ({want}); nothing was changed on "
                 "it.") in res.output
         assert ctx.states() == before, "an apply to a host with other host keys changed it"
@@ -306,10 +309,10 @@ def test_other_ssh_host_keys_change_nothing(ctx: Ctx, tmp_path: Path) -> None:
             run = journal.apply_runs(store)[0]
             rows = journal.entries(store, run.id)
         failed = [e for e in rows if e.state.value == "failed"]
-        assert [e.host for e in failed] == ["remed-1"]
+        assert [e.host for e in failed] == ["gate-1"]
         assert failed[0].message.startswith(
             "task 'Refuse a host whose SSH host keys are others': identity mismatch")
     finally:
-        restore = ctx.lab.exec("remed-1", ["sh", "-c", f"printf '%s' '{real}' > {pub}"])
+        restore = ctx.lab.exec("gate-1", ["sh", "-c", f"printf '%s' '{real}' > {pub}"])
         assert restore.returncode == 0, restore.stderr
-    assert ctx.lab.exec("remed-1", ["cat", pub]).stdout == real
+    assert ctx.lab.exec("gate-1", ["cat", pub]).stdout == real
