@@ -30,6 +30,12 @@ M = TypeVar("M", bound=BaseModel)
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` through libyaml's C parser when PyYAML has it (the same safe
+    constructors; no limits: check the text with ``check_yaml`` first where it is untrusted)."""
+    return yaml.load(text, Loader=_FAST_LOADER)
+
+
 #: largest YAML/JSON configuration file read (the shipped CIS pack is ~0.2 MB)
 MAX_BYTES = 16 * 1024 * 1024
 #: deepest nesting of mappings/sequences (the shipped files nest at most ~8 levels)

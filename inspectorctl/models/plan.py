@@ -54,6 +54,9 @@ class SkipReason(enum.StrEnum):
     UNKNOWN_RULE = "unknown_rule"
     #: the fix would cut the connection that applies it (PermitRootLogin no over a root login)
     LOCKOUT = "lockout"
+    #: the service to enable has no unit on the host (the assessment found none): enabling it
+    #: cannot work until its package is (re)installed
+    NOT_INSTALLED = "not_installed"
 
 
 def canonical_json(value: Any) -> str:

@@ -28,7 +28,7 @@ from inspectorctl.models.common import Frozen
 from inspectorctl.models.plan import Disruption, Privilege
 from inspectorctl.models.rule import RULE_ID_RE, RemediationNames
 from inspectorctl.paths import data_dir, playbook_ids, ssm_document_names
-from inspectorctl.yamlfile import check_yaml, load_model, read_text_limited
+from inspectorctl.yamlfile import check_yaml, load_model, read_text_limited, safe_load
 
 PLAYBOOK_ID_RE = re.compile(r"^_?[a-z][a-z0-9_]{1,63}$")
 ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -278,6 +278,12 @@ def _allowed(root: Path, d: Path) -> list[Path]:
     return [d.resolve(), (root / "roles").resolve()]
 
 
+#: the role names a YAML text refers to, by the sha256 of the text: a gate check digests the
+#: same playbooks several times (plugins, digests, the private copy), and a text is parsed once
+#: per process whatever its path (keyed by content, so an edited file is parsed again)
+_ROLE_REFS: dict[bytes, frozenset[str]] = {}
+
+
 def _roles_in(root: Path, d: Path) -> set[str]:
     names: set[str] = set()
     for _, f in _walk(root, d, _allowed(root, d)):
@@ -285,17 +291,29 @@ def _roles_in(root: Path, d: Path) -> set[str]:
             continue
         try:
             text = read_text_limited(f)
-            check_yaml(text, f)
-            data = yaml.safe_load(text)
         except InputError as e:
             raise CatalogError(str(e)) from e
-        except yaml.YAMLError as e:
-            raise CatalogError(f"{f}: cannot read it: {e}") from e
-        try:
-            names.update(_role_refs(data))
-        except CatalogError as e:
-            raise CatalogError(f"{f}: {e}") from e
+        key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+        refs = _ROLE_REFS.get(key)
+        if refs is None:
+            refs = frozenset(_role_refs_of(text, f))
+            _ROLE_REFS[key] = refs
+        names.update(refs)
     return names
+
+
+def _role_refs_of(text: str, f: Path) -> set[str]:
+    try:
+        check_yaml(text, f)
+        data = safe_load(text)
+    except InputError as e:
+        raise CatalogError(str(e)) from e
+    except yaml.YAMLError as e:
+        raise CatalogError(f"{f}: cannot read it: {e}") from e
+    try:
+        return set(_role_refs(data))
+    except CatalogError as e:
+        raise CatalogError(f"{f}: {e}") from e
 
 
 def roles_used(playbook_id: str, root: Path | None = None) -> list[str]:

@@ -85,6 +85,27 @@ def _plan_finding(f: Finding) -> PlanFinding:
     )
 
 
+def _missing_unit(rule: Rule, playbook: str, item: Mapping[str, Any], f: Finding) -> str:
+    """The unit a ``service_enabled`` item would enable when the assessment found no such unit
+    on the host ("NAME: no such unit" in the service check's evidence); "" otherwise. The
+    playbook refuses such a host at apply time ("not installed"): the plan says so first."""
+    if playbook != "service_enabled" or getattr(rule.check, "kind", None) != "service" \
+            or f.evidence is None or not isinstance(item.get("name"), str):
+        return ""
+    unit = str(item["name"]).removesuffix(".service")
+    for part in f.evidence.found.split(";"):
+        name, sep, rest = part.strip().rpartition(": ")
+        if sep and rest == "no such unit" and name.removesuffix(".service") == unit:
+            return unit
+    return ""
+
+
+def _not_installed_detail(unit: str, host: str) -> str:
+    return (f"no unit {unit}.service on {host}: the service cannot be enabled until the package "
+            "that provides it is installed (or reinstalled, if the package manager records it "
+            "as installed); install it, assess again, then plan")
+
+
 def _max_severity(findings: Sequence[PlanFinding]) -> Severity:
     return max((f.severity for f in findings), key=lambda s: s.rank)
 
@@ -171,6 +192,10 @@ def build_plan(
         if cached is None:
             item = resolve_params(rem.params, values)
             cached = resolved[f.rule_id] = (item, canonical_json(item))
+        missing = _missing_unit(rule, rem.playbook, cached[0], f)
+        if missing:
+            skip(f, SkipReason.NOT_INSTALLED, _not_installed_detail(missing, f.host))
+            continue
         why = refuse(rem.playbook, f.host, cached[0]) if refuse is not None else None
         if why is not None:
             skip(f, SkipReason.LOCKOUT, why)

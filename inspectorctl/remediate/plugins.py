@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from inspectorctl.models.common import Frozen
+from inspectorctl.yamlfile import safe_load
 
 
 class PluginKind(StrEnum):
@@ -61,7 +62,7 @@ def _task_keywords() -> frozenset[str]:
     import ansible
 
     desc = Path(ansible.__file__).parent / "keyword_desc.yml"
-    data = yaml.safe_load(desc.read_text(encoding="utf-8"))
+    data = safe_load(desc.read_text(encoding="utf-8"))
     return frozenset(data) | {"local_action", "action", "block", "rescue", "always", "args"}
 
 
@@ -144,7 +145,7 @@ def references(files: list[tuple[str, Path]]) -> list[PluginRef]:
         if path.suffix not in (".yml", ".yaml"):
             continue
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue  # the catalogue's digest and ansible's own parse report it
         # a role's tasks/handlers file is a task list itself
@@ -205,7 +206,7 @@ def _core_jinja_names(kind: PluginKind) -> frozenset[str]:
 
 def _routing(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return {}
     routing = data.get("plugin_routing") if isinstance(data, dict) else None

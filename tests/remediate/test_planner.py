@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 import yaml
 
 from inspectorctl.models.common import Severity, Status
-from inspectorctl.models.plan import Plan, PlanSource, SkipReason
+from inspectorctl.models.plan import Disruption, Plan, PlanSource, Privilege, SkipReason
+from inspectorctl.models.rule import Rule
 from inspectorctl.remediate.plans import load_plan, root_lockout_guard, write_plan
 from inspectorctl.store.db import Store
 from tests.remediate.helpers import plan_from_store, record, result
@@ -204,3 +206,63 @@ def test_a_skip_shared_by_hosts_is_said_once(tmp_path: Path,
     out = capsys.readouterr().out
     skipped = out.split("Skipped findings:\n", 1)[1].splitlines()
     assert skipped == ["  ssh-root on a, b: lockout: the inventory logs in to each host as root"]
+
+
+def test_a_service_with_no_unit_on_the_host_is_skipped_not_planned(tmp_path: Path) -> None:
+    """service_enabled refuses a host without the unit at apply time ("not installed"); the
+    plan says so instead of planning an action bound to fail. The evidence comes from the real
+    service check, so a change of its wording is caught here."""
+    from inspectorctl.models.finding import RuleResult
+    from inspectorctl.models.snapshot import HostSnapshot
+    from inspectorctl.remediate.planner import RemediationInfo, build_plan
+    from inspectorctl.rules.engine import EvalContext, evaluate_rule
+    from tests.remediate.helpers import CATALOG, rule
+
+    catalog = {**CATALOG, "service_enabled": RemediationInfo(
+        id="service_enabled", digest="a" * 64, disruption=Disruption.SERVICE_RESTART,
+        privilege=Privilege.ROOT, reversible=True, check_mode_supported=True)}
+
+    def svc_rule(rid: str, names: list[str], enable: str) -> Rule:
+        return rule(rid, "low", {"playbook": "service_enabled", "params": {"name": enable}},
+                    check={"kind": "service", "names": names, "state": "enabled_and_active"})
+
+    rules = {
+        "cron-on": svc_rule("cron-on", ["cron"], "cron"),
+        # either unit suffices; the fix enables the first one
+        "time-on": svc_rule("time-on", ["chrony", "systemd-timesyncd.service"], "chrony"),
+    }
+    units = {
+        # cron: recorded installed by the package manager, its unit gone
+        "a": {"systemd-timesyncd": {"name": "systemd-timesyncd", "unit_file_state": "disabled",
+                                    "enabled": False, "active": False,
+                                    "active_source": "systemctl"}},
+        # b has both units, disabled
+        "b": {n: {"name": n, "unit_file_state": "disabled", "enabled": False, "active": False,
+                  "active_source": "systemctl"} for n in ("cron", "chrony")},
+    }
+    results = []
+    for host, items in units.items():
+        snap = HostSnapshot.model_validate({
+            "host": {"name": host}, "collected_at": "2026-01-01T00:00:00+00:00",
+            "os": {"family": "debian", "id": "debian", "version_id": "12",
+                   "kernel": "6.1.0", "arch": "x86_64"},
+            "services": {"manager": "systemd", "items": items}})
+        for rid, r in rules.items():
+            out = evaluate_rule(r, snap, EvalContext(variables={}))
+            assert out.status is Status.FAIL, (host, rid, out)
+            results.append(RuleResult(rule_id=rid, pack="mini", host=host, status=out.status,
+                                      severity=r.severity, title=r.title,
+                                      evidence=out.evidence))
+    store = _store(tmp_path)
+    rid = record(store, results)
+    findings = [f for f in store.findings(run_id=rid, states=[]) if f.state.value == "active"]
+    plan = build_plan(findings, {k: (v, {}) for k, v in rules.items()}, catalog,
+                      source=PlanSource(run_id=rid, packs=["mini"]), plan_id="p-1",
+                      created_at=datetime(2026, 3, 2, tzinfo=UTC))
+    assert [(a.playbook, a.hosts, a.items) for a in plan.actions] == [
+        ("service_enabled", ["b"], [{"name": "chrony"}, {"name": "cron"}])]
+    assert [(s.rule_id, s.host, s.reason) for s in plan.skipped] == [
+        ("cron-on", "a", SkipReason.NOT_INSTALLED), ("time-on", "a", SkipReason.NOT_INSTALLED)]
+    assert plan.skipped[0].detail.startswith(
+        "no unit cron.service on a: the service cannot be enabled until the package")
+    assert "no unit chrony.service on a" in plan.skipped[1].detail
