@@ -215,7 +215,8 @@ def test_a_service_with_no_unit_on_the_host_is_skipped_not_planned(tmp_path: Pat
     from inspectorctl.models.finding import RuleResult
     from inspectorctl.models.snapshot import HostSnapshot
     from inspectorctl.remediate.planner import RemediationInfo, build_plan
-    from inspectorctl.rules.engine import EvalContext, evaluate_rule
+    from inspectorctl.rules.checks import EvalContext
+    from inspectorctl.rules.engine import evaluate_rule
     from tests.remediate.helpers import CATALOG, rule
 
     catalog = {**CATALOG, "service_enabled": RemediationInfo(

@@ -25,6 +25,8 @@ SERVICES = ROOT / "service_disabled" / "library" / "inspectorctl_services_disabl
 ABSENT = ROOT / "file_absent" / "library" / "inspectorctl_files_absent.py"
 CRON = ROOT / "cron_allow" / "library" / "inspectorctl_cron_allow.py"
 NOLOGIN = ROOT / "system_accounts_nologin" / "library" / "inspectorctl_nologin.py"
+SSHD = ROOT / "sshd_config" / "library" / "inspectorctl_sshd_options.py"
+SSHD_RELOAD = ROOT / "roles" / "inspectorctl_sshd" / "library" / "inspectorctl_sshd_reload.py"
 
 
 #: what Ansible ships with a module that imports ``ansible.module_utils.inspectorctl_files``
@@ -51,7 +53,7 @@ def run(module: Path, args: dict[str, Any], *, check: bool = False,
 def test_every_local_module_resolves_for_its_playbook() -> None:
     for pid in ("file_permissions", "config_line", "kernel_module_disabled",
                 "service_disabled", "sysctl", "file_absent", "cron_allow",
-                "system_accounts_nologin"):
+                "system_accounts_nologin", "sshd_config"):
         assert catalog.missing_plugins(pid) == []
     files = catalog.playbook_files("file_permissions")
     assert catalog.local_modules(files) == {"inspectorctl_backup",
@@ -292,3 +294,157 @@ def test_modules_without_parameters_refuse_items_that_are_not_mappings(module: P
     res = run(module, {"items": ["root"]}, check=True)
     assert res["failed"] is True
     assert res["msg"] == "items must be a list of {} (this remediation has no parameters)"
+
+
+# -- sshd_config -----------------------------------------------------------------------------
+
+_MAIN = """# stock sshd_config
+Include /etc/ssh/sshd_config.d/*.conf
+X11Forwarding yes
+  maxauthtries=10
+#MaxAuthTries 6
+Match User backup
+    X11Forwarding yes
+"""
+
+
+def _sshd_tree(tmp_path: Path, refuse: str = "") -> dict[str, Any]:
+    """A main configuration, drop-ins and an sshd stand-in that refuses a file containing
+    ``refuse`` (``sshd -t -f FILE``), as the module's path options."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "sshd_config").write_text(_MAIN)
+    (tmp_path / "d" / "10-weak.conf").write_text("X11Forwarding yes\nPort 22\n")
+    (tmp_path / "d" / "20-other.conf").write_text("Banner /etc/issue.net\n")
+    (tmp_path / "d" / "30-link.conf").symlink_to(tmp_path / "d" / "10-weak.conf")
+    (tmp_path / "d" / ".hidden.conf").write_text("X11Forwarding yes\n")
+    (tmp_path / "d" / "notes.txt").write_text("X11Forwarding yes\n")
+    sshd = tmp_path / "sshd"
+    sshd.write_text("#!/bin/sh\n" + (f'grep -q "{refuse}" "$3" && {{ echo "$3: bad option"; '
+                                      "exit 255; }\n" if refuse else "") + "exit 0\n")
+    sshd.chmod(0o755)
+    return {"main": str(tmp_path / "sshd_config"), "dropin_dir": str(tmp_path / "d"),
+            "sshd": str(sshd)}
+
+
+def test_sshd_options_block_at_the_top_others_commented_out(tmp_path: Path) -> None:
+    paths = _sshd_tree(tmp_path)
+    items = [{"option": "X11Forwarding", "value": "no"}, {"option": "MaxAuthTries", "value": 4}]
+    plan = run(SSHD, {**paths, "items": items, "plan_only": True})
+    assert plan["changed"] is False
+    # the main file and the drop-ins that set a managed option (regular *.conf files only)
+    assert plan["paths"] == [paths["main"], str(tmp_path / "d" / "10-weak.conf")]
+    assert (tmp_path / "sshd_config").read_text() == _MAIN
+    res = run(SSHD, {**paths, "items": items}, diff=True)
+    assert res["changed"] is True
+    assert res["changed_paths"] == [str(tmp_path / "d" / "10-weak.conf"), paths["main"]]
+    assert (tmp_path / "sshd_config").read_text() == (
+        "# BEGIN inspectorctl managed settings\n"
+        "MaxAuthTries 4\n"
+        "X11Forwarding no\n"
+        "# END inspectorctl managed settings\n"
+        "# stock sshd_config\n"
+        "Include /etc/ssh/sshd_config.d/*.conf\n"
+        "# (disabled by inspectorctl) X11Forwarding yes\n"
+        "# (disabled by inspectorctl)   maxauthtries=10\n"
+        "#MaxAuthTries 6\n"
+        "Match User backup\n"
+        "# (disabled by inspectorctl)     X11Forwarding yes\n")
+    assert (tmp_path / "d" / "10-weak.conf").read_text() == (
+        "# (disabled by inspectorctl) X11Forwarding yes\nPort 22\n")
+    for untouched in (".hidden.conf", "notes.txt"):
+        assert (tmp_path / "d" / untouched).read_text() == "X11Forwarding yes\n"
+    assert [d["after_header"] for d in res["diff"]] == [
+        str(tmp_path / "d" / "10-weak.conf"), paths["main"]]
+    # idempotent; a later run merges its options into the block where it stands
+    assert run(SSHD, {**paths, "items": items})["changed"] is False
+    res = run(SSHD, {**paths, "items": [{"option": "maxauthtries", "value": "3"},
+                                        {"option": "Banner", "value": "none"}]})
+    assert res["changed_paths"] == [str(tmp_path / "d" / "20-other.conf"), paths["main"]]
+    assert (tmp_path / "sshd_config").read_text().startswith(
+        "# BEGIN inspectorctl managed settings\nBanner none\nmaxauthtries 3\n"
+        "X11Forwarding no\n# END inspectorctl managed settings\n# stock sshd_config\n")
+
+
+def test_sshd_options_block_replaced_where_it_stands(tmp_path: Path) -> None:
+    paths = _sshd_tree(tmp_path)
+    (tmp_path / "sshd_config").write_text(
+        "Port 22\nX11Forwarding yes\n# BEGIN inspectorctl managed settings\nLogLevel INFO\n"
+        "# END inspectorctl managed settings\nLogLevel QUIET\n")
+    run(SSHD, {**paths, "items": [{"option": "X11Forwarding", "value": "no"}]})
+    assert (tmp_path / "sshd_config").read_text() == (
+        "Port 22\n# (disabled by inspectorctl) X11Forwarding yes\n"
+        "# BEGIN inspectorctl managed settings\nLogLevel INFO\nX11Forwarding no\n"
+        "# END inspectorctl managed settings\n# (disabled by inspectorctl) LogLevel QUIET\n")
+
+
+def test_sshd_options_check_mode_and_a_refused_configuration_change_nothing(
+        tmp_path: Path) -> None:
+    paths = _sshd_tree(tmp_path, refuse="MaxAuthTries 99")
+    items = [{"option": "X11Forwarding", "value": "no"}, {"option": "MaxAuthTries",
+                                                          "value": "99"}]
+    res = run(SSHD, {**paths, "items": items}, check=True, diff=True)
+    assert res["changed"] is True and len(res["diff"]) == 2
+    assert (tmp_path / "sshd_config").read_text() == _MAIN
+    res = run(SSHD, {**paths, "items": items})
+    assert res["failed"] is True
+    assert res["msg"].startswith("sshd refuses the new configuration, nothing was changed: ")
+    assert str(tmp_path / "sshd_config") + ": bad option" in res["msg"]
+    assert (tmp_path / "sshd_config").read_text() == _MAIN
+    # the drop-in edited before the main file was checked has its text back
+    assert (tmp_path / "d" / "10-weak.conf").read_text() == "X11Forwarding yes\nPort 22\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".inspectorctl")]
+
+
+def test_sshd_options_take_values_as_data(tmp_path: Path) -> None:
+    paths = _sshd_tree(tmp_path)
+    odd = "{{ lookup('pipe', 'id') }} $(id)"
+    run(SSHD, {**paths, "items": [{"option": "Banner", "value": odd}]})
+    assert f"\nBanner {odd}\n" in (tmp_path / "sshd_config").read_text()
+
+
+@pytest.mark.parametrize("items", [
+    [],
+    [{"option": "X11Forwarding"}],
+    [{"option": "X11 Forwarding", "value": "no"}],
+    [{"option": "Match", "value": "all\nPermitRootLogin yes"}],
+    ["X11Forwarding no"],
+])
+def test_sshd_options_refuse_bad_items(tmp_path: Path, items: list[Any]) -> None:
+    res = run(SSHD, {**_sshd_tree(tmp_path), "items": items})
+    assert res["failed"] is True
+    assert res["msg"].startswith("items must be a non-empty list of {option: NAME, value: ")
+    assert (tmp_path / "sshd_config").read_text() == _MAIN
+
+
+def test_sshd_options_refuse_a_missing_main_file_and_relative_paths(tmp_path: Path) -> None:
+    paths = _sshd_tree(tmp_path)
+    items = [{"option": "X11Forwarding", "value": "no"}]
+    res = run(SSHD, {**paths, "main": str(tmp_path / "nope"), "items": items})
+    assert res["failed"] is True and "does not exist" in res["msg"]
+    res = run(SSHD, {**paths, "sshd": "sshd", "items": items})
+    assert res["failed"] is True and res["msg"].startswith("sshd must be an absolute path")
+
+
+def _reload_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("inspectorctl_sshd_reload", SSHD_RELOAD)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sshd_reload_reads_where_sshd_listens_and_its_family(tmp_path: Path) -> None:
+    mod = _reload_module()
+    assert mod.effective("port 22\npidfile /run/sshd.pid\nlistenaddress [::]:2222\n"
+                         "listenaddress 0.0.0.0:2222\n") == ("/run/sshd.pid", "::1", 2222)
+    assert mod.effective("pidfile /var/run/s.pid\nlistenaddress 10.0.0.5:22\n") == (
+        "/var/run/s.pid", "10.0.0.5", 22)
+    assert mod.effective("") == ("/run/sshd.pid", "127.0.0.1", 22)
+    osr = tmp_path / "os-release"
+    for text, debian in (('ID=ubuntu\nID_LIKE=debian\n', True), ("ID=debian\n", True),
+                         ('ID="rhel"\nID_LIKE="fedora"\n', False), ("ID=alpine\n", False)):
+        osr.write_text(text)
+        assert mod.debian_family(str(osr)) is debian, text
+    assert mod.debian_family(str(tmp_path / "none")) is False
