@@ -26,6 +26,7 @@ ABSENT = ROOT / "file_absent" / "library" / "inspectorctl_files_absent.py"
 CRON = ROOT / "cron_allow" / "library" / "inspectorctl_cron_allow.py"
 NOLOGIN = ROOT / "system_accounts_nologin" / "library" / "inspectorctl_nologin.py"
 SSHD = ROOT / "sshd_config" / "library" / "inspectorctl_sshd_options.py"
+MOUNTS = ROOT / "mount_options" / "library" / "inspectorctl_mount_options.py"
 SSHD_RELOAD = ROOT / "roles" / "inspectorctl_sshd" / "library" / "inspectorctl_sshd_reload.py"
 
 
@@ -53,7 +54,7 @@ def run(module: Path, args: dict[str, Any], *, check: bool = False,
 def test_every_local_module_resolves_for_its_playbook() -> None:
     for pid in ("file_permissions", "config_line", "kernel_module_disabled",
                 "service_disabled", "sysctl", "file_absent", "cron_allow",
-                "system_accounts_nologin", "sshd_config"):
+                "system_accounts_nologin", "sshd_config", "mount_options"):
         assert catalog.missing_plugins(pid) == []
     files = catalog.playbook_files("file_permissions")
     assert catalog.local_modules(files) == {"inspectorctl_backup",
@@ -448,3 +449,94 @@ def test_sshd_reload_reads_where_sshd_listens_and_its_family(tmp_path: Path) -> 
         osr.write_text(text)
         assert mod.debian_family(str(osr)) is debian, text
     assert mod.debian_family(str(tmp_path / "none")) is False
+
+
+# -- mount_options ---------------------------------------------------------------------------
+
+_PROC_MOUNTS = (
+    "overlay / overlay rw,relatime 0 0\n"
+    "tmpfs /tmp tmpfs rw,nosuid,relatime 0 0\n"
+    "/dev/sda2 /var ext4 rw,nodev,relatime 0 0\n"
+    "/dev/sda3 /my\\040data ext4 rw,relatime 0 0\n")
+_FSTAB = (
+    "# /etc/fstab\n"
+    "#/dev/sda2 /var ext4 defaults 0 1\n"
+    "/dev/sda2 /var ext4 defaults,exec 0 2\n"
+    "/dev/sda3 /my\\040data ext4 rw 0 0\n")
+
+
+def _mount_tree(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "mounts").write_text(_PROC_MOUNTS)
+    (tmp_path / "fstab").write_text(_FSTAB)
+    (tmp_path / "fstab").chmod(0o600)
+    # never remount: the tests' mount table is not this machine's
+    return {"fstab": str(tmp_path / "fstab"), "mounts": str(tmp_path / "mounts"),
+            "remount": False}
+
+
+def test_mount_options_fstab_entries_opposites_dropped_and_appended(tmp_path: Path) -> None:
+    paths = _mount_tree(tmp_path)
+    items = [{"mountpoint": "/var/", "options": ["nodev", "noexec"]},
+             {"mountpoint": "/var", "options": ["nosuid", "nodev"]},
+             {"mountpoint": "/tmp", "options": ["noexec", "nodev"]},
+             {"mountpoint": "/my data", "options": ["ro"]}]
+    plan = run(MOUNTS, {**paths, "items": items, "plan_only": True})
+    assert plan == {"changed": False, "paths": [paths["fstab"]], "invocation": plan[
+        "invocation"]}
+    assert (tmp_path / "fstab").read_text() == _FSTAB
+    res = run(MOUNTS, {**paths, "items": items}, diff=True)
+    assert res["changed"] is True
+    assert (tmp_path / "fstab").read_text() == (
+        "# /etc/fstab\n"
+        "#/dev/sda2 /var ext4 defaults 0 1\n"
+        "/dev/sda2 /var ext4 defaults,nodev,noexec,nosuid 0 2\n"
+        "/dev/sda3 /my\\040data ext4 ro 0 0\n"
+        "tmpfs /tmp tmpfs defaults,noexec,nodev 0 0\n")
+    assert stat.S_IMODE((tmp_path / "fstab").stat().st_mode) == 0o644
+    assert res["diff"][0]["before"] == _FSTAB
+    # options missing at runtime (not remounted here) wait for the next mount
+    assert res["next_mount"] == ["/my data", "/tmp", "/var"]
+    again = run(MOUNTS, {**paths, "items": items})
+    assert again["changed"] is False and again["next_mount"] == ["/my data", "/tmp", "/var"]
+    # the runtime table decides what is missing: nothing once the mounts have the options
+    (tmp_path / "mounts").write_text(
+        "tmpfs /tmp tmpfs rw,nosuid,nodev,noexec 0 0\n/dev/sda2 /var ext4 rw,nodev,nosuid,"
+        "noexec 0 0\n/dev/sda3 /my\\040data ext4 ro 0 0\n")
+    assert run(MOUNTS, {**paths, "items": items})["next_mount"] == []
+
+
+def test_mount_options_refuse_what_is_not_a_separate_mount(tmp_path: Path) -> None:
+    paths = _mount_tree(tmp_path)
+    items = [{"mountpoint": "/home", "options": ["nodev"]},
+             {"mountpoint": "/var/tmp", "options": ["nodev"]},
+             {"mountpoint": "/tmp", "options": ["nodev"]}]
+    for plan_only in (True, False):
+        res = run(MOUNTS, {**paths, "items": items, "plan_only": plan_only})
+        assert res["failed"] is True
+        assert res["msg"] == ("/home, /var/tmp are not a separate mount; making it one (a "
+                              "partition or a tmpfs) is a manual step")
+        assert (tmp_path / "fstab").read_text() == _FSTAB
+
+
+def test_mount_options_check_mode_changes_nothing(tmp_path: Path) -> None:
+    paths = _mount_tree(tmp_path)
+    res = run(MOUNTS, {**paths, "items": [{"mountpoint": "/var", "options": ["nodev"]}]},
+              check=True, diff=True)
+    assert res["changed"] is True
+    # nodev drops its opposite (dev), not exec
+    assert "/dev/sda2 /var ext4 defaults,exec,nodev 0 2\n" in res["diff"][0]["after"]
+    assert (tmp_path / "fstab").read_text() == _FSTAB
+
+
+@pytest.mark.parametrize("items", [
+    [],
+    [{"mountpoint": "/tmp"}],
+    [{"mountpoint": "tmp", "options": ["nodev"]}],
+    [{"mountpoint": "/tmp", "options": "nodev"}],
+    [{"mountpoint": "/tmp", "options": ["nodev,exec"]}],
+    [{"mountpoint": "/tmp", "options": ["NODEV"]}],
+])
+def test_mount_options_refuse_bad_items(tmp_path: Path, items: list[Any]) -> None:
+    res = run(MOUNTS, {**_mount_tree(tmp_path), "items": items})
+    assert res["failed"] is True
+    assert res["msg"].startswith("items must be a non-empty list of {mountpoint: /path, ")
