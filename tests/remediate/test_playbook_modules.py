@@ -27,6 +27,7 @@ CRON = ROOT / "cron_allow" / "library" / "inspectorctl_cron_allow.py"
 NOLOGIN = ROOT / "system_accounts_nologin" / "library" / "inspectorctl_nologin.py"
 SSHD = ROOT / "sshd_config" / "library" / "inspectorctl_sshd_options.py"
 MOUNTS = ROOT / "mount_options" / "library" / "inspectorctl_mount_options.py"
+WORLD = ROOT / "world_writable" / "library" / "inspectorctl_world_writable.py"
 SSHD_RELOAD = ROOT / "roles" / "inspectorctl_sshd" / "library" / "inspectorctl_sshd_reload.py"
 
 
@@ -54,7 +55,7 @@ def run(module: Path, args: dict[str, Any], *, check: bool = False,
 def test_every_local_module_resolves_for_its_playbook() -> None:
     for pid in ("file_permissions", "config_line", "kernel_module_disabled",
                 "service_disabled", "sysctl", "file_absent", "cron_allow",
-                "system_accounts_nologin", "sshd_config", "mount_options"):
+                "system_accounts_nologin", "sshd_config", "mount_options", "world_writable"):
         assert catalog.missing_plugins(pid) == []
     files = catalog.playbook_files("file_permissions")
     assert catalog.local_modules(files) == {"inspectorctl_backup",
@@ -465,7 +466,7 @@ _FSTAB = (
     "/dev/sda3 /my\\040data ext4 rw 0 0\n")
 
 
-def _mount_tree(tmp_path: Path) -> dict[str, str]:
+def _mount_tree(tmp_path: Path) -> dict[str, Any]:
     (tmp_path / "mounts").write_text(_PROC_MOUNTS)
     (tmp_path / "fstab").write_text(_FSTAB)
     (tmp_path / "fstab").chmod(0o600)
@@ -540,3 +541,38 @@ def test_mount_options_refuse_bad_items(tmp_path: Path, items: list[Any]) -> Non
     res = run(MOUNTS, {**_mount_tree(tmp_path), "items": items})
     assert res["failed"] is True
     assert res["msg"].startswith("items must be a non-empty list of {mountpoint: /path, ")
+
+
+# -- world_writable --------------------------------------------------------------------------
+
+
+def test_world_writable_removes_o_w_from_regular_files_only(tmp_path: Path) -> None:
+    files = {"a": 0o666, "b": 0o4777, "c": 0o644}
+    for name, mode in files.items():
+        (tmp_path / name).write_text(name)
+        (tmp_path / name).chmod(mode)
+    target = tmp_path / "target"
+    target.write_text("t")
+    target.chmod(0o666)
+    (tmp_path / "link").symlink_to(target)  # swapped in for a file since the walk
+    (tmp_path / "dir").mkdir(mode=0o777)
+    (tmp_path / "dir").chmod(0o777)
+    paths = [str(tmp_path / n) for n in ("a", "b", "c", "link", "dir", "gone")]
+    res = run(WORLD, {"paths": paths}, check=True, diff=True)
+    assert res["changed_paths"] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert [(d["before"]["mode"], d["after"]["mode"]) for d in res["diff"]] == [
+        ("0666", "0664"), ("4777", "4775")]
+    assert stat.S_IMODE((tmp_path / "a").stat().st_mode) == 0o666  # check mode: unchanged
+    res = run(WORLD, {"paths": paths})
+    assert res["changed"] is True
+    modes = {n: stat.S_IMODE((tmp_path / n).lstat().st_mode) for n in ("a", "b", "c", "dir")}
+    assert modes == {"a": 0o664, "b": 0o4775, "c": 0o644, "dir": 0o777}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666  # the link was not followed
+    assert [s.split(": ")[0] for s in res["skipped"]] == [
+        str(tmp_path / n) for n in ("link", "dir", "gone")]
+    assert run(WORLD, {"paths": paths})["changed"] is False
+
+
+def test_world_writable_refuses_relative_paths() -> None:
+    res = run(WORLD, {"paths": ["etc/passwd"]})
+    assert res["failed"] is True and res["msg"].startswith("paths must be absolute file paths")
