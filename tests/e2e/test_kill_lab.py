@@ -150,9 +150,12 @@ class Apply:
     def start(self) -> subprocess.Popen[bytes]:
         with (self.tmp / "apply.out").open("w") as out, \
                 (self.tmp / "apply.err").open("w") as err:
+            # Ctrl-C's handling as in a terminal: a test run started in the background by a
+            # shell without job control inherits SIGINT ignored, and so would the apply
             return subprocess.Popen([self.exe, "apply", str(self.plan), "--no-verify", "--by",
                                      "ops", "--db", str(self.db)], stdout=out, stderr=err,
-                                    env=self.env, stdin=subprocess.DEVNULL)
+                                    env=self.env, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_sigint_default)
 
     def mid_run(self, first: subprocess.Popen[bytes]
                 ) -> tuple[list[tuple[str, str, str, int]], dict[int, tuple[str, str]]]:
@@ -168,6 +171,10 @@ class Apply:
                     and any("ansible-playbook" in c for _, c in procs.values())):
                 return running, procs
             time.sleep(0.1)
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _none_survive(procs: dict[int, tuple[str, str]]) -> None:
